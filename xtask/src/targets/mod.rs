@@ -1,0 +1,4 @@
+//! One module per cross-check stage.
+
+pub mod core;
+pub mod selftest;
