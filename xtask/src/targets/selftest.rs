@@ -284,6 +284,8 @@ fn win_dll(toolchain: &Toolchain, ws: &Path) -> Result<()> {
         None,
         &[
             format!("-Clinker={}", toolchain.llvm("lld-link").display()),
+            // No CRT: the msvc target asks for msvcrt.lib, which a core-only DLL never needs.
+            "-Clink-arg=/NODEFAULTLIB".into(),
             "-Clink-arg=/NOENTRY".into(),
         ],
     )?;
