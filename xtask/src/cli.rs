@@ -48,9 +48,7 @@ impl Stage {
 }
 
 fn usage() -> String {
-    let mut text = String::from(
-        "usage: cargo xtask cross-check <stage>...\n\nstages:\n",
-    );
+    let mut text = String::from("usage: cargo xtask cross-check <stage>...\n\nstages:\n");
     for stage in Stage::ALL {
         text.push_str(&format!("  {:<9} {}\n", stage.name(), stage.help()));
     }

@@ -10,17 +10,38 @@ use crate::toolchain::{run, Toolchain};
 
 /// Debian packages, and why each is needed.
 pub const APT_PACKAGES: &[(&str, &str)] = &[
-    ("rustc-web", "rustc 1.96 that can build std for other targets"),
+    (
+        "rustc-web",
+        "rustc 1.96 that can build std for other targets",
+    ),
     ("cargo-web", "/usr/bin/cargo matching rustc-web"),
     ("rust-web-src", "std sources for -Zbuild-std"),
     ("lld-22", "ld64.lld (Mach-O) and lld-link (PE)"),
-    ("llvm-22", "llvm-lipo, llvm-readobj, llvm-objdump, llvm-lib, llvm-dlltool"),
-    ("clang", "C objects for the inspection tests and the Windows C shims"),
-    ("libclang-dev", "bindgen (Windows kernel bindings, later stages)"),
-    ("gcc-mingw-w64-x86-64", "wine shim DLLs (Windows userspace tests, later stages)"),
-    ("mingw-w64-x86-64-dev", "DDK headers and import libraries (Windows stages)"),
+    (
+        "llvm-22",
+        "llvm-lipo, llvm-readobj, llvm-objdump, llvm-lib, llvm-dlltool",
+    ),
+    (
+        "clang",
+        "C objects for the inspection tests and the Windows C shims",
+    ),
+    (
+        "libclang-dev",
+        "bindgen (Windows kernel bindings, later stages)",
+    ),
+    (
+        "gcc-mingw-w64-x86-64",
+        "wine shim DLLs (Windows userspace tests, later stages)",
+    ),
+    (
+        "mingw-w64-x86-64-dev",
+        "DDK headers and import libraries (Windows stages)",
+    ),
     ("wine64", "runs Windows userspace tests (later stages)"),
-    ("python3-pip", "downloads the ziglang wheel for libSystem.tbd"),
+    (
+        "python3-pip",
+        "downloads the ziglang wheel for libSystem.tbd",
+    ),
     ("unzip", "extracts libSystem.tbd from the wheel"),
     ("file", "human-readable file types in logs"),
 ];
@@ -48,7 +69,10 @@ pub fn install(toolchain: &Toolchain) -> Result<()> {
             .args(&missing))?;
         let still = missing_packages()?;
         if !still.is_empty() {
-            bail!("apt-get finished but these are still missing: {}", still.join(" "));
+            bail!(
+                "apt-get finished but these are still missing: {}",
+                still.join(" ")
+            );
         }
     }
     fetch_libsystem_tbd()?;
@@ -66,7 +90,10 @@ pub fn missing_packages() -> Result<Vec<String>> {
         .output()
         .context("running dpkg-query (is this Debian?)")?;
     // dpkg-query exits 1 when some package is unknown; its stdout still lists the known ones.
-    Ok(packages_not_installed(&names, &String::from_utf8_lossy(&out.stdout)))
+    Ok(packages_not_installed(
+        &names,
+        &String::from_utf8_lossy(&out.stdout),
+    ))
 }
 
 /// `dpkg-query -W -f='${Package} ${db:Status-Abbrev}'` output -> wanted names not in state "ii".
@@ -105,7 +132,15 @@ fn fetch_libsystem_tbd() -> Result<()> {
     let download = dir.join("download");
     std::fs::create_dir_all(&download)?;
     run(Command::new("python3")
-        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet", "-d"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--quiet",
+            "-d",
+        ])
         .arg(&download)
         .arg(format!("ziglang=={ZIGLANG_VERSION}")))?;
     let wheel = std::fs::read_dir(&download)?
@@ -147,7 +182,13 @@ mod tests {
     #[test]
     fn the_linkers_and_std_sources_are_in_the_package_list() {
         let names: Vec<&str> = APT_PACKAGES.iter().map(|(n, _)| *n).collect();
-        for needed in ["rustc-web", "cargo-web", "rust-web-src", "lld-22", "llvm-22"] {
+        for needed in [
+            "rustc-web",
+            "cargo-web",
+            "rust-web-src",
+            "lld-22",
+            "llvm-22",
+        ] {
             assert!(names.contains(&needed), "{needed}");
         }
     }

@@ -28,7 +28,7 @@ pub struct StubLibrary {
     /// Path inside the SDK, e.g. `System/Library/Frameworks/CoreFoundation.framework/CoreFoundation.tbd`.
     pub path: PathBuf,
     pub install_name: String,
-    /// C names, without Mach-O's leading underscore.
+    /// Mach-O symbol names: a C function `f` is `_f`; a few (`dyld_stub_binder`) have no `_`.
     pub symbols: BTreeSet<String>,
 }
 
@@ -55,7 +55,7 @@ impl StubLibrary {
             self.install_name
         );
         if !self.symbols.is_empty() {
-            let quoted: Vec<String> = self.symbols.iter().map(|s| format!("'_{s}'")).collect();
+            let quoted: Vec<String> = self.symbols.iter().map(|s| format!("'{s}'")).collect();
             let lines: Vec<String> = quoted.chunks(4).map(|c| c.join(", ")).collect();
             out.push_str(&format!(
                 "exports:\n  - targets: {TBD_TARGETS}\n    symbols: [ {} ]\n",
@@ -243,7 +243,9 @@ fn tokenize(src: &str) -> Vec<Token> {
                 }
                 j += 1;
             }
-            tokens.push(Token::Str(chars[start..j.min(chars.len())].iter().collect()));
+            tokens.push(Token::Str(
+                chars[start..j.min(chars.len())].iter().collect(),
+            ));
             i = j + 1 + hashes;
         } else if c == '"' {
             let mut j = i + 1;
@@ -270,7 +272,11 @@ fn tokenize(src: &str) -> Vec<Token> {
             } else if chars.get(i + 2) == Some(&'\'') {
                 i += 3;
             } else {
+                // lifetime: skip its name too, or `'static` would read as the keyword
                 i += 1;
+                while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                    i += 1;
+                }
             }
         } else if c.is_alphanumeric() || c == '_' {
             let start = i;
@@ -299,23 +305,37 @@ pub fn stubs_from_crate(crate_name: &str, src_dir: &Path) -> Result<Option<Crate
     let mut frameworks = BTreeSet::new();
     let mut symbols = BTreeSet::new();
     for file in rust_files(src_dir)? {
-        let text = fs::read_to_string(&file)
-            .with_context(|| format!("reading {}", file.display()))?;
+        let text =
+            fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
         frameworks.extend(linked_frameworks(&text));
-        symbols.extend(extern_block_symbols(&text));
+        symbols.extend(
+            extern_block_symbols(&text)
+                .into_iter()
+                .map(|s| format!("_{s}")),
+        );
     }
     if crate_name == "objc2" {
         const OBJC_PREFIXES: &[&str] = &[
-            "objc_", "class_", "sel_", "method_", "ivar_", "protocol_", "property_", "object_",
+            "objc_",
+            "class_",
+            "sel_",
+            "method_",
+            "ivar_",
+            "protocol_",
+            "property_",
+            "object_",
             "imp_",
         ];
-        symbols.retain(|s| OBJC_PREFIXES.iter().any(|p| s.starts_with(p)));
+        symbols.retain(|s| OBJC_PREFIXES.iter().any(|p| s[1..].starts_with(p)));
         let library = StubLibrary {
             path: PathBuf::from("usr/lib/libobjc.tbd"),
             install_name: "/usr/lib/libobjc.A.dylib".into(),
             symbols,
         };
-        return Ok(Some(CrateStubs { library, crate_name: crate_name.into() }));
+        return Ok(Some(CrateStubs {
+            library,
+            crate_name: crate_name.into(),
+        }));
     }
     match frameworks.len() {
         0 => Ok(None),
@@ -326,7 +346,9 @@ pub fn stubs_from_crate(crate_name: &str, src_dir: &Path) -> Result<Option<Crate
                 crate_name: crate_name.into(),
             }))
         }
-        _ => bail!("{crate_name} links several frameworks ({frameworks:?}): cannot attribute its symbols"),
+        _ => bail!(
+            "{crate_name} links several frameworks ({frameworks:?}): cannot attribute its symbols"
+        ),
     }
 }
 
@@ -382,17 +404,27 @@ pub fn write_sdk(root: &Path, libsystem_tbd: &str, extra: &[StubLibrary]) -> Res
     let iconv = StubLibrary {
         path: PathBuf::from("usr/lib/libiconv.tbd"),
         install_name: "/usr/lib/libiconv.2.dylib".into(),
-        symbols: ["iconv", "iconv_open", "iconv_close", "libiconv", "libiconv_open", "libiconv_close"]
-            .into_iter()
-            .map(String::from)
-            .collect(),
+        symbols: [
+            "_iconv",
+            "_iconv_open",
+            "_iconv_close",
+            "_libiconv",
+            "_libiconv_open",
+            "_libiconv_close",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect(),
     };
-    summary
-        .libraries
-        .insert("/usr/lib/libSystem.B.dylib".into(), libsystem.matches("'_").count());
+    summary.libraries.insert(
+        "/usr/lib/libSystem.B.dylib".into(),
+        count_tbd_symbols(&libsystem),
+    );
     for lib in std::iter::once(&iconv).chain(extra) {
         write(&lib.path, &lib.to_tbd())?;
-        summary.libraries.insert(lib.install_name.clone(), lib.symbols.len());
+        summary
+            .libraries
+            .insert(lib.install_name.clone(), lib.symbols.len());
     }
     write(
         Path::new("SDKSettings.json"),
@@ -404,6 +436,14 @@ pub fn write_sdk(root: &Path, libsystem_tbd: &str, extra: &[StubLibrary]) -> Res
     Ok(summary)
 }
 
+/// Symbol-like tokens (`_x`, `'_x'`, `dyld_stub_binder`) in a text stub, across all documents.
+pub fn count_tbd_symbols(tbd: &str) -> usize {
+    tbd.split(|c: char| c == '[' || c == ']' || c == ',' || c.is_whitespace())
+        .map(|t| t.trim_matches('\''))
+        .filter(|t| t.starts_with('_') || *t == "dyld_stub_binder")
+        .count()
+}
+
 /// Finds the objc2 framework crates in the dependency graph of `manifest` for `target` (via
 /// `cargo metadata`) and turns each into a stub library; stubs for the same library merge.
 pub fn stubs_for_manifest(
@@ -413,12 +453,22 @@ pub fn stubs_for_manifest(
 ) -> Result<Vec<StubLibrary>> {
     let out = toolchain
         .cargo(manifest.parent().unwrap_or(Path::new(".")))
-        .args(["metadata", "--format-version", "1", "--filter-platform", target, "--manifest-path"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--filter-platform",
+            target,
+            "--manifest-path",
+        ])
         .arg(manifest)
         .output()
         .context("running cargo metadata")?;
     if !out.status.success() {
-        bail!("cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     let resolved: BTreeSet<&str> = meta["resolve"]["nodes"]
@@ -542,7 +592,10 @@ mod tests {
     fn tbd_text_lists_underscored_symbols_and_install_name() {
         let lib = StubLibrary::framework(
             "CoreFoundation",
-            ["CFRelease", "CFRetain"].into_iter().map(String::from).collect(),
+            ["_CFRelease", "_CFRetain"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
         );
         let tbd = lib.to_tbd();
         assert!(tbd.starts_with("--- !tapi-tbd\ntbd-version: 4\n"));
@@ -588,18 +641,30 @@ mod tests {
         let libsystem = StubLibrary {
             path: "usr/lib/libSystem.tbd".into(),
             install_name: "/usr/lib/libSystem.B.dylib".into(),
-            symbols: ["write".to_string()].into(),
+            symbols: ["_write".to_string()].into(),
         }
         .to_tbd();
-        let cf = StubLibrary::framework("CoreFoundation", ["CFRelease".to_string()].into());
+        let cf = StubLibrary::framework("CoreFoundation", ["_CFRelease".to_string()].into());
         let first = write_sdk(&dir, &libsystem, std::slice::from_ref(&cf)).unwrap();
         assert!(first.files_written >= 8);
         assert_eq!(first.libraries["/usr/lib/libSystem.B.dylib"], 1);
+        assert_eq!(
+            count_tbd_symbols("symbols: [ _a, '_b',\n  dyld_stub_binder ]\n"),
+            3
+        );
         assert!(dir.join("usr/lib/libm.tbd").exists());
         assert!(dir.join(&cf.path).exists());
         let second = write_sdk(&dir, &libsystem, &[cf]).unwrap();
-        assert_eq!(second.files_written, 0, "unchanged content must not be rewritten");
-        assert!(write_sdk(&dir, "--- !tapi-tbd\ninstall-name: '/usr/lib/libfoo.dylib'\n", &[]).is_err());
+        assert_eq!(
+            second.files_written, 0,
+            "unchanged content must not be rewritten"
+        );
+        assert!(write_sdk(
+            &dir,
+            "--- !tapi-tbd\ninstall-name: '/usr/lib/libfoo.dylib'\n",
+            &[]
+        )
+        .is_err());
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -48,8 +48,20 @@ impl Report {
     }
 
     pub fn table(&self) -> String {
-        let stage_w = self.rows.iter().map(|r| r.stage.len()).max().unwrap_or(0).max(5);
-        let target_w = self.rows.iter().map(|r| r.target.len()).max().unwrap_or(0).max(6);
+        let stage_w = self
+            .rows
+            .iter()
+            .map(|r| r.stage.len())
+            .max()
+            .unwrap_or(0)
+            .max(5);
+        let target_w = self
+            .rows
+            .iter()
+            .map(|r| r.target.len())
+            .max()
+            .unwrap_or(0)
+            .max(6);
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -72,7 +84,11 @@ impl Report {
             );
         }
         let total: f64 = self.rows.iter().map(|r| r.elapsed.as_secs_f64()).sum();
-        let failed = self.rows.iter().filter(|r| r.outcome != Outcome::Passed).count();
+        let failed = self
+            .rows
+            .iter()
+            .filter(|r| r.outcome != Outcome::Passed)
+            .count();
         let _ = writeln!(out, "total {total:.1} s");
         // The plain closing line CI log readers recognise.
         let _ = writeln!(

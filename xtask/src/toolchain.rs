@@ -215,7 +215,13 @@ mod tests {
         ] {
             assert!(is_inherited_build_setting(key), "{key} must be scrubbed");
         }
-        for key in ["CARGO_HOME", "HOME", "PATH", "CARGO_NET_OFFLINE", "CARGO_TERM_COLOR"] {
+        for key in [
+            "CARGO_HOME",
+            "HOME",
+            "PATH",
+            "CARGO_NET_OFFLINE",
+            "CARGO_TERM_COLOR",
+        ] {
             assert!(!is_inherited_build_setting(key), "{key} must be kept");
         }
     }

@@ -70,12 +70,24 @@ pub struct Bind {
     pub target: BindTarget,
 }
 
+/// How the image tells dyld what to bind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FixupFormat {
+    /// `LC_DYLD_INFO(_ONLY)` bind/lazy-bind/weak-bind opcode streams.
+    DyldInfo,
+    /// `LC_DYLD_CHAINED_FIXUPS` (macOS 12+ deployment targets).
+    ChainedFixups,
+    /// Neither (e.g. an object file or an image with nothing to bind).
+    None,
+}
+
 /// The facts of one thin 64-bit Mach-O image.
 #[derive(Debug, Clone)]
 pub struct MachOImage {
     pub arch: Arch,
     pub filetype: u32,
     pub flags: u32,
+    pub fixups: FixupFormat,
     /// Install names from LC_LOAD_DYLIB / WEAK / REEXPORT / LAZY / UPWARD, in ordinal order.
     pub libraries: Vec<String>,
     /// Names in the dyld export trie (with the leading `_`).
@@ -94,6 +106,7 @@ impl MachOImage {
             arch: Arch::from_cputype(header.cputype(endian).0),
             filetype: header.filetype(endian).0,
             flags: header.flags(endian).0,
+            fixups: FixupFormat::None,
             libraries: Vec::new(),
             exports: BTreeSet::new(),
             binds: BTreeSet::new(),
@@ -108,6 +121,7 @@ impl MachOImage {
                     .libraries
                     .push(text(command.string(endian, dylib.dylib.name)?));
             } else if let Some(info) = command.dyld_info()? {
+                image.fixups = FixupFormat::DyldInfo;
                 let mut export = info.exports_trie(endian, data)?;
                 while let Some(symbol) = export.next()? {
                     image.exports.insert(text(symbol.name()));
@@ -128,6 +142,7 @@ impl MachOImage {
                     image.exports.insert(text(symbol.name()));
                 }
             } else if let Some(fixups) = command.dyld_chained_fixups()? {
+                image.fixups = FixupFormat::ChainedFixups;
                 let fixups = fixups.chained_fixups(endian, data)?;
                 let mut imports = fixups.imports(endian)?;
                 while let Some(import) = imports.next()? {
@@ -149,7 +164,9 @@ impl MachOImage {
             d if d == macho::BIND_SPECIAL_DYLIB_FLAT_LOOKUP => BindTarget::FlatLookup,
             d if d == macho::BIND_SPECIAL_DYLIB_WEAK_LOOKUP => BindTarget::WeakLookup,
             d => {
-                let ordinal = d.index().ok_or_else(|| anyhow!("bad dylib ordinal {}", d.0))?;
+                let ordinal = d
+                    .index()
+                    .ok_or_else(|| anyhow!("bad dylib ordinal {}", d.0))?;
                 let name = self
                     .libraries
                     .get(ordinal as usize - 1)
@@ -185,7 +202,8 @@ impl MachOImage {
 
 /// The slices of a universal (fat) file, or the single image of a thin one.
 pub fn parse_universal(data: &[u8]) -> Result<Vec<MachOImage>> {
-    if data.len() >= 4 && u32::from_be_bytes([data[0], data[1], data[2], data[3]]) == macho::FAT_MAGIC
+    if data.len() >= 4
+        && u32::from_be_bytes([data[0], data[1], data[2], data[3]]) == macho::FAT_MAGIC
     {
         let fat = MachOFatFile32::parse(data).context("bad universal (fat) header")?;
         fat.arches()
@@ -221,7 +239,10 @@ pub struct BundleRules<'a> {
 pub fn check_bundle(image: &MachOImage, rules: &BundleRules<'_>) -> Result<()> {
     let mut problems = Vec::new();
     if image.arch != rules.arch {
-        problems.push(format!("arch is {:?}, expected {:?}", image.arch, rules.arch));
+        problems.push(format!(
+            "arch is {:?}, expected {:?}",
+            image.arch, rules.arch
+        ));
     }
     if !image.is_bundle() {
         problems.push(format!(
@@ -280,9 +301,10 @@ pub fn summary(image: &MachOImage) -> String {
         .map(|(t, n)| format!("{n} from {t}"))
         .collect();
     format!(
-        "{:?} filetype={:#x} exports={} binds: {}",
+        "{:?} filetype={:#x} fixups={:?} exports={} binds: {}",
         image.arch,
         image.filetype,
+        image.fixups,
         image.exports.len(),
         binds.join(", ")
     )

@@ -2,6 +2,3 @@
 
 pub mod macho;
 pub mod pe;
-
-#[cfg(test)]
-mod tests;

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{bail, Context, Result};
 use object::pe;
-use object::read::pe::{ExportTarget, Import, ImageNtHeaders, ImageOptionalHeader, PeFile64};
+use object::read::pe::{ExportTarget, ImageNtHeaders, ImageOptionalHeader, Import, PeFile64};
 use object::LittleEndian as LE;
 
 #[derive(Debug, Clone)]
@@ -173,7 +173,12 @@ pub fn summary(image: &PeImage) -> String {
     let imports: Vec<String> = image
         .imports
         .iter()
-        .map(|(dll, names)| format!("{dll}: {}", names.iter().cloned().collect::<Vec<_>>().join(" ")))
+        .map(|(dll, names)| {
+            format!(
+                "{dll}: {}",
+                names.iter().cloned().collect::<Vec<_>>().join(" ")
+            )
+        })
         .collect();
     format!(
         "machine={:#x} subsystem={} dll={} entry={} exports={} imports [{}]",

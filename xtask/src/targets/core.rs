@@ -15,7 +15,11 @@ pub const TARGETS: &[&str] = &[
 
 /// What every core-only build passes: the sysroot contains `core` (and compiler_builtins) and
 /// nothing else; panic = abort as in the kernel driver and the HAL plug-in.
-pub const BUILD_STD_CORE: &[&str] = &["-Zbuild-std=core", "--config", "profile.dev.panic=\"abort\""];
+pub const BUILD_STD_CORE: &[&str] = &[
+    "-Zbuild-std=core",
+    "--config",
+    "profile.dev.panic=\"abort\"",
+];
 
 pub fn run_stage(toolchain: &Toolchain, report: &mut Report) {
     for target in TARGETS {
@@ -28,11 +32,22 @@ fn build(toolchain: &Toolchain, target: &str) -> Result<()> {
     let target_dir = target_dir(target);
     run(toolchain
         .cargo(&repo_root())
-        .args(["build", "--package", "hardmute-core", "--lib", "--target", target])
+        .args([
+            "build",
+            "--package",
+            "hardmute-core",
+            "--lib",
+            "--target",
+            target,
+        ])
         .args(BUILD_STD_CORE)
         .arg("--target-dir")
         .arg(&target_dir))?;
     let rlib = target_dir.join(target).join("debug/libhardmute_core.rlib");
-    ensure!(rlib.exists(), "cargo succeeded but {} is missing", rlib.display());
+    ensure!(
+        rlib.exists(),
+        "cargo succeeded but {} is missing",
+        rlib.display()
+    );
     Ok(())
 }

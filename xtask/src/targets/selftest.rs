@@ -155,7 +155,9 @@ pub fn run_stage(toolchain: &Toolchain, report: &mut Report) {
     report.step("selftest-bundle", MAC_TARGET, || mac_bundle(toolchain, &ws));
     report.step("selftest-dll", WIN_TARGET, || win_dll(toolchain, &ws));
     report.step("selftest-driver", WIN_TARGET, || win_driver(toolchain, &ws));
-    report.step("selftest-no-alloc", WIN_TARGET, || no_alloc_probe(toolchain, &ws));
+    report.step("selftest-no-alloc", WIN_TARGET, || {
+        no_alloc_probe(toolchain, &ws)
+    });
 }
 
 fn write_workspace(ws: &Path) -> Result<()> {
@@ -221,7 +223,11 @@ fn link_cdylib(
         format!("{stem}.dll")
     };
     let out = dir.join(target).join("debug").join(file);
-    ensure!(out.exists(), "link succeeded but {} is missing", out.display());
+    ensure!(
+        out.exists(),
+        "link succeeded but {} is missing",
+        out.display()
+    );
     Ok(out)
 }
 
@@ -263,9 +269,10 @@ fn mac_bundle(toolchain: &Toolchain, ws: &Path) -> Result<()> {
     let cf = image.binds_to(CORE_FOUNDATION).count();
     let libsystem = image.binds_to(LIBSYSTEM).count();
     ensure!(
-        image
-            .binds
-            .contains(&macho::Bind { symbol: "_CFAbsoluteTimeGetCurrent".into(), target: BindTarget::Library(CORE_FOUNDATION.into()) }),
+        image.binds.contains(&macho::Bind {
+            symbol: "_CFAbsoluteTimeGetCurrent".into(),
+            target: BindTarget::Library(CORE_FOUNDATION.into())
+        }),
         "_CFAbsoluteTimeGetCurrent is not bound to CoreFoundation ({cf} CoreFoundation binds)"
     );
     ensure!(libsystem > 0, "no symbol binds to libSystem");
@@ -299,7 +306,10 @@ fn win_dll(toolchain: &Toolchain, ws: &Path) -> Result<()> {
         },
     )?;
     ensure!(
-        image.imports.get("kernel32.dll").is_some_and(|n| n.contains("GetTickCount64")),
+        image
+            .imports
+            .get("kernel32.dll")
+            .is_some_and(|n| n.contains("GetTickCount64")),
         "GetTickCount64 is not imported from kernel32.dll"
     );
     Ok(())
@@ -335,7 +345,10 @@ fn win_driver(toolchain: &Toolchain, ws: &Path) -> Result<()> {
         },
     )?;
     ensure!(
-        image.imports.get("ntoskrnl.exe").is_some_and(|n| n.contains("KeQueryTimeIncrement")),
+        image
+            .imports
+            .get("ntoskrnl.exe")
+            .is_some_and(|n| n.contains("KeQueryTimeIncrement")),
         "KeQueryTimeIncrement is not imported from ntoskrnl.exe"
     );
     Ok(())
@@ -345,7 +358,13 @@ fn no_alloc_probe(toolchain: &Toolchain, ws: &Path) -> Result<()> {
     toolchain.verify(&[])?;
     let out = toolchain
         .cargo(ws)
-        .args(["build", "--package", "hardmute-selftest-no-alloc-probe", "--target", WIN_TARGET])
+        .args([
+            "build",
+            "--package",
+            "hardmute-selftest-no-alloc-probe",
+            "--target",
+            WIN_TARGET,
+        ])
         .args(BUILD_STD_CORE)
         .arg("--target-dir")
         .arg(target_dir(WIN_TARGET))
@@ -353,7 +372,9 @@ fn no_alloc_probe(toolchain: &Toolchain, ws: &Path) -> Result<()> {
         .context("running cargo")?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.success() {
-        bail!("a crate using `alloc` built with the core stage's settings: `alloc` is not rejected");
+        bail!(
+            "a crate using `alloc` built with the core stage's settings: `alloc` is not rejected"
+        );
     }
     if !stderr.contains("can't find crate for `alloc`") {
         bail!("the probe failed, but not for the missing `alloc`:\n{stderr}");
