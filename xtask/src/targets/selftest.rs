@@ -15,7 +15,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use anyhow::{bail, ensure, Context, Result};
 
@@ -23,7 +22,8 @@ use crate::inspect::macho::{self, Arch, BindTarget, BundleRules, MachOImage};
 use crate::inspect::pe::{self, DllRules, DriverRules, PeImage};
 use crate::report::Report;
 use crate::targets::core::BUILD_STD_CORE;
-use crate::toolchain::{cache_root, run, target_dir, Toolchain};
+use crate::targets::link_cdylib;
+use crate::toolchain::{cache_root, target_dir, Toolchain};
 
 const MAC_TARGET: &str = "aarch64-apple-darwin";
 const WIN_TARGET: &str = "x86_64-pc-windows-msvc";
@@ -183,54 +183,6 @@ fn write_workspace(ws: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Cargo does not relink when only the SDK stubs or linker changed: mark the final crate's
-/// source as new so the link step always runs against the current inputs (a few seconds).
-fn force_relink(src: &Path) -> Result<()> {
-    fs::File::options()
-        .write(true)
-        .open(src)
-        .and_then(|f| f.set_modified(SystemTime::now()))
-        .with_context(|| format!("touching {}", src.display()))
-}
-
-/// `cargo rustc` of one cdylib; `link_args` reach the final crate only, so the cached std/core
-/// builds are shared with every other stage.
-fn link_cdylib(
-    toolchain: &Toolchain,
-    ws: &Path,
-    package: &str,
-    target: &str,
-    build_std: &[&str],
-    sdkroot: Option<&Path>,
-    link_args: &[String],
-) -> Result<PathBuf> {
-    let dir = target_dir(target);
-    let mut cmd = toolchain.cargo(ws);
-    cmd.args(["rustc", "--package", package, "--lib", "--target", target])
-        .args(build_std)
-        .arg("--target-dir")
-        .arg(&dir)
-        .arg("--")
-        .args(link_args);
-    if let Some(sdk) = sdkroot {
-        cmd.env("SDKROOT", sdk);
-    }
-    run(&mut cmd)?;
-    let stem = package.replace('-', "_");
-    let file = if target.contains("apple") {
-        format!("lib{stem}.dylib")
-    } else {
-        format!("{stem}.dll")
-    };
-    let out = dir.join(target).join("debug").join(file);
-    ensure!(
-        out.exists(),
-        "link succeeded but {} is missing",
-        out.display()
-    );
-    Ok(out)
-}
-
 fn mac_bundle(toolchain: &Toolchain, ws: &Path) -> Result<()> {
     toolchain.verify(&["ld64.lld"])?;
     let sdk = crate::macos_sdk::generate_for(
@@ -239,11 +191,11 @@ fn mac_bundle(toolchain: &Toolchain, ws: &Path) -> Result<()> {
         &ws.join("bundle/Cargo.toml"),
         MAC_TARGET,
     )?;
-    force_relink(&ws.join("bundle/src/lib.rs"))?;
     let ld = toolchain.llvm("ld64.lld");
     let out = link_cdylib(
         toolchain,
         ws,
+        &ws.join("bundle/src/lib.rs"),
         "hardmute-selftest-bundle",
         MAC_TARGET,
         &["-Zbuild-std=std,panic_abort"],
@@ -281,10 +233,10 @@ fn mac_bundle(toolchain: &Toolchain, ws: &Path) -> Result<()> {
 
 fn win_dll(toolchain: &Toolchain, ws: &Path) -> Result<()> {
     toolchain.verify(&["lld-link"])?;
-    force_relink(&ws.join("dll/src/lib.rs"))?;
     let out = link_cdylib(
         toolchain,
         ws,
+        &ws.join("dll/src/lib.rs"),
         "hardmute-selftest-dll",
         WIN_TARGET,
         BUILD_STD_CORE,
@@ -317,10 +269,10 @@ fn win_dll(toolchain: &Toolchain, ws: &Path) -> Result<()> {
 
 fn win_driver(toolchain: &Toolchain, ws: &Path) -> Result<()> {
     toolchain.verify(&["lld-link"])?;
-    force_relink(&ws.join("driver/src/lib.rs"))?;
     let out = link_cdylib(
         toolchain,
         ws,
+        &ws.join("driver/src/lib.rs"),
         "hardmute-selftest-driver",
         WIN_TARGET,
         BUILD_STD_CORE,
