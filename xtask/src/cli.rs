@@ -11,16 +11,18 @@ use crate::{deps, targets};
 enum Stage {
     Deps,
     Core,
+    Crates,
     Selftest,
 }
 
 impl Stage {
-    const ALL: &'static [Stage] = &[Stage::Deps, Stage::Core, Stage::Selftest];
+    const ALL: &'static [Stage] = &[Stage::Deps, Stage::Core, Stage::Crates, Stage::Selftest];
 
     fn name(self) -> &'static str {
         match self {
             Stage::Deps => "deps",
             Stage::Core => "core",
+            Stage::Crates => "crates",
             Stage::Selftest => "selftest",
         }
     }
@@ -28,7 +30,8 @@ impl Stage {
     fn help(self) -> &'static str {
         match self {
             Stage::Deps => "install the rig's system packages and inputs (root, Debian 12; idempotent)",
-            Stage::Core => "hardmute-core with -Zbuild-std=core for Windows msvc and both macOS targets",
+            Stage::Core => "hardmute-core with -Zbuild-std=core for Windows msvc and both macOS targets, linked into a kernel image / bundles",
+            Stage::Crates => "cargo check of crates declaring package.metadata.hardmute.cross-check targets",
             Stage::Selftest => "link + inspect throwaway Mach-O bundle / PE DLL / kernel image (proves the plumbing)",
         }
     }
@@ -42,6 +45,7 @@ impl Stage {
         match self {
             Stage::Deps => report.step("deps", "host", || deps::install(toolchain)),
             Stage::Core => targets::core::run_stage(toolchain, report),
+            Stage::Crates => targets::crates::run_stage(toolchain, report),
             Stage::Selftest => targets::selftest::run_stage(toolchain, report),
         }
     }
@@ -130,7 +134,7 @@ mod tests {
     #[test]
     fn all_expands_to_verification_stages_without_duplicates() {
         let stages = parse_stages(&args(&["core", "all"])).unwrap();
-        assert_eq!(stages, [Stage::Core, Stage::Selftest]);
+        assert_eq!(stages, [Stage::Core, Stage::Crates, Stage::Selftest]);
         assert!(!stages.contains(&Stage::Deps));
     }
 

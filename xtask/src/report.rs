@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 pub enum Outcome {
     Passed,
     Failed(String),
+    /// Nothing to verify (e.g. no crate claims a target yet); shown, never counted as a pass.
+    Skipped(String),
 }
 
 #[derive(Debug, Clone)]
@@ -44,7 +46,21 @@ impl Report {
     }
 
     pub fn all_passed(&self) -> bool {
-        self.rows.iter().all(|r| r.outcome == Outcome::Passed)
+        !self
+            .rows
+            .iter()
+            .any(|r| matches!(r.outcome, Outcome::Failed(_)))
+    }
+
+    /// Records a row for something there was nothing to run for, with the reason.
+    pub fn skip(&mut self, stage: &str, target: &str, reason: &str) {
+        eprintln!("\n=== cross-check {stage} [{target}]: skipped, {reason}");
+        self.rows.push(Row {
+            stage: stage.to_owned(),
+            target: target.to_owned(),
+            outcome: Outcome::Skipped(reason.to_owned()),
+            elapsed: Duration::ZERO,
+        });
     }
 
     pub fn table(&self) -> String {
@@ -73,6 +89,7 @@ impl Report {
             let result = match r.outcome {
                 Outcome::Passed => "ok",
                 Outcome::Failed(_) => "FAILED",
+                Outcome::Skipped(_) => "skip",
             };
             let _ = writeln!(
                 out,
@@ -83,20 +100,21 @@ impl Report {
                 r.elapsed.as_secs_f64()
             );
         }
-        let total: f64 = self.rows.iter().map(|r| r.elapsed.as_secs_f64()).sum();
-        let failed = self
+        let total = self
             .rows
             .iter()
-            .filter(|r| r.outcome != Outcome::Passed)
-            .count();
+            .fold(0.0, |sum, r| sum + r.elapsed.as_secs_f64());
+        let count = |f: fn(&Outcome) -> bool| self.rows.iter().filter(|r| f(&r.outcome)).count();
+        let passed = count(|o| *o == Outcome::Passed);
+        let failed = count(|o| matches!(o, Outcome::Failed(_)));
+        let skipped = count(|o| matches!(o, Outcome::Skipped(_)));
         let _ = writeln!(out, "total {total:.1} s");
         // The plain closing line CI log readers recognise.
-        let _ = writeln!(
-            out,
-            "cross-check: {} passed, {} failed",
-            self.rows.len() - failed,
-            failed
-        );
+        let _ = write!(out, "cross-check: {passed} passed, {failed} failed");
+        if skipped > 0 {
+            let _ = write!(out, ", {skipped} skipped");
+        }
+        out.push('\n');
         out
     }
 }
@@ -125,6 +143,18 @@ mod tests {
         assert!(lines[3].contains("aarch64-apple-darwin") && lines[3].contains("FAILED"));
         assert!(lines[2].contains(" ok "));
         assert_eq!(lines.last(), Some(&"cross-check: 2 passed, 1 failed"));
+    }
+
+    #[test]
+    fn skipped_rows_are_shown_and_counted_apart() {
+        let mut report = Report::default();
+        report.step("core", "t", || Ok(()));
+        report.skip("crates", "(none)", "no crate claims a target");
+        assert!(report.all_passed());
+        let table = report.table();
+        assert!(table.contains("crates") && table.contains(" skip "));
+        assert!(table.contains("total 0.0 s") || !table.contains("-0.0"));
+        assert!(table.ends_with("cross-check: 1 passed, 0 failed, 1 skipped\n"));
     }
 
     #[test]

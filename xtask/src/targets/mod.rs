@@ -1,6 +1,7 @@
 //! One module per cross-check stage, plus the link step they share.
 
 pub mod core;
+pub mod crates;
 pub mod selftest;
 
 use std::fs;
