@@ -26,10 +26,17 @@ pub const TARGETS: &[&str] = &[
 
 /// What every core-only build passes: the sysroot contains `core` (and compiler_builtins) and
 /// nothing else; panic = abort as in the kernel driver and the HAL plug-in.
+///
+/// compiler_builtins is optimised as in every kernel build: unoptimised it calls fma/fmaf, which
+/// no kernel image exports. Cargo warns that this profile spec "did not match any packages"; it
+/// does apply to the -Zbuild-std unit (without it the kernel link fails with `undefined symbol:
+/// fma`). Every core-only build uses these same settings, so they all share one std build.
 pub const BUILD_STD_CORE: &[&str] = &[
     "-Zbuild-std=core",
     "--config",
     "profile.dev.panic=\"abort\"",
+    "--config",
+    "profile.dev.package.compiler_builtins.opt-level=3",
 ];
 
 /// Kernel images the core may pull imports from (today it needs none).
@@ -172,12 +179,6 @@ hardmute-core = {{ path = {core:?} }}
 panic = "abort"
 
 [profile.dev.package.hardmute-core]
-opt-level = 3
-
-# Unoptimised compiler_builtins calls fma/fmaf, which no kernel image exports. Cargo warns
-# that this spec matches no package; it does apply to the -Zbuild-std unit (without it the
-# kernel link fails with `undefined symbol: fma`).
-[profile.dev.package.compiler_builtins]
 opt-level = 3
 
 [workspace]
