@@ -48,10 +48,51 @@ pub fn run_stage(toolchain: &Toolchain, report: &mut Report) {
         report.step("core", target, || build(toolchain, target));
     }
     let probe = cache_root().join("core-link");
+    let mut bundles = Vec::new();
     for target in TARGETS {
         report.step("core-link", target, || {
-            link_probe(toolchain, &probe, target)
+            let out = link_probe(toolchain, &probe, target)?;
+            if target.contains("apple") {
+                bundles.push(out);
+            }
+            Ok(())
         });
+    }
+    if bundles.len() == 2 {
+        report.step("core-link", "universal (lipo)", || {
+            universal(toolchain, &probe, &bundles)
+        });
+    }
+}
+
+/// Both macOS slices in one file, as the plug-in bundle ships: `llvm-lipo -create`, then each
+/// slice checked again from inside the universal file.
+fn universal(toolchain: &Toolchain, dir: &Path, slices: &[PathBuf]) -> Result<()> {
+    toolchain.verify(&["llvm-lipo"])?;
+    let out = dir.join("hardmute-core-link-probe.universal");
+    run(std::process::Command::new(toolchain.llvm("llvm-lipo"))
+        .arg("-create")
+        .args(slices)
+        .arg("-output")
+        .arg(&out))?;
+    let images = macho::parse_universal(&fs::read(&out)?)?;
+    macho::check_universal_arches(&images, &[Arch::Arm64, Arch::X86_64])?;
+    for image in &images {
+        macho::check_bundle(image, &probe_bundle_rules(image.arch))?;
+    }
+    eprintln!(
+        "{}: universal, {:?}",
+        out.display(),
+        images.iter().map(|i| i.arch).collect::<Vec<_>>()
+    );
+    Ok(())
+}
+
+fn probe_bundle_rules(arch: Arch) -> BundleRules<'static> {
+    BundleRules {
+        arch,
+        exports: &["hardmute_core_link_probe"],
+        allowed_libraries: &[LIBSYSTEM],
     }
 }
 
@@ -194,7 +235,7 @@ opt-level = 3
     Ok(())
 }
 
-fn link_probe(toolchain: &Toolchain, dir: &Path, target: &str) -> Result<()> {
+fn link_probe(toolchain: &Toolchain, dir: &Path, target: &str) -> Result<PathBuf> {
     let apple = target.contains("apple");
     toolchain.verify(&[if apple { "ld64.lld" } else { "lld-link" }])?;
     write_probe(dir)?;
@@ -238,14 +279,7 @@ fn link_probe(toolchain: &Toolchain, dir: &Path, target: &str) -> Result<()> {
         let image = MachOImage::parse(&data)?;
         eprintln!("{}: {}", out.display(), macho::summary(&image));
         let arch = Arch::of_target(target).context("unknown arch")?;
-        macho::check_bundle(
-            &image,
-            &BundleRules {
-                arch,
-                exports: &["hardmute_core_link_probe"],
-                allowed_libraries: &[LIBSYSTEM],
-            },
-        )
+        macho::check_bundle(&image, &probe_bundle_rules(arch))?;
     } else {
         let image = PeImage::parse(&data)?;
         eprintln!("{}: {}", out.display(), pe::summary(&image));
@@ -255,6 +289,7 @@ fn link_probe(toolchain: &Toolchain, dir: &Path, target: &str) -> Result<()> {
                 entry: "DriverEntry",
                 allowed_imports: KERNEL_IMPORTS,
             },
-        )
+        )?;
     }
+    Ok(out)
 }
