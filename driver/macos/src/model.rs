@@ -242,8 +242,9 @@ pub enum Value {
     /// A CFBoolean, written out +1.
     Bool(bool),
     Asbd(AudioStreamBasicDescription),
+    /// A fixed UInt32[2] (e.g. the preferred stereo channels): a scalar, must fit entirely.
+    U32Pair([u32; 2]),
     Ids(Vec<AudioObjectID>),
-    U32s(Vec<u32>),
     Ranges(Vec<AudioValueRange>),
     Formats(Vec<AudioStreamRangedDescription>),
     CustomInfo(Vec<AudioServerPlugInCustomPropertyInfo>),
@@ -258,26 +259,20 @@ fn bytes_of<T: Copy>(items: &[T]) -> &[u8] {
 }
 
 impl Value {
-    fn list_bytes(&self) -> Option<(&[u8], usize)> {
-        Some(match self {
-            Value::Ids(v) => (bytes_of(v), 4),
-            Value::U32s(v) => (bytes_of(v), 4),
-            Value::Ranges(v) => (bytes_of(v), 16),
-            Value::Formats(v) => (bytes_of(v), 56),
-            Value::CustomInfo(v) => (bytes_of(v), 12),
-            _ => return None,
-        })
-    }
-
     /// The full size of the data (GetPropertyDataSize).
     pub fn size(&self) -> u32 {
-        match self {
+        let bytes = match self {
             Value::U32(_) => 4,
             Value::F64(_) => 8,
-            Value::Cf(_) | Value::Bool(_) => core::mem::size_of::<CFTypeRef>() as u32,
-            Value::Asbd(_) => 40,
-            _ => self.list_bytes().map_or(0, |(b, _)| b.len() as u32),
-        }
+            Value::Cf(_) | Value::Bool(_) => core::mem::size_of::<CFTypeRef>(),
+            Value::Asbd(_) => core::mem::size_of::<AudioStreamBasicDescription>(),
+            Value::U32Pair(_) => 8,
+            Value::Ids(v) => core::mem::size_of_val(v.as_slice()),
+            Value::Ranges(v) => core::mem::size_of_val(v.as_slice()),
+            Value::Formats(v) => core::mem::size_of_val(v.as_slice()),
+            Value::CustomInfo(v) => core::mem::size_of_val(v.as_slice()),
+        };
+        bytes as u32
     }
 
     /// Copies the value into `out` (capacity `capacity` bytes); returns the bytes written.
@@ -286,32 +281,58 @@ impl Value {
     /// `out` must be valid for writes of `capacity` bytes (suitably aligned for the value type, as
     /// the HAL guarantees).
     pub unsafe fn write(&self, out: *mut c_void, capacity: u32) -> Result<u32, OSStatus> {
-        if let Some((bytes, elem)) = self.list_bytes() {
+        /// Writes one scalar if it fits entirely.
+        ///
+        /// # Safety
+        /// `out` valid for `capacity` bytes.
+        unsafe fn scalar<T>(out: *mut c_void, capacity: u32, v: T) -> Result<u32, OSStatus> {
+            let size = core::mem::size_of::<T>() as u32;
+            if capacity < size || out.is_null() {
+                return Err(kAudioHardwareBadPropertySizeError);
+            }
+            // SAFETY: capacity >= size_of::<T>() and `out` is valid for `capacity` bytes (caller).
+            unsafe { out.cast::<T>().write_unaligned(v) };
+            Ok(size)
+        }
+        /// Copies the whole elements of a list that fit.
+        ///
+        /// # Safety
+        /// `out` valid for `capacity` bytes.
+        unsafe fn list<T: Copy>(
+            out: *mut c_void,
+            capacity: u32,
+            items: &[T],
+        ) -> Result<u32, OSStatus> {
+            let bytes = bytes_of(items);
+            let elem = core::mem::size_of::<T>();
             let n = bytes.len().min(capacity as usize / elem * elem);
             if n > 0 {
                 // SAFETY: `n` <= capacity, and `out` is valid for `capacity` bytes (caller).
                 unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), out.cast::<u8>(), n) };
             }
-            return Ok(n as u32);
+            Ok(n as u32)
         }
-        let size = self.size();
-        if capacity < size || out.is_null() {
-            return Err(kAudioHardwareBadPropertySizeError);
-        }
-        // SAFETY: capacity >= size of the written type; `out` is valid and aligned (caller).
-        unsafe {
-            match self {
-                Value::U32(v) => out.cast::<u32>().write_unaligned(*v),
-                Value::F64(v) => out.cast::<f64>().write_unaligned(*v),
-                Value::Cf(r) => out.cast::<CFTypeRef>().write_unaligned(Cf::retain(*r)),
-                Value::Bool(b) => out.cast::<CFTypeRef>().write_unaligned(Cf::boolean(*b)),
-                Value::Asbd(f) => out
-                    .cast::<AudioStreamBasicDescription>()
-                    .write_unaligned(*f),
-                _ => unreachable!("lists handled above"),
+        if let Value::Cf(_) | Value::Bool(_) = self {
+            // Check the size before taking the +1 reference, so a short buffer leaks nothing.
+            if (capacity as usize) < core::mem::size_of::<CFTypeRef>() || out.is_null() {
+                return Err(kAudioHardwareBadPropertySizeError);
             }
         }
-        Ok(size)
+        // SAFETY (all arms): `out` is valid for `capacity` bytes (our caller's contract).
+        unsafe {
+            match self {
+                Value::U32(v) => scalar(out, capacity, *v),
+                Value::F64(v) => scalar(out, capacity, *v),
+                Value::Cf(r) => scalar(out, capacity, Cf::retain(*r)),
+                Value::Bool(b) => scalar(out, capacity, Cf::boolean(*b)),
+                Value::Asbd(f) => scalar(out, capacity, *f),
+                Value::U32Pair(p) => scalar(out, capacity, *p),
+                Value::Ids(v) => list(out, capacity, v),
+                Value::Ranges(v) => list(out, capacity, v),
+                Value::Formats(v) => list(out, capacity, v),
+                Value::CustomInfo(v) => list(out, capacity, v),
+            }
+        }
     }
 }
 

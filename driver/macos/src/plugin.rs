@@ -474,7 +474,7 @@ impl Plugin {
                     .collect(),
             ),
             kAudioDevicePropertyIsHidden => Value::U32(u32::from(spec.hidden)),
-            kAudioDevicePropertyPreferredChannelsForStereo => Value::U32s(vec![1, 2]),
+            kAudioDevicePropertyPreferredChannelsForStereo => Value::U32Pair([1, 2]),
             kAudioDevicePropertyZeroTimeStampPeriod => Value::U32(ZERO_TIMESTAMP_PERIOD),
             kAudioDevicePropertyClockIsStable => Value::U32(1),
             HARD_MUTE_SELECTOR if spec.id == MIC_DEVICE_ID => Value::Bool(self.control.is_muted()),
