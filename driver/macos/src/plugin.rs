@@ -733,7 +733,8 @@ impl Plugin {
             }
             let mut chunk = [0.0f32; 512];
             let frames_per_chunk = chunk.len() / dst_ch.max(1);
-            for src in input.chunks(frames_per_chunk * src_ch) {
+            // (channel counts are validated to 1 or 2; max(1) keeps chunks() total anyway)
+            for src in input.chunks((frames_per_chunk * src_ch).max(1)) {
                 let frames = hardmute_core::convert::convert(src, src_ch, &mut chunk, dst_ch);
                 let n = frames * dst_ch;
                 if p.push_slice(&chunk[..n]) < n {
