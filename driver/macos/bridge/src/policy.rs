@@ -25,7 +25,10 @@ pub fn is_own(uid: &str) -> bool {
 /// microphone (the usual case once HardMute is the default input), then the input the user chose
 /// before (`preferred_uid`, remembered by the daemon) if present, else the first other input.
 /// Never our own devices: capturing HardMute into HardMute would loop.
-pub fn choose_capture_device<'a>(devices: &'a [InputDevice], preferred_uid: Option<&str>) -> Option<&'a InputDevice> {
+pub fn choose_capture_device<'a>(
+    devices: &'a [InputDevice],
+    preferred_uid: Option<&str>,
+) -> Option<&'a InputDevice> {
     let candidates = || devices.iter().filter(|d| !is_own(&d.uid));
     candidates()
         .find(|d| d.is_default)
@@ -65,7 +68,11 @@ pub fn listeners(processes: &[InputProcess], daemon_pid: i32) -> Vec<(InputProce
         .filter(|p| p.pid != daemon_pid)
         .map(|p| {
             let direct = p.device_uids.iter().any(|u| !is_own(u)) || p.device_uids.is_empty();
-            let kind = if direct { Listening::PhysicalMicDirectly } else { Listening::ThroughHardMute };
+            let kind = if direct {
+                Listening::PhysicalMicDirectly
+            } else {
+                Listening::ThroughHardMute
+            };
             (p.clone(), kind)
         })
         .collect()
@@ -76,19 +83,34 @@ mod tests {
     use super::*;
 
     fn dev(id: u32, uid: &str, default: bool) -> InputDevice {
-        InputDevice { id, uid: uid.into(), name: uid.into(), is_default: default }
+        InputDevice {
+            id,
+            uid: uid.into(),
+            name: uid.into(),
+            is_default: default,
+        }
     }
 
     #[test]
     fn captures_the_default_input_but_never_our_own_devices() {
-        let devs = [dev(1, "BuiltInMic", false), dev(2, MIC_UID, true), dev(3, "USB-Mic", false)];
+        let devs = [
+            dev(1, "BuiltInMic", false),
+            dev(2, MIC_UID, true),
+            dev(3, "USB-Mic", false),
+        ];
         // HardMute is the default input: fall back to the remembered choice, then the first other.
         assert_eq!(choose_capture_device(&devs, Some("USB-Mic")).unwrap().id, 3);
         assert_eq!(choose_capture_device(&devs, Some("gone")).unwrap().id, 1);
         assert_eq!(choose_capture_device(&devs, None).unwrap().id, 1);
         let devs = [dev(1, "BuiltInMic", false), dev(3, "USB-Mic", true)];
-        assert_eq!(choose_capture_device(&devs, Some("BuiltInMic")).unwrap().id, 3);
-        assert!(choose_capture_device(&[dev(2, MIC_UID, true), dev(4, FEED_UID, false)], None).is_none());
+        assert_eq!(
+            choose_capture_device(&devs, Some("BuiltInMic")).unwrap().id,
+            3
+        );
+        assert!(
+            choose_capture_device(&[dev(2, MIC_UID, true), dev(4, FEED_UID, false)], None)
+                .is_none()
+        );
     }
 
     #[test]
@@ -106,7 +128,12 @@ mod tests {
             bundle_id: format!("app{pid}"),
             device_uids: uids.iter().map(|s| s.to_string()).collect(),
         };
-        let procs = [p(10, &[MIC_UID]), p(11, &["BuiltInMic"]), p(12, &[MIC_UID, "USB-Mic"]), p(99, &["BuiltInMic"])];
+        let procs = [
+            p(10, &[MIC_UID]),
+            p(11, &["BuiltInMic"]),
+            p(12, &[MIC_UID, "USB-Mic"]),
+            p(99, &["BuiltInMic"]),
+        ];
         let l = listeners(&procs, 99);
         assert_eq!(l.len(), 3, "the daemon's own capture is not a listener");
         assert_eq!(l[0].1, Listening::ThroughHardMute);

@@ -65,7 +65,13 @@ pub fn pump(cfg: PumpConfig) -> (CaptureSide, FeedSide) {
         resampled: [0.0; 2 * CHUNK * MAX_CHANNELS],
         overruns: 0,
     };
-    (capture, FeedSide { ring: cons, underruns: 0 })
+    (
+        capture,
+        FeedSide {
+            ring: cons,
+            underruns: 0,
+        },
+    )
 }
 
 impl CaptureSide {
