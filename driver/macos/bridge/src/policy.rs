@@ -36,6 +36,33 @@ pub fn choose_capture_device<'a>(
         .or_else(|| candidates().next())
 }
 
+/// What the daemon does when it re-reads the device list (default-input change, hot-plug).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Follow {
+    /// Keep capturing the current device.
+    Keep,
+    /// Restart the bridge on this device (the new default input, or a fallback).
+    Switch { id: u32, uid: String },
+    /// No physical input left: stop the bridge; the plug-in delivers zeros (fail closed).
+    Stop,
+}
+
+/// Follows the user's default input: switch when the choice differs from what is captured now.
+pub fn follow(
+    current_uid: Option<&str>,
+    devices: &[InputDevice],
+    preferred_uid: Option<&str>,
+) -> Follow {
+    match choose_capture_device(devices, preferred_uid) {
+        None => Follow::Stop,
+        Some(d) if Some(d.uid.as_str()) == current_uid => Follow::Keep,
+        Some(d) => Follow::Switch {
+            id: d.id,
+            uid: d.uid.clone(),
+        },
+    }
+}
+
 /// Whether to stop capturing from the physical mic now. With `release_on_mute`, the bridge lets go
 /// of the physical mic while hard-muted (the OS microphone indicator goes off); the plug-in keeps
 /// delivering zeros either way.
@@ -110,6 +137,33 @@ mod tests {
         assert!(
             choose_capture_device(&[dev(2, MIC_UID, true), dev(4, FEED_UID, false)], None)
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn follows_default_input_changes_and_fails_closed_when_none_is_left() {
+        let a = [dev(1, "BuiltInMic", true), dev(3, "USB-Mic", false)];
+        assert_eq!(follow(Some("BuiltInMic"), &a, None), Follow::Keep);
+        let b = [dev(1, "BuiltInMic", false), dev(3, "USB-Mic", true)];
+        assert_eq!(
+            follow(Some("BuiltInMic"), &b, None),
+            Follow::Switch {
+                id: 3,
+                uid: "USB-Mic".into()
+            }
+        );
+        // The USB mic is unplugged while HardMute is the default: back to the remembered choice.
+        let c = [dev(1, "BuiltInMic", false), dev(2, MIC_UID, true)];
+        assert_eq!(
+            follow(Some("USB-Mic"), &c, Some("BuiltInMic")),
+            Follow::Switch {
+                id: 1,
+                uid: "BuiltInMic".into()
+            }
+        );
+        assert_eq!(
+            follow(Some("BuiltInMic"), &[dev(2, MIC_UID, true)], None),
+            Follow::Stop
         );
     }
 
