@@ -680,6 +680,20 @@ fn every_property_of_every_object_answers_consistently() {
                         kAudioHardwareBadPropertySizeError,
                         "{sel:08x} on {obj}"
                     );
+                    if is_cf {
+                        // The refused call took no reference: a fresh +1 is again exactly one
+                        // above the plug-in's own.
+                        let again = hal.get(obj, &a, size).unwrap();
+                        let r = usize::from_ne_bytes(again.try_into().unwrap()) as CFTypeRef;
+                        if fake::string_value(r).is_some() {
+                            assert_eq!(
+                                fake::ref_count(r),
+                                2,
+                                "{sel:08x} on {obj} leaked a reference"
+                            );
+                        }
+                        Cf::release(r);
+                    }
                 }
             }
             checked += 1;
