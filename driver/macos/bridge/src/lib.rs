@@ -1,7 +1,8 @@
 //! The macOS bridge of `hardmuted`: feeds the physical microphone into the HardMute plug-in and
 //! talks to the plug-in's hard-mute property.
 //!
-//! - [`pump`]: capture side -> staging ring -> feed side, drift-corrected (portable, tested here).
+//! - [`pump`]: capture side (`hardmute_core::bridge::Feeder`) -> staging ring -> feed side,
+//!   drift-corrected (portable, tested here).
 //! - [`policy`]: which device to capture, release-on-mute, who is listening (portable, tested).
 //! - `macos` (macOS only): coreaudio-rs AudioUnits on the physical mic and on the plug-in's hidden
 //!   "HardMute Feed" device, the `'hmut'` property, default-input and process-list queries. It is

@@ -16,6 +16,7 @@ use coreaudio::audio_unit::audio_format::LinearPcmFlags;
 use coreaudio::audio_unit::macos_helpers::{audio_unit_from_device_id, get_device_name};
 use coreaudio::audio_unit::render_callback::{self, data};
 use coreaudio::audio_unit::{AudioUnit, Element, SampleFormat, Scope, StreamFormat};
+use hardmute_core::bridge::HostClock;
 use objc2_core_audio::{
     kAudioDevicePropertyDeviceUID, kAudioDevicePropertyNominalSampleRate,
     kAudioDevicePropertyStreamConfiguration, kAudioHardwarePropertyDefaultInputDevice,
@@ -364,9 +365,13 @@ fn float_format(rate: f64, channels: u32) -> StreamFormat {
     }
 }
 
-fn nanos_to_seconds(host_time: u64) -> f64 {
-    // SAFETY: pure conversion function without preconditions.
-    unsafe { objc2_core_audio::AudioConvertHostTimeToNanos(host_time) as f64 * 1e-9 }
+/// The callback's host time as nanoseconds (one tick base for both callbacks).
+fn host_clock(host_time: u64) -> HostClock {
+    HostClock {
+        // SAFETY: pure conversion function without preconditions.
+        now: unsafe { objc2_core_audio::AudioConvertHostTimeToNanos(host_time) },
+        ticks_per_second: 1_000_000_000,
+    }
 }
 
 impl Bridge {
@@ -385,12 +390,13 @@ impl Bridge {
             &[],
         )?;
         let (in_ch, out_ch) = (1u32, 2u32);
-        let period = (feed_rate / 100.0) as usize;
+        let period = (feed_rate / 100.0) as usize; // the HAL's usual 10 ms IO buffer
         let (mut capture_side, mut feed_side) = pump(PumpConfig {
             in_rate: mic_rate as u32,
             in_channels: in_ch as usize,
             out_rate: feed_rate as u32,
             out_channels: out_ch as usize,
+            out_period: period,
             target_fill_frames: 2 * period,
             capacity_frames: 16 * period,
         });
@@ -399,10 +405,7 @@ impl Bridge {
         capture.set_stream_format(float_format(mic_rate, in_ch), Scope::Output, Element::Input)?;
         type In = render_callback::Args<data::Interleaved<f32>>;
         capture.set_input_callback(move |args: In| {
-            capture_side.push(
-                args.data.buffer,
-                nanos_to_seconds(args.time_stamp.mHostTime),
-            );
+            capture_side.push(args.data.buffer, host_clock(args.time_stamp.mHostTime));
             Ok(())
         })?;
 
@@ -414,7 +417,7 @@ impl Bridge {
         )?;
         type Out = render_callback::Args<data::Interleaved<f32>>;
         feed.set_render_callback(move |args: Out| {
-            feed_side.pull(args.data.buffer);
+            feed_side.pull(args.data.buffer, host_clock(args.time_stamp.mHostTime).now);
             Ok(())
         })?;
 

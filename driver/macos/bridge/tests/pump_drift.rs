@@ -2,6 +2,7 @@
 //! four simulated minutes gives no underrun or overrun after settling, bounded fill, and no allocation
 //! in either callback.
 
+use hardmute_core::bridge::HostClock;
 use hardmute_macos_bridge::pump::{pump, PumpConfig};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -26,6 +27,14 @@ unsafe impl GlobalAlloc for CountingAlloc {
 #[global_allocator]
 static GLOBAL: CountingAlloc = CountingAlloc;
 
+/// The host clock at simulated time `t_s` (nanosecond ticks).
+fn clock(t_s: f64) -> HostClock {
+    HostClock {
+        now: 1_000_000_000 + (t_s * 1e9) as u64,
+        ticks_per_second: 1_000_000_000,
+    }
+}
+
 struct Outcome {
     underruns_after_settle: u64,
     overruns_after_settle: u64,
@@ -46,6 +55,7 @@ fn run(in_rate: u32, in_ch: usize, ppm: f64, seconds: f64) -> Outcome {
         in_channels: in_ch,
         out_rate: OUT_RATE,
         out_channels: OUT_CH,
+        out_period: OUT_PERIOD,
         target_fill_frames: 2 * OUT_PERIOD,
         capacity_frames: 16 * OUT_PERIOD,
     };
@@ -61,10 +71,10 @@ fn run(in_rate: u32, in_ch: usize, ppm: f64, seconds: f64) -> Outcome {
     let before = ALLOCATIONS.with(Cell::get);
     while t_in.min(t_out) < seconds {
         if t_in <= t_out {
-            cap.push(&input, t_in);
+            cap.push(&input, clock(t_in));
             t_in += in_dt;
         } else {
-            feed.pull(&mut out);
+            feed.pull(&mut out, clock(t_out).now);
             t_out += out_dt;
             if t_out > settle {
                 under0.get_or_insert(feed.underruns);
