@@ -68,7 +68,8 @@ pub unsafe extern "C" fn AudioServerPlugIn_Factory(
     _allocator: CFTypeRef,
     requested_type: CFTypeRef,
 ) -> *mut c_void {
-    if Cf::uuid_bytes(requested_type) != Some(kAudioServerPlugInTypeUUID) {
+    // SAFETY: the host passes kAudioServerPlugInTypeUUID, a live CFUUID (caller contract).
+    if unsafe { Cf::uuid_bytes(requested_type) } != Some(kAudioServerPlugInTypeUUID) {
         return core::ptr::null_mut();
     }
     PLUGIN.refs.fetch_add(1, AcqRel);

@@ -323,6 +323,7 @@ impl Value {
             match self {
                 Value::U32(v) => scalar(out, capacity, *v),
                 Value::F64(v) => scalar(out, capacity, *v),
+                // (the +1 the HAL expects; `r` is one of the plug-in's own live strings)
                 Value::Cf(r) => scalar(out, capacity, Cf::retain(*r)),
                 Value::Bool(b) => scalar(out, capacity, Cf::boolean(*b)),
                 Value::Asbd(f) => scalar(out, capacity, *f),

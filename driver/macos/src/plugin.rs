@@ -216,11 +216,13 @@ impl Plugin {
         // SAFETY: host function from the host's own table; key is a live CFString; `data` is a
         // valid out-pointer and comes back +1 (we release it).
         let st = unsafe { copy(host, self.strings().storage_key.get(), &mut data) };
-        let data = Owned::from_plus_one(data);
+        // SAFETY: CopyFromStorage returns null or a +1 property list, which `data` now owns.
+        let data = unsafe { Owned::from_plus_one(data) };
         if st != 0 || data.is_null() {
             return None;
         }
-        Cf::plist_as_bool(data.get())
+        // SAFETY: `data` is live while owned.
+        unsafe { Cf::plist_as_bool(data.get()) }
     }
 
     fn store_hard_mute(&self, muted: bool) {
@@ -228,7 +230,8 @@ impl Plugin {
         let Some(write) = host.WriteToStorage else {
             return;
         };
-        let value = Owned::from_plus_one(Cf::boolean(muted));
+        // SAFETY: Cf::boolean returns a +1 CFBoolean.
+        let value = unsafe { Owned::from_plus_one(Cf::boolean(muted)) };
         // SAFETY: host function from its own table; key and value are live CF objects.
         let st = unsafe { write(host, self.strings().storage_key.get(), value.get()) };
         if st != 0 {
@@ -271,10 +274,15 @@ impl Plugin {
         if device_index(device).is_none() {
             return kAudioHardwareBadDeviceError;
         }
-        let bundle_id = (!info.mBundleID.is_null()).then(|| Owned::retain(info.mBundleID));
+        // SAFETY: the host's client info carries a live CFString (or null) for the call; we
+        // retain what we keep, as AudioServerPlugIn.h asks.
+        let bundle_id =
+            (!info.mBundleID.is_null()).then(|| unsafe { Owned::retain(info.mBundleID) });
+        let daemon_id = self.strings().daemon_bundle_id.get();
+        // SAFETY: both strings are live while owned.
         let is_daemon = bundle_id
             .as_ref()
-            .is_some_and(|b| Cf::equal(b.get(), self.strings().daemon_bundle_id.get()));
+            .is_some_and(|b| unsafe { Cf::equal(b.get(), daemon_id) });
         let mut clients = self.clients.lock();
         clients.retain(|c| !(c.device == device && c.client_id == info.mClientID));
         clients.push(Client {
@@ -404,7 +412,9 @@ impl Plugin {
                     let found = DEVICES
                         .iter()
                         .zip(&s.uids)
-                        .find(|(_, u)| Cf::equal(u.get(), uid))
+                        // SAFETY: `uid` is the caller's CFString (the HAL marshals the qualifier);
+                        // ours are live while owned.
+                        .find(|(_, u)| unsafe { Cf::equal(u.get(), uid) })
                         .map_or(kAudioObjectUnknown, |(d, _)| d.id);
                     Ok(Value::U32(found))
                 }
@@ -555,7 +565,9 @@ impl Plugin {
                 let Some(value) = read::<CFTypeRef>(data) else {
                     return kAudioHardwareBadPropertySizeError;
                 };
-                let Some(muted) = Cf::plist_as_bool(value) else {
+                // SAFETY: the HAL hands the custom property's value as a live CFPropertyList (or
+                // null); the type is checked inside.
+                let Some(muted) = (unsafe { Cf::plist_as_bool(value) }) else {
                     return kAudioHardwareIllegalOperationError;
                 };
                 self.set_hard_mute(muted, pid)

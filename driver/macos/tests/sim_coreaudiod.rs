@@ -55,6 +55,21 @@ fn allocations_during(f: impl FnOnce()) -> u64 {
     ALLOCATIONS.with(Cell::get) - before
 }
 
+// ---- CF helpers: every reference in these tests is a live fake-CF object or null ---------------
+
+fn release(r: CFTypeRef) {
+    // SAFETY: see above.
+    unsafe { Cf::release(r) }
+}
+fn retain(r: CFTypeRef) -> CFTypeRef {
+    // SAFETY: see above.
+    unsafe { Cf::retain(r) }
+}
+fn as_bool(r: CFTypeRef) -> Option<bool> {
+    // SAFETY: see above.
+    unsafe { Cf::plist_as_bool(r) }
+}
+
 // ---- the fake host -----------------------------------------------------------------------------
 
 #[derive(Default)]
@@ -94,7 +109,7 @@ unsafe extern "C" fn host_copy_from_storage(
     let key = fake::string_value(key).expect("storage key is a CFString");
     let found = host_state(|s| s.storage.iter().find(|(k, _)| *k == key).map(|(_, v)| *v));
     // SAFETY: valid out-pointer from the plug-in.
-    unsafe { out.write(found.map_or(null(), |v| Cf::retain(v as CFTypeRef))) };
+    unsafe { out.write(found.map_or(null(), |v| retain(v as CFTypeRef))) };
     if found.is_some() {
         0
     } else {
@@ -107,7 +122,7 @@ unsafe extern "C" fn host_write_to_storage(
     data: CFTypeRef,
 ) -> OSStatus {
     let key = fake::string_value(key).expect("storage key is a CFString");
-    let data = Cf::retain(data) as usize;
+    let data = retain(data) as usize;
     let old = host_state(|s| {
         let old = s
             .storage
@@ -118,7 +133,7 @@ unsafe extern "C" fn host_write_to_storage(
         old
     });
     if let Some(old) = old {
-        Cf::release(old as CFTypeRef);
+        release(old as CFTypeRef);
     }
     0
 }
@@ -189,7 +204,7 @@ impl Hal {
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         host_state(|s| {
             for (_, v) in s.storage.drain(..) {
-                Cf::release(v as CFTypeRef);
+                release(v as CFTypeRef);
             }
             s.changed.clear();
             s.config_requests.clear();
@@ -198,12 +213,12 @@ impl Hal {
             let key = Cf::string(model::STORAGE_KEY_HARD_MUTE);
             // SAFETY: plain call of our own host function.
             unsafe { host_write_to_storage(&HOST, key, Cf::boolean(m)) };
-            Cf::release(key);
+            release(key);
         }
         let type_uuid = fake::uuid(kAudioServerPlugInTypeUUID);
         // SAFETY: the factory takes a CFUUID; the fake one is live.
         let unknown = unsafe { AudioServerPlugIn_Factory(null(), type_uuid) };
-        Cf::release(type_uuid);
+        release(type_uuid);
         assert!(
             !unknown.is_null(),
             "factory refused the AudioServerPlugIn type"
@@ -237,7 +252,7 @@ impl Hal {
         let info = client_info(client, pid, b);
         // SAFETY: vtable call with a valid client info.
         let st = unsafe { (self.vt.AddDeviceClient)(self.driver, device, &info) };
-        Cf::release(b); // the plug-in must have retained what it keeps
+        release(b); // the plug-in must have retained what it keeps
         st
     }
     fn remove_client(&self, device: AudioObjectID, client: u32, pid: PidT) -> OSStatus {
@@ -361,13 +376,13 @@ impl Hal {
     fn get_string(&self, object: AudioObjectID, selector: u32) -> String {
         let r = self.get_cf(object, selector);
         let s = fake::string_value(r).expect("a CFString");
-        Cf::release(r);
+        release(r);
         s
     }
     fn hard_mute(&self) -> bool {
         let r = self.get_cf(MIC_DEVICE_ID, model::HARD_MUTE_SELECTOR);
-        let v = Cf::plist_as_bool(r).expect("hard mute is a boolean property list");
-        Cf::release(r);
+        let v = as_bool(r).expect("hard mute is a boolean property list");
+        release(r);
         v
     }
     fn set_raw(
@@ -399,7 +414,7 @@ impl Hal {
             &addr(model::HARD_MUTE_SELECTOR),
             &(v as usize).to_ne_bytes(),
         );
-        Cf::release(v);
+        release(v);
         st
     }
     fn start(&self, device: AudioObjectID, client: u32) -> OSStatus {
@@ -571,7 +586,7 @@ fn factory_and_iunknown_follow_cfplugin_rules() {
     let other = fake::uuid([7; 16]);
     // SAFETY: factory with a live fake CFUUID.
     assert!(unsafe { AudioServerPlugIn_Factory(null(), other) }.is_null());
-    Cf::release(other);
+    release(other);
     // Unknown interface: E_NOINTERFACE and a null out-pointer.
     let mut out: *mut c_void = std::ptr::dangling_mut::<c_void>();
     // SAFETY: vtable calls.
@@ -654,7 +669,7 @@ fn every_property_of_every_object_answers_consistently() {
                 if fake::string_value(r).is_some() {
                     assert_eq!(fake::ref_count(r), 2, "{sel:08x} on {obj} not returned +1");
                 }
-                Cf::release(r);
+                release(r);
             }
             let is_list = matches!(
                 sel,
@@ -692,7 +707,7 @@ fn every_property_of_every_object_answers_consistently() {
                                 "{sel:08x} on {obj} leaked a reference"
                             );
                         }
-                        Cf::release(r);
+                        release(r);
                     }
                 }
             }
@@ -909,7 +924,7 @@ fn the_object_tree_and_key_values_are_what_coreaudiod_expects() {
             .get_q(PLUGIN_ID, &a, &(q as usize).to_ne_bytes(), 4)
             .unwrap();
         assert_eq!(u32::from_ne_bytes(got.try_into().unwrap()), want);
-        Cf::release(q);
+        release(q);
     }
     assert_eq!(
         hal.get(
@@ -1167,7 +1182,7 @@ fn mute_state_persists_through_the_host_storage() {
                 .map(|(_, v)| *v)
         });
         assert_eq!(
-            Cf::plist_as_bool(stored.expect("persisted") as CFTypeRef),
+            as_bool(stored.expect("persisted") as CFTypeRef),
             Some(false)
         );
     }

@@ -48,24 +48,24 @@ impl CoreFoundation for AppleCf {
             )
         }
     }
-    fn retain(r: CFTypeRef) -> CFTypeRef {
+    unsafe fn retain(r: CFTypeRef) -> CFTypeRef {
         if r.is_null() {
             return r;
         }
         // SAFETY: `r` is a live CF object (caller contract); CFRetain never fails on one.
         unsafe { CFRetain(r) }
     }
-    fn release(r: CFTypeRef) {
+    unsafe fn release(r: CFTypeRef) {
         if !r.is_null() {
             // SAFETY: the caller owns one reference to `r`, which this gives up.
             unsafe { CFRelease(r) }
         }
     }
-    fn equal(a: CFTypeRef, b: CFTypeRef) -> bool {
+    unsafe fn equal(a: CFTypeRef, b: CFTypeRef) -> bool {
         // SAFETY: both are live CF objects (checked non-null here).
         !a.is_null() && !b.is_null() && unsafe { CFEqual(a, b) } != 0
     }
-    fn uuid_bytes(r: CFTypeRef) -> Option<[u8; 16]> {
+    unsafe fn uuid_bytes(r: CFTypeRef) -> Option<[u8; 16]> {
         // SAFETY: `r` is a live CF object; its type is checked before reading it as a CFUUID.
         unsafe {
             if r.is_null() || CFGetTypeID(r) != CFUUIDGetTypeID() {
@@ -78,7 +78,7 @@ impl CoreFoundation for AppleCf {
         // SAFETY: the CFBoolean constants are immortal CF objects exported by CoreFoundation.
         unsafe { CFRetain(if v { kCFBooleanTrue } else { kCFBooleanFalse }) }
     }
-    fn plist_as_bool(r: CFTypeRef) -> Option<bool> {
+    unsafe fn plist_as_bool(r: CFTypeRef) -> Option<bool> {
         if r.is_null() {
             return None;
         }

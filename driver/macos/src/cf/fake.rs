@@ -109,7 +109,7 @@ impl CoreFoundation for FakeCf {
     fn string(s: &str) -> CFTypeRef {
         create(Kind::String(s.to_owned()))
     }
-    fn retain(r: CFTypeRef) -> CFTypeRef {
+    unsafe fn retain(r: CFTypeRef) -> CFTypeRef {
         if let Some(o) = object(r) {
             if !o.immortal {
                 o.refs.fetch_add(1, Ordering::SeqCst);
@@ -117,7 +117,7 @@ impl CoreFoundation for FakeCf {
         }
         r
     }
-    fn release(r: CFTypeRef) {
+    unsafe fn release(r: CFTypeRef) {
         if let Some(o) = object(r) {
             if o.immortal {
                 return;
@@ -130,13 +130,13 @@ impl CoreFoundation for FakeCf {
             }
         }
     }
-    fn equal(a: CFTypeRef, b: CFTypeRef) -> bool {
+    unsafe fn equal(a: CFTypeRef, b: CFTypeRef) -> bool {
         match (object(a), object(b)) {
             (Some(x), Some(y)) => x.kind == y.kind,
             _ => false,
         }
     }
-    fn uuid_bytes(r: CFTypeRef) -> Option<[u8; 16]> {
+    unsafe fn uuid_bytes(r: CFTypeRef) -> Option<[u8; 16]> {
         match kind(r)? {
             Kind::Uuid(b) => Some(b),
             _ => None,
@@ -145,7 +145,7 @@ impl CoreFoundation for FakeCf {
     fn boolean(v: bool) -> CFTypeRef {
         (if v { &TRUE } else { &FALSE }) as *const Object as CFTypeRef
     }
-    fn plist_as_bool(r: CFTypeRef) -> Option<bool> {
+    unsafe fn plist_as_bool(r: CFTypeRef) -> Option<bool> {
         match kind(r)? {
             Kind::Boolean(b) => Some(b),
             Kind::Number(n) => Some(n != 0),
@@ -158,27 +158,35 @@ impl CoreFoundation for FakeCf {
 mod tests {
     use super::*;
 
+    // SAFETY (all calls below): the references come from this module and are live.
+
     #[test]
     fn retain_release_counts_references() {
         let s = FakeCf::string("x");
         assert_eq!(ref_count(s), 1);
-        FakeCf::retain(s);
+        unsafe { FakeCf::retain(s) };
         assert_eq!(ref_count(s), 2);
-        FakeCf::release(s);
+        unsafe { FakeCf::release(s) };
         assert_eq!(string_value(s).as_deref(), Some("x"));
-        FakeCf::release(s);
+        unsafe { FakeCf::release(s) };
         // (freed: the global live count is checked by the serialized simulated-coreaudiod tests)
     }
 
     #[test]
     fn booleans_and_numbers_read_as_bool() {
-        assert_eq!(FakeCf::plist_as_bool(FakeCf::boolean(true)), Some(true));
-        assert_eq!(FakeCf::plist_as_bool(FakeCf::boolean(false)), Some(false));
+        assert_eq!(
+            unsafe { FakeCf::plist_as_bool(FakeCf::boolean(true)) },
+            Some(true)
+        );
+        assert_eq!(
+            unsafe { FakeCf::plist_as_bool(FakeCf::boolean(false)) },
+            Some(false)
+        );
         let n = number(0);
-        assert_eq!(FakeCf::plist_as_bool(n), Some(false));
-        FakeCf::release(n);
+        assert_eq!(unsafe { FakeCf::plist_as_bool(n) }, Some(false));
+        unsafe { FakeCf::release(n) };
         let s = FakeCf::string("true");
-        assert_eq!(FakeCf::plist_as_bool(s), None);
-        FakeCf::release(s);
+        assert_eq!(unsafe { FakeCf::plist_as_bool(s) }, None);
+        unsafe { FakeCf::release(s) };
     }
 }

@@ -17,21 +17,41 @@ pub mod fake;
 
 /// The operations the plug-in uses. All take/return raw CF references; ownership is documented per
 /// method in CF terms (+1 = the caller owns a reference and must release it).
+///
+/// # Safety (every `unsafe fn` here)
+/// Each reference passed in must be null or a live CF object of any type (the methods check the
+/// type where it matters). The host's pointers (client bundle ids, property data, the factory's
+/// UUID) carry that promise from coreaudiod; [`Owned`] keeps it for the plug-in's own objects.
 pub trait CoreFoundation {
     /// +1 CFString with the given UTF-8 contents (null on failure).
     fn string(s: &str) -> CFTypeRef;
     /// +1 on `r` (null passes through); returns `r`.
-    fn retain(r: CFTypeRef) -> CFTypeRef;
+    ///
+    /// # Safety
+    /// Every reference argument is null or a live CF object.
+    unsafe fn retain(r: CFTypeRef) -> CFTypeRef;
     /// -1 on `r` (null ignored).
-    fn release(r: CFTypeRef);
+    ///
+    /// # Safety
+    /// Every reference argument is null or a live CF object.
+    unsafe fn release(r: CFTypeRef);
     /// CFEqual (false if either is null).
-    fn equal(a: CFTypeRef, b: CFTypeRef) -> bool;
+    ///
+    /// # Safety
+    /// Every reference argument is null or a live CF object.
+    unsafe fn equal(a: CFTypeRef, b: CFTypeRef) -> bool;
     /// The 16 bytes of a CFUUID, or None if `r` is null or not a CFUUID.
-    fn uuid_bytes(r: CFTypeRef) -> Option<[u8; 16]>;
+    ///
+    /// # Safety
+    /// Every reference argument is null or a live CF object.
+    unsafe fn uuid_bytes(r: CFTypeRef) -> Option<[u8; 16]>;
     /// +1 kCFBooleanTrue / kCFBooleanFalse.
     fn boolean(v: bool) -> CFTypeRef;
     /// A property list read as a boolean: CFBoolean, or CFNumber (non-zero = true). None otherwise.
-    fn plist_as_bool(r: CFTypeRef) -> Option<bool>;
+    ///
+    /// # Safety
+    /// Every reference argument is null or a live CF object.
+    unsafe fn plist_as_bool(r: CFTypeRef) -> Option<bool>;
 }
 
 #[cfg(all(target_vendor = "apple", not(feature = "sim")))]
@@ -53,12 +73,19 @@ impl Owned {
         Owned(Cf::string(s))
     }
     /// Takes over a +1 reference.
-    pub fn from_plus_one(r: CFTypeRef) -> Self {
+    ///
+    /// # Safety
+    /// `r` is null or a live CF object whose one reference the caller hands over.
+    pub unsafe fn from_plus_one(r: CFTypeRef) -> Self {
         Owned(r)
     }
     /// Retains a borrowed reference.
-    pub fn retain(r: CFTypeRef) -> Self {
-        Owned(Cf::retain(r))
+    ///
+    /// # Safety
+    /// `r` is null or a live CF object.
+    pub unsafe fn retain(r: CFTypeRef) -> Self {
+        // SAFETY: caller contract.
+        Owned(unsafe { Cf::retain(r) })
     }
     pub fn get(&self) -> CFTypeRef {
         self.0
@@ -70,6 +97,7 @@ impl Owned {
 
 impl Drop for Owned {
     fn drop(&mut self) {
-        Cf::release(self.0);
+        // SAFETY: `Owned` holds one reference to a live object (or null), given up here.
+        unsafe { Cf::release(self.0) };
     }
 }
