@@ -1316,3 +1316,117 @@ fn SimClock_now() -> u64 {
     use hardmute_hal_plugin::clock::HostClock;
     SimClock::now()
 }
+
+/// The IO thread as coreaudiod runs it: feed, then read, cycle after cycle, on its own thread.
+struct IoThread {
+    driver: usize,
+    vt: &'static AudioServerPlugInDriverInterface,
+}
+
+impl IoThread {
+    fn op(&self, device: u32, stream: u32, client: u32, op: u32, buf: &mut [f32]) {
+        let cycle = AudioServerPlugInIOCycleInfo::default();
+        let frames = (buf.len() / 2) as u32;
+        let d = self.driver as AudioServerPlugInDriverRef;
+        // SAFETY: vtable calls with a buffer of `frames` stereo frames.
+        unsafe {
+            (self.vt.BeginIOOperation)(d, device, client, op, frames, &cycle);
+            (self.vt.DoIOOperation)(
+                d,
+                device,
+                stream,
+                client,
+                op,
+                frames,
+                &cycle,
+                buf.as_mut_ptr().cast(),
+                null_mut(),
+            );
+            (self.vt.EndIOOperation)(d, device, client, op, frames, &cycle);
+        }
+    }
+}
+
+#[test]
+fn a_mute_acknowledged_on_another_thread_holds_for_every_later_cycle() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+    use std::sync::Arc;
+    let hal = Hal::load(Some(false)).with_clients_running();
+    let io = IoThread {
+        driver: hal.driver as usize,
+        vt: hal.vt,
+    };
+    // `acked` is set right after SetPropertyData(mute) returns: from then on, a cycle that starts
+    // must deliver exact zeros (invariant 2: the command returns once the realtime path obeys it).
+    let acked = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (violations, cycles_after_ack, audible) = (
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let worker = {
+        let (acked, stop, violations, cycles_after_ack, audible) = (
+            acked.clone(),
+            stop.clone(),
+            violations.clone(),
+            cycles_after_ack.clone(),
+            audible.clone(),
+        );
+        std::thread::spawn(move || {
+            let mut fed = vec![0.75f32; 256 * 2];
+            let mut out = vec![0.0f32; 256 * 2];
+            while !stop.load(SeqCst) {
+                let must_be_silent = acked.load(SeqCst);
+                io.op(
+                    FEED_DEVICE_ID,
+                    FEED_STREAM_ID,
+                    DAEMON_CLIENT,
+                    kAudioServerPlugInIOOperationWriteMix,
+                    &mut fed,
+                );
+                io.op(
+                    MIC_DEVICE_ID,
+                    MIC_STREAM_ID,
+                    APP_CLIENT,
+                    kAudioServerPlugInIOOperationReadInput,
+                    &mut out,
+                );
+                let loud = out.iter().any(|s| s.to_bits() != 0);
+                if loud {
+                    audible.fetch_add(1, SeqCst);
+                }
+                if must_be_silent {
+                    cycles_after_ack.fetch_add(1, SeqCst);
+                    if loud {
+                        violations.fetch_add(1, SeqCst);
+                    }
+                }
+            }
+        })
+    };
+    for _ in 0..20 {
+        // Unmuted: let audio flow for a moment.
+        acked.store(false, SeqCst); // before the unmute: cycles from here on may carry audio
+        assert_eq!(hal.set_hard_mute(DAEMON_PID, false), 0);
+        let heard = audible.load(SeqCst);
+        while audible.load(SeqCst) == heard {
+            std::thread::yield_now();
+        }
+        // Mute from an app (anyone may add mute) while the IO thread runs.
+        assert_eq!(hal.set_hard_mute(APP_PID, true), 0);
+        acked.store(true, SeqCst);
+        let seen = cycles_after_ack.load(SeqCst);
+        while cycles_after_ack.load(SeqCst) < seen + 5 {
+            std::thread::yield_now();
+        }
+    }
+    stop.store(true, SeqCst);
+    worker.join().unwrap();
+    assert!(cycles_after_ack.load(SeqCst) >= 100);
+    assert_eq!(
+        violations.load(SeqCst),
+        0,
+        "audio delivered after the mute was acknowledged"
+    );
+}
