@@ -1410,14 +1410,24 @@ fn a_mute_acknowledged_on_another_thread_holds_for_every_later_cycle() {
         acked.store(false, SeqCst); // before the unmute: cycles from here on may carry audio
         assert_eq!(hal.set_hard_mute(DAEMON_PID, false), 0);
         let heard = audible.load(SeqCst);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while audible.load(SeqCst) == heard {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "audio never flowed after the unmute"
+            );
             std::thread::yield_now();
         }
         // Mute from an app (anyone may add mute) while the IO thread runs.
         assert_eq!(hal.set_hard_mute(APP_PID, true), 0);
         acked.store(true, SeqCst);
         let seen = cycles_after_ack.load(SeqCst);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while cycles_after_ack.load(SeqCst) < seen + 5 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the IO thread stalled"
+            );
             std::thread::yield_now();
         }
     }
