@@ -103,7 +103,7 @@ impl Daemon {
             release_on_mute: inner.settings.release_on_mute,
             start_muted: inner.settings.start_muted,
             fade_ms: inner.settings.fade_ms,
-            hotkey: inner.settings.hotkey.clone(),
+            hotkey: inner.settings.hotkey().map(str::to_owned),
             physical_open: status.physical_open,
             counters: status.counters,
         }

@@ -23,7 +23,9 @@ pub struct Settings {
     /// Start muted on every launch, whatever `muted` says.
     pub start_muted: bool,
     pub fade_ms: u32,
-    pub hotkey: Option<String>,
+    /// The global hotkey; empty = none. (A string rather than an Option: TOML has no null, and
+    /// an absent key must keep meaning "default", not "disabled".)
+    pub hotkey: String,
 }
 
 impl Default for Settings {
@@ -35,7 +37,7 @@ impl Default for Settings {
             release_on_mute: false,
             start_muted: false,
             fade_ms: hardmute_core::gate::DEFAULT_FADE_MS,
-            hotkey: Some("Ctrl+Alt+M".into()),
+            hotkey: "Ctrl+Alt+M".into(),
         }
     }
 }
@@ -44,6 +46,10 @@ impl Settings {
     /// The mute state to start the driver with.
     pub fn initially_muted(&self) -> bool {
         self.muted || self.start_muted
+    }
+
+    pub fn hotkey(&self) -> Option<&str> {
+        Some(self.hotkey.as_str()).filter(|h| !h.is_empty())
     }
 }
 
@@ -174,12 +180,13 @@ mod tests {
             release_on_mute: true,
             start_muted: false,
             fade_ms: 12,
-            hotkey: None,
+            hotkey: String::new(),
         };
         store.save(&saved).unwrap();
         let (loaded, origin) = store.load();
         assert_eq!(origin, Origin::Restored);
         assert_eq!(loaded, saved);
+        assert_eq!(loaded.hotkey(), None, "a disabled hotkey stays disabled");
         assert!(!loaded.initially_muted());
         assert!(Settings {
             start_muted: true,

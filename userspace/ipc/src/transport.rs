@@ -168,7 +168,7 @@ mod platform {
 
     /// The directory must be a real directory (not a symlink), owned by us, with no access for
     /// group or others.
-    fn verify_private_dir(dir: &Path) -> io::Result<()> {
+    pub(crate) fn verify_private_dir(dir: &Path) -> io::Result<()> {
         let meta = fs::symlink_metadata(dir)?;
         if !meta.file_type().is_dir() {
             return Err(io::Error::new(
@@ -217,6 +217,12 @@ mod platform {
             }
             return Ok(());
         }
+        ensure_private_dir(dir)
+    }
+
+    /// Creates `dir` 0700, or accepts an existing one that is ours (tightening its mode if
+    /// needed); refuses one that is not a directory or belongs to someone else.
+    pub(crate) fn ensure_private_dir(dir: &Path) -> io::Result<()> {
         match fs::DirBuilder::new().mode(0o700).create(dir) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -224,6 +230,10 @@ mod platform {
                 // else's: refuse, verify_private_dir says why.
                 let meta = fs::symlink_metadata(dir)?;
                 if meta.file_type().is_dir() && meta.uid() == euid() && meta.mode() & 0o077 != 0 {
+                    log::warn!(
+                        "{} was accessible to other users; setting it to 0700",
+                        dir.display()
+                    );
                     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
                 }
             }
@@ -373,5 +383,59 @@ mod platform {
             unsafe { LocalFree(wide.cast()) };
             Ok(text)
         }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::platform::{ensure_private_dir, verify_private_dir};
+    use std::fs;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    #[test]
+    fn private_dir_is_created_0700_and_a_loose_one_of_ours_is_tightened() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("hardmute");
+        ensure_private_dir(&dir).unwrap();
+        assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(
+            verify_private_dir(&dir).is_err(),
+            "0755 must not pass as private"
+        );
+        ensure_private_dir(&dir).unwrap();
+        assert_eq!(fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
+    }
+
+    #[test]
+    fn symlink_or_file_in_place_of_the_dir_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("elsewhere");
+        fs::create_dir(&target).unwrap();
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o700)).unwrap();
+        let link = root.path().join("hardmute");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(ensure_private_dir(&link).is_err());
+        let file = root.path().join("file");
+        fs::write(&file, b"").unwrap();
+        assert!(ensure_private_dir(&file).is_err());
+    }
+
+    #[test]
+    fn dir_owned_by_another_user_is_refused() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIPPED dir_owned_by_another_user_is_refused: needs root to chown a dir to another uid");
+            return;
+        }
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("hardmute");
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+        let err = ensure_private_dir(&dir).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::PermissionDenied);
+        assert!(err.to_string().contains("owned by uid 65534"), "{err}");
+        // And it was left alone.
+        assert_eq!(fs::metadata(&dir).unwrap().uid(), 65534);
     }
 }

@@ -198,7 +198,9 @@ impl Backend for SimulatedBackend {
         if self.shared.is_some() {
             return Ok(());
         }
-        let input = input_index(self.options.device.as_deref())?;
+        // An input that is gone is not a reason to leave the virtual mic down: start on the
+        // default one; the daemon's select_input reports the missing one.
+        let input = input_index(self.options.device.as_deref()).unwrap_or(0);
         // The control block exists, with the mute applied, before either thread starts.
         let shared = Arc::new(Shared {
             control: ControlBlock::new(initial_muted),
