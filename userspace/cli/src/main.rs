@@ -281,11 +281,16 @@ fn print_watch_line(state: &State, json: bool) {
         emit_json(state);
     } else {
         println!(
-            "{} (by {}, generation {}, input {})",
+            "{} (by {}, generation {}, input {}, physical mic {})",
             mute_word(state.muted),
             state.source,
             state.generation,
-            state.device.as_deref().unwrap_or("system default")
+            state.device.as_deref().unwrap_or("system default"),
+            if state.physical_open {
+                "open"
+            } else {
+                "released"
+            }
         );
     }
 }

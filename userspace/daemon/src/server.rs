@@ -79,9 +79,15 @@ impl RunningServer {
     fn stop_threads(&mut self) {
         self.stop.store(true, Ordering::Release);
         if let Some(accept) = self.accept_thread.take() {
-            // The accept loop is blocked in accept(): a connection of our own wakes it.
-            let _ = Connection::connect(&self.socket);
-            let _ = accept.join();
+            // The accept loop is blocked in accept(): a connection of our own wakes it. If the
+            // socket file was deleted under us nothing can wake it; leave that thread behind
+            // rather than hang the shutdown.
+            match Connection::connect(&self.socket) {
+                Ok(_) => {
+                    let _ = accept.join();
+                }
+                Err(e) => log::warn!("could not wake the accept loop ({e}); not waiting for it"),
+            }
         }
         if let Some(poll) = self.poll_thread.take() {
             let _ = poll.join();
