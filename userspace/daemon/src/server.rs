@@ -139,6 +139,16 @@ fn refuse(mut connection: Connection, kind: ErrorKind, message: &str) {
     let line = ServerMessage::error(None, ErrorBody::new(kind, message)).to_line();
     let _ = connection.write_all(line.as_bytes());
     let _ = connection.flush();
+    // Give the client a moment to finish writing its request before the close, so it can read
+    // the reason instead of failing its write. Bounded in time and bytes, nothing is parsed.
+    let _ = connection.set_recv_timeout(Some(Duration::from_millis(250)));
+    let mut sink = [0u8; 4096];
+    for _ in 0..16 {
+        match std::io::Read::read(&mut connection, &mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
 }
 
 fn serve_connection(connection: Connection, daemon: &Daemon, active: usize) {
