@@ -578,3 +578,38 @@ mod other_user {
         assert!(client.status().unwrap().muted);
     }
 }
+
+// ---- resource limits ---------------------------------------------------------------------
+
+#[test]
+fn a_subscriber_that_stops_reading_never_blocks_the_daemon() {
+    let daemon = TestDaemon::start();
+    let (_, stuck) = daemon.client().subscribe().unwrap(); // never read from again
+    let mut client = daemon.client();
+    let started = Instant::now();
+    // Far more events than the socket buffer and the outbox together hold.
+    for _ in 0..1500 {
+        client.toggle(ChangeSource::Cli).unwrap();
+    }
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert_serving(&mut daemon.client());
+    drop(stuck);
+}
+
+#[test]
+fn connections_beyond_the_limit_get_busy_and_a_freed_slot_is_reused() {
+    let daemon = TestDaemon::start();
+    let mut open: Vec<Client> = (0..hardmuted::server::MAX_CONNECTIONS)
+        .map(|_| {
+            let mut client = daemon.client();
+            client.status().unwrap(); // its connection thread is running
+            client
+        })
+        .collect();
+    let (kind, _) = daemon_error(daemon.client().status());
+    assert_eq!(kind, ErrorKind::Busy);
+    open.pop();
+    wait_until("a slot to free up", || {
+        Client::connect(&daemon.socket).unwrap().status().is_ok()
+    });
+}
