@@ -291,8 +291,9 @@ mod platform {
 
 /// WINDOWS STATUS: type-checked for x86_64-pc-windows-msvc; built for x86_64-pc-windows-gnu and
 /// run under wine 8, where hardmuted's IPC tests (tests/ipc.rs) pass over this named pipe with
-/// this security descriptor. NOT verified: that the DACL refuses another user (wine does not
-/// enforce it), and anything on real Windows.
+/// this security descriptor and the same-user SID check. NOT verified: that the DACL or the SID
+/// check refuses another user (wine has one user and does not enforce DACLs), and anything on
+/// real Windows.
 #[cfg(windows)]
 mod platform {
     use super::*;
@@ -331,18 +332,30 @@ mod platform {
     }
 
     pub fn check_peer(stream: &Stream) -> io::Result<PeerCheck> {
-        // The pipe's DACL admits only this user (and SYSTEM), so the OS has already refused
-        // other users when they opened the pipe. Comparing the client's token SID here as well
-        // is left for when this code runs on Windows.
-        let pid = stream
-            .peer_creds()
-            .ok()
-            .and_then(|c| c.pid())
-            .map(|p| p as u32);
-        Ok(PeerCheck::SameUser { pid })
+        // The pipe's DACL already keeps other users out; this is the second lock. The client's
+        // process id comes from GetNamedPipeClientProcessId (through interprocess); its token's
+        // user SID must be ours. A process we may not open (another user's) is refused.
+        // Known limit: a pid can be reused if the client exits while its pipe handle lives on
+        // in an inheriting child; the DACL still applies then.
+        let pid = stream.peer_creds()?.pid().map(|p| p as u32);
+        let Some(pid) = pid else {
+            return Ok(PeerCheck::OtherUser {
+                who: "a client whose process id Windows did not report".into(),
+            });
+        };
+        let ours = sid::current_user_sid_string()?;
+        match sid::process_user_sid_string(pid) {
+            Ok(theirs) if theirs == ours => Ok(PeerCheck::SameUser { pid: Some(pid) }),
+            Ok(theirs) => Ok(PeerCheck::OtherUser {
+                who: format!("{theirs} (pid {pid})"),
+            }),
+            Err(e) => Ok(PeerCheck::OtherUser {
+                who: format!("pid {pid}, whose user could not be read: {e}"),
+            }),
+        }
     }
 
-    /// The one unsafe corner: reading the current user's SID as a string.
+    /// The one unsafe corner: reading a process's user SID as a string.
     mod sid {
         use std::io;
         use windows_sys::Win32::Foundation::{CloseHandle, LocalFree, HANDLE};
@@ -350,7 +363,9 @@ mod platform {
         use windows_sys::Win32::Security::{
             GetTokenInformation, TokenUser, TOKEN_QUERY, TOKEN_USER,
         };
-        use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
+        use windows_sys::Win32::System::Threading::{
+            GetCurrentProcess, OpenProcess, OpenProcessToken, PROCESS_QUERY_LIMITED_INFORMATION,
+        };
 
         pub fn current_user_sid_string() -> io::Result<String> {
             let mut token: HANDLE = std::ptr::null_mut();
@@ -361,6 +376,31 @@ mod platform {
             let result = token_user_sid(token);
             // SAFETY: `token` was opened above and is closed exactly once.
             unsafe { CloseHandle(token) };
+            result
+        }
+
+        /// The user SID of process `pid`, as a string.
+        pub fn process_user_sid_string(pid: u32) -> io::Result<String> {
+            // SAFETY: plain call; a null handle (failure) is checked before use.
+            let process = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
+            if process.is_null() {
+                return Err(io::Error::last_os_error());
+            }
+            let mut token: HANDLE = std::ptr::null_mut();
+            // SAFETY: `process` is a valid handle opened above; `token` is a valid out pointer.
+            let opened = unsafe { OpenProcessToken(process, TOKEN_QUERY, &mut token) } != 0;
+            let result = if opened {
+                token_user_sid(token)
+            } else {
+                Err(io::Error::last_os_error())
+            };
+            // SAFETY: each handle was opened above and is closed exactly once.
+            unsafe {
+                if opened {
+                    CloseHandle(token);
+                }
+                CloseHandle(process);
+            }
             result
         }
 
