@@ -4,7 +4,7 @@
 use crate::daemon::{Daemon, Outbox};
 use hardmute_ipc::framing::{LineError, LineReader};
 use hardmute_ipc::transport::{Connection, PeerCheck, SocketListener};
-use hardmute_ipc::{parse_request, ErrorBody, ErrorKind, ServerMessage, MAX_LINE_BYTES};
+use hardmute_ipc::{parse_request, Command, ErrorBody, ErrorKind, ServerMessage, MAX_LINE_BYTES};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -214,6 +214,7 @@ fn write_loop(mut connection: Connection, outgoing: Receiver<ServerMessage>) {
 }
 
 fn read_loop(mut lines: LineReader<Connection>, daemon: &Daemon, outbox: &Outbox) {
+    let mut subscribed = false;
     loop {
         let message = match lines.read_line() {
             Ok(None) => return,
@@ -222,8 +223,16 @@ fn read_loop(mut lines: LineReader<Connection>, daemon: &Daemon, outbox: &Outbox
                     log::debug!("bad request: {}", bad.error);
                     ServerMessage::error(bad.id, bad.error)
                 }
-                Ok(request) => {
+                Ok(mut request) => {
                     log::debug!("request {} {}", request.id, request.command.op());
+                    // A second subscribe on one connection would double every event: answer
+                    // it with the state, as the first one did.
+                    if request.command == Command::Subscribe {
+                        if subscribed {
+                            request.command = Command::Status;
+                        }
+                        subscribed = true;
+                    }
                     match daemon.execute(request.id, request.command, outbox) {
                         Ok(Some(reply)) => ServerMessage::response(request.id, reply),
                         Ok(None) => continue,

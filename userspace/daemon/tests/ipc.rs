@@ -613,3 +613,22 @@ fn connections_beyond_the_limit_get_busy_and_a_freed_slot_is_reused() {
         Client::connect(&daemon.socket).unwrap().status().is_ok()
     });
 }
+
+#[test]
+fn subscribing_twice_on_one_connection_does_not_double_events() {
+    let daemon = TestDaemon::start();
+    let (_, mut events) = daemon.client().subscribe().unwrap();
+    match events.request(Command::Subscribe).unwrap() {
+        Reply::State(state) => assert!(state.muted),
+        other => panic!("{other:?}"),
+    }
+    let mut controller = daemon.client();
+    let first = controller.unmute(ChangeSource::Cli).unwrap();
+    let second = controller.mute(ChangeSource::Cli).unwrap();
+    assert_eq!(events.next().unwrap().unwrap().generation, first.generation);
+    assert_eq!(
+        events.next().unwrap().unwrap().generation,
+        second.generation,
+        "no duplicate of the first event"
+    );
+}
