@@ -23,7 +23,12 @@ impl SegmentClock {
     /// `qpc_freq` must be non-zero (KeQueryPerformanceCounter never reports 0).
     pub const fn new(qpc_freq: u64, rate: u32) -> Self {
         let qpc_freq = if qpc_freq == 0 { 1 } else { qpc_freq };
-        SegmentClock { qpc_freq, rate, segment_start: 0, segment_base: 0 }
+        SegmentClock {
+            qpc_freq,
+            rate,
+            segment_start: 0,
+            segment_base: 0,
+        }
     }
 
     pub const fn rate(&self) -> u32 {
@@ -56,7 +61,9 @@ impl SegmentClock {
         let whole = rel / rate;
         let part = rel % rate;
         // ceil(part * f / rate): part < rate, so part * f fits as for frames_at.
-        let ticks = whole.saturating_mul(self.qpc_freq).saturating_add((part * self.qpc_freq).div_ceil(rate));
+        let ticks = whole
+            .saturating_mul(self.qpc_freq)
+            .saturating_add((part * self.qpc_freq).div_ceil(rate));
         self.segment_start.saturating_add(ticks)
     }
 }

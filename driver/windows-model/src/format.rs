@@ -23,8 +23,12 @@ pub enum SampleFormat {
 }
 
 impl SampleFormat {
-    pub const ALL: [SampleFormat; 4] =
-        [SampleFormat::Pcm16, SampleFormat::Pcm24In32, SampleFormat::Pcm32, SampleFormat::Float32];
+    pub const ALL: [SampleFormat; 4] = [
+        SampleFormat::Pcm16,
+        SampleFormat::Pcm24In32,
+        SampleFormat::Pcm32,
+        SampleFormat::Float32,
+    ];
 
     pub const fn container_bits(self) -> u16 {
         match self {
@@ -128,10 +132,34 @@ pub struct AudioRange {
 
 /// The capture pin's data ranges, in preference order (the first match wins in KS).
 pub const CAPTURE_RANGES: [AudioRange; 4] = [
-    AudioRange { sub_format: KSDATAFORMAT_SUBTYPE_PCM, max_channels: 2, min_bits: 16, max_bits: 32, rate: 48_000 },
-    AudioRange { sub_format: KSDATAFORMAT_SUBTYPE_PCM, max_channels: 2, min_bits: 16, max_bits: 32, rate: 44_100 },
-    AudioRange { sub_format: KSDATAFORMAT_SUBTYPE_IEEE_FLOAT, max_channels: 2, min_bits: 32, max_bits: 32, rate: 48_000 },
-    AudioRange { sub_format: KSDATAFORMAT_SUBTYPE_IEEE_FLOAT, max_channels: 2, min_bits: 32, max_bits: 32, rate: 44_100 },
+    AudioRange {
+        sub_format: KSDATAFORMAT_SUBTYPE_PCM,
+        max_channels: 2,
+        min_bits: 16,
+        max_bits: 32,
+        rate: 48_000,
+    },
+    AudioRange {
+        sub_format: KSDATAFORMAT_SUBTYPE_PCM,
+        max_channels: 2,
+        min_bits: 16,
+        max_bits: 32,
+        rate: 44_100,
+    },
+    AudioRange {
+        sub_format: KSDATAFORMAT_SUBTYPE_IEEE_FLOAT,
+        max_channels: 2,
+        min_bits: 32,
+        max_bits: 32,
+        rate: 48_000,
+    },
+    AudioRange {
+        sub_format: KSDATAFORMAT_SUBTYPE_IEEE_FLOAT,
+        max_channels: 2,
+        min_bits: 32,
+        max_bits: 32,
+        rate: 44_100,
+    },
 ];
 
 impl AudioRange {
@@ -163,12 +191,20 @@ impl AudioRange {
         let lo = self.min_bits.max(min_bits);
         let hi = self.max_bits.min(max_bits);
         // Highest container first; 24-in-32 is chosen only by an explicit client format.
-        let sample = [SampleFormat::Pcm32, SampleFormat::Float32, SampleFormat::Pcm16]
-            .into_iter()
-            .find(|s| {
-                s.sub_format() == self.sub_format && (lo..=hi).contains(&u32::from(s.container_bits()))
-            })?;
-        Some(StreamFormat { rate: self.rate, channels: channels as u16, sample })
+        let sample = [
+            SampleFormat::Pcm32,
+            SampleFormat::Float32,
+            SampleFormat::Pcm16,
+        ]
+        .into_iter()
+        .find(|s| {
+            s.sub_format() == self.sub_format && (lo..=hi).contains(&u32::from(s.container_bits()))
+        })?;
+        Some(StreamFormat {
+            rate: self.rate,
+            channels: channels as u16,
+            sample,
+        })
     }
 }
 
@@ -203,8 +239,11 @@ pub fn parse_stream_format(bytes: &[u8]) -> Result<StreamFormat, NtStatus> {
 
     let (sub, valid) = match tag {
         WAVE_FORMAT_PCM | WAVE_FORMAT_IEEE_FLOAT => {
-            let tag_sub =
-                if tag == WAVE_FORMAT_PCM { KSDATAFORMAT_SUBTYPE_PCM } else { KSDATAFORMAT_SUBTYPE_IEEE_FLOAT };
+            let tag_sub = if tag == WAVE_FORMAT_PCM {
+                KSDATAFORMAT_SUBTYPE_PCM
+            } else {
+                KSDATAFORMAT_SUBTYPE_IEEE_FLOAT
+            };
             // cbSize is ignored for PCM by Windows, but it must not claim bytes that are absent.
             if KSDATAFORMAT_WFX_SIZE + cb_size > format_size || ks_sub != tag_sub {
                 return Err(STATUS_INVALID_PARAMETER);
@@ -238,11 +277,17 @@ pub fn parse_stream_format(bytes: &[u8]) -> Result<StreamFormat, NtStatus> {
         return Err(STATUS_INVALID_PARAMETER);
     }
     let expected_align = u32::from(channels) * u32::from(bits / 8);
-    if u32::from(align) != expected_align || u64::from(avg) != u64::from(rate) * u64::from(expected_align) {
+    if u32::from(align) != expected_align
+        || u64::from(avg) != u64::from(rate) * u64::from(expected_align)
+    {
         return Err(STATUS_INVALID_PARAMETER);
     }
     let sample = SampleFormat::from_parts(&sub, bits, valid).ok_or(STATUS_NO_MATCH)?;
-    let format = StreamFormat { rate, channels, sample };
+    let format = StreamFormat {
+        rate,
+        channels,
+        sample,
+    };
     if !format.is_supported() {
         return Err(STATUS_NO_MATCH);
     }
@@ -268,7 +313,10 @@ pub struct Intersection {
 /// `ours` the range of ours PortCls pairs it with. `out` is the result buffer; length 0 is
 /// the size query (`STATUS_BUFFER_OVERFLOW` + required size).
 pub fn data_range_intersection(client: &[u8], ours: &AudioRange, out: &mut [u8]) -> Intersection {
-    let fail = |status| Intersection { status, result_len: 0 };
+    let fail = |status| Intersection {
+        status,
+        result_len: 0,
+    };
     if client.len() < KSDATAFORMAT_SIZE {
         return fail(STATUS_INVALID_PARAMETER);
     }
@@ -285,30 +333,41 @@ pub fn data_range_intersection(client: &[u8], ours: &AudioRange, out: &mut [u8])
     {
         return fail(STATUS_NO_MATCH);
     }
-    let best = if spec == KSDATAFORMAT_SPECIFIER_WAVEFORMATEX && size >= KSDATARANGE_AUDIO_FIELDS_END {
-        let (min_f, max_f) = (rd_u32(client, OFF_MIN_FREQ), rd_u32(client, OFF_MAX_FREQ));
-        if !(min_f..=max_f).contains(&ours.rate) {
-            return fail(STATUS_NO_MATCH);
-        }
-        ours.best_within(
-            rd_u32(client, OFF_MAX_CHANNELS),
-            rd_u32(client, OFF_MIN_BITS),
-            rd_u32(client, OFF_MAX_BITS),
-        )
-    } else if spec == KSDATAFORMAT_SPECIFIER_WAVEFORMATEX {
-        // Claims to be an audio range but is too short to hold the audio fields.
-        return fail(STATUS_INVALID_PARAMETER);
-    } else {
-        ours.best_within(u32::MAX, 0, u32::MAX)
+    let best =
+        if spec == KSDATAFORMAT_SPECIFIER_WAVEFORMATEX && size >= KSDATARANGE_AUDIO_FIELDS_END {
+            let (min_f, max_f) = (rd_u32(client, OFF_MIN_FREQ), rd_u32(client, OFF_MAX_FREQ));
+            if !(min_f..=max_f).contains(&ours.rate) {
+                return fail(STATUS_NO_MATCH);
+            }
+            ours.best_within(
+                rd_u32(client, OFF_MAX_CHANNELS),
+                rd_u32(client, OFF_MIN_BITS),
+                rd_u32(client, OFF_MAX_BITS),
+            )
+        } else if spec == KSDATAFORMAT_SPECIFIER_WAVEFORMATEX {
+            // Claims to be an audio range but is too short to hold the audio fields.
+            return fail(STATUS_INVALID_PARAMETER);
+        } else {
+            ours.best_within(u32::MAX, 0, u32::MAX)
+        };
+    let Some(best) = best else {
+        return fail(STATUS_NO_MATCH);
     };
-    let Some(best) = best else { return fail(STATUS_NO_MATCH) };
     if out.is_empty() {
-        return Intersection { status: STATUS_BUFFER_OVERFLOW, result_len: KSDATAFORMAT_WFEXT_SIZE as u32 };
+        return Intersection {
+            status: STATUS_BUFFER_OVERFLOW,
+            result_len: KSDATAFORMAT_WFEXT_SIZE as u32,
+        };
     }
-    let Some(Ok(dst)) = out.get_mut(..KSDATAFORMAT_WFEXT_SIZE).map(<&mut [u8; KSDATAFORMAT_WFEXT_SIZE]>::try_from)
+    let Some(Ok(dst)) = out
+        .get_mut(..KSDATAFORMAT_WFEXT_SIZE)
+        .map(<&mut [u8; KSDATAFORMAT_WFEXT_SIZE]>::try_from)
     else {
         return fail(STATUS_BUFFER_TOO_SMALL);
     };
     best.write_extensible(dst);
-    Intersection { status: STATUS_SUCCESS, result_len: KSDATAFORMAT_WFEXT_SIZE as u32 }
+    Intersection {
+        status: STATUS_SUCCESS,
+        result_len: KSDATAFORMAT_WFEXT_SIZE as u32,
+    }
 }

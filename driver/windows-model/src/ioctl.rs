@@ -49,10 +49,24 @@ pub const fn ctl_code(device_type: u32, function: u32, method: u32, access: u32)
     (device_type << 16) | (access << 14) | (function << 2) | method
 }
 
-pub const IOCTL_HARDMUTE_GET_STATE: u32 = ctl_code(FILE_DEVICE_UNKNOWN, 0x901, METHOD_BUFFERED, FILE_READ_ACCESS);
-pub const IOCTL_HARDMUTE_SET_MUTE: u32 = ctl_code(FILE_DEVICE_UNKNOWN, 0x902, METHOD_BUFFERED, FILE_WRITE_ACCESS);
-pub const IOCTL_HARDMUTE_REGISTER_BRIDGE: u32 =
-    ctl_code(FILE_DEVICE_UNKNOWN, 0x903, METHOD_OUT_DIRECT, FILE_READ_ACCESS | FILE_WRITE_ACCESS);
+pub const IOCTL_HARDMUTE_GET_STATE: u32 = ctl_code(
+    FILE_DEVICE_UNKNOWN,
+    0x901,
+    METHOD_BUFFERED,
+    FILE_READ_ACCESS,
+);
+pub const IOCTL_HARDMUTE_SET_MUTE: u32 = ctl_code(
+    FILE_DEVICE_UNKNOWN,
+    0x902,
+    METHOD_BUFFERED,
+    FILE_WRITE_ACCESS,
+);
+pub const IOCTL_HARDMUTE_REGISTER_BRIDGE: u32 = ctl_code(
+    FILE_DEVICE_UNKNOWN,
+    0x903,
+    METHOD_OUT_DIRECT,
+    FILE_READ_ACCESS | FILE_WRITE_ACCESS,
+);
 
 /// Smallest and largest ring the driver accepts (header + samples). 1 MiB is > 2 s of
 /// stereo f32 at 48 kHz; a larger lock would just pin user memory for no benefit.
@@ -131,7 +145,9 @@ const _: () = {
     assert!(size_of::<GetStateRequest>() == 8);
     assert!(size_of::<SetMuteRequest>() == 16 && offset_of!(SetMuteRequest, source) == 12);
     assert!(size_of::<SetMuteReply>() == 16 && offset_of!(SetMuteReply, generation) == 8);
-    assert!(size_of::<RegisterBridgeRequest>() == 16 && offset_of!(RegisterBridgeRequest, flags) == 12);
+    assert!(
+        size_of::<RegisterBridgeRequest>() == 16 && offset_of!(RegisterBridgeRequest, flags) == 12
+    );
     assert!(size_of::<StateReply>() == 104);
     assert!(offset_of!(StateReply, generation) == 16);
     assert!(offset_of!(StateReply, bridge_heartbeat) == 72);
@@ -143,14 +159,25 @@ const _: () = {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Request {
     GetState,
-    SetMute { muted: bool, source: ChangeSource },
-    RegisterBridge { ring_channels: u32, ring_bytes: usize },
+    SetMute {
+        muted: bool,
+        source: ChangeSource,
+    },
+    RegisterBridge {
+        ring_channels: u32,
+        ring_bytes: usize,
+    },
 }
 
 /// Parses one IOCTL. `input` is the system buffer's input part (exactly
 /// `InputBufferLength` bytes), `output_len` the `OutputBufferLength`, `output_locked` whether
 /// the I/O manager supplied an MDL for METHOD_OUT_DIRECT. Nothing is trusted.
-pub fn parse_request(code: u32, input: &[u8], output_len: usize, output_locked: bool) -> Result<Request, NtStatus> {
+pub fn parse_request(
+    code: u32,
+    input: &[u8],
+    output_len: usize,
+    output_locked: bool,
+) -> Result<Request, NtStatus> {
     let expected_in = match code {
         IOCTL_HARDMUTE_GET_STATE => size_of::<GetStateRequest>(),
         IOCTL_HARDMUTE_SET_MUTE => size_of::<SetMuteRequest>(),
@@ -158,7 +185,11 @@ pub fn parse_request(code: u32, input: &[u8], output_len: usize, output_locked: 
         _ => return Err(STATUS_INVALID_DEVICE_REQUEST),
     };
     if input.len() != expected_in {
-        return Err(if input.len() < expected_in { STATUS_BUFFER_TOO_SMALL } else { STATUS_INVALID_PARAMETER });
+        return Err(if input.len() < expected_in {
+            STATUS_BUFFER_TOO_SMALL
+        } else {
+            STATUS_INVALID_PARAMETER
+        });
     }
     if rd_u32(input, 0) != ABI_VERSION {
         return Err(STATUS_REVISION_MISMATCH);
@@ -196,7 +227,10 @@ pub fn parse_request(code: u32, input: &[u8], output_len: usize, output_locked: 
             if !(MIN_RING_BYTES..=MAX_RING_BYTES).contains(&output_len) {
                 return Err(STATUS_INVALID_PARAMETER);
             }
-            Ok(Request::RegisterBridge { ring_channels, ring_bytes: output_len })
+            Ok(Request::RegisterBridge {
+                ring_channels,
+                ring_bytes: output_len,
+            })
         }
     }
 }
@@ -236,7 +270,10 @@ impl UserSid {
         }
         let mut bytes = [0u8; MAX_SID_BYTES];
         bytes[..len].copy_from_slice(&sid[..len]);
-        Some(UserSid { len: len as u8, bytes })
+        Some(UserSid {
+            len: len as u8,
+            bytes,
+        })
     }
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
@@ -263,7 +300,10 @@ pub struct ControlPolicy {
 
 impl ControlPolicy {
     pub const fn new() -> Self {
-        ControlPolicy { owner: None, bridge_handle: None }
+        ControlPolicy {
+            owner: None,
+            bridge_handle: None,
+        }
     }
 
     pub fn owner(&self) -> Option<UserSid> {
@@ -311,7 +351,12 @@ impl ControlPolicy {
 }
 
 /// Fills a `GET_STATE` reply from a control snapshot.
-pub fn state_reply(snap: &ControlSnapshot, stream: Option<(bool, u32, u16)>, bridge: bool, is_owner: bool) -> StateReply {
+pub fn state_reply(
+    snap: &ControlSnapshot,
+    stream: Option<(bool, u32, u16)>,
+    bridge: bool,
+    is_owner: bool,
+) -> StateReply {
     let (running, rate, channels) = stream.unwrap_or((false, 0, 0));
     StateReply {
         abi_version: ABI_VERSION,
@@ -338,7 +383,12 @@ pub fn state_reply(snap: &ControlSnapshot, stream: Option<(bool, u32, u16)>, bri
 impl StateReply {
     /// Little-endian wire bytes (what the glue copies into the system buffer).
     pub fn write_to(&self, out: &mut [u8; size_of::<StateReply>()]) {
-        let words32 = [(0, self.abi_version), (4, self.size), (8, self.hard_mute), (12, self.last_source)];
+        let words32 = [
+            (0, self.abi_version),
+            (4, self.size),
+            (8, self.hard_mute),
+            (12, self.last_source),
+        ];
         for (off, v) in words32 {
             wr_u32(out, off, v);
         }
@@ -367,4 +417,140 @@ impl StateReply {
             wr_u32(out, off, v);
         }
     }
+}
+
+/// Largest input any v1 request has, rounded up: the glue copies at most this many bytes
+/// out of the (shared in/out) system buffer before parsing, and refuses longer inputs.
+pub const MAX_INPUT_BYTES: usize = 64;
+/// `STATUS_DATATYPE_MISALIGNMENT`: the ring must be 8-byte aligned (its header has u64 atomics).
+pub const STATUS_DATATYPE_MISALIGNMENT: NtStatus = 0x8000_0002_u32 as i32;
+/// How long `SET_MUTE` waits for an in-flight realtime cycle (polls of the glue's `pause`).
+pub const MUTE_EFFECTIVE_MAX_POLLS: u32 = 10_000;
+
+/// What the glue must do after [`handle_request`] accepted a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Complete the IRP with STATUS_SUCCESS and `Information` = this many reply bytes.
+    Reply(usize),
+    /// Map the IRP's MDL, validate the ring with [`ring_slots`] + `SharedRing::attach`
+    /// (channels must equal `ring_channels`), publish it to the timer DPC and pend the IRP.
+    /// On any failure after this point the glue calls [`ControlPolicy::handle_closed`].
+    AttachBridge {
+        ring_channels: u32,
+        ring_bytes: usize,
+    },
+}
+
+/// Facts about the driver the glue passes in for `GET_STATE`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DriverFacts {
+    /// (running, rate, channels) of the open capture stream, if any.
+    pub stream: Option<(bool, u32, u16)>,
+}
+
+/// One IOCTL as the glue sees it in the IRP.
+#[derive(Debug)]
+pub struct IoctlCall<'a> {
+    pub code: u32,
+    /// The caller's input, already copied out of the system buffer (at most
+    /// [`MAX_INPUT_BYTES`]; the glue refuses longer inputs without copying).
+    pub input: &'a [u8],
+    /// The system buffer a buffered reply is written into (`OutputBufferLength` bytes for
+    /// METHOD_BUFFERED; empty for METHOD_OUT_DIRECT).
+    pub reply: &'a mut [u8],
+    /// `OutputBufferLength` as the I/O manager saw it.
+    pub output_len: usize,
+    /// Whether the I/O manager supplied a locked MDL (METHOD_OUT_DIRECT).
+    pub output_locked: bool,
+}
+
+/// Validates and executes one control-device IOCTL. `pause` is called between polls while
+/// a mute waits for the realtime path (the glue stalls a few microseconds).
+pub fn handle_request(
+    policy: &mut ControlPolicy,
+    ctl: &hardmute_core::control::ControlBlock,
+    caller: &Caller,
+    call: IoctlCall<'_>,
+    facts: DriverFacts,
+    pause: impl FnMut(),
+) -> Result<Outcome, NtStatus> {
+    let IoctlCall {
+        code,
+        input,
+        reply,
+        output_len,
+        output_locked,
+    } = call;
+    if input.len() > MAX_INPUT_BYTES {
+        return Err(STATUS_INVALID_PARAMETER);
+    }
+    match parse_request(code, input, output_len, output_locked)? {
+        Request::GetState => {
+            let is_owner = matches!(policy.authority(caller), Authority::Owner);
+            let state = state_reply(
+                &ctl.snapshot(),
+                facts.stream,
+                policy.bridge_handle().is_some(),
+                is_owner,
+            );
+            let out = reply
+                .get_mut(..size_of::<StateReply>())
+                .and_then(|r| <&mut [u8; size_of::<StateReply>()]>::try_from(r).ok())
+                .ok_or(STATUS_BUFFER_TOO_SMALL)?;
+            state.write_to(out);
+            Ok(Outcome::Reply(size_of::<StateReply>()))
+        }
+        Request::SetMute { muted, source } => {
+            let out = reply
+                .get_mut(..size_of::<SetMuteReply>())
+                .ok_or(STATUS_BUFFER_TOO_SMALL)?;
+            let authority = policy.authority(caller);
+            // Only the owner's own session may name itself (hotkey, panel...); anyone else is
+            // recorded as another client, whatever it claims.
+            let source = if authority == Authority::Owner {
+                source
+            } else {
+                ChangeSource::OtherClient
+            };
+            let generation = ctl
+                .set_muted(muted, source, authority)
+                .map_err(|_refused| STATUS_ACCESS_DENIED)?;
+            // Invariant 2: the call returns only once no realtime cycle can use the old state.
+            if muted && !ctl.wait_until_effective(pause, MUTE_EFFECTIVE_MAX_POLLS) {
+                return Err(STATUS_DEVICE_BUSY);
+            }
+            wr_u32(out, 0, ABI_VERSION);
+            wr_u32(out, 4, size_of::<SetMuteReply>() as u32);
+            wr_u64(out, 8, generation);
+            Ok(Outcome::Reply(size_of::<SetMuteReply>()))
+        }
+        Request::RegisterBridge {
+            ring_channels,
+            ring_bytes,
+        } => {
+            policy.register_bridge(caller)?;
+            Ok(Outcome::AttachBridge {
+                ring_channels,
+                ring_bytes,
+            })
+        }
+    }
+}
+
+/// Checks the mapped ring memory before the glue forms references into it: 8-byte aligned,
+/// room for the 32-byte `RingHeader`; returns the number of `AtomicU32` slots after it.
+pub fn ring_slots(address: usize, ring_bytes: usize) -> Result<usize, NtStatus> {
+    let header = size_of::<hardmute_core::ring::RingHeader>();
+    if address == 0 {
+        return Err(STATUS_INVALID_USER_BUFFER);
+    }
+    if address % 8 != 0 {
+        return Err(STATUS_DATATYPE_MISALIGNMENT);
+    }
+    if !(MIN_RING_BYTES..=MAX_RING_BYTES).contains(&ring_bytes)
+        || address.checked_add(ring_bytes).is_none()
+    {
+        return Err(STATUS_INVALID_PARAMETER);
+    }
+    Ok((ring_bytes - header) / 4)
 }

@@ -127,7 +127,9 @@ const _: () = {
     assert!(offset_of!(KsDataRangeAudio, maximum_sample_frequency) == OFF_MAX_FREQ);
     assert!(size_of::<WaveFormatEx>() == WAVEFORMATEX_SIZE);
     assert!(size_of::<WaveFormatExtensible>() == WAVEFORMATEXTENSIBLE_SIZE);
-    assert!(offset_of!(WaveFormatExtensible, valid_bits_per_sample) + OFF_WFX == OFF_WFX_VALID_BITS);
+    assert!(
+        offset_of!(WaveFormatExtensible, valid_bits_per_sample) + OFF_WFX == OFF_WFX_VALID_BITS
+    );
     assert!(offset_of!(WaveFormatExtensible, channel_mask) + OFF_WFX == OFF_WFX_MASK);
     assert!(offset_of!(WaveFormatExtensible, sub_format) + OFF_WFX == OFF_WFX_SUB);
     assert!(size_of::<KsDataFormatWaveFormatExtensible>() == KSDATAFORMAT_WFEXT_SIZE);

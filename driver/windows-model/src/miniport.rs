@@ -1,6 +1,9 @@
 //! The WaveRT capture filter (`IMiniportWaveRT`) and its pins.
 
-use crate::format::{data_range_intersection, parse_stream_format, AudioRange, Intersection, StreamFormat, CAPTURE_RANGES};
+use crate::format::{
+    data_range_intersection, parse_stream_format, AudioRange, Intersection, StreamFormat,
+    CAPTURE_RANGES,
+};
 use crate::status::*;
 use crate::stream::CaptureStream;
 
@@ -37,7 +40,13 @@ impl WaveMiniport {
     /// `IMiniportWaveRT::NewStream`: validates pin, direction and format, then counts the
     /// instance. The glue places the returned stream into its pool allocation and must call
     /// [`stream_closed`](Self::stream_closed) when that object is released.
-    pub fn new_stream(&mut self, pin: u32, capture: bool, format: &[u8], qpc_freq: u64) -> Result<CaptureStream, NtStatus> {
+    pub fn new_stream(
+        &mut self,
+        pin: u32,
+        capture: bool,
+        format: &[u8],
+        qpc_freq: u64,
+    ) -> Result<CaptureStream, NtStatus> {
         if pin != WAVE_PIN_HOST || !capture {
             return Err(STATUS_INVALID_PARAMETER);
         }
@@ -55,11 +64,20 @@ impl WaveMiniport {
 
     /// `IMiniport::DataRangeIntersection`: `ours_index` is the index of the pin's range
     /// PortCls paired with the client's (the glue finds it by address in its table).
-    pub fn data_range_intersection(&self, pin: u32, client: &[u8], ours_index: usize, out: &mut [u8]) -> Intersection {
+    pub fn data_range_intersection(
+        &self,
+        pin: u32,
+        client: &[u8],
+        ours_index: usize,
+        out: &mut [u8],
+    ) -> Intersection {
         match (pin, CAPTURE_RANGES.get(ours_index)) {
             (WAVE_PIN_HOST, Some(ours)) => data_range_intersection(client, ours, out),
             // Not ours to decide (bridge pin): PortCls' default handler.
-            _ => Intersection { status: STATUS_NOT_IMPLEMENTED, result_len: 0 },
+            _ => Intersection {
+                status: STATUS_NOT_IMPLEMENTED,
+                result_len: 0,
+            },
         }
     }
 

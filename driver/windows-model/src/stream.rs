@@ -71,7 +71,11 @@ pub const MAX_RING_CHANNELS: usize = 2;
 /// Frames and bytes of the buffer for a request (`AllocateAudioBuffer[WithNotification]`).
 /// The request is clamped into [MIN_BUFFER_MS, MAX_BUFFER_MS], rounded down to whole frames
 /// and, with notifications, to whole packets (every packet the same size).
-pub fn buffer_geometry(format: &StreamFormat, requested_bytes: u32, notifications: u32) -> Result<BufferGeometry, NtStatus> {
+pub fn buffer_geometry(
+    format: &StreamFormat,
+    requested_bytes: u32,
+    notifications: u32,
+) -> Result<BufferGeometry, NtStatus> {
     if notifications > MAX_NOTIFICATIONS {
         return Err(STATUS_INVALID_PARAMETER);
     }
@@ -82,7 +86,11 @@ pub fn buffer_geometry(format: &StreamFormat, requested_bytes: u32, notification
     if notifications > 0 {
         frames -= frames % notifications;
     }
-    Ok(BufferGeometry { bytes: frames * align, frames, notifications })
+    Ok(BufferGeometry {
+        bytes: frames * align,
+        frames,
+        notifications,
+    })
 }
 
 /// What one timer tick did.
@@ -166,7 +174,11 @@ impl CaptureStream {
 
     /// `AllocateAudioBuffer[WithNotification]`: computes the geometry; the glue allocates
     /// the pages. Only in STOP and only once (PortCls frees before re-allocating).
-    pub fn allocate_buffer(&mut self, requested_bytes: u32, notifications: u32) -> Result<BufferGeometry, NtStatus> {
+    pub fn allocate_buffer(
+        &mut self,
+        requested_bytes: u32,
+        notifications: u32,
+    ) -> Result<BufferGeometry, NtStatus> {
         if self.state != KsState::Stop || self.buffer.is_some() {
             return Err(STATUS_INVALID_DEVICE_STATE);
         }
@@ -221,9 +233,15 @@ impl CaptureStream {
     /// capture, play and write offsets coincide). It moves only in ticks: reporting a
     /// position ahead of what is written would let the engine read stale bytes.
     pub fn position(&self) -> KsAudioPosition {
-        let Some(geometry) = self.buffer.filter(|g| g.frames > 0) else { return KsAudioPosition::default() };
-        let offset = (self.frames_written % u64::from(geometry.frames)) * u64::from(self.format.block_align());
-        KsAudioPosition { play_offset: offset, write_offset: offset }
+        let Some(geometry) = self.buffer.filter(|g| g.frames > 0) else {
+            return KsAudioPosition::default();
+        };
+        let offset = (self.frames_written % u64::from(geometry.frames))
+            * u64::from(self.format.block_align());
+        KsAudioPosition {
+            play_offset: offset,
+            write_offset: offset,
+        }
     }
 
     /// Total frames delivered since the last STOP.
@@ -256,12 +274,19 @@ impl CaptureStream {
         ring_channels: usize,
         buffer: &mut [u8],
     ) -> TickReport {
-        let Some(geometry) = self.buffer else { return TickReport::default() };
-        if self.state != KsState::Run || geometry.frames == 0 || !(1..=MAX_RING_CHANNELS).contains(&ring_channels) {
+        let Some(geometry) = self.buffer else {
+            return TickReport::default();
+        };
+        if self.state != KsState::Run
+            || geometry.frames == 0
+            || !(1..=MAX_RING_CHANNELS).contains(&ring_channels)
+        {
             return TickReport::default();
         }
         let align = self.format.block_align() as usize;
-        let Some(buffer) = buffer.get_mut(..geometry.frames as usize * align) else { return TickReport::default() };
+        let Some(buffer) = buffer.get_mut(..geometry.frames as usize * align) else {
+            return TickReport::default();
+        };
         let due = self.clock.frames_at(now_qpc);
         let new_frames = due.saturating_sub(self.frames_written);
         if new_frames == 0 {
@@ -273,42 +298,68 @@ impl CaptureStream {
         let mut write_from = self.frames_written + new_frames.saturating_sub(buffer_frames);
         while write_from < due {
             let pos = (write_from % buffer_frames) as usize;
-            let n = ((due - write_from) as usize).min(CHUNK_FRAMES).min(geometry.frames as usize - pos);
+            let n = ((due - write_from) as usize)
+                .min(CHUNK_FRAMES)
+                .min(geometry.frames as usize - pos);
             let out = &mut buffer[pos * align..(pos + n) * align];
             self.fill_chunk(ctl, ring, ring_channels, n, out);
             write_from += n as u64;
         }
         self.frames_written = due;
         let mut signal = false;
-        if geometry.notifications > 0 {
-            let packet_frames = u64::from(geometry.frames / geometry.notifications).max(1);
+        if let Some(packet_frames) = geometry.frames.checked_div(geometry.notifications) {
+            let packet_frames = u64::from(packet_frames).max(1);
             let packets = due / packet_frames;
             signal = packets > self.packets_done;
             self.packets_done = packets;
         }
-        TickReport { frames: new_frames, signal }
+        TickReport {
+            frames: new_frames,
+            signal,
+        }
     }
 
-    fn fill_chunk<R: SampleRing>(&mut self, ctl: &ControlBlock, ring: &mut R, ring_ch: usize, frames: usize, out: &mut [u8]) {
+    fn fill_chunk<R: SampleRing>(
+        &mut self,
+        ctl: &ControlBlock,
+        ring: &mut R,
+        ring_ch: usize,
+        frames: usize,
+        out: &mut [u8],
+    ) {
         let mut gated = [0f32; CHUNK_FRAMES * MAX_RING_CHANNELS];
         let gated = &mut gated[..frames * ring_ch];
         deliver_from_ring(ctl, &mut self.gate, ring, gated, ring_ch);
         let out_ch = usize::from(self.format.channels);
         match self.format.sample {
-            SampleFormat::Pcm16 => encode::<i16, 2>(gated, ring_ch, out, out_ch, |s| s.to_le_bytes()),
+            SampleFormat::Pcm16 => {
+                encode::<i16, 2>(gated, ring_ch, out, out_ch, |s| s.to_le_bytes())
+            }
             SampleFormat::Pcm24In32 => {
                 // WAVEFORMATEXTENSIBLE 24-in-32 is MSB-justified: the 24 valid bits are the
                 // top of the container and the low byte is zero.
-                encode::<I24, 4>(gated, ring_ch, out, out_ch, |s| ((s.0 as u32) << 8).to_le_bytes())
+                encode::<I24, 4>(gated, ring_ch, out, out_ch, |s| {
+                    ((s.0 as u32) << 8).to_le_bytes()
+                })
             }
-            SampleFormat::Pcm32 => encode::<i32, 4>(gated, ring_ch, out, out_ch, |s| s.to_le_bytes()),
-            SampleFormat::Float32 => encode::<f32, 4>(gated, ring_ch, out, out_ch, |s| s.to_le_bytes()),
+            SampleFormat::Pcm32 => {
+                encode::<i32, 4>(gated, ring_ch, out, out_ch, |s| s.to_le_bytes())
+            }
+            SampleFormat::Float32 => {
+                encode::<f32, 4>(gated, ring_ch, out, out_ch, |s| s.to_le_bytes())
+            }
         }
     }
 }
 
 /// Converts gated f32 frames to the stream's sample type and channel count, little-endian.
-fn encode<S: Sample, const N: usize>(src: &[f32], src_ch: usize, out: &mut [u8], out_ch: usize, to_bytes: impl Fn(S) -> [u8; N]) {
+fn encode<S: Sample, const N: usize>(
+    src: &[f32],
+    src_ch: usize,
+    out: &mut [u8],
+    out_ch: usize,
+    to_bytes: impl Fn(S) -> [u8; N],
+) {
     let mut staged = [S::ZERO; CHUNK_FRAMES * MAX_RING_CHANNELS];
     let frames = src.len() / src_ch;
     let staged = &mut staged[..frames * out_ch];

@@ -38,7 +38,11 @@ fn plain_wfx(tag: u16, sub: Guid, channels: u16, rate: u32, bits: u16) -> Vec<u8
 }
 
 fn stereo48(sample: SampleFormat) -> StreamFormat {
-    StreamFormat { rate: 48_000, channels: 2, sample }
+    StreamFormat {
+        rate: 48_000,
+        channels: 2,
+        sample,
+    }
 }
 
 #[test]
@@ -56,11 +60,37 @@ fn every_offered_format_round_trips_through_extensible() {
 #[test]
 fn plain_waveformatex_pcm_and_float_are_accepted() {
     let pcm = plain_wfx(WAVE_FORMAT_PCM, KSDATAFORMAT_SUBTYPE_PCM, 2, 44_100, 16);
-    assert_eq!(parse_stream_format(&pcm), Ok(StreamFormat { rate: 44_100, channels: 2, sample: SampleFormat::Pcm16 }));
-    let float = plain_wfx(WAVE_FORMAT_IEEE_FLOAT, KSDATAFORMAT_SUBTYPE_IEEE_FLOAT, 1, 48_000, 32);
-    assert_eq!(parse_stream_format(&float), Ok(StreamFormat { rate: 48_000, channels: 1, sample: SampleFormat::Float32 }));
+    assert_eq!(
+        parse_stream_format(&pcm),
+        Ok(StreamFormat {
+            rate: 44_100,
+            channels: 2,
+            sample: SampleFormat::Pcm16
+        })
+    );
+    let float = plain_wfx(
+        WAVE_FORMAT_IEEE_FLOAT,
+        KSDATAFORMAT_SUBTYPE_IEEE_FLOAT,
+        1,
+        48_000,
+        32,
+    );
+    assert_eq!(
+        parse_stream_format(&float),
+        Ok(StreamFormat {
+            rate: 48_000,
+            channels: 1,
+            sample: SampleFormat::Float32
+        })
+    );
     // Tag and KS subtype disagree.
-    let bad = plain_wfx(WAVE_FORMAT_PCM, KSDATAFORMAT_SUBTYPE_IEEE_FLOAT, 2, 48_000, 32);
+    let bad = plain_wfx(
+        WAVE_FORMAT_PCM,
+        KSDATAFORMAT_SUBTYPE_IEEE_FLOAT,
+        2,
+        48_000,
+        32,
+    );
     assert_eq!(parse_stream_format(&bad), Err(STATUS_INVALID_PARAMETER));
 }
 
@@ -69,13 +99,21 @@ fn bogus_sizes_are_rejected_before_any_field_behind_them_is_used() {
     let good = extensible_bytes(&stereo48(SampleFormat::Pcm24In32));
     // Truncated buffers.
     for len in [0, 10, 63, 64, 81] {
-        assert_eq!(parse_stream_format(&good[..len]), Err(STATUS_BUFFER_TOO_SMALL), "len {len}");
+        assert_eq!(
+            parse_stream_format(&good[..len]),
+            Err(STATUS_BUFFER_TOO_SMALL),
+            "len {len}"
+        );
     }
     // FormatSize larger than the bytes present, or too small to hold a WAVEFORMATEX.
     for fs in [KSDATAFORMAT_WFEXT_SIZE as u32 + 1, u32::MAX, 0, 64, 81] {
         let mut b = good.clone();
         put_u32(&mut b, OFF_FORMAT_SIZE, fs);
-        assert_eq!(parse_stream_format(&b), Err(STATUS_INVALID_PARAMETER), "FormatSize {fs}");
+        assert_eq!(
+            parse_stream_format(&b),
+            Err(STATUS_INVALID_PARAMETER),
+            "FormatSize {fs}"
+        );
     }
     // Extensible but FormatSize cuts the extension off (cbSize says 22).
     let mut b = good.clone();
@@ -85,7 +123,11 @@ fn bogus_sizes_are_rejected_before_any_field_behind_them_is_used() {
     for cb in [0u16, 21, 23, 0xFFFF] {
         let mut b = good.clone();
         put_u16(&mut b, OFF_WFX_CB, cb);
-        assert_eq!(parse_stream_format(&b), Err(STATUS_INVALID_PARAMETER), "cbSize {cb}");
+        assert_eq!(
+            parse_stream_format(&b),
+            Err(STATUS_INVALID_PARAMETER),
+            "cbSize {cb}"
+        );
     }
     // Plain PCM with a cbSize pointing past the end.
     let mut pcm = plain_wfx(WAVE_FORMAT_PCM, KSDATAFORMAT_SUBTYPE_PCM, 2, 48_000, 16);
@@ -101,17 +143,61 @@ fn inconsistent_or_unsupported_extensible_fields_are_rejected() {
         edit(&mut b);
         assert_eq!(parse_stream_format(&b), Err(want), "{what}");
     };
-    check(&|b| put_guid(b, OFF_WFX_SUB, KSDATAFORMAT_SUBTYPE_IEEE_FLOAT), STATUS_INVALID_PARAMETER, "subformat mismatch");
-    check(&|b| put_u16(b, OFF_WFX_VALID_BITS, 17), STATUS_INVALID_PARAMETER, "valid > container");
-    check(&|b| put_u16(b, OFF_WFX_VALID_BITS, 0), STATUS_INVALID_PARAMETER, "valid 0");
-    check(&|b| put_u32(b, OFF_WFX_MASK, 0x7), STATUS_INVALID_PARAMETER, "mask with 3 speakers for 2 channels");
-    check(&|b| put_u32(b, OFF_WFX_MASK, 0x30), STATUS_NO_MATCH, "back pair is not our stereo");
-    check(&|b| put_u16(b, OFF_WFX_ALIGN, 3), STATUS_INVALID_PARAMETER, "block align");
-    check(&|b| put_u32(b, OFF_WFX_AVG, 1), STATUS_INVALID_PARAMETER, "avg bytes");
-    check(&|b| put_guid(b, OFF_MAJOR, Guid::NULL), STATUS_NO_MATCH, "not audio");
-    check(&|b| put_guid(b, OFF_SPECIFIER, Guid::NULL), STATUS_NO_MATCH, "not WAVEFORMATEX specifier");
-    check(&|b| put_u16(b, OFF_WFX_TAG, 0x0055), STATUS_NO_MATCH, "mp3 tag");
-    check(&|b| put_u16(b, OFF_WFX_CHANNELS, 0), STATUS_INVALID_PARAMETER, "0 channels");
+    check(
+        &|b| put_guid(b, OFF_WFX_SUB, KSDATAFORMAT_SUBTYPE_IEEE_FLOAT),
+        STATUS_INVALID_PARAMETER,
+        "subformat mismatch",
+    );
+    check(
+        &|b| put_u16(b, OFF_WFX_VALID_BITS, 17),
+        STATUS_INVALID_PARAMETER,
+        "valid > container",
+    );
+    check(
+        &|b| put_u16(b, OFF_WFX_VALID_BITS, 0),
+        STATUS_INVALID_PARAMETER,
+        "valid 0",
+    );
+    check(
+        &|b| put_u32(b, OFF_WFX_MASK, 0x7),
+        STATUS_INVALID_PARAMETER,
+        "mask with 3 speakers for 2 channels",
+    );
+    check(
+        &|b| put_u32(b, OFF_WFX_MASK, 0x30),
+        STATUS_NO_MATCH,
+        "back pair is not our stereo",
+    );
+    check(
+        &|b| put_u16(b, OFF_WFX_ALIGN, 3),
+        STATUS_INVALID_PARAMETER,
+        "block align",
+    );
+    check(
+        &|b| put_u32(b, OFF_WFX_AVG, 1),
+        STATUS_INVALID_PARAMETER,
+        "avg bytes",
+    );
+    check(
+        &|b| put_guid(b, OFF_MAJOR, Guid::NULL),
+        STATUS_NO_MATCH,
+        "not audio",
+    );
+    check(
+        &|b| put_guid(b, OFF_SPECIFIER, Guid::NULL),
+        STATUS_NO_MATCH,
+        "not WAVEFORMATEX specifier",
+    );
+    check(
+        &|b| put_u16(b, OFF_WFX_TAG, 0x0055),
+        STATUS_NO_MATCH,
+        "mp3 tag",
+    );
+    check(
+        &|b| put_u16(b, OFF_WFX_CHANNELS, 0),
+        STATUS_INVALID_PARAMETER,
+        "0 channels",
+    );
     check(
         &|b| {
             put_u32(b, OFF_WFX_RATE, 96_000);
@@ -144,7 +230,13 @@ fn inconsistent_or_unsupported_extensible_fields_are_rejected() {
 }
 
 fn client_range(sub: Guid, max_ch: u32, bits: (u32, u32), freq: (u32, u32)) -> Vec<u8> {
-    let r = AudioRange { sub_format: sub, max_channels: max_ch, min_bits: bits.0, max_bits: bits.1, rate: 0 };
+    let r = AudioRange {
+        sub_format: sub,
+        max_channels: max_ch,
+        min_bits: bits.0,
+        max_bits: bits.1,
+        rate: 0,
+    };
     let mut ks = r.to_ks();
     ks.minimum_sample_frequency = freq.0;
     ks.maximum_sample_frequency = freq.1;
@@ -164,7 +256,8 @@ fn client_range(sub: Guid, max_ch: u32, bits: (u32, u32), freq: (u32, u32)) -> V
 fn intersect(client: &[u8], ours: &AudioRange) -> (Intersection, Option<StreamFormat>) {
     let mut out = [0u8; 128];
     let r = data_range_intersection(client, ours, &mut out);
-    let parsed = (r.status == STATUS_SUCCESS).then(|| parse_stream_format(&out[..r.result_len as usize]).unwrap());
+    let parsed = (r.status == STATUS_SUCCESS)
+        .then(|| parse_stream_format(&out[..r.result_len as usize]).unwrap());
     (r, parsed)
 }
 
@@ -177,7 +270,10 @@ fn wildcard_client_range_gets_the_best_format_of_each_range() {
         assert_eq!(r.status, STATUS_SUCCESS);
         assert_eq!(r.result_len as usize, KSDATAFORMAT_WFEXT_SIZE);
         let f = f.unwrap();
-        assert_eq!((f.rate, f.channels, f.sample.container_bits()), (ours.rate, 2, 32));
+        assert_eq!(
+            (f.rate, f.channels, f.sample.container_bits()),
+            (ours.rate, 2, 32)
+        );
         assert_eq!(f.sample.sub_format(), ours.sub_format);
     }
 }
@@ -186,9 +282,18 @@ fn wildcard_client_range_gets_the_best_format_of_each_range() {
 fn intersection_size_query_and_small_buffer() {
     let client = client_range(KSDATAFORMAT_SUBTYPE_PCM, 2, (16, 16), (48_000, 48_000));
     let r = data_range_intersection(&client, &CAPTURE_RANGES[0], &mut []);
-    assert_eq!(r, Intersection { status: STATUS_BUFFER_OVERFLOW, result_len: KSDATAFORMAT_WFEXT_SIZE as u32 });
+    assert_eq!(
+        r,
+        Intersection {
+            status: STATUS_BUFFER_OVERFLOW,
+            result_len: KSDATAFORMAT_WFEXT_SIZE as u32
+        }
+    );
     let mut small = [0u8; KSDATAFORMAT_WFEXT_SIZE - 1];
-    assert_eq!(data_range_intersection(&client, &CAPTURE_RANGES[0], &mut small).status, STATUS_BUFFER_TOO_SMALL);
+    assert_eq!(
+        data_range_intersection(&client, &CAPTURE_RANGES[0], &mut small).status,
+        STATUS_BUFFER_TOO_SMALL
+    );
 }
 
 #[test]
@@ -202,21 +307,39 @@ fn intersection_respects_the_client_range() {
     assert_eq!(intersect(&c, pcm44).1.unwrap().rate, 44_100);
     // Mono, 16-bit only.
     let c = client_range(KSDATAFORMAT_SUBTYPE_PCM, 1, (16, 16), (8_000, 192_000));
-    assert_eq!(intersect(&c, pcm48).1, Some(StreamFormat { rate: 48_000, channels: 1, sample: SampleFormat::Pcm16 }));
+    assert_eq!(
+        intersect(&c, pcm48).1,
+        Some(StreamFormat {
+            rate: 48_000,
+            channels: 1,
+            sample: SampleFormat::Pcm16
+        })
+    );
     // 24-bit containers only: we have none.
     let c = client_range(KSDATAFORMAT_SUBTYPE_PCM, 2, (24, 24), (48_000, 48_000));
     assert_eq!(intersect(&c, pcm48).0.status, STATUS_NO_MATCH);
     // Float client against a PCM range, and vice versa.
-    let c = client_range(KSDATAFORMAT_SUBTYPE_IEEE_FLOAT, 2, (32, 32), (48_000, 48_000));
+    let c = client_range(
+        KSDATAFORMAT_SUBTYPE_IEEE_FLOAT,
+        2,
+        (32, 32),
+        (48_000, 48_000),
+    );
     assert_eq!(intersect(&c, pcm48).0.status, STATUS_NO_MATCH);
-    assert_eq!(intersect(&c, float48).1.unwrap().sample, SampleFormat::Float32);
+    assert_eq!(
+        intersect(&c, float48).1.unwrap().sample,
+        SampleFormat::Float32
+    );
     // Zero channels.
     let c = client_range(KSDATAFORMAT_SUBTYPE_PCM, 0, (16, 32), (48_000, 48_000));
     assert_eq!(intersect(&c, pcm48).0.status, STATUS_NO_MATCH);
     // An 84-byte KSDATARANGE_AUDIO (fields without tail padding) is fine.
     let mut c = client_range(KSDATAFORMAT_SUBTYPE_PCM, 2, (16, 16), (48_000, 48_000));
     put_u32(&mut c, OFF_FORMAT_SIZE, 84);
-    assert_eq!(intersect(&c[..84], pcm48).1.unwrap().sample, SampleFormat::Pcm16);
+    assert_eq!(
+        intersect(&c[..84], pcm48).1.unwrap().sample,
+        SampleFormat::Pcm16
+    );
 }
 
 #[test]
@@ -229,7 +352,10 @@ fn intersection_rejects_malformed_client_ranges() {
     assert_eq!(intersect(&lying, ours).0.status, STATUS_INVALID_PARAMETER);
     let mut short_audio = c.clone();
     put_u32(&mut short_audio, OFF_FORMAT_SIZE, 70);
-    assert_eq!(intersect(&short_audio, ours).0.status, STATUS_INVALID_PARAMETER);
+    assert_eq!(
+        intersect(&short_audio, ours).0.status,
+        STATUS_INVALID_PARAMETER
+    );
 }
 
 proptest! {

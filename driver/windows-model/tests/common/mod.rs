@@ -53,12 +53,22 @@ pub struct SimPort {
 impl SimPort {
     pub fn open(format: StreamFormat, requested_bytes: u32, notifications: u32) -> Self {
         let mut miniport = WaveMiniport::new();
-        let mut stream = miniport.new_stream(0, true, &extensible_bytes(&format), QPC_FREQ).expect("NewStream");
-        let geometry = stream.allocate_buffer(requested_bytes, notifications).expect("AllocateAudioBuffer");
+        let mut stream = miniport
+            .new_stream(0, true, &extensible_bytes(&format), QPC_FREQ)
+            .expect("NewStream");
+        let geometry = stream
+            .allocate_buffer(requested_bytes, notifications)
+            .expect("AllocateAudioBuffer");
         // Freshly allocated pages are not zero in the kernel; poison them so a test notices
         // any byte the tick failed to write.
         let buffer = vec![0xA5u8; geometry.bytes as usize];
-        let mut port = SimPort { miniport, stream, buffer, now: 1_000_000_007, read_frames: 0 };
+        let mut port = SimPort {
+            miniport,
+            stream,
+            buffer,
+            now: 1_000_000_007,
+            read_frames: 0,
+        };
         for s in [KsState::Acquire, KsState::Pause, KsState::Run] {
             port.set_state(s);
         }
@@ -70,14 +80,32 @@ impl SimPort {
     }
 
     /// Advances simulated time by `ticks` and fires the timer callback.
-    pub fn tick_with(&mut self, ticks: u64, ctl: &ControlBlock, bridge: Option<&Bridge>, ring_channels: usize) -> u64 {
+    pub fn tick_with(
+        &mut self,
+        ticks: u64,
+        ctl: &ControlBlock,
+        bridge: Option<&Bridge>,
+        ring_channels: usize,
+    ) -> u64 {
         self.now += ticks;
         match bridge {
             Some(b) => {
                 let mut reader = b.ring().reader();
-                self.stream.tick(self.now, ctl, &mut reader, ring_channels, &mut self.buffer).frames
+                self.stream
+                    .tick(self.now, ctl, &mut reader, ring_channels, &mut self.buffer)
+                    .frames
             }
-            None => self.stream.tick(self.now, ctl, &mut NoBridge, ring_channels, &mut self.buffer).frames,
+            None => {
+                self.stream
+                    .tick(
+                        self.now,
+                        ctl,
+                        &mut NoBridge,
+                        ring_channels,
+                        &mut self.buffer,
+                    )
+                    .frames
+            }
         }
     }
 
@@ -99,7 +127,10 @@ impl SimPort {
 /// Decodes the stream's bytes to f32 for assertions (and checks the encoding rules).
 pub fn decode(sample: SampleFormat, bytes: &[u8]) -> Vec<f32> {
     match sample {
-        SampleFormat::Pcm16 => bytes.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]]) as f32 / 32768.0).collect(),
+        SampleFormat::Pcm16 => bytes
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]) as f32 / 32768.0)
+            .collect(),
         SampleFormat::Pcm24In32 => bytes
             .chunks_exact(4)
             .map(|c| {
@@ -107,10 +138,14 @@ pub fn decode(sample: SampleFormat, bytes: &[u8]) -> Vec<f32> {
                 i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32 / 2_147_483_648.0
             })
             .collect(),
-        SampleFormat::Pcm32 => {
-            bytes.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32 / 2_147_483_648.0).collect()
-        }
-        SampleFormat::Float32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        SampleFormat::Pcm32 => bytes
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32 / 2_147_483_648.0)
+            .collect(),
+        SampleFormat::Float32 => bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
     }
 }
 
@@ -119,7 +154,11 @@ pub fn all_formats() -> Vec<StreamFormat> {
     for rate in [48_000, 44_100] {
         for channels in [1, 2] {
             for sample in SampleFormat::ALL {
-                v.push(StreamFormat { rate, channels, sample });
+                v.push(StreamFormat {
+                    rate,
+                    channels,
+                    sample,
+                });
             }
         }
     }
