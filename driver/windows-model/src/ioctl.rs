@@ -424,14 +424,20 @@ impl StateReply {
 pub const MAX_INPUT_BYTES: usize = 64;
 /// `STATUS_DATATYPE_MISALIGNMENT`: the ring must be 8-byte aligned (its header has u64 atomics).
 pub const STATUS_DATATYPE_MISALIGNMENT: NtStatus = 0x8000_0002_u32 as i32;
-/// How long `SET_MUTE` waits for an in-flight realtime cycle (polls of the glue's `pause`).
-pub const MUTE_EFFECTIVE_MAX_POLLS: u32 = 10_000;
+/// How long `SET_MUTE` waits for an in-flight realtime cycle (polls of the glue's 5 us
+/// stall: 20 ms, far beyond one timer cycle of a few microseconds).
+pub const MUTE_EFFECTIVE_MAX_POLLS: u32 = 4_000;
 
 /// What the glue must do after [`handle_request`] accepted a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// Complete the IRP with STATUS_SUCCESS and `Information` = this many reply bytes.
     Reply(usize),
+    /// A mute was set: outside any lock, wait with `ControlBlock::wait_until_effective`
+    /// (at most [`MUTE_EFFECTIVE_MAX_POLLS`]) so the call returns only once no realtime
+    /// cycle can use the old state (invariant 2), then complete as `Reply`. If the wait
+    /// times out complete with `STATUS_DEVICE_BUSY` (the mute itself stands).
+    MuteSet(usize),
     /// Map the IRP's MDL, validate the ring with [`ring_slots`] + `SharedRing::attach`
     /// (channels must equal `ring_channels`), publish it to the timer DPC and pend the IRP.
     /// On any failure after this point the glue calls [`ControlPolicy::handle_closed`].
@@ -464,15 +470,14 @@ pub struct IoctlCall<'a> {
     pub output_locked: bool,
 }
 
-/// Validates and executes one control-device IOCTL. `pause` is called between polls while
-/// a mute waits for the realtime path (the glue stalls a few microseconds).
+/// Validates and executes one control-device IOCTL (under the glue's policy lock; it never
+/// waits).
 pub fn handle_request(
     policy: &mut ControlPolicy,
     ctl: &hardmute_core::control::ControlBlock,
     caller: &Caller,
     call: IoctlCall<'_>,
     facts: DriverFacts,
-    pause: impl FnMut(),
 ) -> Result<Outcome, NtStatus> {
     let IoctlCall {
         code,
@@ -515,14 +520,15 @@ pub fn handle_request(
             let generation = ctl
                 .set_muted(muted, source, authority)
                 .map_err(|_refused| STATUS_ACCESS_DENIED)?;
-            // Invariant 2: the call returns only once no realtime cycle can use the old state.
-            if muted && !ctl.wait_until_effective(pause, MUTE_EFFECTIVE_MAX_POLLS) {
-                return Err(STATUS_DEVICE_BUSY);
-            }
             wr_u32(out, 0, ABI_VERSION);
             wr_u32(out, 4, size_of::<SetMuteReply>() as u32);
             wr_u64(out, 8, generation);
-            Ok(Outcome::Reply(size_of::<SetMuteReply>()))
+            // Invariant 2: a mute returns only once no realtime cycle can use the old state.
+            Ok(if muted {
+                Outcome::MuteSet(size_of::<SetMuteReply>())
+            } else {
+                Outcome::Reply(size_of::<SetMuteReply>())
+            })
         }
         Request::RegisterBridge {
             ring_channels,

@@ -12,5 +12,6 @@ pub mod guid;
 pub mod ioctl;
 pub mod ks;
 pub mod miniport;
+pub mod security;
 pub mod status;
 pub mod stream;

@@ -60,7 +60,6 @@ impl Dev {
             who,
             call,
             DriverFacts::default(),
-            || {},
         );
         (r, reply)
     }
@@ -350,7 +349,14 @@ fn first_bridge_user_becomes_owner_and_only_the_owner_unmutes() {
     );
     assert!(!dev.ctl.is_muted());
     // Bob may add mute but never clear it, and is recorded as another client.
-    assert_eq!(dev.mute(&bob, true), Ok(Outcome::Reply(16)));
+    assert_eq!(
+        dev.mute(&bob, true),
+        Ok(Outcome::MuteSet(16)),
+        "a mute asks the glue to wait for the DPC"
+    );
+    assert!(dev
+        .ctl
+        .wait_until_effective(|| {}, MUTE_EFFECTIVE_MAX_POLLS));
     assert_eq!(
         dev.ctl.snapshot().last_source,
         Some(ChangeSource::OtherClient)
@@ -386,7 +392,7 @@ fn get_state_reports_the_control_block() {
         output_len: 200,
         output_locked: false,
     };
-    let r = handle_request(&mut dev.policy, &dev.ctl, &alice, call, facts, || {});
+    let r = handle_request(&mut dev.policy, &dev.ctl, &alice, call, facts);
     assert_eq!(r, Ok(Outcome::Reply(size_of::<StateReply>())));
     let word = |off: usize| u32::from_le_bytes(reply[off..off + 4].try_into().unwrap());
     let snap = dev.ctl.snapshot();
