@@ -4726,6 +4726,16 @@ unsafe extern "C" {
 unsafe extern "C" {
     pub fn KeReleaseSpinLock(SpinLock: PKSPIN_LOCK, NewIrql: KIRQL);
 }
+#[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
+unsafe extern "C" {
+    pub fn KeBugCheckEx(
+        BugCheckCode: ULONG,
+        BugCheckParameter1: ULONG_PTR,
+        BugCheckParameter2: ULONG_PTR,
+        BugCheckParameter3: ULONG_PTR,
+        BugCheckParameter4: ULONG_PTR,
+    ) -> !;
+}
 #[link(name = "hal.dll", kind = "raw-dylib", modifiers = "+verbatim")]
 unsafe extern "C" {
     pub fn KeQueryPerformanceCounter(PerformanceFrequency: PLARGE_INTEGER) -> LARGE_INTEGER;
@@ -4733,6 +4743,10 @@ unsafe extern "C" {
 #[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
 unsafe extern "C" {
     pub fn KeSetEvent(Event: PRKEVENT, Increment: KPRIORITY, Wait: BOOLEAN) -> LONG;
+}
+#[link(name = "hal.dll", kind = "raw-dylib", modifiers = "+verbatim")]
+unsafe extern "C" {
+    pub fn KeStallExecutionProcessor(MicroSeconds: ULONG);
 }
 #[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
 unsafe extern "C" {
