@@ -20,7 +20,8 @@ mod wdk {
     use wdk_build::BuilderExt;
 
     pub fn generate() {
-        let config = wdk_build::Config::from_env_auto().expect("WDK configuration (eWDK or WDK install)");
+        let config =
+            wdk_build::Config::from_env_auto().expect("WDK configuration (eWDK or WDK install)");
         config.configure_binary_build().expect("WDK link settings");
         // PortCls and KS are not in wdk-sys' default link set.
         for lib in ["portcls", "ks", "ksguid"] {
@@ -30,7 +31,10 @@ mod wdk {
         let mut builder = bindgen::Builder::wdk_default(&config)
             .expect("bindgen builder")
             // The real WDK has KSRTAUDIO_HWLATENCY/HWREGISTER, so no gap-filling here.
-            .header_contents("hardmute_wdk.h", "#include <ntifs.h>\n#include <portcls.h>\n#include <ks.h>\n#include <ksmedia.h>\n")
+            .header_contents(
+                "hardmute_wdk.h",
+                "#include <ntifs.h>\n#include <portcls.h>\n#include <ks.h>\n#include <ksmedia.h>\n",
+            )
             .default_enum_style(bindgen::EnumVariation::ModuleConsts)
             .layout_tests(false);
         for line in allow.lines().filter(|l| !l.starts_with('#')) {
@@ -41,6 +45,10 @@ mod wdk {
             }
         }
         let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("wdk_bindings.rs");
-        builder.generate().expect("bindgen over the WDK headers").write_to_file(out).expect("write bindings");
+        builder
+            .generate()
+            .expect("bindgen over the WDK headers")
+            .write_to_file(out)
+            .expect("write bindings");
     }
 }

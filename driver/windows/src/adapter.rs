@@ -31,7 +31,10 @@ static PORTCLS_UNLOAD: AtomicUsize = AtomicUsize::new(0);
 /// # Safety
 /// Called by the I/O manager, once, at PASSIVE_LEVEL.
 #[no_mangle]
-pub unsafe extern "C" fn DriverEntry(driver: PDRIVER_OBJECT, registry_path: PUNICODE_STRING) -> NTSTATUS {
+pub unsafe extern "C" fn DriverEntry(
+    driver: PDRIVER_OBJECT,
+    registry_path: PUNICODE_STRING,
+) -> NTSTATUS {
     // SAFETY: forwarded from the I/O manager.
     let status = unsafe { PcInitializeAdapterDriver(driver, registry_path, Some(add_device)) };
     if !nt_success(status) {
@@ -127,16 +130,36 @@ unsafe fn release(unknown: PUNKNOWN) {
     }
 }
 
-unsafe extern "C" fn start_device(device: PDEVICE_OBJECT, irp: PIRP, resources: PRESOURCELIST) -> NTSTATUS {
+unsafe extern "C" fn start_device(
+    device: PDEVICE_OBJECT,
+    irp: PIRP,
+    resources: PRESOURCELIST,
+) -> NTSTATUS {
     // SAFETY: StartDevice context.
     let topology = match unsafe {
-        install_subdevice(device, irp, resources, &TOPOLOGY_NAME, &CLSID_PORT_TOPOLOGY, topology::create())
+        install_subdevice(
+            device,
+            irp,
+            resources,
+            &TOPOLOGY_NAME,
+            &CLSID_PORT_TOPOLOGY,
+            topology::create(),
+        )
     } {
         Ok(port) => port,
         Err(status) => return status,
     };
     // SAFETY: StartDevice context.
-    let wave = match unsafe { install_subdevice(device, irp, resources, &WAVE_NAME, &CLSID_PORT_WAVERT, wave::create_miniport()) } {
+    let wave = match unsafe {
+        install_subdevice(
+            device,
+            irp,
+            resources,
+            &WAVE_NAME,
+            &CLSID_PORT_WAVERT,
+            wave::create_miniport(),
+        )
+    } {
         Ok(port) => port,
         Err(status) => {
             // SAFETY: our reference from install_subdevice.
@@ -146,8 +169,15 @@ unsafe extern "C" fn start_device(device: PDEVICE_OBJECT, irp: PIRP, resources: 
     };
     // Topology line-out feeds the wave filter's bridge pin.
     // SAFETY: both ports are live and registered.
-    let status =
-        unsafe { PcRegisterPhysicalConnection(device, topology.cast(), TOPO_PIN_LINEOUT, wave.cast(), WAVE_PIN_BRIDGE) };
+    let status = unsafe {
+        PcRegisterPhysicalConnection(
+            device,
+            topology.cast(),
+            TOPO_PIN_LINEOUT,
+            wave.cast(),
+            WAVE_PIN_BRIDGE,
+        )
+    };
     // SAFETY: PortCls keeps its own references to registered subdevices.
     unsafe {
         release(topology.cast());

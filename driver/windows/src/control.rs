@@ -113,7 +113,17 @@ pub unsafe fn create_control_device(driver: PDRIVER_OBJECT) -> NTSTATUS {
     let mut device: PDEVICE_OBJECT = null_mut();
     // SAFETY: valid driver object and names; exclusive = FALSE (the daemon and the CLI may
     // both hold handles).
-    let status = unsafe { IoCreateDevice(driver, 0, &mut name, crate::ddk::extra::FILE_DEVICE_UNKNOWN, FILE_DEVICE_SECURE_OPEN, 0, &mut device) };
+    let status = unsafe {
+        IoCreateDevice(
+            driver,
+            0,
+            &mut name,
+            crate::ddk::extra::FILE_DEVICE_UNKNOWN,
+            FILE_DEVICE_SECURE_OPEN,
+            0,
+            &mut device,
+        )
+    };
     if !nt_success(status) {
         return status;
     }
@@ -143,14 +153,27 @@ unsafe fn apply_security(device: PDEVICE_OBJECT) -> NTSTATUS {
     let mut handle: HANDLE = null_mut();
     // SAFETY: kernel handle to our own device, WRITE_DAC only.
     let status = unsafe {
-        ObOpenObjectByPointer(device.cast(), OBJ_KERNEL_HANDLE, null_mut(), WRITE_DAC, null_mut(), KERNEL_MODE, &mut handle)
+        ObOpenObjectByPointer(
+            device.cast(),
+            OBJ_KERNEL_HANDLE,
+            null_mut(),
+            WRITE_DAC,
+            null_mut(),
+            KERNEL_MODE,
+            &mut handle,
+        )
     };
     if !nt_success(status) {
         return status;
     }
     // SAFETY: valid handle; the descriptor bytes are a valid self-relative SD (model test).
-    let status =
-        unsafe { ZwSetSecurityObject(handle, DACL_SECURITY_INFORMATION, CONTROL_DEVICE_SD.as_ptr().cast_mut().cast()) };
+    let status = unsafe {
+        ZwSetSecurityObject(
+            handle,
+            DACL_SECURITY_INFORMATION,
+            CONTROL_DEVICE_SD.as_ptr().cast_mut().cast(),
+        )
+    };
     // SAFETY: closes the handle opened above.
     unsafe { ZwClose(handle) };
     status
@@ -204,7 +227,11 @@ fn caller_sid() -> Option<UserSid> {
     // allocates `info`, freed below.
     let status = unsafe {
         SeCaptureSubjectContext(&mut ctx);
-        let token = if ctx.ClientToken.is_null() { ctx.PrimaryToken } else { ctx.ClientToken };
+        let token = if ctx.ClientToken.is_null() {
+            ctx.PrimaryToken
+        } else {
+            ctx.ClientToken
+        };
         let status = SeQueryInformationToken(token, TOKEN_USER_CLASS, &mut info);
         SeReleaseSubjectContext(&mut ctx);
         status
@@ -250,7 +277,9 @@ unsafe fn dispatch_ioctl(irp: PIRP) -> NTSTATUS {
         // SAFETY: as above.
         unsafe { core::ptr::copy_nonoverlapping(sysbuf, input.as_mut_ptr(), in_len) };
     }
-    let Some(user) = caller_sid() else { return finish(STATUS_ACCESS_DENIED, 0) };
+    let Some(user) = caller_sid() else {
+        return finish(STATUS_ACCESS_DENIED, 0);
+    };
     // SAFETY: our stack location; the FILE_OBJECT identifies the handle while it is open.
     let handle = unsafe { (*stack).FileObject } as usize;
     let caller = Caller { handle, user };
@@ -263,10 +292,20 @@ unsafe fn dispatch_ioctl(irp: PIRP) -> NTSTATUS {
     } else {
         &mut []
     };
-    let call = IoctlCall { code, input: &input[..in_len], reply, output_len: out_len, output_locked: !mdl.is_null() };
+    let call = IoctlCall {
+        code,
+        input: &input[..in_len],
+        reply,
+        output_len: out_len,
+        output_locked: !mdl.is_null(),
+    };
     let facts = DriverFacts {
         stream: STREAM_OPEN.load(Acquire).then(|| {
-            (STREAM_RUNNING.load(Acquire), STREAM_RATE.load(Relaxed), STREAM_CHANNELS.load(Relaxed) as u16)
+            (
+                STREAM_RUNNING.load(Acquire),
+                STREAM_RATE.load(Relaxed),
+                STREAM_CHANNELS.load(Relaxed) as u16,
+            )
         }),
     };
     match POLICY.with(|policy| handle_request(policy, &CONTROL, &caller, call, facts)) {
@@ -278,9 +317,19 @@ unsafe fn dispatch_ioctl(irp: PIRP) -> NTSTATUS {
                 || unsafe { KeStallExecutionProcessor(5) },
                 MUTE_EFFECTIVE_MAX_POLLS,
             );
-            finish(if effective { STATUS_SUCCESS } else { STATUS_DEVICE_BUSY }, bytes)
+            finish(
+                if effective {
+                    STATUS_SUCCESS
+                } else {
+                    STATUS_DEVICE_BUSY
+                },
+                bytes,
+            )
         }
-        Ok(Outcome::AttachBridge { ring_channels, ring_bytes }) => {
+        Ok(Outcome::AttachBridge {
+            ring_channels,
+            ring_bytes,
+        }) => {
             // SAFETY: METHOD_OUT_DIRECT with a locked MDL (checked by the parser).
             match unsafe { attach_bridge(mdl, ring_channels as usize, ring_bytes, handle) } {
                 Ok(()) => {
@@ -300,7 +349,12 @@ unsafe fn dispatch_ioctl(irp: PIRP) -> NTSTATUS {
 ///
 /// # Safety
 /// `mdl` is the locked output buffer of a pending REGISTER_BRIDGE IRP.
-unsafe fn attach_bridge(mdl: PMDL, channels: usize, ring_bytes: usize, handle: HandleId) -> Result<(), NTSTATUS> {
+unsafe fn attach_bridge(
+    mdl: PMDL,
+    channels: usize,
+    ring_bytes: usize,
+    handle: HandleId,
+) -> Result<(), NTSTATUS> {
     // SAFETY: per the contract.
     let (va, len) = unsafe { (mdl_system_address(mdl), mdl_byte_count(mdl)) };
     if va.is_null() {
@@ -313,7 +367,8 @@ unsafe fn attach_bridge(mdl: PMDL, channels: usize, ring_bytes: usize, handle: H
     let ring = unsafe {
         let header = &*va.cast::<RingHeader>();
         let storage = core::slice::from_raw_parts(
-            va.add(core::mem::size_of::<RingHeader>()).cast::<core::sync::atomic::AtomicU32>(),
+            va.add(core::mem::size_of::<RingHeader>())
+                .cast::<core::sync::atomic::AtomicU32>(),
             slots,
         );
         SharedRing::attach(header, storage).map_err(|_| STATUS_INVALID_PARAMETER)?
@@ -321,11 +376,21 @@ unsafe fn attach_bridge(mdl: PMDL, channels: usize, ring_bytes: usize, handle: H
     if ring.channels() != channels {
         return Err(STATUS_INVALID_PARAMETER);
     }
-    let bridge = pool::alloc(BridgeRing { ring, channels, handle }, pool::TAG_BRIDGE);
+    let bridge = pool::alloc(
+        BridgeRing {
+            ring,
+            channels,
+            handle,
+        },
+        pool::TAG_BRIDGE,
+    );
     if bridge.is_null() {
         return Err(STATUS_INSUFFICIENT_RESOURCES);
     }
-    if BRIDGE.compare_exchange(null_mut(), bridge, SeqCst, SeqCst).is_err() {
+    if BRIDGE
+        .compare_exchange(null_mut(), bridge, SeqCst, SeqCst)
+        .is_err()
+    {
         // The policy admits one bridge at a time; this is a second line of defence.
         // SAFETY: never published.
         unsafe { pool::free(bridge, pool::TAG_BRIDGE) };
@@ -384,4 +449,3 @@ unsafe fn cleanup(irp: PIRP) {
     // SAFETY: we own the cleanup IRP.
     unsafe { complete(irp, STATUS_SUCCESS, 0) };
 }
-

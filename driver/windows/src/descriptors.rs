@@ -43,7 +43,10 @@ static CAPTURE_RANGE_PTRS: Static<[PKSDATARANGE; 4]> = Static([
 
 /// Index of `range` in the capture pin's table (DataRangeIntersection's `MatchingDataRange`).
 pub fn capture_range_index(range: *const KSDATARANGE) -> Option<usize> {
-    CAPTURE_RANGE_PTRS.0.iter().position(|&p| core::ptr::eq(p, range))
+    CAPTURE_RANGE_PTRS
+        .0
+        .iter()
+        .position(|&p| core::ptr::eq(p, range))
 }
 
 const fn analog_range() -> KSDATARANGE {
@@ -56,7 +59,8 @@ const fn analog_range() -> KSDATARANGE {
     r
 }
 static ANALOG_RANGE: Static<KSDATARANGE> = Static(analog_range());
-static ANALOG_RANGE_PTRS: Static<[PKSDATARANGE; 1]> = Static([&ANALOG_RANGE.0 as *const KSDATARANGE as PKSDATARANGE]);
+static ANALOG_RANGE_PTRS: Static<[PKSDATARANGE; 1]> =
+    Static([&ANALOG_RANGE.0 as *const KSDATARANGE as PKSDATARANGE]);
 
 static CATEGORY_AUDIO: GUID = guid(g::KSCATEGORY_AUDIO);
 static NODETYPE_MICROPHONE: GUID = guid(g::KSNODETYPE_MICROPHONE);
@@ -110,7 +114,8 @@ static WAVE_CONNECTIONS: Static<[PCCONNECTION_DESCRIPTOR; 1]> = Static([PCCONNEC
     ToNodePin: WAVE_PIN_HOST,
 }]);
 
-static WAVE_CATEGORIES: Static<[GUID; 2]> = Static([guid(g::KSCATEGORY_AUDIO), guid(g::KSCATEGORY_CAPTURE)]);
+static WAVE_CATEGORIES: Static<[GUID; 2]> =
+    Static([guid(g::KSCATEGORY_AUDIO), guid(g::KSCATEGORY_CAPTURE)]);
 
 pub static WAVE_FILTER: Static<PCFILTER_DESCRIPTOR> = Static(PCFILTER_DESCRIPTOR {
     Version: 0,

@@ -17,9 +17,17 @@ pub const TAG_BRIDGE: u32 = tag(b"HMbr");
 
 /// Moves `value` into a new non-paged allocation; null if the pool is exhausted.
 pub fn alloc<T>(value: T, tag: u32) -> *mut T {
-    const { assert!(core::mem::align_of::<T>() <= 16, "pool allocations are 16-byte aligned") };
+    const {
+        assert!(
+            core::mem::align_of::<T>() <= 16,
+            "pool allocations are 16-byte aligned"
+        )
+    };
     // SAFETY: plain pool allocation at <= DISPATCH_LEVEL.
-    let p = unsafe { ExAllocatePoolWithTag(NON_PAGED_POOL_NX, core::mem::size_of::<T>() as SIZE_T, tag) }.cast::<T>();
+    let p = unsafe {
+        ExAllocatePoolWithTag(NON_PAGED_POOL_NX, core::mem::size_of::<T>() as SIZE_T, tag)
+    }
+    .cast::<T>();
     if p.is_null() {
         return null_mut();
     }
@@ -53,7 +61,10 @@ unsafe impl<T: Send> Sync for SpinLock<T> {}
 impl<T> SpinLock<T> {
     /// `KeInitializeSpinLock` is `*lock = 0` on x64/arm64.
     pub const fn new(value: T) -> Self {
-        SpinLock { lock: UnsafeCell::new(0), value: UnsafeCell::new(value) }
+        SpinLock {
+            lock: UnsafeCell::new(0),
+            value: UnsafeCell::new(value),
+        }
     }
 
     /// Runs `f` at DISPATCH_LEVEL holding the lock. `f` must not block or page-fault.

@@ -27,13 +27,27 @@ static VTBL: IMiniportTopologyVtbl = IMiniportTopologyVtbl {
 
 /// A new miniport with one reference, as PUNKNOWN; null when out of memory.
 pub fn create() -> PUNKNOWN {
-    pool::alloc(TopologyMiniport { vtbl: &VTBL, refs: AtomicU32::new(1) }, pool::TAG_TOPOLOGY).cast()
+    pool::alloc(
+        TopologyMiniport {
+            vtbl: &VTBL,
+            refs: AtomicU32::new(1),
+        },
+        pool::TAG_TOPOLOGY,
+    )
+    .cast()
 }
 
-unsafe extern "C" fn query_interface(this: *mut IMiniportTopology, iid: *const IID, out: *mut PVOID) -> NTSTATUS {
+unsafe extern "C" fn query_interface(
+    this: *mut IMiniportTopology,
+    iid: *const IID,
+    out: *mut PVOID,
+) -> NTSTATUS {
     // SAFETY: PortCls passes a valid IID and out pointer.
     let iid = unsafe { &*iid };
-    if [IID_IUNKNOWN, IID_IMINIPORT, IID_IMINIPORT_TOPOLOGY].iter().any(|i| guid_eq(i, iid)) {
+    if [IID_IUNKNOWN, IID_IMINIPORT, IID_IMINIPORT_TOPOLOGY]
+        .iter()
+        .any(|i| guid_eq(i, iid))
+    {
         // SAFETY: `this` is our live object; the new reference is handed out.
         unsafe {
             add_ref(this);
@@ -65,7 +79,10 @@ unsafe extern "C" fn release(this: *mut IMiniportTopology) -> ULONG {
     }
 }
 
-unsafe extern "C" fn get_description(_this: *mut IMiniportTopology, out: *mut PPCFILTER_DESCRIPTOR) -> NTSTATUS {
+unsafe extern "C" fn get_description(
+    _this: *mut IMiniportTopology,
+    out: *mut PPCFILTER_DESCRIPTOR,
+) -> NTSTATUS {
     // SAFETY: PortCls passes a valid out pointer; the descriptor is static and never written.
     unsafe { *out = (&TOPOLOGY_FILTER.0 as *const PCFILTER_DESCRIPTOR).cast_mut() };
     STATUS_SUCCESS

@@ -60,14 +60,25 @@ static MINIPORT_VTBL: IMiniportWaveRTVtbl = IMiniportWaveRTVtbl {
 
 /// A new miniport with one reference, as PUNKNOWN; null when out of memory.
 pub fn create_miniport() -> PUNKNOWN {
-    let obj = WaveMiniportObj { vtbl: &MINIPORT_VTBL, refs: AtomicU32::new(1), model: SpinLock::new(WaveMiniport::new()) };
+    let obj = WaveMiniportObj {
+        vtbl: &MINIPORT_VTBL,
+        refs: AtomicU32::new(1),
+        model: SpinLock::new(WaveMiniport::new()),
+    };
     pool::alloc(obj, pool::TAG_WAVE_MINIPORT).cast()
 }
 
-unsafe extern "C" fn mp_query_interface(this: *mut IMiniportWaveRT, iid: *const IID, out: *mut PVOID) -> NTSTATUS {
+unsafe extern "C" fn mp_query_interface(
+    this: *mut IMiniportWaveRT,
+    iid: *const IID,
+    out: *mut PVOID,
+) -> NTSTATUS {
     // SAFETY: PortCls passes a valid IID and out pointer.
     let iid = unsafe { &*iid };
-    if [IID_IUNKNOWN, IID_IMINIPORT, IID_IMINIPORT_WAVERT].iter().any(|i| guid_eq(i, iid)) {
+    if [IID_IUNKNOWN, IID_IMINIPORT, IID_IMINIPORT_WAVERT]
+        .iter()
+        .any(|i| guid_eq(i, iid))
+    {
         // SAFETY: live object; the new reference is handed out.
         unsafe {
             mp_add_ref(this);
@@ -99,7 +110,10 @@ unsafe extern "C" fn mp_release(this: *mut IMiniportWaveRT) -> ULONG {
     }
 }
 
-unsafe extern "C" fn mp_get_description(_this: *mut IMiniportWaveRT, out: *mut PPCFILTER_DESCRIPTOR) -> NTSTATUS {
+unsafe extern "C" fn mp_get_description(
+    _this: *mut IMiniportWaveRT,
+    out: *mut PPCFILTER_DESCRIPTOR,
+) -> NTSTATUS {
     // SAFETY: valid out pointer; the descriptor is static and never written.
     unsafe { *out = (&WAVE_FILTER.0 as *const PCFILTER_DESCRIPTOR).cast_mut() };
     STATUS_SUCCESS
@@ -114,7 +128,9 @@ unsafe extern "C" fn mp_data_range_intersection(
     out: PVOID,
     result_len: PULONG,
 ) -> NTSTATUS {
-    let Some(index) = capture_range_index(ours) else { return STATUS_NOT_IMPLEMENTED };
+    let Some(index) = capture_range_index(ours) else {
+        return STATUS_NOT_IMPLEMENTED;
+    };
     // SAFETY: PortCls validated the client range's FormatSize against the request.
     let client = unsafe { ks_bytes(client) };
     let out: &mut [u8] = if out.is_null() || out_len == 0 {
@@ -125,17 +141,27 @@ unsafe extern "C" fn mp_data_range_intersection(
     };
     // SAFETY: live object.
     let obj = unsafe { &*this.cast::<WaveMiniportObj>() };
-    let r = obj.model.with(|m| m.data_range_intersection(pin, client, index, out));
+    let r = obj
+        .model
+        .with(|m| m.data_range_intersection(pin, client, index, out));
     // SAFETY: valid out pointer.
     unsafe { *result_len = r.result_len };
     r.status
 }
 
-unsafe extern "C" fn mp_init(_this: *mut IMiniportWaveRT, _a: PUNKNOWN, _r: PRESOURCELIST, _p: PPORTWAVERT) -> NTSTATUS {
+unsafe extern "C" fn mp_init(
+    _this: *mut IMiniportWaveRT,
+    _a: PUNKNOWN,
+    _r: PRESOURCELIST,
+    _p: PPORTWAVERT,
+) -> NTSTATUS {
     STATUS_SUCCESS
 }
 
-unsafe extern "C" fn mp_get_device_description(_this: *mut IMiniportWaveRT, desc: PDEVICE_DESCRIPTION) -> NTSTATUS {
+unsafe extern "C" fn mp_get_device_description(
+    _this: *mut IMiniportWaveRT,
+    desc: PDEVICE_DESCRIPTION,
+) -> NTSTATUS {
     // No DMA: a zeroed description says so.
     // SAFETY: PortCls passes a writable DEVICE_DESCRIPTION.
     unsafe { write_bytes(desc, 0, 1) };
@@ -157,7 +183,10 @@ unsafe extern "C" fn mp_new_stream(
     let format = unsafe { ks_bytes(format) };
     let (_, freq) = qpc();
     // SAFETY: live object.
-    let model = match unsafe { &*miniport }.model.with(|m| m.new_stream(pin, capture != 0, format, freq)) {
+    let model = match unsafe { &*miniport }
+        .model
+        .with(|m| m.new_stream(pin, capture != 0, format, freq))
+    {
         Ok(model) => model,
         Err(status) => return status,
     };
@@ -226,7 +255,11 @@ unsafe fn stream<'a>(this: This) -> &'a WaveStream {
 impl WaveStream {
     /// # Safety
     /// `miniport` and `port_stream` are live; both get a reference held by the stream.
-    unsafe fn create(model: CaptureStream, miniport: *mut WaveMiniportObj, port_stream: PPORTWAVERTSTREAM) -> Option<*mut WaveStream> {
+    unsafe fn create(
+        model: CaptureStream,
+        miniport: *mut WaveMiniportObj,
+        port_stream: PPORTWAVERTSTREAM,
+    ) -> Option<*mut WaveStream> {
         let obj = WaveStream {
             vtbl: &STREAM_VTBL,
             refs: AtomicU32::new(1),
@@ -247,7 +280,8 @@ impl WaveStream {
         }
         // SAFETY: `p` is our fresh object; the timer's context is the object itself and the
         // timer is deleted (with wait) before the object is freed.
-        let timer = unsafe { ExAllocateTimer(Some(timer_callback), p.cast(), EX_TIMER_HIGH_RESOLUTION) };
+        let timer =
+            unsafe { ExAllocateTimer(Some(timer_callback), p.cast(), EX_TIMER_HIGH_RESOLUTION) };
         if timer.is_null() {
             // SAFETY: never shared.
             unsafe { pool::free(p, pool::TAG_WAVE_STREAM) };
@@ -277,15 +311,23 @@ impl WaveStream {
         };
         // SAFETY: port_stream is live (we hold a reference).
         let vtbl = unsafe { &*(*self.port_stream).lpVtbl };
-        let (Some(alloc), Some(map), Some(free)) = (vtbl.AllocatePagesForMdl, vtbl.MapAllocatedPages, vtbl.FreePagesFromMdl) else {
+        let (Some(alloc), Some(map), Some(free)) = (
+            vtbl.AllocatePagesForMdl,
+            vtbl.MapAllocatedPages,
+            vtbl.FreePagesFromMdl,
+        ) else {
             model.free_buffer();
             return STATUS_NOT_SUPPORTED;
         };
         let any_address = LARGE_INTEGER { QuadPart: -1 };
         // SAFETY: PortCls' allocator; the MDL is ours until FreePagesFromMdl.
         let mdl = unsafe { alloc(self.port_stream, any_address, geometry.bytes as SIZE_T) };
-        // SAFETY: `mdl` checked non-null before use.
-        if mdl.is_null() || unsafe { crate::ddk::access::mdl_byte_count(mdl) } < geometry.bytes as usize {
+        let short = !mdl.is_null() && {
+            // SAFETY: a non-null MDL just returned by PortCls.
+            let bytes = unsafe { crate::ddk::access::mdl_byte_count(mdl) };
+            bytes < geometry.bytes as usize
+        };
+        if mdl.is_null() || short {
             if !mdl.is_null() {
                 // SAFETY: frees the MDL just allocated.
                 unsafe { free(self.port_stream, mdl) };
@@ -369,13 +411,26 @@ unsafe extern "C" fn timer_callback(_timer: PEX_TIMER, context: PVOID) {
     if !s.buffer.is_null() {
         // SAFETY: while the timer runs, this callback is the only user of the model and the
         // buffer (see the module docs); the buffer maps `buffer_bytes` bytes.
-        let (model, buffer) =
-            unsafe { (&mut *s.model.get(), core::slice::from_raw_parts_mut(s.buffer, s.buffer_bytes)) };
+        let (model, buffer) = unsafe {
+            (
+                &mut *s.model.get(),
+                core::slice::from_raw_parts_mut(s.buffer, s.buffer_bytes),
+            )
+        };
         let report = control::with_bridge(|ring| match ring {
-            Some((reader, channels)) => model.tick(now, control::control_block(), reader, channels, buffer),
-            None => model.tick(now, control::control_block(), &mut hardmute_wavert_model::stream::NoBridge, 1, buffer),
+            Some((reader, channels)) => {
+                model.tick(now, control::control_block(), reader, channels, buffer)
+            }
+            None => model.tick(
+                now,
+                control::control_block(),
+                &mut hardmute_wavert_model::stream::NoBridge,
+                1,
+                buffer,
+            ),
         });
-        s.position.store(model.position().write_offset, Ordering::Release);
+        s.position
+            .store(model.position().write_offset, Ordering::Release);
         let event = s.event.load(Ordering::Acquire);
         if report.signal && !event.is_null() {
             // SAFETY: the event stays valid until UnregisterNotificationEvent, which PortCls
@@ -389,7 +444,11 @@ unsafe extern "C" fn timer_callback(_timer: PEX_TIMER, context: PVOID) {
 unsafe extern "C" fn st_query_interface(this: This, iid: *const IID, out: *mut PVOID) -> NTSTATUS {
     // SAFETY: PortCls passes a valid IID and out pointer.
     let iid = unsafe { &*iid };
-    let known = [IID_IUNKNOWN, IID_IMINIPORT_WAVERT_STREAM, IID_IMINIPORT_WAVERT_STREAM_NOTIFICATION];
+    let known = [
+        IID_IUNKNOWN,
+        IID_IMINIPORT_WAVERT_STREAM,
+        IID_IMINIPORT_WAVERT_STREAM_NOTIFICATION,
+    ];
     if known.iter().any(|i| guid_eq(i, iid)) {
         // SAFETY: live object; one vtable serves all three interfaces (prefix-compatible).
         unsafe {
@@ -451,7 +510,9 @@ unsafe extern "C" fn st_set_format(this: This, format: PKSDATAFORMAT) -> NTSTATU
 }
 
 unsafe extern "C" fn st_set_state(this: This, state: KSSTATE::Type) -> NTSTATUS {
-    let Some(new) = KsState::from_raw(state as u32) else { return STATUS_INVALID_PARAMETER };
+    let Some(new) = KsState::from_raw(state as u32) else {
+        return STATUS_INVALID_PARAMETER;
+    };
     // SAFETY: live stream.
     let s = unsafe { stream(this) };
     // SAFETY: serialised stream call; the timer is stopped before the model is touched.
@@ -470,7 +531,8 @@ unsafe extern "C" fn st_set_state(this: This, state: KSSTATE::Type) -> NTSTATUS 
             STATUS_SUCCESS
         }
         Ok(_) => {
-            s.position.store(model.position().write_offset, Ordering::Release);
+            s.position
+                .store(model.position().write_offset, Ordering::Release);
             control::stream_running(new == KsState::Run);
             STATUS_SUCCESS
         }
@@ -499,7 +561,16 @@ unsafe extern "C" fn st_allocate_audio_buffer(
 ) -> NTSTATUS {
     // SAFETY: live stream, serialised call.
     let s = unsafe { &mut *this.cast::<WaveStream>() };
-    s.allocate(requested, 0, BufferOut { mdl, actual, offset, cache })
+    s.allocate(
+        requested,
+        0,
+        BufferOut {
+            mdl,
+            actual,
+            offset,
+            cache,
+        },
+    )
 }
 
 unsafe extern "C" fn st_allocate_buffer_with_notification(
@@ -513,7 +584,16 @@ unsafe extern "C" fn st_allocate_buffer_with_notification(
 ) -> NTSTATUS {
     // SAFETY: live stream, serialised call.
     let s = unsafe { &mut *this.cast::<WaveStream>() };
-    s.allocate(requested, notifications, BufferOut { mdl, actual, offset, cache })
+    s.allocate(
+        requested,
+        notifications,
+        BufferOut {
+            mdl,
+            actual,
+            offset,
+            cache,
+        },
+    )
 }
 
 unsafe extern "C" fn st_free_audio_buffer(this: This, _mdl: PMDL, _size: ULONG) {
@@ -525,7 +605,13 @@ unsafe extern "C" fn st_free_audio_buffer(this: This, _mdl: PMDL, _size: ULONG) 
 unsafe extern "C" fn st_get_hw_latency(_this: This, latency: *mut KSRTAUDIO_HWLATENCY) {
     // No FIFO, chipset or codec between the timer and the buffer.
     // SAFETY: valid out pointer.
-    unsafe { *latency = KSRTAUDIO_HWLATENCY { FifoSize: 0, ChipsetDelay: 0, CodecDelay: 0 } };
+    unsafe {
+        *latency = KSRTAUDIO_HWLATENCY {
+            FifoSize: 0,
+            ChipsetDelay: 0,
+            CodecDelay: 0,
+        }
+    };
 }
 
 unsafe extern "C" fn st_no_register(_this: This, _register: *mut KSRTAUDIO_HWREGISTER) -> NTSTATUS {
@@ -536,7 +622,10 @@ unsafe extern "C" fn st_no_register(_this: This, _register: *mut KSRTAUDIO_HWREG
 unsafe extern "C" fn st_register_event(this: This, event: PKEVENT) -> NTSTATUS {
     // SAFETY: live stream.
     let s = unsafe { stream(this) };
-    match s.event.compare_exchange(null_mut(), event, Ordering::AcqRel, Ordering::Acquire) {
+    match s
+        .event
+        .compare_exchange(null_mut(), event, Ordering::AcqRel, Ordering::Acquire)
+    {
         Ok(_) => STATUS_SUCCESS,
         Err(_) => STATUS_DEVICE_BUSY,
     }
@@ -545,7 +634,10 @@ unsafe extern "C" fn st_register_event(this: This, event: PKEVENT) -> NTSTATUS {
 unsafe extern "C" fn st_unregister_event(this: This, event: PKEVENT) -> NTSTATUS {
     // SAFETY: live stream.
     let s = unsafe { stream(this) };
-    match s.event.compare_exchange(event, null_mut(), Ordering::AcqRel, Ordering::Acquire) {
+    match s
+        .event
+        .compare_exchange(event, null_mut(), Ordering::AcqRel, Ordering::Acquire)
+    {
         Ok(_) => STATUS_SUCCESS,
         Err(_) => STATUS_INVALID_PARAMETER,
     }

@@ -15,7 +15,14 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 pub unsafe fn current_stack(irp: PIRP) -> *mut IO_STACK_LOCATION {
     // SAFETY: per the contract; the union member is the one the I/O manager maintains for
     // an IRP being dispatched.
-    unsafe { (*irp).Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation }
+    unsafe {
+        (*irp)
+            .Tail
+            .Overlay
+            .__bindgen_anon_2
+            .__bindgen_anon_1
+            .CurrentStackLocation
+    }
 }
 
 /// `Irp->AssociatedIrp.SystemBuffer` (METHOD_BUFFERED and the input of METHOD_OUT_DIRECT).
@@ -34,7 +41,11 @@ pub unsafe fn system_buffer(irp: PIRP) -> *mut u8 {
 pub unsafe fn ioctl_parameters(stack: *const IO_STACK_LOCATION) -> (u32, usize, usize) {
     // SAFETY: per the contract, DeviceIoControl is the active union member.
     let p = unsafe { &(*stack).Parameters.DeviceIoControl };
-    (p.IoControlCode, p.InputBufferLength as usize, p.OutputBufferLength as usize)
+    (
+        p.IoControlCode,
+        p.InputBufferLength as usize,
+        p.OutputBufferLength as usize,
+    )
 }
 
 /// Sets the IRP's final status and completes it.
@@ -93,7 +104,15 @@ pub unsafe fn mdl_system_address(mdl: PMDL) -> *mut u8 {
         if (*mdl).MdlFlags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL) != 0 {
             (*mdl).MappedSystemVa.cast()
         } else {
-            MmMapLockedPagesSpecifyCache(mdl, KERNEL_MODE, MM_CACHED, null_mut(), 0, NORMAL_PAGE_PRIORITY_NX as _).cast()
+            MmMapLockedPagesSpecifyCache(
+                mdl,
+                KERNEL_MODE,
+                MM_CACHED,
+                null_mut(),
+                0,
+                NORMAL_PAGE_PRIORITY_NX as _,
+            )
+            .cast()
         }
     }
 }
@@ -143,7 +162,12 @@ pub const fn wide<const N: usize>(s: &str) -> [u16; N] {
 
 /// A DDK `GUID` from the model's `Guid` (identical layout, asserted in `layout.rs`).
 pub const fn guid(g: hardmute_wavert_model::guid::Guid) -> GUID {
-    GUID { Data1: g.data1 as _, Data2: g.data2, Data3: g.data3, Data4: g.data4 }
+    GUID {
+        Data1: g.data1 as _,
+        Data2: g.data2,
+        Data3: g.data3,
+        Data4: g.data4,
+    }
 }
 
 pub fn guid_eq(a: &GUID, b: &GUID) -> bool {

@@ -21,11 +21,25 @@ pub const EX_TIMER_HIGH_RESOLUTION: ULONG = 0x4;
 // libntoskrnl.a predates them. raw-dylib needs no import library.
 #[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
 unsafe extern "C" {
-    pub fn ExAllocateTimer(Callback: PEXT_CALLBACK, CallbackContext: PVOID, Attributes: ULONG) -> PEX_TIMER;
+    pub fn ExAllocateTimer(
+        Callback: PEXT_CALLBACK,
+        CallbackContext: PVOID,
+        Attributes: ULONG,
+    ) -> PEX_TIMER;
     /// `Parameters` is `_In_opt_ PEXT_SET_PARAMETERS`; null = defaults (no wake tolerance).
-    pub fn ExSetTimer(Timer: PEX_TIMER, DueTime: LONGLONG, Period: LONGLONG, Parameters: PVOID) -> BOOLEAN;
+    pub fn ExSetTimer(
+        Timer: PEX_TIMER,
+        DueTime: LONGLONG,
+        Period: LONGLONG,
+        Parameters: PVOID,
+    ) -> BOOLEAN;
     pub fn ExCancelTimer(Timer: PEX_TIMER, Parameters: PVOID) -> BOOLEAN;
-    pub fn ExDeleteTimer(Timer: PEX_TIMER, Cancel: BOOLEAN, Wait: BOOLEAN, Parameters: PVOID) -> BOOLEAN;
+    pub fn ExDeleteTimer(
+        Timer: PEX_TIMER,
+        Cancel: BOOLEAN,
+        Wait: BOOLEAN,
+        Parameters: PVOID,
+    ) -> BOOLEAN;
 }
 
 pub const IRP_MJ_CREATE: usize = 0x00;

@@ -19,8 +19,14 @@ const _: () = {
 
     // KS data formats and ranges.
     assert!(size_of::<KSDATAFORMAT>() == ks::KSDATAFORMAT_SIZE);
-    assert!(align_of::<KSDATAFORMAT>() == 8, "the LONGLONG Alignment union member");
-    assert!(size_of::<KSDATARANGE_AUDIO>() == ks::KSDATARANGE_AUDIO_SIZE, "88, not 84");
+    assert!(
+        align_of::<KSDATAFORMAT>() == 8,
+        "the LONGLONG Alignment union member"
+    );
+    assert!(
+        size_of::<KSDATARANGE_AUDIO>() == ks::KSDATARANGE_AUDIO_SIZE,
+        "88, not 84"
+    );
     assert!(align_of::<KSDATARANGE_AUDIO>() == 8);
     assert!(offset_of!(KSDATARANGE_AUDIO, MaximumChannels) == ks::OFF_MAX_CHANNELS);
     assert!(offset_of!(KSDATARANGE_AUDIO, MinimumBitsPerSample) == ks::OFF_MIN_BITS);
@@ -67,8 +73,18 @@ const _: () = {
     assert!(offset_of!(IMiniportWaveRTStreamNotificationVtbl, SetFormat) == 3 * PTR);
     assert!(offset_of!(IMiniportWaveRTStreamNotificationVtbl, AllocateAudioBuffer) == 6 * PTR);
     assert!(offset_of!(IMiniportWaveRTStreamNotificationVtbl, GetClockRegister) == 10 * PTR);
-    assert!(offset_of!(IMiniportWaveRTStreamNotificationVtbl, AllocateBufferWithNotification) == 11 * PTR);
-    assert!(offset_of!(IMiniportWaveRTStreamNotificationVtbl, UnregisterNotificationEvent) == 14 * PTR);
+    assert!(
+        offset_of!(
+            IMiniportWaveRTStreamNotificationVtbl,
+            AllocateBufferWithNotification
+        ) == 11 * PTR
+    );
+    assert!(
+        offset_of!(
+            IMiniportWaveRTStreamNotificationVtbl,
+            UnregisterNotificationEvent
+        ) == 14 * PTR
+    );
     assert!(size_of::<IMiniportTopologyVtbl>() == 6 * PTR);
     assert!(offset_of!(IMiniportTopologyVtbl, Init) == 5 * PTR);
     assert!(size_of::<IPortWaveRTStreamVtbl>() == 10 * PTR);

@@ -4,13 +4,20 @@
 #![allow(dead_code)]
 
 #[cfg(feature = "mingw-ddk")]
-#[allow(unsafe_op_in_unsafe_fn, clippy::all, unnecessary_transmutes)]
+#[allow(unsafe_op_in_unsafe_fn, clippy::all, clippy::undocumented_unsafe_blocks, unnecessary_transmutes)]
+#[rustfmt::skip]
 mod bindings;
 #[cfg(feature = "mingw-ddk")]
 pub use bindings::*;
 
 #[cfg(all(feature = "wdk", not(feature = "mingw-ddk")))]
-#[allow(non_upper_case_globals, non_camel_case_types, non_snake_case, dead_code, clippy::all)]
+#[allow(
+    non_upper_case_globals,
+    non_camel_case_types,
+    non_snake_case,
+    dead_code,
+    clippy::all
+)]
 mod bindings {
     include!(concat!(env!("OUT_DIR"), "/wdk_bindings.rs"));
 }
