@@ -89,6 +89,13 @@ pub const KSCATEGORY_TOPOLOGY: Guid = Guid::new(
     0x11d1,
     [0xa0, 0x50, 0x40, 0x57, 0x05, 0xc1, 0x00, 0x00],
 );
+/// WaveRT filters also register under KSCATEGORY_REALTIME (INF AddInterface).
+pub const KSCATEGORY_REALTIME: Guid = Guid::new(
+    0xeb11_5ffc,
+    0x10c8,
+    0x4964,
+    [0x83, 0x1d, 0x6d, 0xcb, 0x02, 0xe6, 0xf2, 0x3f],
+);
 /// Pin categories / node types used by the two filters.
 pub const KSNODETYPE_MICROPHONE: Guid = Guid::new(
     0xdff2_1be1,

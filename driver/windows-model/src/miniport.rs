@@ -12,6 +12,11 @@ pub const WAVE_SUBDEVICE_NAME: &str = "Wave";
 /// Name of the topology filter = INF reference string.
 pub const TOPOLOGY_SUBDEVICE_NAME: &str = "Topology";
 
+/// Hardware ID of the root-enumerated device (INF models section; the installer creates it).
+pub const HARDWARE_ID: &str = "Root\\HardMuteMic";
+/// File name of the driver image in the package (the build's hardmute_wavert.dll, renamed).
+pub const DRIVER_FILE: &str = "hardmute.sys";
+
 /// Wave filter pins: 0 = host capture pin (streams out to the audio engine / apps),
 /// 1 = bridge pin (analog in from the topology filter, not streamable).
 pub const WAVE_PIN_HOST: u32 = 0;
