@@ -114,8 +114,12 @@ static WAVE_CONNECTIONS: Static<[PCCONNECTION_DESCRIPTOR; 1]> = Static([PCCONNEC
     ToNodePin: WAVE_PIN_HOST,
 }]);
 
-static WAVE_CATEGORIES: Static<[GUID; 2]> =
-    Static([guid(g::KSCATEGORY_AUDIO), guid(g::KSCATEGORY_CAPTURE)]);
+/// Same categories as the INF's `Wave` interfaces.
+static WAVE_CATEGORIES: Static<[GUID; 3]> = Static([
+    guid(g::KSCATEGORY_AUDIO),
+    guid(g::KSCATEGORY_CAPTURE),
+    guid(g::KSCATEGORY_REALTIME),
+]);
 
 pub static WAVE_FILTER: Static<PCFILTER_DESCRIPTOR> = Static(PCFILTER_DESCRIPTOR {
     Version: 0,
@@ -128,7 +132,7 @@ pub static WAVE_FILTER: Static<PCFILTER_DESCRIPTOR> = Static(PCFILTER_DESCRIPTOR
     Nodes: null(),
     ConnectionCount: 1,
     Connections: WAVE_CONNECTIONS.0.as_ptr(),
-    CategoryCount: 2,
+    CategoryCount: WAVE_CATEGORIES.0.len() as ULONG,
     Categories: WAVE_CATEGORIES.0.as_ptr(),
 });
 
@@ -171,6 +175,6 @@ pub static TOPOLOGY_FILTER: Static<PCFILTER_DESCRIPTOR> = Static(PCFILTER_DESCRI
     Nodes: null(),
     ConnectionCount: 1,
     Connections: TOPO_CONNECTIONS.0.as_ptr(),
-    CategoryCount: 1,
+    CategoryCount: TOPO_CATEGORIES.0.len() as ULONG,
     Categories: TOPO_CATEGORIES.0.as_ptr(),
 });

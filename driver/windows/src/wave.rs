@@ -363,6 +363,9 @@ impl WaveStream {
         if self.mdl.is_null() {
             return;
         }
+        // PortCls frees only after STOP; if it ever did not, the callback must be out of
+        // the buffer before it goes away.
+        self.stop_timer();
         // SAFETY: port_stream is live; the mapping and MDL came from it.
         unsafe {
             let vtbl = &*(*self.port_stream).lpVtbl;
@@ -381,7 +384,10 @@ impl WaveStream {
 
     /// Cancels the periodic timer and waits until no callback is running.
     fn stop_timer(&self) {
-        // SAFETY: the timer lives as long as the stream; called at PASSIVE_LEVEL.
+        if self.timer.is_null() {
+            return;
+        }
+        // SAFETY: the timer lives until st_release deletes it; called at PASSIVE_LEVEL.
         unsafe {
             ExCancelTimer(self.timer, null_mut());
             KeFlushQueuedDpcs();
@@ -476,9 +482,11 @@ unsafe extern "C" fn st_release(this: This) -> ULONG {
         if left != 0 {
             return left;
         }
-        // Timer first: cancel, wait for a running callback, delete.
-        ExDeleteTimer((*p).timer, 1, 1, null_mut());
+        // Buffer first (free_buffer stops the timer and waits out a running callback),
+        // then delete the timer, waiting again, so no callback can see the freed stream.
         (*p).free_buffer();
+        ExDeleteTimer((*p).timer, 1, 1, null_mut());
+        (*p).timer = null_mut();
         if let Some(release) = (*(*(*p).port_stream).lpVtbl).Release {
             release((*p).port_stream);
         }
