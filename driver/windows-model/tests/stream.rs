@@ -471,3 +471,81 @@ fn mono_bridge_feeds_both_stereo_channels_and_24_bit_is_msb_justified() {
         );
     }
 }
+
+mod property {
+    use super::*;
+    use hardmute_core::control::{Authority, ChangeSource};
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        /// Advance simulated time by this many QPC ticks and fire the timer.
+        Tick(u64),
+        /// The bridge pushes this many frames of loud audio.
+        Push(usize),
+        Mute,
+        Unmute,
+        /// RUN -> PAUSE -> RUN after this many paused ticks.
+        Pause(u64),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            6 => (1u64..60_000).prop_map(Step::Tick),
+            3 => (0usize..400).prop_map(Step::Push),
+            1 => Just(Step::Mute),
+            1 => Just(Step::Unmute),
+            1 => (0u64..50_000_000).prop_map(Step::Pause),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn muted_reads_are_zero_and_position_follows_qpc(
+            fmt_index in 0usize..16, notifications in 0u32..4, steps in proptest::collection::vec(step(), 1..200)
+        ) {
+            let f = all_formats()[fmt_index];
+            let ctl = ControlBlock::new(true);
+            let bridge = Bridge::new(48_000, 2);
+            let mut port = SimPort::open(f, f.byte_rate() / 100, notifications);
+            // Frames due = frames at the last resume + exact floor over the RUN time since.
+            let (mut seg_base, mut seg_ticks) = (0u64, 0u64);
+            for s in steps {
+                match s {
+                    Step::Tick(t) => {
+                        let muted_before = ctl.is_muted();
+                        port.tick_with(t, &ctl, Some(&bridge), 2);
+                        seg_ticks += t;
+                        let read = port.engine_read();
+                        if muted_before {
+                            prop_assert!(read.iter().all(|&b| b == 0), "{:?}: audio while muted", f);
+                        }
+                        let due = seg_base + (u128::from(seg_ticks) * u128::from(f.rate) / u128::from(QPC_FREQ)) as u64;
+                        prop_assert_eq!(port.stream.frames_written(), due);
+                    }
+                    Step::Push(n) => {
+                        let loud: Vec<f32> = (0..n * 2).map(|i| if i % 2 == 0 { 0.8 } else { -0.8 }).collect();
+                        bridge.push(&loud);
+                    }
+                    Step::Mute => {
+                        ctl.set_muted(true, ChangeSource::Hotkey, Authority::Other).unwrap();
+                    }
+                    Step::Unmute => {
+                        ctl.set_muted(false, ChangeSource::Hotkey, Authority::Owner).unwrap();
+                    }
+                    Step::Pause(t) => {
+                        port.set_state(KsState::Pause);
+                        let frozen = port.stream.frames_written();
+                        port.now += t;
+                        prop_assert_eq!(port.tick_with(1, &ctl, Some(&bridge), 2), 0, "paused: no frames");
+                        prop_assert_eq!(port.stream.frames_written(), frozen);
+                        port.set_state(KsState::Run);
+                        seg_base = frozen;
+                        seg_ticks = 0;
+                    }
+                }
+            }
+        }
+    }
+}
