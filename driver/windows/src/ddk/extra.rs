@@ -68,3 +68,17 @@ pub const SL_PENDING_RETURNED: UCHAR = 0x01;
 pub const PCFILTER_NODE: ULONG = ULONG::MAX;
 /// Relative due time / period units: 100 ns.
 pub const ONE_MS_IN_100NS: LONGLONG = 10_000;
+
+/// The mem* functions core's codegen calls, from the kernel's own exports (a driver has no
+/// CRT). This matches `cargo xtask cross-check`'s shared `-Zbuild-std=core` build, which does
+/// not enable compiler_builtins' `mem` feature.
+#[allow(dead_code)] // link-only: Rust code never names them
+mod kernel_runtime {
+    #[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
+    unsafe extern "C" {
+        pub fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8;
+        pub fn memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut u8;
+        pub fn memset(dst: *mut u8, c: i32, n: usize) -> *mut u8;
+        pub fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32;
+    }
+}
