@@ -27,8 +27,9 @@ mod wave;
 pub static _fltused: i32 = 0;
 
 /// A panic is a driver bug: stop the machine with a recognisable code instead of running on
-/// with broken state. The model's IO path has no panic branches the optimiser keeps (the
-/// link check asserts no panic machinery beyond this handler).
+/// with broken state. The IO path's remaining panic branches are slice bounds checks whose
+/// indices the model derives from the buffer geometry (unreachable unless the model is wrong;
+/// not proven by a tool here).
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {
     /// Custom bug check code ("HM" + 0xDEAD).

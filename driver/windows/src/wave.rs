@@ -407,7 +407,7 @@ struct BufferOut {
 }
 
 /// The 1 ms high-resolution timer callback, at DISPATCH_LEVEL: fill the cyclic buffer
-/// through the gate. No allocation, no lock, no panic path.
+/// through the gate. No allocation, no lock; only bounds-check panics on an internal bug.
 unsafe extern "C" fn timer_callback(_timer: PEX_TIMER, context: PVOID) {
     // SAFETY: the context is the stream, which deletes this timer (waiting for callbacks)
     // before it is freed.
