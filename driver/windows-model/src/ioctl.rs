@@ -560,3 +560,81 @@ pub fn ring_slots(address: usize, ring_bytes: usize) -> Result<usize, NtStatus> 
     }
     Ok((ring_bytes - header) / 4)
 }
+
+/// Client side of the ABI (for the Windows backend of `hardmuted`): request bytes for
+/// `DeviceIoControl` and reply decoding. The driver never uses these.
+pub mod client {
+    use super::*;
+    use crate::ks::rd_u32;
+
+    fn header(size: usize) -> [u8; 8] {
+        let mut h = [0u8; 8];
+        wr_u32(&mut h, 0, ABI_VERSION);
+        wr_u32(&mut h, 4, size as u32);
+        h
+    }
+
+    pub fn get_state() -> [u8; size_of::<GetStateRequest>()] {
+        header(size_of::<GetStateRequest>())
+    }
+
+    pub fn set_mute(muted: bool, source: ChangeSource) -> [u8; size_of::<SetMuteRequest>()] {
+        let mut b = [0u8; size_of::<SetMuteRequest>()];
+        let h = header(b.len());
+        b[..8].copy_from_slice(&h);
+        wr_u32(&mut b, 8, u32::from(muted));
+        wr_u32(&mut b, 12, source as u32);
+        b
+    }
+
+    /// The ring memory (header + `capacity` f32 slots) is the call's *output* buffer.
+    pub fn register_bridge(ring_channels: u32) -> [u8; size_of::<RegisterBridgeRequest>()] {
+        let mut b = [0u8; size_of::<RegisterBridgeRequest>()];
+        let h = header(b.len());
+        b[..8].copy_from_slice(&h);
+        wr_u32(&mut b, 8, ring_channels);
+        b
+    }
+
+    fn rd_u64(b: &[u8], off: usize) -> u64 {
+        u64::from(rd_u32(b, off)) | (u64::from(rd_u32(b, off + 4)) << 32)
+    }
+
+    /// Decodes a `GET_STATE` reply; None if the size or version is not v1's.
+    pub fn state_reply(b: &[u8]) -> Option<StateReply> {
+        if b.len() < size_of::<StateReply>()
+            || rd_u32(b, 0) != ABI_VERSION
+            || rd_u32(b, 4) as usize != size_of::<StateReply>()
+        {
+            return None;
+        }
+        Some(StateReply {
+            abi_version: rd_u32(b, 0),
+            size: rd_u32(b, 4),
+            hard_mute: rd_u32(b, 8),
+            last_source: rd_u32(b, 12),
+            generation: rd_u64(b, 16),
+            acked_generation: rd_u64(b, 24),
+            cycle_seq: rd_u64(b, 32),
+            frames_delivered: rd_u64(b, 40),
+            frames_zeroed: rd_u64(b, 48),
+            underruns: rd_u64(b, 56),
+            overruns: rd_u64(b, 64),
+            bridge_heartbeat: rd_u64(b, 72),
+            stream_running: rd_u32(b, 80),
+            stream_rate: rd_u32(b, 84),
+            stream_channels: rd_u32(b, 88),
+            bridge_registered: rd_u32(b, 92),
+            caller_is_owner: rd_u32(b, 96),
+            reserved: rd_u32(b, 100),
+        })
+    }
+
+    /// Decodes a `SET_MUTE` reply: the new generation.
+    pub fn set_mute_reply(b: &[u8]) -> Option<u64> {
+        (b.len() >= size_of::<SetMuteReply>()
+            && rd_u32(b, 0) == ABI_VERSION
+            && rd_u32(b, 4) as usize == size_of::<SetMuteReply>())
+        .then(|| rd_u64(b, 8))
+    }
+}

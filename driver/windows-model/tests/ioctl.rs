@@ -491,3 +491,59 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn client_encoders_round_trip_through_the_driver_side() {
+    let mut dev = Dev::new();
+    let alice = caller(1, 1001);
+    let r = dev
+        .call(
+            &alice,
+            IOCTL_HARDMUTE_REGISTER_BRIDGE,
+            &client::register_bridge(2),
+            8192,
+            true,
+        )
+        .0;
+    assert_eq!(
+        r,
+        Ok(Outcome::AttachBridge {
+            ring_channels: 2,
+            ring_bytes: 8192
+        })
+    );
+    let (r, reply) = dev.call(
+        &alice,
+        IOCTL_HARDMUTE_SET_MUTE,
+        &client::set_mute(false, ChangeSource::Tray),
+        16,
+        false,
+    );
+    assert_eq!(r, Ok(Outcome::Reply(16)));
+    assert_eq!(
+        client::set_mute_reply(&reply),
+        Some(dev.ctl.snapshot().generation)
+    );
+    let (r, reply) = dev.call(
+        &alice,
+        IOCTL_HARDMUTE_GET_STATE,
+        &client::get_state(),
+        104,
+        false,
+    );
+    assert_eq!(r, Ok(Outcome::Reply(104)));
+    let state = client::state_reply(&reply).unwrap();
+    let snap = dev.ctl.snapshot();
+    let expected = state_reply(&snap, None, true, true);
+    assert_eq!(state, expected);
+    assert_eq!(
+        (state.hard_mute, state.last_source),
+        (0, ChangeSource::Tray as u32)
+    );
+    // Wrong sizes or versions decode to nothing.
+    assert_eq!(client::state_reply(&reply[..103]), None);
+    let mut v2 = reply.clone();
+    v2[0] = 2;
+    assert_eq!(client::state_reply(&v2), None);
+    assert_eq!(client::set_mute_reply(&[0u8; 16]), None);
+}
