@@ -6,7 +6,7 @@ use crate::report::Report;
 use crate::toolchain::{self, Toolchain};
 use crate::{deps, targets};
 
-/// A stage of `cross-check`. Issue 5 adds `windows` here.
+/// A stage of `cross-check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     Deps,
@@ -14,6 +14,8 @@ enum Stage {
     Crates,
     Selftest,
     Macos,
+    Windows,
+    WindowsWine,
 }
 
 impl Stage {
@@ -23,6 +25,8 @@ impl Stage {
         Stage::Crates,
         Stage::Selftest,
         Stage::Macos,
+        Stage::Windows,
+        Stage::WindowsWine,
     ];
 
     fn name(self) -> &'static str {
@@ -32,6 +36,8 @@ impl Stage {
             Stage::Crates => "crates",
             Stage::Selftest => "selftest",
             Stage::Macos => "macos",
+            Stage::Windows => "windows",
+            Stage::WindowsWine => "windows-wine",
         }
     }
 
@@ -42,6 +48,8 @@ impl Stage {
             Stage::Crates => "cargo check of crates declaring package.metadata.hardmute.cross-check targets",
             Stage::Selftest => "link + inspect throwaway Mach-O bundle / PE DLL / kernel image (proves the plumbing)",
             Stage::Macos => "HAL plug-in bundles for both Apple targets, universal HardMute.driver + Info.plist, bridge probe executables",
+            Stage::Windows => "WDM kernel driver .sys (dev+release, PE/frame rules, GUIDs, clippy), userspace programs linked for msvc+gnu, installer",
+            Stage::WindowsWine => "the Windows crates' listed test targets (x86_64-pc-windows-gnu) run under headless wine",
         }
     }
 
@@ -57,6 +65,8 @@ impl Stage {
             Stage::Crates => targets::crates::run_stage(toolchain, report),
             Stage::Selftest => targets::selftest::run_stage(toolchain, report),
             Stage::Macos => targets::macos::run_stage(toolchain, report),
+            Stage::Windows => targets::windows::run_stage(toolchain, report),
+            Stage::WindowsWine => targets::windows::run_wine_stage(toolchain, report),
         }
     }
 }
@@ -64,14 +74,14 @@ impl Stage {
 fn usage() -> String {
     let mut text = String::from("usage: cargo xtask cross-check <stage>...\n\nstages:\n");
     for stage in Stage::ALL {
-        text.push_str(&format!("  {:<9} {}\n", stage.name(), stage.help()));
+        text.push_str(&format!("  {:<12} {}\n", stage.name(), stage.help()));
     }
     let all: Vec<&str> = Stage::ALL
         .iter()
         .filter(|s| s.in_all())
         .map(|s| s.name())
         .collect();
-    text.push_str(&format!("  {:<9} {}\n", "all", all.join(" + ")));
+    text.push_str(&format!("  {:<12} {}\n", "all", all.join(" + ")));
     text.push_str(&format!(
         "\ncaches: ${} (default ~/.cache/hardmute-xcheck)\n",
         toolchain::CACHE_ENV
@@ -146,7 +156,14 @@ mod tests {
         let stages = parse_stages(&args(&["core", "all"])).unwrap();
         assert_eq!(
             stages,
-            [Stage::Core, Stage::Crates, Stage::Selftest, Stage::Macos]
+            [
+                Stage::Core,
+                Stage::Crates,
+                Stage::Selftest,
+                Stage::Macos,
+                Stage::Windows,
+                Stage::WindowsWine
+            ]
         );
         assert!(!stages.contains(&Stage::Deps));
     }
@@ -156,5 +173,9 @@ mod tests {
         assert!(parse_stages(&args(&["mac"])).is_err());
         assert!(parse_stages(&[]).is_err());
         assert_eq!(parse_stages(&args(&["deps"])).unwrap(), [Stage::Deps]);
+        assert_eq!(
+            parse_stages(&args(&["windows-wine", "windows"])).unwrap(),
+            [Stage::WindowsWine, Stage::Windows]
+        );
     }
 }

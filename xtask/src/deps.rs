@@ -16,6 +16,10 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ),
     ("cargo-web", "/usr/bin/cargo matching rustc-web"),
     ("rust-web-src", "std sources for -Zbuild-std"),
+    (
+        "rust-web-clippy",
+        "cargo clippy of the Windows driver and installer for their targets",
+    ),
     ("lld-22", "ld64.lld (Mach-O) and lld-link (PE)"),
     (
         "llvm-22",
@@ -31,13 +35,13 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ),
     (
         "gcc-mingw-w64-x86-64",
-        "wine shim DLLs (Windows userspace tests, later stages)",
+        "linker for x86_64-pc-windows-gnu and the wine bcryptprimitives shim",
     ),
     (
         "mingw-w64-x86-64-dev",
-        "DDK headers and import libraries (Windows stages)",
+        "DDK headers (GUID check) and import libraries for the msvc userspace link",
     ),
-    ("wine64", "runs Windows userspace tests (later stages)"),
+    ("wine64", "runs the Windows userspace tests (windows-wine)"),
     (
         "python3-pip",
         "downloads the ziglang wheel for libSystem.tbd",
@@ -188,6 +192,9 @@ mod tests {
             "rust-web-src",
             "lld-22",
             "llvm-22",
+            "rust-web-clippy",
+            "gcc-mingw-w64-x86-64",
+            "wine64",
         ] {
             assert!(names.contains(&needed), "{needed}");
         }

@@ -17,6 +17,8 @@ pub struct Row {
     pub target: String,
     pub outcome: Outcome,
     pub elapsed: Duration,
+    /// What a passing step counted (e.g. test results), shown after the time.
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -28,13 +30,23 @@ impl Report {
     /// Runs one step, timing it and recording its outcome; a failure is kept (with its whole
     /// error chain) and the run goes on so the table shows everything that is broken.
     pub fn step(&mut self, stage: &str, target: &str, f: impl FnOnce() -> anyhow::Result<()>) {
+        self.step_noted(stage, target, || f().map(|()| None));
+    }
+
+    /// [`Report::step`] for a step that has something to show in its row (test counts).
+    pub fn step_noted(
+        &mut self,
+        stage: &str,
+        target: &str,
+        f: impl FnOnce() -> anyhow::Result<Option<String>>,
+    ) {
         eprintln!("\n=== cross-check {stage} [{target}]");
         let start = Instant::now();
-        let outcome = match f() {
-            Ok(()) => Outcome::Passed,
+        let (outcome, note) = match f() {
+            Ok(note) => (Outcome::Passed, note),
             Err(e) => {
                 eprintln!("FAILED {stage} [{target}]: {e:#}");
-                Outcome::Failed(format!("{e:#}"))
+                (Outcome::Failed(format!("{e:#}")), None)
             }
         };
         self.rows.push(Row {
@@ -42,6 +54,7 @@ impl Report {
             target: target.to_owned(),
             outcome,
             elapsed: start.elapsed(),
+            note,
         });
     }
 
@@ -60,6 +73,7 @@ impl Report {
             target: target.to_owned(),
             outcome: Outcome::Skipped(reason.to_owned()),
             elapsed: Duration::ZERO,
+            note: None,
         });
     }
 
@@ -91,7 +105,7 @@ impl Report {
                 Outcome::Failed(_) => "FAILED",
                 Outcome::Skipped(_) => "skip",
             };
-            let _ = writeln!(
+            let _ = write!(
                 out,
                 "{:<stage_w$}  {:<target_w$}  {:<6}  {:>8.1}",
                 r.stage,
@@ -99,6 +113,12 @@ impl Report {
                 result,
                 r.elapsed.as_secs_f64()
             );
+            match &r.note {
+                Some(note) => {
+                    let _ = writeln!(out, "  {note}");
+                }
+                None => out.push('\n'),
+            }
         }
         let total = self
             .rows
@@ -155,6 +175,21 @@ mod tests {
         assert!(table.contains("crates") && table.contains(" skip "));
         assert!(table.contains("total 0.0 s") || !table.contains("-0.0"));
         assert!(table.ends_with("cross-check: 1 passed, 0 failed, 1 skipped\n"));
+    }
+
+    #[test]
+    fn notes_follow_their_row() {
+        let mut report = Report::default();
+        report.step_noted("windows-wine", "x86_64-pc-windows-gnu", || {
+            Ok(Some("13 passed, 0 failed".into()))
+        });
+        report.step_noted("b", "t", || anyhow::bail!("no tests ran"));
+        let table = report.table();
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[2].starts_with("windows-wine") && lines[2].ends_with("  13 passed, 0 failed")
+        );
+        assert!(lines[3].contains("FAILED") && lines[3].ends_with("0.0"));
     }
 
     #[test]

@@ -12,8 +12,12 @@ use xtask::inspect::macho::{
     check_bundle, check_executable, check_exports_exactly, check_universal_arches, parse_universal,
     Arch, Bind, BindTarget, BundleRules, ExecutableRules, FixupFormat, MachOImage,
 };
-use xtask::inspect::pe::{check_dll, check_driver, DllRules, DriverRules, PeImage};
+use xtask::inspect::pe::{
+    check_dll, check_driver, check_executable as check_pe_executable, DllRules, DriverRules,
+    ExeRules, PeImage, SUBSYSTEM_CONSOLE,
+};
 use xtask::macos_sdk::{write_sdk, StubLibrary};
+use xtask::targets::windows::SYSTEM_DLLS;
 
 const LLVM: &str = "/usr/lib/llvm-22/bin";
 const LIBSYSTEM: &str = "/usr/lib/libSystem.B.dylib";
@@ -443,6 +447,10 @@ fn import_lib(scratch: &Scratch, dll: &str, functions: &[&str]) -> PathBuf {
 }
 
 fn lld_link(scratch: &Scratch, out: &str, inputs: &[PathBuf], flags: &[&str]) -> PeImage {
+    PeImage::parse(&fs::read(lld_link_file(scratch, out, inputs, flags)).unwrap()).unwrap()
+}
+
+fn lld_link_file(scratch: &Scratch, out: &str, inputs: &[PathBuf], flags: &[&str]) -> PathBuf {
     let out = scratch.path(out);
     run(Command::new(format!("{LLVM}/lld-link"))
         .args(["/nologo", "/nodefaultlib"])
@@ -450,7 +458,22 @@ fn lld_link(scratch: &Scratch, out: &str, inputs: &[PathBuf], flags: &[&str]) ->
         .args(inputs)
         .arg(format!("/out:{}", out.display())))
     .unwrap();
-    PeImage::parse(&fs::read(&out).unwrap()).unwrap()
+    out
+}
+
+/// Like [`compile`], with extra clang flags.
+fn compile_with(scratch: &Scratch, name: &str, source: &str, flags: &[&str]) -> PathBuf {
+    let src = scratch.path(&format!("{name}.c"));
+    let obj = scratch.path(&format!("{name}.o"));
+    fs::write(&src, source).unwrap();
+    run(Command::new("clang")
+        .args(["--target=x86_64-pc-windows-msvc", "-O1", "-c"])
+        .args(flags)
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj))
+    .unwrap();
+    obj
 }
 
 const DLL_C: &str = r#"
@@ -531,6 +554,8 @@ fn driver_entry_point_and_subsystem_are_checked() {
     let rules = DriverRules {
         entry: "DriverEntry",
         allowed_imports: &["ntoskrnl.exe"],
+        wdm: false,
+        checksum: false,
     };
     let native = ["/driver", "/subsystem:native"];
 
@@ -577,6 +602,205 @@ fn driver_entry_point_and_subsystem_are_checked() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("imports from ntoskrnl.exe"), "{err}");
+}
+
+/// The WaveRT driver's link line (driver/windows/README.md) minus the entry point.
+const WDM: [&str; 4] = [
+    "/driver:wdm",
+    "/subsystem:native,10.0",
+    "/entry:DriverEntry",
+    "/release",
+];
+
+const WDM_RULES: DriverRules<'static> = DriverRules {
+    entry: "DriverEntry",
+    allowed_imports: &["ntoskrnl.exe", "hal.dll", "ks.sys", "portcls.sys"],
+    wdm: true,
+    checksum: true,
+};
+
+#[test]
+#[cfg_attr(
+    not(xcheck_tools),
+    ignore = "needs clang + lld-22 + llvm-22: run `cargo xtask cross-check deps`"
+)]
+fn wdm_flag_and_checksum_are_required_and_the_checksum_verified() {
+    let scratch = Scratch::new("wdm");
+    let obj = compile(&scratch, "x86_64-pc-windows-msvc", "drv", DRIVER_C);
+    let nt = import_lib(&scratch, "ntoskrnl.exe", &["KeQueryTimeIncrement"]);
+    let inputs = [obj, nt];
+
+    let good_path = lld_link_file(&scratch, "good.sys", &inputs, &WDM);
+    let good = PeImage::parse(&fs::read(&good_path).unwrap()).unwrap();
+    check_driver(&good, &WDM_RULES).unwrap();
+    assert!(good.is_wdm_driver() && good.checksum != 0);
+    assert_eq!(good.computed_checksum, Some(good.checksum));
+
+    // Plain /DRIVER and no /RELEASE: both rules fail, in one report.
+    let plain = lld_link(
+        &scratch,
+        "plain.sys",
+        &inputs,
+        &["/driver", "/subsystem:native", "/entry:DriverEntry"],
+    );
+    let err = check_driver(&plain, &WDM_RULES).unwrap_err().to_string();
+    assert!(
+        err.contains("WDM_DRIVER not set") && err.contains("CheckSum is 0"),
+        "{err}"
+    );
+    // The same image passes the rules that do not ask for them (core-link, selftest).
+    check_driver(
+        &plain,
+        &DriverRules {
+            wdm: false,
+            checksum: false,
+            ..WDM_RULES
+        },
+    )
+    .unwrap();
+
+    // A byte changed after linking: the stored checksum no longer matches the file.
+    let mut data = fs::read(&good_path).unwrap();
+    let last = data.len() - 1;
+    data[last] ^= 0x5a;
+    let patched = PeImage::parse(&data).unwrap();
+    let err = check_driver(&patched, &WDM_RULES).unwrap_err().to_string();
+    assert!(err.contains("does not match the file"), "{err}");
+}
+
+/// Frames of known sizes: small (UWOP_ALLOC_SMALL), a page and more (UWOP_ALLOC_LARGE with a
+/// 16-bit and with a 32-bit size). Compiled without stack probes so the big frames link.
+const FRAMES_C: &str = r#"
+void fill(volatile char *p, int n);
+__declspec(dllimport) unsigned long KeQueryTimeIncrement(void);
+__declspec(noinline) int small_frame(void) { volatile char b[24]; fill(b, 24); return b[1]; }
+__declspec(noinline) int medium_frame(void) { volatile char b[2000]; fill(b, 2000); return b[7]; }
+__declspec(noinline) int page_frame(void) { volatile char b[5000]; fill(b, 5000); return b[9]; }
+__declspec(noinline) int huge_frame(void) { volatile char b[600000]; fill(b, 600000); return b[3]; }
+void fill(volatile char *p, int n) { for (int i = 0; i < n; i += 512) p[i] = (char)i; }
+__declspec(dllexport) long DriverEntry(void *d, void *r) {
+    return small_frame() + medium_frame() + page_frame() + huge_frame() + (int)KeQueryTimeIncrement();
+}
+"#;
+
+#[test]
+#[cfg_attr(
+    not(xcheck_tools),
+    ignore = "needs clang + lld-22 + llvm-22: run `cargo xtask cross-check deps`"
+)]
+fn stack_frames_are_read_from_unwind_data_and_a_page_is_rejected() {
+    let scratch = Scratch::new("frames");
+    let obj = compile_with(&scratch, "frames", FRAMES_C, &["-mno-stack-arg-probe"]);
+    let nt = import_lib(&scratch, "ntoskrnl.exe", &["KeQueryTimeIncrement"]);
+    let image = lld_link(&scratch, "frames.sys", &[obj, nt], &WDM);
+    let mut allocs: Vec<u32> = image.frames.iter().map(|f| f.largest_alloc).collect();
+    allocs.sort_unstable();
+    // Each buffer plus the 32-byte shadow space and alignment.
+    let near = |want: u32| {
+        allocs
+            .iter()
+            .copied()
+            .find(|a| (want..want + 64).contains(a))
+    };
+    assert!(near(24).is_some(), "{allocs:?}");
+    assert!(
+        near(5000).is_some() && near(600_000).is_some(),
+        "{allocs:?}"
+    );
+    let medium = near(2000).unwrap_or_else(|| panic!("{allocs:?}"));
+    assert_eq!(
+        image.largest_frame().map(|f| f.largest_alloc),
+        allocs.last().copied()
+    );
+    let err = check_driver(&image, &WDM_RULES).unwrap_err().to_string();
+    // Both big frames are named; the 2000-byte one is not.
+    assert_eq!(err.matches("stack frame").count(), 2, "{err}");
+    assert!(!err.contains(&format!("a {medium}-byte")), "{err}");
+}
+
+const CHKSTK_C: &str = r#"
+__declspec(dllimport) void __chkstk(void);
+__declspec(dllimport) unsigned long KeQueryTimeIncrement(void);
+__declspec(dllexport) long DriverEntry(void *d, void *r) { __chkstk(); return (long)KeQueryTimeIncrement(); }
+"#;
+
+#[test]
+#[cfg_attr(
+    not(xcheck_tools),
+    ignore = "needs clang + lld-22 + llvm-22: run `cargo xtask cross-check deps`"
+)]
+fn a_chkstk_import_is_rejected_even_from_an_allowed_image() {
+    let scratch = Scratch::new("chkstk");
+    let obj = compile(&scratch, "x86_64-pc-windows-msvc", "chk", CHKSTK_C);
+    let nt = import_lib(
+        &scratch,
+        "ntoskrnl.exe",
+        &["KeQueryTimeIncrement", "__chkstk"],
+    );
+    let image = lld_link(&scratch, "chk.sys", &[obj, nt], &WDM);
+    let err = check_driver(&image, &WDM_RULES).unwrap_err().to_string();
+    assert!(err.contains("imports ntoskrnl.exe!__chkstk"), "{err}");
+}
+
+const EXE_C: &str = r#"
+__declspec(dllimport) void __stdcall ExitProcess(unsigned);
+__declspec(dllimport) int puts(const char *);
+void mainCRTStartup(void) { puts("hardmute"); ExitProcess(0); }
+"#;
+
+#[test]
+#[cfg_attr(
+    not(xcheck_tools),
+    ignore = "needs clang + lld-22 + llvm-22: run `cargo xtask cross-check deps`"
+)]
+fn programs_must_be_console_exes_importing_only_system_dlls() {
+    let scratch = Scratch::new("exe");
+    let obj = compile(&scratch, "x86_64-pc-windows-msvc", "exe", EXE_C);
+    let k32 = import_lib(&scratch, "kernel32.dll", &["ExitProcess"]);
+    let rules = ExeRules {
+        subsystem: SUBSYSTEM_CONSOLE,
+        allowed_imports: SYSTEM_DLLS,
+    };
+    let link = |name: &str, crt_dll: &str, flags: &[&str]| {
+        let crt = import_lib(&scratch, crt_dll, &["puts"]);
+        lld_link(&scratch, name, &[obj.clone(), k32.clone(), crt], flags)
+    };
+
+    // The UCRT's API sets are system DLLs (matched by the `api-ms-win-*` prefix).
+    let good = link(
+        "good.exe",
+        "api-ms-win-crt-stdio-l1-1-0.dll",
+        &["/subsystem:console"],
+    );
+    check_pe_executable(&good, &rules).unwrap();
+    assert!(good.is_console() && !good.is_dll());
+
+    // The VC++ runtime is a redistributable, not part of Windows.
+    let stray = link("stray.exe", "vcruntime140.dll", &["/subsystem:console"]);
+    let err = check_pe_executable(&stray, &rules).unwrap_err().to_string();
+    assert!(
+        err.contains("imports from vcruntime140.dll") && err.contains("puts"),
+        "{err}"
+    );
+
+    let gui = link(
+        "gui.exe",
+        "ucrtbase.dll",
+        &["/subsystem:windows", "/entry:mainCRTStartup"],
+    );
+    let err = check_pe_executable(&gui, &rules).unwrap_err().to_string();
+    assert!(
+        err.contains("subsystem is WINDOWS_GUI (2), expected WINDOWS_CUI (3, console)"),
+        "{err}"
+    );
+
+    let dll = link(
+        "lib.dll",
+        "ucrtbase.dll",
+        &["/dll", "/subsystem:console", "/entry:mainCRTStartup"],
+    );
+    let err = check_pe_executable(&dll, &rules).unwrap_err().to_string();
+    assert!(err.contains("IMAGE_FILE_DLL is set"), "{err}");
 }
 
 #[test]

@@ -288,6 +288,9 @@ fn link_probe(toolchain: &Toolchain, dir: &Path, target: &str) -> Result<PathBuf
             &DriverRules {
                 entry: "DriverEntry",
                 allowed_imports: KERNEL_IMPORTS,
+                // Plain /DRIVER (no :WDM, no /RELEASE): the WaveRT driver checks those.
+                wdm: false,
+                checksum: false,
             },
         )?;
     }

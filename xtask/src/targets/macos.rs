@@ -133,6 +133,7 @@ fn link_plugin(toolchain: &Toolchain, target: &str) -> Result<PathBuf> {
             build_std: BUILD_STD,
             sdkroot: Some(&sdk),
             link_args: &link_args,
+            release: false,
         },
     )?;
     let image = MachOImage::parse(&fs::read(&out)?)?;
@@ -352,6 +353,7 @@ fn link_bridge_probe(toolchain: &Toolchain, target: &str) -> Result<()> {
             build_std: BUILD_STD,
             sdkroot: Some(&sdk),
             link_args: &link_args,
+            release: false,
         },
     )?;
     let image = MachOImage::parse(&fs::read(&out)?)?;

@@ -4,6 +4,7 @@ pub mod core;
 pub mod crates;
 pub mod macos;
 pub mod selftest;
+pub mod windows;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,8 @@ pub struct RustcLink<'a> {
     pub build_std: &'a [&'a str],
     pub sdkroot: Option<&'a Path>,
     pub link_args: &'a [String],
+    /// `--release` (output below `<target>/release`) instead of the dev profile.
+    pub release: bool,
 }
 
 /// Builds and links one final crate with `cargo rustc`, so `link_args` reach the final crate
@@ -58,6 +61,9 @@ pub fn link(toolchain: &Toolchain, job: &RustcLink<'_>) -> Result<PathBuf> {
         Product::Lib => cmd.arg("--lib"),
         Product::Example(name) => cmd.args(["--example", name]),
     };
+    if job.release {
+        cmd.arg("--release");
+    }
     cmd.args(["--target", job.target])
         .args(job.build_std)
         .arg("--target-dir")
@@ -68,10 +74,10 @@ pub fn link(toolchain: &Toolchain, job: &RustcLink<'_>) -> Result<PathBuf> {
         cmd.env("SDKROOT", sdk);
     }
     run(&mut cmd)?;
-    let out =
-        dir.join(job.target)
-            .join("debug")
-            .join(output_file(job.package, job.product, job.target));
+    let out = dir
+        .join(job.target)
+        .join(if job.release { "release" } else { "debug" })
+        .join(output_file(job.package, job.product, job.target));
     ensure!(
         out.exists(),
         "link succeeded but {} is missing",
@@ -123,6 +129,7 @@ pub fn link_cdylib(
             build_std,
             sdkroot,
             link_args,
+            release: false,
         },
     )
 }

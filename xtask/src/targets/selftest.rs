@@ -294,6 +294,9 @@ fn win_driver(toolchain: &Toolchain, ws: &Path) -> Result<()> {
         &DriverRules {
             entry: "DriverEntry",
             allowed_imports: &["ntoskrnl.exe"],
+            // Plain /DRIVER (no :WDM, no /RELEASE): the WaveRT driver checks those.
+            wdm: false,
+            checksum: false,
         },
     )?;
     ensure!(

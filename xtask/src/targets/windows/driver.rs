@@ -1,0 +1,106 @@
+//! `windows-driver`: the WaveRT kernel driver `hardmute-wavert` (driver/windows, its own
+//! workspace) with the rig's core-only settings, linked by lld-link as a WDM driver for dev
+//! and release, and asserted on:
+//!
+//! PE32+ AMD64, subsystem NATIVE, IMAGE_DLLCHARACTERISTICS_WDM_DRIVER, entry point = the
+//! exported `DriverEntry`, imports only from kernel images, a CheckSum that matches the file,
+//! no `__chkstk` import and no function allocating 4 KiB or more in one step (read from the
+//! x64 unwind data, which every function that moves `rsp` has). Then the GUID cross-check
+//! against the DDK headers and clippy.
+
+use std::fs;
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use super::{verify_clippy, MSVC};
+use crate::inspect::pe::{self, DriverRules, PeImage};
+use crate::report::Report;
+use crate::targets::core::BUILD_STD_CORE;
+use crate::targets::{link, Product, RustcLink};
+use crate::toolchain::{repo_root, run, target_dir, Toolchain};
+
+const DRIVER_DIR: &str = "driver/windows";
+const PACKAGE: &str = "hardmute-wavert";
+const GUID_CHECK: &str = "driver/windows/ddk/check-guids.py";
+
+/// The kernel images a PortCls miniport may import from.
+pub const KERNEL_IMAGES: &[&str] = &["ntoskrnl.exe", "hal.dll", "ks.sys", "portcls.sys"];
+
+/// driver/windows/README.md's link line: a WDM driver for Windows 10, entry DriverEntry, no
+/// CRT or default libraries, checksum set.
+pub const LINK_FLAGS: &[&str] = &[
+    "/DRIVER:WDM",
+    "/SUBSYSTEM:NATIVE,10.0",
+    "/ENTRY:DriverEntry",
+    "/NODEFAULTLIB",
+    "/RELEASE",
+];
+
+pub const RULES: DriverRules<'static> = DriverRules {
+    entry: "DriverEntry",
+    allowed_imports: KERNEL_IMAGES,
+    wdm: true,
+    checksum: true,
+};
+
+pub fn run_rows(toolchain: &Toolchain, report: &mut Report) {
+    for (profile, release) in [("dev", false), ("release", true)] {
+        report.step_noted("windows-driver", &format!("{MSVC} {profile}"), || {
+            link_driver(toolchain, release).map(Some)
+        });
+    }
+    report.step("windows-driver", "guids (DDK headers)", check_guids);
+    report.step("windows-driver", "clippy", || clippy(toolchain));
+}
+
+/// Links the `.sys` and checks it; returns the row's note (largest frame, imported images).
+fn link_driver(toolchain: &Toolchain, release: bool) -> Result<String> {
+    toolchain.verify(&["lld-link"])?;
+    let workspace = repo_root().join(DRIVER_DIR);
+    let mut link_args = vec![format!("-Clinker={}", toolchain.llvm("lld-link").display())];
+    link_args.extend(LINK_FLAGS.iter().map(|f| format!("-Clink-arg={f}")));
+    let dll = link(
+        toolchain,
+        &RustcLink {
+            workspace: &workspace,
+            final_src: &workspace.join("src/lib.rs"),
+            package: PACKAGE,
+            product: Product::Lib,
+            target: MSVC,
+            build_std: BUILD_STD_CORE,
+            sdkroot: None,
+            link_args: &link_args,
+            release,
+        },
+    )?;
+    let sys = dll.with_extension("sys");
+    fs::copy(&dll, &sys)?;
+    let image = PeImage::parse(&fs::read(&sys)?)?;
+    eprintln!("{}: {}", sys.display(), pe::summary(&image));
+    pe::check_driver(&image, &RULES).with_context(|| sys.display().to_string())?;
+    let frame = image.largest_frame().map_or(0, |f| f.largest_alloc);
+    let images: Vec<&str> = image.imported_dlls().collect();
+    Ok(format!(
+        "largest frame {frame} B; imports {}",
+        images.join(" ")
+    ))
+}
+
+fn check_guids() -> Result<()> {
+    run(Command::new("python3")
+        .arg(repo_root().join(GUID_CHECK))
+        .current_dir(repo_root()))
+}
+
+fn clippy(toolchain: &Toolchain) -> Result<()> {
+    toolchain.verify(&[])?;
+    verify_clippy(toolchain)?;
+    run(toolchain
+        .cargo(&repo_root().join(DRIVER_DIR))
+        .args(["clippy", "--package", PACKAGE, "--target", MSVC])
+        .args(BUILD_STD_CORE)
+        .arg("--target-dir")
+        .arg(target_dir(MSVC))
+        .args(["--", "-D", "warnings"]))
+}

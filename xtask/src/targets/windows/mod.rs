@@ -1,0 +1,94 @@
+//! Stages `windows` and `windows-wine`: the shipped Windows code, built and linked on Linux
+//! with Debian's rustc, lld-link 22 and mingw-w64, and asserted on.
+//!
+//! - [`driver`]: the WaveRT kernel driver (`driver/windows`, its own workspace) linked as a WDM
+//!   `.sys` in dev and release, PE rules incl. stack frames from the unwind data, the GUID
+//!   cross-check against the DDK headers, clippy.
+//! - [`user`]: every crate with `[package.metadata.hardmute.windows]` built and linked for
+//!   x86_64-pc-windows-msvc (lld-link, the `msvc-crt.c` shim) and x86_64-pc-windows-gnu
+//!   (mingw gcc); each program is a console PE32+ importing only DLLs Windows ships.
+//! - [`installer`]: `installer/windows` (its own workspace) linked for msvc and clippy-clean.
+//! - [`wine`] (stage `windows-wine`): the test targets those crates list, run under headless
+//!   wine as the cargo runner (x86_64-pc-windows-gnu, panic = unwind).
+
+pub mod driver;
+pub mod installer;
+pub mod user;
+pub mod wine;
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+
+use crate::report::Report;
+use crate::toolchain::Toolchain;
+
+pub const MSVC: &str = "x86_64-pc-windows-msvc";
+pub const GNU: &str = "x86_64-pc-windows-gnu";
+
+/// mingw-w64's C compiler: the linker for the gnu target and the compiler of the wine shim.
+pub const MINGW_GCC: &str = "x86_64-w64-mingw32-gcc";
+/// mingw-w64's import libraries (kernel32, ntdll, ucrt, ...), used for the msvc link too.
+pub const MINGW_LIB: &str = "/usr/x86_64-w64-mingw32/lib";
+
+/// DLLs a user-mode program may import: all ship with Windows 10/11 (the UCRT's
+/// `api-ms-win-crt-*` API sets and bcryptprimitives.dll included). The VC++ runtime
+/// (`vcruntime140.dll`) and mingw's `libgcc_s`/`libwinpthread` are not system DLLs.
+pub const SYSTEM_DLLS: &[&str] = &[
+    "kernel32.dll",
+    "ntdll.dll",
+    "advapi32.dll",
+    "userenv.dll",
+    "ws2_32.dll",
+    "bcrypt.dll",
+    "bcryptprimitives.dll",
+    "dbghelp.dll",
+    "ole32.dll",
+    "oleaut32.dll",
+    "combase.dll",
+    "user32.dll",
+    "shell32.dll",
+    "avrt.dll",
+    "mmdevapi.dll",
+    "setupapi.dll",
+    "newdev.dll",
+    "cfgmgr32.dll",
+    "msvcrt.dll",
+    "ucrtbase.dll",
+    "api-ms-win-*",
+];
+
+pub fn run_stage(toolchain: &Toolchain, report: &mut Report) {
+    driver::run_rows(toolchain, report);
+    user::run_rows(toolchain, report);
+    installer::run_rows(toolchain, report);
+}
+
+pub fn run_wine_stage(toolchain: &Toolchain, report: &mut Report) {
+    wine::run_rows(toolchain, report);
+}
+
+/// `cargo clippy` is Debian's `rust-web-clippy`: say so instead of "no such command".
+fn verify_clippy(toolchain: &Toolchain) -> Result<()> {
+    let clippy = toolchain
+        .cargo
+        .parent()
+        .unwrap_or(Path::new("/usr/bin"))
+        .join("cargo-clippy");
+    if !clippy.exists() {
+        bail!(
+            "{} is missing: install rust-web-clippy (`cargo xtask cross-check deps`)",
+            clippy.display()
+        );
+    }
+    Ok(())
+}
+
+/// `--config target.<triple>.<key>="<value>"`: per-invocation, never a committed config file
+/// (that would break native Windows builds).
+fn target_config(target: &str, key: &str, value: &str) -> [String; 2] {
+    [
+        "--config".into(),
+        format!("target.{target}.{key}={value:?}"),
+    ]
+}
