@@ -8,6 +8,10 @@
  * Built by the xtask as msvcrt.lib (the name the `libc` crate asks the linker for):
  *   clang --target=x86_64-pc-windows-msvc -O2 -fno-builtin -c msvc-crt.c; llvm-lib /out:msvcrt.lib */
 
+/* Like the real msvcrt.lib: name the UCRT (memcpy, strlen, fma, ... from ucrtbase through the
+ * api-ms-win-crt-* API sets), so the programs link it without rustc listing it. */
+#pragma comment(lib, "ucrt")
+
 typedef unsigned int u32;
 typedef unsigned long long u64;
 
@@ -68,10 +72,6 @@ __asm__(".globl __chkstk\n"
         "    pop %rcx\n"
         "    ret\n");
 
-/* ---- Math the UCRT import library only has as __imp_ pointers ----------------------------
- * mingw-w64's libucrt.a provides floor/fmod as data imports (its libmingwex has the code),
- * so a direct call from Rust code would not resolve. */
-extern double (*__imp_floor)(double);
-extern double (*__imp_fmod)(double, double);
-double floor(double x) { return __imp_floor(x); }
-double fmod(double x, double y) { return __imp_fmod(x, y); }
+/* Math functions (sinf, fmodf, floor, ...): mingw-w64's libucrt.a has most of them only as
+ * __imp_ pointers (its libmingwex has the code). The xtask generates a `jmp *__imp_<name>`
+ * thunk for each of those from the import library's own symbol list (user.rs). */

@@ -6,7 +6,7 @@
 use anyhow::Result;
 
 use super::user::{build_and_check, configure, Claim};
-use super::{verify_clippy, MSVC};
+use super::{std_target_dir, verify_clippy, MSVC};
 use crate::report::Report;
 use crate::toolchain::{repo_root, run, Toolchain};
 
@@ -24,8 +24,13 @@ pub fn run_rows(toolchain: &Toolchain, report: &mut Report) {
             bins: vec![(PACKAGE.into(), workspace.join("src/main.rs"))],
             wine_tests: Vec::new(),
         };
-        build_and_check(toolchain, &workspace, MSVC, &[claim]).map(Some)
+        build_and_check(toolchain, &workspace, &target_dir(), MSVC, &[claim]).map(Some)
     });
+}
+
+/// Clippy and the link share one dir (their std builds are check vs build units).
+fn target_dir() -> std::path::PathBuf {
+    std_target_dir(MSVC, "installer")
 }
 
 fn clippy(toolchain: &Toolchain) -> Result<()> {
@@ -40,6 +45,6 @@ fn clippy(toolchain: &Toolchain) -> Result<()> {
         "--target",
         MSVC,
     ]);
-    configure(toolchain, &mut cmd, MSVC)?;
+    configure(toolchain, &mut cmd, MSVC, &target_dir())?;
     run(cmd.args(["--", "-D", "warnings"]))
 }

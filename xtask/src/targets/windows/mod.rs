@@ -16,12 +16,12 @@ pub mod installer;
 pub mod user;
 pub mod wine;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
 use crate::report::Report;
-use crate::toolchain::Toolchain;
+use crate::toolchain::{cache_root, Toolchain};
 
 pub const MSVC: &str = "x86_64-pc-windows-msvc";
 pub const GNU: &str = "x86_64-pc-windows-gnu";
@@ -66,6 +66,18 @@ pub fn run_stage(toolchain: &Toolchain, report: &mut Report) {
 
 pub fn run_wine_stage(toolchain: &Toolchain, report: &mut Report) {
     wine::run_rows(toolchain, report);
+}
+
+/// Target dir of one workspace's std builds for `target`, in the cache.
+///
+/// Not the per-triple dir the core-only builds share (`toolchain::target_dir`): measured on
+/// x86_64-pc-windows-msvc, cargo gives `core` the same unit hash in the core-only and the
+/// std,panic_abort builds, and the std units of two workspaces (root, installer/windows)
+/// different fingerprints, so sharing one dir rebuilt std (minutes) on every warm run.
+pub fn std_target_dir(target: &str, workspace: &str) -> PathBuf {
+    cache_root()
+        .join("target")
+        .join(format!("{target}-std-{workspace}"))
 }
 
 /// `cargo clippy` is Debian's `rust-web-clippy`: say so instead of "no such command".

@@ -23,11 +23,11 @@ use std::time::SystemTime;
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
 
-use super::{target_config, GNU, MINGW_GCC, MINGW_LIB, MSVC, SYSTEM_DLLS};
+use super::{std_target_dir, target_config, GNU, MINGW_GCC, MINGW_LIB, MSVC, SYSTEM_DLLS};
 use crate::inspect::pe::{self, ExeRules, PeImage, SUBSYSTEM_CONSOLE};
 use crate::report::Report;
 use crate::targets::crates::BUILD_STD;
-use crate::toolchain::{cache_root, repo_root, run, target_dir, Toolchain};
+use crate::toolchain::{cache_root, repo_root, run, Toolchain};
 
 /// One crate's `[package.metadata.hardmute.windows]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,7 +149,14 @@ pub fn run_rows(toolchain: &Toolchain, report: &mut Report) {
     };
     for target in [MSVC, GNU] {
         report.step_noted("windows-user", target, || {
-            build_and_check(toolchain, &repo_root(), target, &claimed).map(Some)
+            build_and_check(
+                toolchain,
+                &repo_root(),
+                &root_target_dir(target),
+                target,
+                &claimed,
+            )
+            .map(Some)
         });
     }
 }
@@ -159,10 +166,13 @@ pub fn run_rows(toolchain: &Toolchain, report: &mut Report) {
 pub fn build_and_check(
     toolchain: &Toolchain,
     workspace: &Path,
+    target_dir: &Path,
     target: &str,
     claimed: &[Claim],
 ) -> Result<String> {
-    let mut cmd = cargo_build(toolchain, workspace, target)?;
+    let mut cmd = toolchain.cargo(workspace);
+    cmd.args(["build", "--target", target]);
+    configure(toolchain, &mut cmd, target, target_dir)?;
     for claim in claimed {
         cmd.args(["--package", &claim.package]);
         // Cargo does not relink when only linker inputs (the CRT shim, import libraries)
@@ -172,7 +182,7 @@ pub fn build_and_check(
         }
     }
     run(&mut cmd)?;
-    let dir = target_dir(target).join(target).join("debug");
+    let dir = target_dir.join(target).join("debug");
     let mut programs = Vec::new();
     for (bin, _) in claimed.iter().flat_map(|c| &c.bins) {
         let exe = dir.join(format!("{bin}.exe"));
@@ -198,16 +208,19 @@ pub const EXE_RULES: ExeRules<'static> = ExeRules {
     allowed_imports: SYSTEM_DLLS,
 };
 
-/// `cargo build` for `target` with the rig's settings; the caller adds packages.
-pub fn cargo_build(toolchain: &Toolchain, workspace: &Path, target: &str) -> Result<Command> {
-    let mut cmd = toolchain.cargo(workspace);
-    cmd.args(["build", "--target", target]);
-    configure(toolchain, &mut cmd, target)?;
-    Ok(cmd)
+/// The root workspace's target dir for `target`: the gnu one is shared by the programs and
+/// the wine tests (one panic = unwind std).
+pub fn root_target_dir(target: &str) -> PathBuf {
+    std_target_dir(target, "root")
 }
 
 /// Adds the per-target std, linker and target dir to a cargo command.
-pub fn configure(toolchain: &Toolchain, cmd: &mut Command, target: &str) -> Result<()> {
+pub fn configure(
+    toolchain: &Toolchain,
+    cmd: &mut Command,
+    target: &str,
+    target_dir: &Path,
+) -> Result<()> {
     if target == MSVC {
         toolchain.verify(&["lld-link", "llvm-lib"])?;
         cmd.args(BUILD_STD)
@@ -230,7 +243,7 @@ pub fn configure(toolchain: &Toolchain, cmd: &mut Command, target: &str) -> Resu
         cmd.arg("-Zbuild-std")
             .args(target_config(GNU, "linker", MINGW_GCC));
     }
-    cmd.arg("--target-dir").arg(target_dir(target));
+    cmd.arg("--target-dir").arg(target_dir);
     Ok(())
 }
 
@@ -254,11 +267,15 @@ const CRT_SHIM: &str = include_str!("../../../shims/msvc-crt.c");
 
 /// The `LIB` directory for msvc links: every mingw-w64 import library `lib<name>.a` as
 /// `<name>.lib` (what rustc and `#[link]` ask for), and `msvcrt.lib` built from the CRT shim.
-/// Rebuilt when the shim's source changes.
+/// Rebuilt when the shim's source or the generated math thunks change.
 fn msvc_libs(toolchain: &Toolchain) -> Result<PathBuf> {
     let dir = cache_root().join("windows-msvc-libs");
-    let stamp = dir.join("msvc-crt.c");
-    if fs::read_to_string(&stamp).ok().as_deref() == Some(CRT_SHIM) {
+    let thunks = math_thunks(toolchain)?;
+    let thunk_asm = thunk_assembly(&thunks);
+    // The stamp holds both generated inputs: a change to either rebuilds the directory.
+    let stamp = dir.join("inputs.stamp");
+    let inputs = format!("{CRT_SHIM}\n{thunk_asm}");
+    if fs::read_to_string(&stamp).ok().as_deref() == Some(inputs.as_str()) {
         return Ok(dir);
     }
     let _ = fs::remove_dir_all(&dir);
@@ -285,25 +302,89 @@ fn msvc_libs(toolchain: &Toolchain) -> Result<PathBuf> {
     let source = dir.join("msvc-crt.src.c");
     let object = dir.join("msvc-crt.obj");
     fs::write(&source, CRT_SHIM)?;
-    run(Command::new("clang")
-        .args([
-            "--target=x86_64-pc-windows-msvc",
-            "-O2",
-            "-fno-builtin",
-            "-c",
-        ])
-        .arg(&source)
-        .arg("-o")
-        .arg(&object))?;
+    let thunk_source = dir.join("ucrt-math-thunks.s");
+    let thunk_object = dir.join("ucrt-math-thunks.obj");
+    fs::write(&thunk_source, &thunk_asm)?;
+    for (src, obj) in [(&source, &object), (&thunk_source, &thunk_object)] {
+        run(Command::new("clang")
+            .args([
+                "--target=x86_64-pc-windows-msvc",
+                "-O2",
+                "-fno-builtin",
+                "-c",
+            ])
+            .arg(src)
+            .arg("-o")
+            .arg(obj))?;
+    }
     run(Command::new(toolchain.llvm("llvm-lib"))
         .arg(format!("/out:{}", dir.join("msvcrt.lib").display()))
-        .arg(&object))?;
-    fs::write(&stamp, CRT_SHIM)?;
+        .arg(&object)
+        .arg(&thunk_object))?;
+    fs::write(&stamp, inputs)?;
     eprintln!(
-        "{}: {linked} mingw import libraries + msvcrt.lib (shim)",
-        dir.display()
+        "{}: {linked} mingw import libraries + msvcrt.lib (shim, {} math thunks)",
+        dir.display(),
+        thunks.len()
     );
     Ok(dir)
+}
+
+/// Functions of the UCRT's math API set that mingw-w64's libucrt.a imports only as
+/// `__imp_<name>` (no callable `<name>`), from `llvm-nm -A` of the library.
+fn math_thunks(toolchain: &Toolchain) -> Result<Vec<String>> {
+    let out = Command::new(toolchain.llvm("llvm-nm"))
+        .arg("-A")
+        .arg(Path::new(MINGW_LIB).join("libucrt.a"))
+        .output()
+        .context("running llvm-nm")?;
+    ensure!(out.status.success(), "llvm-nm of libucrt.a failed");
+    Ok(imported_only(
+        &String::from_utf8_lossy(&out.stdout),
+        "api-ms-win-crt-math-",
+    ))
+}
+
+/// From `llvm-nm -A` lines (`lib.a:member.o: 00000000 I __imp_sinf`): names imported by
+/// members whose name starts with `lib<dll_prefix>` with no text symbol of the same name in
+/// the whole archive. Names starting with `_` (data such as `_HUGE`, internals) are left out.
+pub fn imported_only(nm: &str, dll_prefix: &str) -> Vec<String> {
+    let mut imported = std::collections::BTreeSet::new();
+    let mut defined = std::collections::BTreeSet::new();
+    for line in nm.lines() {
+        let mut fields = line.rsplitn(3, ' ');
+        let (Some(name), Some(kind), Some(rest)) = (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let member = rest.split(':').nth(1).unwrap_or_default();
+        match kind {
+            "I" if member.starts_with(&format!("lib{dll_prefix}")) => {
+                if let Some(function) = name.strip_prefix("__imp_") {
+                    if !function.starts_with('_') {
+                        imported.insert(function.to_owned());
+                    }
+                }
+            }
+            "T" => {
+                defined.insert(name.to_owned());
+            }
+            _ => {}
+        }
+    }
+    imported.difference(&defined).cloned().collect()
+}
+
+/// `name: jmp *__imp_name(%rip)` for each name: a direct call lands in the DLL's function.
+pub fn thunk_assembly(names: &[String]) -> String {
+    let mut out =
+        String::from("# Generated by `cargo xtask cross-check windows` (user.rs).\n    .text\n");
+    for name in names {
+        out.push_str(&format!(
+            "    .globl {name}\n    .p2align 4\n{name}:\n    jmp *__imp_{name}(%rip)\n"
+        ));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -340,6 +421,27 @@ mod tests {
         );
         assert!(got[1].bins.is_empty() && got[1].wine_tests.is_empty());
         assert_eq!(got[0].wine_tests[0].cargo_args(), ["--test", "ipc"]);
+    }
+
+    #[test]
+    fn only_math_functions_without_code_get_thunks() {
+        let nm = "\
+/m/libucrt.a:libapi-ms-win-crt-math-l1-1-0s00270.o: 00000000 I __imp_sinf
+/m/libucrt.a:libapi-ms-win-crt-math-l1-1-0s00101.o: 00000000 I __imp_fma
+/m/libucrt.a:libapi-ms-win-crt-math-l1-1-0s00101.o: 00000000 T fma
+/m/libucrt.a:libapi-ms-win-crt-math-l1-1-0s00002.o: 00000000 I __imp__HUGE
+/m/libucrt.a:libapi-ms-win-crt-string-l1-1-0s00128.o: 00000000 I __imp_strlen
+/m/libucrt.a:libapi-ms-win-crt-math-l1-1-0s00185.o: 00000000 I __imp_floor
+/m/libucrt.a:libapi-ms-win-crt-math-l1-1-0s00185.o:          U _head_lib64_libapi_ms_win_crt_math_l1_1_0_a
+";
+        let names = imported_only(nm, "api-ms-win-crt-math-");
+        assert_eq!(names, ["floor", "sinf"]);
+        let asm = thunk_assembly(&names);
+        assert!(
+            asm.contains("floor:\n    jmp *__imp_floor(%rip)\n"),
+            "{asm}"
+        );
+        assert_eq!(asm.matches(".globl").count(), 2);
     }
 
     #[test]
