@@ -13,12 +13,12 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use super::{verify_clippy, MSVC};
+use super::{units_target_dir, verify_clippy, Units, MSVC};
 use crate::inspect::pe::{self, DriverRules, PeImage};
 use crate::report::Report;
 use crate::targets::core::BUILD_STD_CORE;
 use crate::targets::{link, Product, RustcLink};
-use crate::toolchain::{repo_root, run, target_dir, Toolchain};
+use crate::toolchain::{repo_root, run, Toolchain};
 
 const DRIVER_DIR: &str = "driver/windows";
 const PACKAGE: &str = "hardmute-wavert";
@@ -101,6 +101,6 @@ fn clippy(toolchain: &Toolchain) -> Result<()> {
         .args(["clippy", "--package", PACKAGE, "--target", MSVC])
         .args(BUILD_STD_CORE)
         .arg("--target-dir")
-        .arg(target_dir(MSVC))
+        .arg(units_target_dir(MSVC, false, Units::Check))
         .args(["--", "-D", "warnings"]))
 }

@@ -5,8 +5,8 @@
 
 use anyhow::Result;
 
-use super::user::{build_and_check, configure, Claim};
-use super::{std_target_dir, verify_clippy, MSVC};
+use super::user::{build_and_check, build_target_dir, configure, Claim};
+use super::{units_target_dir, verify_clippy, Units, MSVC};
 use crate::report::Report;
 use crate::toolchain::{repo_root, run, Toolchain};
 
@@ -24,13 +24,15 @@ pub fn run_rows(toolchain: &Toolchain, report: &mut Report) {
             bins: vec![(PACKAGE.into(), workspace.join("src/main.rs"))],
             wine_tests: Vec::new(),
         };
-        build_and_check(toolchain, &workspace, &target_dir(), MSVC, &[claim]).map(Some)
+        build_and_check(
+            toolchain,
+            &workspace,
+            &build_target_dir(MSVC),
+            MSVC,
+            &[claim],
+        )
+        .map(Some)
     });
-}
-
-/// Clippy and the link share one dir (their std builds are check vs build units).
-fn target_dir() -> std::path::PathBuf {
-    std_target_dir(MSVC, "installer")
 }
 
 fn clippy(toolchain: &Toolchain) -> Result<()> {
@@ -45,6 +47,11 @@ fn clippy(toolchain: &Toolchain) -> Result<()> {
         "--target",
         MSVC,
     ]);
-    configure(toolchain, &mut cmd, MSVC, &target_dir())?;
+    configure(
+        toolchain,
+        &mut cmd,
+        MSVC,
+        &units_target_dir(MSVC, true, Units::Check),
+    )?;
     run(cmd.args(["--", "-D", "warnings"]))
 }

@@ -68,16 +68,28 @@ pub fn run_wine_stage(toolchain: &Toolchain, report: &mut Report) {
     wine::run_rows(toolchain, report);
 }
 
-/// Target dir of one workspace's std builds for `target`, in the cache.
+/// How a target dir's std/core units are built: `cargo build`/`test` or `cargo check`/`clippy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Units {
+    Build,
+    Check,
+}
+
+/// Target dir for `target` in the cache, apart from the per-triple dir of the core-only builds
+/// (`toolchain::target_dir`) except for the driver's build, which shares that one.
 ///
-/// Not the per-triple dir the core-only builds share (`toolchain::target_dir`): measured on
-/// x86_64-pc-windows-msvc, cargo gives `core` the same unit hash in the core-only and the
-/// std,panic_abort builds, and the std units of two workspaces (root, installer/windows)
-/// different fingerprints, so sharing one dir rebuilt std (minutes) on every warm run.
-pub fn std_target_dir(target: &str, workspace: &str) -> PathBuf {
-    cache_root()
-        .join("target")
-        .join(format!("{target}-std-{workspace}"))
+/// Measured with Debian's cargo 1.96 on x86_64-pc-windows-msvc: `-Zbuild-std` gives `core`
+/// (and the rest of std) the same output files in `cargo check` and `cargo build`, and in the
+/// core-only and std builds, so one dir for all of them rebuilt std or core on every warm run
+/// (minutes). One dir per kind of std unit keeps warm runs warm.
+pub fn units_target_dir(target: &str, std: bool, units: Units) -> PathBuf {
+    let kind = match (std, units) {
+        (true, Units::Build) => "std",
+        (true, Units::Check) => "std-check",
+        (false, Units::Build) => return crate::toolchain::target_dir(target),
+        (false, Units::Check) => "core-check",
+    };
+    cache_root().join("target").join(format!("{target}-{kind}"))
 }
 
 /// `cargo clippy` is Debian's `rust-web-clippy`: say so instead of "no such command".

@@ -23,7 +23,7 @@ use std::time::SystemTime;
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
 
-use super::{std_target_dir, target_config, GNU, MINGW_GCC, MINGW_LIB, MSVC, SYSTEM_DLLS};
+use super::{target_config, units_target_dir, Units, GNU, MINGW_GCC, MINGW_LIB, MSVC, SYSTEM_DLLS};
 use crate::inspect::pe::{self, ExeRules, PeImage, SUBSYSTEM_CONSOLE};
 use crate::report::Report;
 use crate::targets::crates::BUILD_STD;
@@ -152,7 +152,7 @@ pub fn run_rows(toolchain: &Toolchain, report: &mut Report) {
             build_and_check(
                 toolchain,
                 &repo_root(),
-                &root_target_dir(target),
+                &build_target_dir(target),
                 target,
                 &claimed,
             )
@@ -208,10 +208,10 @@ pub const EXE_RULES: ExeRules<'static> = ExeRules {
     allowed_imports: SYSTEM_DLLS,
 };
 
-/// The root workspace's target dir for `target`: the gnu one is shared by the programs and
-/// the wine tests (one panic = unwind std).
-pub fn root_target_dir(target: &str) -> PathBuf {
-    std_target_dir(target, "root")
+/// The target dir of std builds for `target`, shared by the root workspace's programs, the
+/// installer and (gnu) the wine tests: one panic = abort std for msvc, one unwind std for gnu.
+pub fn build_target_dir(target: &str) -> PathBuf {
+    units_target_dir(target, true, Units::Build)
 }
 
 /// Adds the per-target std, linker and target dir to a cargo command.

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{ensure, Context, Result};
 
-use super::user::{configure, root_target_dir, workspace_claims, Claim};
+use super::user::{build_target_dir, configure, workspace_claims, Claim};
 use super::{target_config, GNU, MINGW_GCC};
 use crate::report::Report;
 use crate::toolchain::{cache_root, describe, repo_root, run, Toolchain};
@@ -94,7 +94,7 @@ fn run_tests(toolchain: &Toolchain, claimed: &[Claim]) -> Result<TestCounts> {
     for claim in claimed {
         let mut cmd = toolchain.cargo(&repo_root());
         cmd.args(["test", "--no-fail-fast", "--target", GNU]);
-        configure(toolchain, &mut cmd, GNU, &root_target_dir(GNU))?;
+        configure(toolchain, &mut cmd, GNU, &build_target_dir(GNU))?;
         cmd.args(target_config(GNU, "runner", WINE))
             .args(["--package", &claim.package]);
         for test in &claim.wine_tests {
