@@ -2,7 +2,8 @@
 # The cross-target part of CI, in one call for .ci/run:
 #   1. install the rig's system packages and inputs (Debian 12, as root; quick when present),
 #   2. the xtask's own tests (inspection helpers against real ld64.lld / lld-link output),
-#   3. every cross-check stage, ending with a summary table.
+#   3. every cross-check stage, ending with a summary table (incl. `windows`: driver .sys, programs
+#      linked for msvc+gnu, installer; `windows-wine`: the Windows crates' tests run under wine).
 # Per-target std/core builds are cached in $HARDMUTE_XCHECK_CACHE (default ~/.cache/hardmute-xcheck),
 # outside the clone, so a fresh CI clone stays warm.
 set -euo pipefail

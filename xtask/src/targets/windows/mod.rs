@@ -116,3 +116,37 @@ fn target_config(target: &str, key: &str, value: &str) -> [String; 2] {
         format!("target.{target}.{key}={value:?}"),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_of_std_unit_gets_its_own_dir_and_the_driver_shares_the_core_one() {
+        let dirs = [
+            units_target_dir(MSVC, false, Units::Build),
+            units_target_dir(MSVC, false, Units::Check),
+            units_target_dir(MSVC, true, Units::Build),
+            units_target_dir(MSVC, true, Units::Check),
+            units_target_dir(GNU, true, Units::Build),
+        ];
+        for (i, a) in dirs.iter().enumerate() {
+            assert!(a.starts_with(cache_root()), "{}", a.display());
+            for b in &dirs[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_eq!(dirs[0], crate::toolchain::target_dir(MSVC));
+    }
+
+    #[test]
+    fn linker_settings_are_per_invocation_config_values() {
+        assert_eq!(
+            target_config(MSVC, "linker", "/usr/lib/llvm-22/bin/lld-link"),
+            [
+                "--config".to_owned(),
+                "target.x86_64-pc-windows-msvc.linker=\"/usr/lib/llvm-22/bin/lld-link\"".to_owned()
+            ]
+        );
+    }
+}
