@@ -107,7 +107,19 @@ fn check(toolchain: &Toolchain, target: &str, crates: &[String]) -> Result<()> {
     run(cmd
         .args(BUILD_STD)
         .arg("--target-dir")
-        .arg(target_dir(target)))
+        .arg(check_target_dir(target)))
+}
+
+/// On x86_64-pc-windows-msvc the per-triple dir holds the core-only builds (core, selftest,
+/// driver): a check-mode std there rebuilt on every run, so msvc checks share the `windows`
+/// stage's check-mode std dir (the installer's clippy) instead.
+fn check_target_dir(target: &str) -> std::path::PathBuf {
+    use crate::targets::windows::{units_target_dir, Units, MSVC};
+    if target == MSVC {
+        units_target_dir(MSVC, true, Units::Check)
+    } else {
+        target_dir(target)
+    }
 }
 
 #[cfg(test)]

@@ -5,9 +5,10 @@
 
 use anyhow::Result;
 
-use super::user::{build_and_check, build_target_dir, configure, Claim};
+use super::user::{build_and_check, build_target_dir, Claim};
 use super::{units_target_dir, verify_clippy, Units, MSVC};
 use crate::report::Report;
+use crate::targets::crates::BUILD_STD;
 use crate::toolchain::{repo_root, run, Toolchain};
 
 const DIR: &str = "installer/windows";
@@ -47,11 +48,10 @@ fn clippy(toolchain: &Toolchain) -> Result<()> {
         "--target",
         MSVC,
     ]);
-    configure(
-        toolchain,
-        &mut cmd,
-        MSVC,
-        &units_target_dir(MSVC, true, Units::Check),
-    )?;
+    // No linker setting: cargo hashes the configured linker into every unit's fingerprint, and
+    // the `crates` stage's msvc `cargo check` shares this dir without one.
+    cmd.args(BUILD_STD)
+        .arg("--target-dir")
+        .arg(units_target_dir(MSVC, true, Units::Check));
     run(cmd.args(["--", "-D", "warnings"]))
 }
