@@ -14,7 +14,12 @@ use hardmute_pipewire::{ChangeSource, Config, VirtualMic};
 struct StderrLog;
 impl log::Log for StderrLog {
     fn enabled(&self, m: &log::Metadata) -> bool {
-        m.level() <= if std::env::var_os("HM_DEBUG").is_some() { log::Level::Debug } else { log::Level::Info }
+        m.level()
+            <= if std::env::var_os("HM_DEBUG").is_some() {
+                log::Level::Debug
+            } else {
+                log::Level::Info
+            }
     }
     fn log(&self, r: &log::Record) {
         if self.enabled(r.metadata()) {
@@ -42,7 +47,9 @@ fn main() {
         }
     }
     config.initially_muted = match &state_file {
-        Some(p) => std::fs::read_to_string(p).map(|s| s.trim() != "unmuted").unwrap_or(true),
+        Some(p) => std::fs::read_to_string(p)
+            .map(|s| s.trim() != "unmuted")
+            .unwrap_or(true),
         None => true,
     };
     let persist = |muted: bool| {
@@ -69,7 +76,11 @@ fn main() {
     if let Some(e) = &st.last_error {
         say(format!("warning {e}"));
     }
-    say(format!("ready muted={} channels={}", mic.is_muted(), st.channels.join(",")));
+    say(format!(
+        "ready muted={} channels={}",
+        mic.is_muted(),
+        st.channels.join(",")
+    ));
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         let mut words = line.split_whitespace();
@@ -102,7 +113,10 @@ fn main() {
                         l.node_name,
                         l.captures,
                         l.app.app_name.as_deref().unwrap_or("?"),
-                        l.app.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
+                        l.app
+                            .pid
+                            .map(|p| p.to_string())
+                            .unwrap_or_else(|| "?".into()),
                         l.app.binary.as_deref().unwrap_or("?")
                     ));
                 }

@@ -103,7 +103,10 @@ impl FeederFilter {
         let channels: Vec<String> = channels.iter().take(MAX_CHANNELS).cloned().collect();
         let props = properties(&[
             ("node.name", FEEDER_NODE_NAME),
-            ("node.description", "HardMute gate (feeds the HardMute Microphone)"),
+            (
+                "node.description",
+                "HardMute gate (feeds the HardMute Microphone)",
+            ),
             ("media.type", "Audio"),
             ("media.category", "Filter"),
             ("media.role", "DSP"),
@@ -135,9 +138,18 @@ impl FeederFilter {
             pw_sys::pw_filter_add_listener(filter, &mut *hook, &*events, data as *mut c_void);
         }
         // From here on, an early return drops `me`, which destroys the filter and frees `data`.
-        let me = FeederFilter { filter, _hook: hook, _events: events, data, channels };
+        let me = FeederFilter {
+            filter,
+            _hook: hook,
+            _events: events,
+            data,
+            channels,
+        };
         for (i, pos) in me.channels.iter().enumerate() {
-            for (dir, prefix) in [(spa_sys::SPA_DIRECTION_INPUT, "input"), (spa_sys::SPA_DIRECTION_OUTPUT, "output")] {
+            for (dir, prefix) in [
+                (spa_sys::SPA_DIRECTION_INPUT, "input"),
+                (spa_sys::SPA_DIRECTION_OUTPUT, "output"),
+            ] {
                 let port_props = properties(&[
                     ("format.dsp", "32 bit float mono audio"),
                     ("port.name", &format!("{prefix}_{pos}")),
@@ -156,7 +168,9 @@ impl FeederFilter {
                     )
                 };
                 if port.is_null() {
-                    return Err(FilterError(format!("pw_filter_add_port {prefix}_{pos} failed")));
+                    return Err(FilterError(format!(
+                        "pw_filter_add_port {prefix}_{pos} failed"
+                    )));
                 }
                 // SAFETY: not connected yet, so the process callback cannot run concurrently.
                 let d = unsafe { &mut *data };
@@ -169,7 +183,12 @@ impl FeederFilter {
         }
         // SAFETY: filter valid; no connect params (DSP ports carry their own format).
         let res = unsafe {
-            pw_sys::pw_filter_connect(filter, pw_sys::pw_filter_flags_PW_FILTER_FLAG_RT_PROCESS, ptr::null_mut(), 0)
+            pw_sys::pw_filter_connect(
+                filter,
+                pw_sys::pw_filter_flags_PW_FILTER_FLAG_RT_PROCESS,
+                ptr::null_mut(),
+                0,
+            )
         };
         if res < 0 {
             return Err(FilterError(format!("pw_filter_connect failed: {res}")));

@@ -106,7 +106,11 @@ pub struct UnknownSource {
 
 impl std::fmt::Display for UnknownSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "no audio source named {:?}; available sources: ", self.wanted)?;
+        write!(
+            f,
+            "no audio source named {:?}; available sources: ",
+            self.wanted
+        )?;
         if self.available.is_empty() {
             write!(f, "(none)")
         } else {
@@ -157,7 +161,9 @@ impl Graph {
     pub fn physical_sources(&self) -> Vec<&NodeEntry> {
         self.nodes
             .values()
-            .filter(|n| n.info_received && n.media_class.starts_with("Audio/Source") && !self.is_ours(n))
+            .filter(|n| {
+                n.info_received && n.media_class.starts_with("Audio/Source") && !self.is_ours(n)
+            })
             .collect()
     }
 
@@ -177,10 +183,14 @@ impl Graph {
     /// Checks a user-given source name against the graph.
     pub fn check_source_name(&self, wanted: &str) -> Result<u32, UnknownSource> {
         let sources = self.physical_sources();
-        sources.iter().find(|n| n.name == wanted).map(|n| n.id).ok_or_else(|| UnknownSource {
-            wanted: wanted.to_owned(),
-            available: sources.iter().map(|n| n.name.clone()).collect(),
-        })
+        sources
+            .iter()
+            .find(|n| n.name == wanted)
+            .map(|n| n.id)
+            .ok_or_else(|| UnknownSource {
+                wanted: wanted.to_owned(),
+                available: sources.iter().map(|n| n.name.clone()).collect(),
+            })
     }
 
     /// The source to feed from now: the named one if given (None while it is absent), else the
@@ -205,7 +215,10 @@ impl Graph {
 
     /// Audio ports of `node` in `direction`, by id (creation order = channel order).
     pub fn node_ports(&self, node: u32, direction: Direction) -> Vec<&PortEntry> {
-        self.ports.values().filter(|p| p.node_id == node && p.direction == direction).collect()
+        self.ports
+            .values()
+            .filter(|p| p.node_id == node && p.direction == direction)
+            .collect()
     }
 
     /// Capture ports of a source: its non-monitor outputs, or its monitor outputs when it has
@@ -221,7 +234,9 @@ impl Graph {
     }
 
     pub fn link_exists(&self, out_port: u32, in_port: u32) -> bool {
-        self.links.values().any(|l| l.out_port == out_port && l.in_port == in_port)
+        self.links
+            .values()
+            .any(|l| l.out_port == out_port && l.in_port == in_port)
     }
 
     /// Everyone capturing from HardMute or from a physical source, except our own filter.
@@ -234,16 +249,23 @@ impl Graph {
             } else {
                 match self.nodes.get(&link.out_node) {
                     Some(n) if n.media_class.starts_with("Audio/Source") && !self.is_ours(n) => {
-                        Captures::Physical { source_name: n.name.clone() }
+                        Captures::Physical {
+                            source_name: n.name.clone(),
+                        }
                     }
                     _ => continue,
                 }
             };
-            let Some(reader) = self.nodes.get(&link.in_node) else { continue };
+            let Some(reader) = self.nodes.get(&link.in_node) else {
+                continue;
+            };
             if self.is_ours(reader) {
                 continue;
             }
-            if out.iter().any(|l| l.node_id == reader.id && l.captures == captures) {
+            if out
+                .iter()
+                .any(|l| l.node_id == reader.id && l.captures == captures)
+            {
                 continue;
             }
             // The node's own props first, field by field; the client's where the node has none
@@ -254,7 +276,12 @@ impl Graph {
                 app.pid = app.pid.or(client.pid);
                 app.binary = app.binary.or_else(|| client.binary.clone());
             }
-            out.push(ListenerInfo { node_id: reader.id, node_name: reader.name.clone(), captures, app });
+            out.push(ListenerInfo {
+                node_id: reader.id,
+                node_name: reader.name.clone(),
+                captures,
+                app,
+            });
         }
         out
     }
@@ -270,7 +297,9 @@ pub fn map_channels(src: &[&PortEntry], dst_channels: &[String]) -> Vec<(u32, us
         return pairs;
     }
     for (i, pos) in dst_channels.iter().enumerate() {
-        let same = src.iter().find(|p| p.channel.as_deref() == Some(pos.as_str()));
+        let same = src
+            .iter()
+            .find(|p| p.channel.as_deref() == Some(pos.as_str()));
         let port = match same {
             Some(p) => p,
             None if src.len() == 1 => &src[0],
@@ -317,7 +346,14 @@ mod tests {
         }
     }
     fn port(id: u32, node_id: u32, direction: Direction, ch: &str, monitor: bool) -> PortEntry {
-        PortEntry { id, node_id, direction, name: format!("p{id}"), channel: Some(ch.into()), monitor }
+        PortEntry {
+            id,
+            node_id,
+            direction,
+            name: format!("p{id}"),
+            channel: Some(ch.into()),
+            monitor,
+        }
     }
     fn graph(nodes: Vec<NodeEntry>) -> Graph {
         let mut g = Graph::default();
@@ -330,7 +366,12 @@ mod tests {
     #[test]
     fn never_chooses_our_own_node_even_when_it_is_the_default() {
         let mut g = graph(vec![
-            node(30, HARDMUTE_NODE_NAME, "Audio/Source/Virtual", Some(MARKER_SOURCE)),
+            node(
+                30,
+                HARDMUTE_NODE_NAME,
+                "Audio/Source/Virtual",
+                Some(MARKER_SOURCE),
+            ),
             node(40, "mic", "Audio/Source", None),
         ]);
         g.default_source = Some(HARDMUTE_NODE_NAME.into());
@@ -341,7 +382,12 @@ mod tests {
 
     #[test]
     fn a_marked_node_under_another_name_is_still_refused() {
-        let g = graph(vec![node(31, "renamed", "Audio/Source", Some(MARKER_SOURCE))]);
+        let g = graph(vec![node(
+            31,
+            "renamed",
+            "Audio/Source",
+            Some(MARKER_SOURCE),
+        )]);
         assert_eq!(g.choose_source(None), None);
     }
 
@@ -351,7 +397,10 @@ mod tests {
         n.info_received = false;
         let g = graph(vec![n]);
         assert!(g.is_ours(&g.nodes[&32]));
-        assert!(g.hardmute_nodes().is_empty(), "the marker is only trusted from info");
+        assert!(
+            g.hardmute_nodes().is_empty(),
+            "the marker is only trusted from info"
+        );
     }
 
     #[test]
@@ -373,7 +422,10 @@ mod tests {
 
     #[test]
     fn unknown_name_lists_the_available_sources() {
-        let g = graph(vec![node(6, "a", "Audio/Source", None), node(7, "b", "Audio/Source/Virtual", None)]);
+        let g = graph(vec![
+            node(6, "a", "Audio/Source", None),
+            node(7, "b", "Audio/Source/Virtual", None),
+        ]);
         let err = g.check_source_name("nope").unwrap_err();
         assert_eq!(err.available, vec!["a".to_string(), "b".to_string()]);
         let text = err.to_string();
@@ -387,9 +439,15 @@ mod tests {
         g.ports.insert(10, port(10, 6, Direction::Out, "FL", true));
         g.ports.insert(11, port(11, 6, Direction::Out, "FL", false));
         g.ports.insert(12, port(12, 6, Direction::In, "FL", false));
-        assert_eq!(g.source_ports(6).iter().map(|p| p.id).collect::<Vec<_>>(), vec![11]);
+        assert_eq!(
+            g.source_ports(6).iter().map(|p| p.id).collect::<Vec<_>>(),
+            vec![11]
+        );
         g.ports.remove(&11);
-        assert_eq!(g.source_ports(6).iter().map(|p| p.id).collect::<Vec<_>>(), vec![10]);
+        assert_eq!(
+            g.source_ports(6).iter().map(|p| p.id).collect::<Vec<_>>(),
+            vec![10]
+        );
     }
 
     #[test]
@@ -408,18 +466,39 @@ mod tests {
     #[test]
     fn listeners_cover_hardmute_and_physical_but_not_our_filter() {
         let mut g = graph(vec![
-            node(30, HARDMUTE_NODE_NAME, "Audio/Source/Virtual", Some(MARKER_SOURCE)),
+            node(
+                30,
+                HARDMUTE_NODE_NAME,
+                "Audio/Source/Virtual",
+                Some(MARKER_SOURCE),
+            ),
             node(40, "mic", "Audio/Source", None),
             node(50, FEEDER_NODE_NAME, "", Some(MARKER_FEEDER)),
             node(60, "zoom-in", "Stream/Input/Audio", None),
             node(61, "spy", "Stream/Input/Audio", None),
             node(62, "player", "Stream/Output/Audio", None),
         ]);
-        g.nodes.get_mut(&60).unwrap().app =
-            AppIdentity { app_name: Some("Zoom".into()), pid: Some(42), binary: Some("zoom".into()) };
+        g.nodes.get_mut(&60).unwrap().app = AppIdentity {
+            app_name: Some("Zoom".into()),
+            pid: Some(42),
+            binary: Some("zoom".into()),
+        };
         g.nodes.get_mut(&61).unwrap().client_id = Some(9);
-        g.clients.insert(9, AppIdentity { app_name: Some("Spy".into()), pid: Some(7), binary: Some("spy".into()) });
-        let l = |id, o, i| LinkEntry { id, out_node: o, out_port: 0, in_node: i, in_port: 0 };
+        g.clients.insert(
+            9,
+            AppIdentity {
+                app_name: Some("Spy".into()),
+                pid: Some(7),
+                binary: Some("spy".into()),
+            },
+        );
+        let l = |id, o, i| LinkEntry {
+            id,
+            out_node: o,
+            out_port: 0,
+            in_node: i,
+            in_port: 0,
+        };
         g.links.insert(1, l(1, 40, 50)); // mic -> our filter: not a listener
         g.links.insert(2, l(2, 50, 30)); // filter -> hardmute: not a listener
         g.links.insert(3, l(3, 30, 60)); // hardmute -> zoom
@@ -430,14 +509,29 @@ mod tests {
         assert_eq!(ls.len(), 2, "{ls:?}");
         assert_eq!(ls[0].captures, Captures::HardMute);
         assert_eq!(ls[0].app.pid, Some(42));
-        assert_eq!(ls[1].captures, Captures::Physical { source_name: "mic".into() });
-        assert_eq!(ls[1].app.app_name.as_deref(), Some("Spy"), "falls back to the client's props");
+        assert_eq!(
+            ls[1].captures,
+            Captures::Physical {
+                source_name: "mic".into()
+            }
+        );
+        assert_eq!(
+            ls[1].app.app_name.as_deref(),
+            Some("Spy"),
+            "falls back to the client's props"
+        );
     }
 
     #[test]
     fn parses_default_source_metadata() {
-        assert_eq!(parse_default_name(r#"{ "name": "alsa_input.usb" }"#).as_deref(), Some("alsa_input.usb"));
-        assert_eq!(parse_default_name(r#"{"name":"a\"b"}"#).as_deref(), Some("a\"b"));
+        assert_eq!(
+            parse_default_name(r#"{ "name": "alsa_input.usb" }"#).as_deref(),
+            Some("alsa_input.usb")
+        );
+        assert_eq!(
+            parse_default_name(r#"{"name":"a\"b"}"#).as_deref(),
+            Some("a\"b")
+        );
         assert_eq!(parse_default_name(r#"{ "other": 1 }"#), None);
         assert_eq!(parse_default_name(r#"{ "name": "unterminated"#), None);
     }

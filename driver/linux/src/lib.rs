@@ -15,9 +15,8 @@ mod lock;
 pub mod rt;
 mod session;
 
-// The core API, in one place so the realtime code names it once.
-mod core_standin;
-pub(crate) use core_standin as hm_core;
+// The core API under one short name.
+pub(crate) use hardmute_core as hm_core;
 
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
@@ -26,7 +25,10 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-pub use graph::{Captures, ListenerInfo, SourceInfo, UnknownSource, HARDMUTE_NODE_DESCRIPTION, HARDMUTE_NODE_NAME};
+pub use graph::{
+    Captures, ListenerInfo, SourceInfo, UnknownSource, HARDMUTE_NODE_DESCRIPTION,
+    HARDMUTE_NODE_NAME,
+};
 pub use hm_core::control::{Authority, ChangeSource, ControlBlock};
 
 #[derive(Debug, Clone, Default)]
@@ -112,7 +114,10 @@ impl VirtualMic {
         let status = Arc::new(Mutex::new(Status::default()));
         let (tx, rx) = pipewire::channel::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
-        let settings = session::Settings { source: config.source, release_on_mute: config.release_on_mute };
+        let settings = session::Settings {
+            source: config.source,
+            release_on_mute: config.release_on_mute,
+        };
         let thread = {
             let (ctl, status) = (ctl.clone(), status.clone());
             std::thread::Builder::new()
@@ -120,7 +125,13 @@ impl VirtualMic {
                 .spawn(move || session::run(settings, ctl, status, rx, ready_tx))
                 .map_err(|e| Error::Connect(e.to_string()))?
         };
-        let mut mic = VirtualMic { ctl, commands: tx, status, thread: Some(thread), _lock: lock };
+        let mut mic = VirtualMic {
+            ctl,
+            commands: tx,
+            status,
+            thread: Some(thread),
+            _lock: lock,
+        };
         match ready_rx.recv_timeout(START_TIMEOUT) {
             Ok(Ok(())) => Ok(mic),
             Ok(Err(e)) => {
@@ -151,7 +162,10 @@ impl VirtualMic {
             .set_muted(muted, source, hm_core::control::Authority::Owner)
             .map_err(|_| Error::Refused)?;
         // A cycle lasts at most a few ms; 2000 x 0.5 ms is a generous bound.
-        if !self.ctl.wait_until_effective(|| std::thread::sleep(Duration::from_micros(500)), 2000) {
+        if !self
+            .ctl
+            .wait_until_effective(|| std::thread::sleep(Duration::from_micros(500)), 2000)
+        {
             return Err(Error::NotEffective);
         }
         let _ = self.commands.send(session::Command::MuteChanged);
@@ -162,7 +176,9 @@ impl VirtualMic {
     /// name is refused with the list of sources, and HardMute mutes (it stays up).
     pub fn select_source(&self, name: Option<String>) -> Result<(), Error> {
         let (tx, rx) = mpsc::channel();
-        self.commands.send(session::Command::SelectSource(name, tx)).map_err(|_| Error::Stopped)?;
+        self.commands
+            .send(session::Command::SelectSource(name, tx))
+            .map_err(|_| Error::Stopped)?;
         rx.recv_timeout(REPLY_TIMEOUT).map_err(|_| Error::Stopped)?
     }
 

@@ -44,7 +44,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("hm-lock-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let first = InstanceLock::acquire(Some(dir.clone())).unwrap();
-        assert!(matches!(InstanceLock::acquire(Some(dir.clone())), Err(Error::AlreadyRunning(_))));
+        assert!(matches!(
+            InstanceLock::acquire(Some(dir.clone())),
+            Err(Error::AlreadyRunning(_))
+        ));
         drop(first);
         assert!(InstanceLock::acquire(Some(dir.clone())).is_ok());
         let _ = std::fs::remove_dir_all(dir);

@@ -47,14 +47,21 @@ impl RtGate {
         outputs: &mut [Option<&mut [f32]>],
         frames: usize,
     ) {
-        let RtGate { gate, channels, interleaved_in, interleaved_out } = self;
+        let RtGate {
+            gate,
+            channels,
+            interleaved_in,
+            interleaved_out,
+        } = self;
         let ch = *channels;
         let mut done = 0;
         while done < frames {
             let n = (frames - done).min(MAX_FRAMES);
             let samples = n * ch;
-            let (Some(inbuf), Some(outbuf)) = (interleaved_in.get_mut(..samples), interleaved_out.get_mut(..samples))
-            else {
+            let (Some(inbuf), Some(outbuf)) = (
+                interleaved_in.get_mut(..samples),
+                interleaved_out.get_mut(..samples),
+            ) else {
                 return;
             };
             let have_input = inputs.iter().take(ch).any(Option::is_some);

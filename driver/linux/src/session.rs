@@ -18,8 +18,8 @@ use pw::types::ObjectType;
 
 use crate::filter::FeederFilter;
 use crate::graph::{
-    map_channels, parse_default_name, AppIdentity, Direction, Graph, LinkEntry, NodeEntry, PortEntry,
-    HARDMUTE_NODE_DESCRIPTION, HARDMUTE_NODE_NAME, MARKER_KEY, MARKER_SOURCE,
+    map_channels, parse_default_name, AppIdentity, Direction, Graph, LinkEntry, NodeEntry,
+    PortEntry, HARDMUTE_NODE_DESCRIPTION, HARDMUTE_NODE_NAME, MARKER_KEY, MARKER_SOURCE,
 };
 use crate::hm_core::control::{Authority, ChangeSource, ControlBlock};
 use crate::{Error, Status};
@@ -252,7 +252,9 @@ impl Session {
         if id == pw::core::PW_ID_CORE && res == -libc::EPIPE {
             // The server went away. The daemon notices through `Status::connected`.
             self.status.lock().connected = false;
-            self.fail_start(Error::Connect(format!("pipewire connection lost: {message}")));
+            self.fail_start(Error::Connect(format!(
+                "pipewire connection lost: {message}"
+            )));
             if let Some(ml) = self.mainloop.upgrade() {
                 ml.quit();
             }
@@ -263,7 +265,9 @@ impl Session {
     fn fail_safe_mute(&mut self, why: &str) {
         log::error!("hardmute-pipewire: {why}; staying muted");
         self.last_error = Some(why.to_owned());
-        let _ = self.ctl.set_muted(true, ChangeSource::FailSafe, Authority::Other);
+        let _ = self
+            .ctl
+            .set_muted(true, ChangeSource::FailSafe, Authority::Other);
     }
 
     fn on_command(&mut self, command: Command) {
@@ -317,23 +321,36 @@ impl Session {
                             .info(move |info| {
                                 // Props are only meaningful when flagged as changed (a state
                                 // change carries none): never read a marker from those.
-                                let props = info.change_mask().contains(pw::node::NodeChangeMask::PROPS);
+                                let props =
+                                    info.change_mask().contains(pw::node::NodeChangeMask::PROPS);
                                 if let Some(s) = me.upgrade() {
-                                    s.borrow_mut().on_node_info(id, info.props().filter(|_| props));
+                                    s.borrow_mut()
+                                        .on_node_info(id, info.props().filter(|_| props));
                                 }
                             })
                             .register();
-                        self.nodes.insert(global.id, BoundNode { _listener: listener, _proxy: proxy });
+                        self.nodes.insert(
+                            global.id,
+                            BoundNode {
+                                _listener: listener,
+                                _proxy: proxy,
+                            },
+                        );
                     }
                     Err(e) => log::warn!("cannot bind node {}: {e}", global.id),
                 }
             }
             ObjectType::Port => {
-                let (Some(node_id), Some(direction)) = (prop_u32(props, "node.id"), prop(props, "port.direction"))
+                let (Some(node_id), Some(direction)) =
+                    (prop_u32(props, "node.id"), prop(props, "port.direction"))
                 else {
                     return;
                 };
-                let direction = if direction == "in" { Direction::In } else { Direction::Out };
+                let direction = if direction == "in" {
+                    Direction::In
+                } else {
+                    Direction::Out
+                };
                 self.graph.ports.insert(
                     global.id,
                     PortEntry {
@@ -354,7 +371,16 @@ impl Session {
                     get("link.input.node"),
                     get("link.input.port"),
                 ) {
-                    self.graph.links.insert(global.id, LinkEntry { id: global.id, out_node, out_port, in_node, in_port });
+                    self.graph.links.insert(
+                        global.id,
+                        LinkEntry {
+                            id: global.id,
+                            out_node,
+                            out_port,
+                            in_node,
+                            in_port,
+                        },
+                    );
                 }
             }
             ObjectType::Client => match self.registry.bind::<Client, _>(global) {
@@ -364,16 +390,27 @@ impl Session {
                     let listener = proxy
                         .add_listener_local()
                         .info(move |info| {
-                            if !info.change_mask().contains(pw::client::ClientChangeMask::PROPS) {
+                            if !info
+                                .change_mask()
+                                .contains(pw::client::ClientChangeMask::PROPS)
+                            {
                                 return;
                             }
                             if let Some(s) = me.upgrade() {
-                                let app = AppIdentity::from_lookup(|k| info.props().and_then(|p| p.get(k)));
+                                let app = AppIdentity::from_lookup(|k| {
+                                    info.props().and_then(|p| p.get(k))
+                                });
                                 s.borrow_mut().graph.clients.insert(id, app);
                             }
                         })
                         .register();
-                    self.clients.insert(global.id, BoundClient { _listener: listener, _proxy: proxy });
+                    self.clients.insert(
+                        global.id,
+                        BoundClient {
+                            _listener: listener,
+                            _proxy: proxy,
+                        },
+                    );
                 }
                 Err(e) => log::warn!("cannot bind client {}: {e}", global.id),
             },
@@ -400,7 +437,11 @@ impl Session {
                                 0
                             })
                             .register();
-                        self.metadata = Some(BoundMetadata { id: global.id, _listener: listener, _proxy: proxy });
+                        self.metadata = Some(BoundMetadata {
+                            id: global.id,
+                            _listener: listener,
+                            _proxy: proxy,
+                        });
                     }
                     Err(e) => log::warn!("cannot bind metadata {}: {e}", global.id),
                 }
@@ -411,7 +452,9 @@ impl Session {
     }
 
     fn on_node_info(&mut self, id: u32, props: Option<&pw::spa::utils::dict::DictRef>) {
-        let Some(entry) = self.graph.nodes.get_mut(&id) else { return };
+        let Some(entry) = self.graph.nodes.get_mut(&id) else {
+            return;
+        };
         entry.info_received = true;
         if let Some(props) = props {
             entry.marker = props.get(MARKER_KEY).map(str::to_owned);
@@ -443,7 +486,8 @@ impl Session {
         }
         // Links whose ports vanished are gone on the server; forget their proxies.
         let ports = &self.graph.ports;
-        self.links.retain(|(o, i), _| ports.contains_key(o) && ports.contains_key(i));
+        self.links
+            .retain(|(o, i), _| ports.contains_key(o) && ports.contains_key(i));
         self.reconcile();
     }
 
@@ -454,10 +498,16 @@ impl Session {
         }
         let hardmute = self.graph.hardmute_nodes();
         if hardmute.len() > 1 {
-            log::warn!("{} nodes carry the HardMute marker ({hardmute:?}); using the first", hardmute.len());
+            log::warn!(
+                "{} nodes carry the HardMute marker ({hardmute:?}); using the first",
+                hardmute.len()
+            );
         }
         let Some(&hm) = hardmute.first() else {
-            log::debug!("reconcile: no hardmute node (create_requested={})", self.create_requested);
+            log::debug!(
+                "reconcile: no hardmute node (create_requested={})",
+                self.create_requested
+            );
             if !self.create_requested {
                 self.create_hardmute_node();
             }
@@ -478,7 +528,11 @@ impl Session {
             return;
         }
         let channels: Vec<String> = hm_inputs.iter().map(|(_, c)| c.clone()).collect();
-        if self.filter.as_ref().is_some_and(|f| f.channels() != channels.as_slice()) {
+        if self
+            .filter
+            .as_ref()
+            .is_some_and(|f| f.channels() != channels.as_slice())
+        {
             log::info!("hardmute_mic channels changed to {channels:?}; rebuilding the gate filter");
             self.filter = None;
             self.graph.feeder_node = None;
@@ -486,7 +540,14 @@ impl Session {
         if self.filter.is_none() {
             // SAFETY: the core is live and belongs to this thread's loop; the filter is
             // dropped before the core (end of `run`).
-            match unsafe { FeederFilter::new(self.core.as_raw_ptr(), &channels, DEFAULT_RATE, self.ctl.clone()) } {
+            match unsafe {
+                FeederFilter::new(
+                    self.core.as_raw_ptr(),
+                    &channels,
+                    DEFAULT_RATE,
+                    self.ctl.clone(),
+                )
+            } {
                 Ok(f) => self.filter = Some(f),
                 Err(e) => {
                     self.fail_start(Error::Filter(e.0));
@@ -499,14 +560,25 @@ impl Session {
             self.publish();
             return;
         };
-        let feeder_in: Vec<u32> = self.graph.node_ports(feeder, Direction::In).iter().map(|p| p.id).collect();
-        let feeder_out: Vec<(u32, Option<String>)> =
-            self.graph.node_ports(feeder, Direction::Out).iter().map(|p| (p.id, p.channel.clone())).collect();
+        let feeder_in: Vec<u32> = self
+            .graph
+            .node_ports(feeder, Direction::In)
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        let feeder_out: Vec<(u32, Option<String>)> = self
+            .graph
+            .node_ports(feeder, Direction::Out)
+            .iter()
+            .map(|p| (p.id, p.channel.clone()))
+            .collect();
 
         // What should exist: filter -> hardmute_mic always; source -> filter unless released.
         let mut desired: Vec<(u32, u32, u32, u32)> = Vec::new(); // out_node, out_port, in_node, in_port
         for (i, (hm_port, channel)) in hm_inputs.iter().enumerate() {
-            let by_name = feeder_out.iter().find(|(_, c)| c.as_deref() == Some(channel.as_str()));
+            let by_name = feeder_out
+                .iter()
+                .find(|(_, c)| c.as_deref() == Some(channel.as_str()));
             if let Some((port, _)) = by_name.or_else(|| feeder_out.get(i)) {
                 desired.push((feeder, *port, hm, *hm_port));
             }
@@ -525,10 +597,20 @@ impl Session {
         let wanted: BTreeSet<(u32, u32)> = desired.iter().map(|d| (d.1, d.3)).collect();
 
         // Drop ours that should not exist (a released mic, a previous source).
-        let stale: Vec<(u32, u32)> = self.links.keys().filter(|k| !wanted.contains(k)).copied().collect();
+        let stale: Vec<(u32, u32)> = self
+            .links
+            .keys()
+            .filter(|k| !wanted.contains(k))
+            .copied()
+            .collect();
         for key in stale {
             self.links.remove(&key);
-            if let Some(l) = self.graph.links.values().find(|l| (l.out_port, l.in_port) == key) {
+            if let Some(l) = self
+                .graph
+                .links
+                .values()
+                .find(|l| (l.out_port, l.in_port) == key)
+            {
                 let _ = self.registry.destroy_global(l.id);
             }
         }
@@ -541,7 +623,10 @@ impl Session {
             .filter(|l| l.in_node == feeder && !wanted.contains(&(l.out_port, l.in_port)))
             .map(|l| l.id)
             .collect();
-        log::debug!("reconcile: hm={hm} feeder={feeder} desired={desired:?} ours={:?}", self.links.keys());
+        log::debug!(
+            "reconcile: hm={hm} feeder={feeder} desired={desired:?} ours={:?}",
+            self.links.keys()
+        );
         for id in foreign {
             log::info!("removing link {id} into the gate filter that HardMute did not make");
             let _ = self.registry.destroy_global(id);
@@ -574,9 +659,19 @@ impl Session {
         let positions: Vec<String> = self
             .graph
             .choose_source(self.settings.source.as_deref())
-            .map(|src| self.graph.source_ports(src).iter().filter_map(|p| p.channel.clone()).collect())
+            .map(|src| {
+                self.graph
+                    .source_ports(src)
+                    .iter()
+                    .filter_map(|p| p.channel.clone())
+                    .collect()
+            })
             .unwrap_or_default();
-        let positions = if positions.is_empty() { vec!["MONO".to_string()] } else { positions };
+        let positions = if positions.is_empty() {
+            vec!["MONO".to_string()]
+        } else {
+            positions
+        };
         let props = pw::properties::properties! {
             "factory.name" => "support.null-audio-sink",
             "node.name" => HARDMUTE_NODE_NAME,
@@ -595,7 +690,9 @@ impl Session {
                 self.created_node = Some(node);
                 self.create_requested = true;
             }
-            Err(e) => self.fail_start(Error::Connect(format!("cannot create {HARDMUTE_NODE_NAME}: {e}"))),
+            Err(e) => self.fail_start(Error::Connect(format!(
+                "cannot create {HARDMUTE_NODE_NAME}: {e}"
+            ))),
         }
     }
 
@@ -609,8 +706,12 @@ impl Session {
             .values()
             .filter(|l| Some(l.in_node) == feeder && Some(l.out_node) == source)
             .count();
-        let feed_links =
-            self.graph.links.values().filter(|l| Some(l.out_node) == feeder && Some(l.in_node) == hm).count();
+        let feed_links = self
+            .graph
+            .links
+            .values()
+            .filter(|l| Some(l.out_node) == feeder && Some(l.in_node) == hm)
+            .count();
         let mut st = self.status.lock();
         st.connected = true;
         st.hardmute_node = hm;
@@ -624,7 +725,11 @@ impl Session {
         st.feed_links = feed_links;
         st.sources = self.graph.source_list();
         st.listeners = self.graph.listeners();
-        st.channels = self.filter.as_ref().map(|f| f.channels().to_vec()).unwrap_or_default();
+        st.channels = self
+            .filter
+            .as_ref()
+            .map(|f| f.channels().to_vec())
+            .unwrap_or_default();
         st.last_error = self.last_error.clone();
     }
 }

@@ -45,7 +45,12 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn set_muted(ctl: &ControlBlock, muted: bool) {
-    ctl.set_muted(muted, ChangeSource::Cli, hardmute_pipewire::Authority::Owner).unwrap();
+    ctl.set_muted(
+        muted,
+        ChangeSource::Cli,
+        hardmute_pipewire::Authority::Owner,
+    )
+    .unwrap();
 }
 
 #[test]
@@ -53,8 +58,12 @@ fn process_cycle_allocates_nothing_and_gates_exactly() {
     const FRAMES: usize = 1024;
     let ctl = ControlBlock::new(false);
     let mut rt = RtGate::new(2, 48_000);
-    let left: Vec<f32> = (0..FRAMES).map(|i| ((i as f32) * 0.01).sin() * 0.5 + 0.25).collect();
-    let right: Vec<f32> = (0..FRAMES).map(|i| ((i as f32) * 0.02).cos() * 0.5 - 0.25).collect();
+    let left: Vec<f32> = (0..FRAMES)
+        .map(|i| ((i as f32) * 0.01).sin() * 0.5 + 0.25)
+        .collect();
+    let right: Vec<f32> = (0..FRAMES)
+        .map(|i| ((i as f32) * 0.02).cos() * 0.5 - 0.25)
+        .collect();
     let mut out_l = vec![1.0f32; FRAMES];
     let mut out_r = vec![1.0f32; FRAMES];
     let mut passed_cycles = 0;
@@ -68,13 +77,20 @@ fn process_cycle_allocates_nothing_and_gates_exactly() {
             _ => {}
         }
         let no_input = cycle % 7 == 3;
-        let inputs: [Option<&[f32]>; 2] = if no_input { [None, None] } else { [Some(&left), Some(&right)] };
+        let inputs: [Option<&[f32]>; 2] = if no_input {
+            [None, None]
+        } else {
+            [Some(&left), Some(&right)]
+        };
         {
             let mut outputs: [Option<&mut [f32]>; 2] = [Some(&mut out_l), Some(&mut out_r)];
             rt.process(&ctl, &inputs, &mut outputs, FRAMES);
         }
         if ctl.is_muted() || no_input {
-            assert!(out_l.iter().chain(out_r.iter()).all(|&s| s == 0.0), "cycle {cycle}: not exact zeros");
+            assert!(
+                out_l.iter().chain(out_r.iter()).all(|&s| s == 0.0),
+                "cycle {cycle}: not exact zeros"
+            );
         } else if cycle % 40 > 22 {
             // Well after the unmute (past any fade-in): the input, channel for channel.
             assert_eq!(out_l, left, "cycle {cycle}: left");
@@ -86,8 +102,15 @@ fn process_cycle_allocates_nothing_and_gates_exactly() {
         rt.process(&ctl, &inputs, &mut outputs, FRAMES / 2);
     }
     COUNTING.with(|c| c.set(false));
-    assert_eq!(ALLOCS.load(Ordering::SeqCst), 0, "the realtime cycle allocated or freed");
-    assert!(passed_cycles > 100, "the passthrough branch was exercised ({passed_cycles})");
+    assert_eq!(
+        ALLOCS.load(Ordering::SeqCst),
+        0,
+        "the realtime cycle allocated or freed"
+    );
+    assert!(
+        passed_cycles > 100,
+        "the passthrough branch was exercised ({passed_cycles})"
+    );
 }
 
 #[test]

@@ -1,0 +1,100 @@
+//! Invariant 6: the delivery path and the bridge-side helpers allocate nothing. A counting global
+//! allocator watches this thread while every realtime entry point runs.
+use hardmute_core::control::{Authority, ChangeSource, ControlBlock};
+use hardmute_core::convert::convert;
+use hardmute_core::deliver::{deliver_from_input, deliver_from_ring};
+use hardmute_core::drift::{DriftController, Resampler};
+use hardmute_core::ring::{RbConsumer, RingHeader, SharedRing};
+use hardmute_core::{Gate, I24};
+use ringbuf::traits::{Producer, Split};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+struct Counting;
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+}
+
+// SAFETY: forwards every call unchanged to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        if ARMED.with(Cell::get) {
+            ALLOCS.fetch_add(1, Ordering::SeqCst);
+        }
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: `p` came from `System.alloc` above with layout `l`.
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        if ARMED.with(Cell::get) {
+            ALLOCS.fetch_add(1, Ordering::SeqCst);
+        }
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn counted(f: impl FnOnce()) -> usize {
+    let before = ALLOCS.load(Ordering::SeqCst);
+    ARMED.with(|a| a.set(true));
+    f();
+    ARMED.with(|a| a.set(false));
+    ALLOCS.load(Ordering::SeqCst) - before
+}
+
+#[test]
+fn realtime_entry_points_do_not_allocate() {
+    // The harness must be able to see an allocation, or a zero below proves nothing.
+    assert_eq!(counted(|| drop(std::hint::black_box(vec![1u8; 16]))), 1);
+
+    let slots: Vec<AtomicU32> = (0..4096).map(|_| AtomicU32::new(0)).collect();
+    let header = RingHeader::new(4096, 2);
+    let ring = SharedRing::attach(&header, &slots).unwrap();
+    let (mut writer, mut reader) = (ring.writer(), ring.reader());
+    let (mut prod, cons) = ringbuf::HeapRb::<f32>::new(4096).split();
+    let mut cons = RbConsumer(cons);
+    let ctl = ControlBlock::new(false);
+    let mut gate = Gate::default();
+    let mut rs = Resampler::new(2, 44_100, 48_000);
+    let mut ctrl = DriftController::new(600.0, 48_000.0);
+    let input = vec![0.25f32; 2 * 441];
+    let mut resampled = vec![0.0f32; 2 * 600];
+    let mut out_f = vec![0.0f32; 2 * 480];
+    let mut out_i16 = vec![0i16; 2 * 480];
+    let mut out_i24 = vec![I24(0); 2 * 480];
+    let mut out_i32 = vec![0i32; 2 * 480];
+    let mut out_i32_app = vec![0i32; 2 * 480];
+
+    let n = counted(|| {
+        for i in 0..200 {
+            // bridge side
+            let (_, made) = rs.process(&input, &mut resampled);
+            writer.push(&resampled[..2 * made]);
+            prod.push_slice(&resampled[..2 * made]);
+            rs.set_correction(ctrl.update(600.0 + i as f64, 0.01));
+            ctl.heartbeat();
+            // delivery side, every format, muted and not
+            if i % 50 == 25 {
+                ctl.set_muted(i % 100 == 25, ChangeSource::Hotkey, Authority::Owner)
+                    .unwrap();
+                ctl.wait_until_effective(|| {}, 1);
+            }
+            deliver_from_ring(&ctl, &mut gate, &mut reader, &mut out_f, 2);
+            deliver_from_ring(&ctl, &mut gate, &mut cons, &mut out_i16, 2);
+            convert(&out_f, 2, &mut out_i32, 2);
+            deliver_from_input(&ctl, &mut gate, Some(&out_i32[..480]), &mut out_i32_app, 2);
+            convert(&out_i16, 2, &mut out_i24, 2);
+            std::hint::black_box((&out_f, &out_i16, &out_i24, &out_i32_app));
+        }
+    });
+    assert_eq!(n, 0, "allocations on the realtime path");
+    assert!(ctl.snapshot().frames_delivered >= 3 * 200 * 480);
+}
