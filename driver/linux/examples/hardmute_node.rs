@@ -90,7 +90,16 @@ fn main() {
                 // Persist first: a crash right after the ack must come back in this state.
                 persist(muted);
                 match mic.set_hard_mute(muted, ChangeSource::Cli) {
-                    Ok(()) => say(format!("ok {}", if muted { "muted" } else { "unmuted" })),
+                    Ok(()) => {
+                        // Counters at the acknowledgement, for the mute-reaction measurement.
+                        let c = mic.control().snapshot();
+                        say(format!(
+                            "ok {} delivered={} zeroed={}",
+                            if muted { "muted" } else { "unmuted" },
+                            c.frames_delivered,
+                            c.frames_zeroed
+                        ))
+                    }
                     Err(e) => say(format!("error {e}")),
                 }
             }
@@ -104,6 +113,16 @@ fn main() {
                     s.feed_links,
                     s.hardmute_node,
                     s.connected
+                ));
+            }
+            (Some("stats"), _) => {
+                let c = mic.control().snapshot();
+                say(format!(
+                    "stats cycles={} delivered={} zeroed={} underruns={}",
+                    c.cycle_seq / 2,
+                    c.frames_delivered,
+                    c.frames_zeroed,
+                    c.underruns
                 ));
             }
             (Some("listeners"), _) => {

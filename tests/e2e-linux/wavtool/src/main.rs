@@ -1,0 +1,441 @@
+//! hm-wav: the e2e harness's signal generator and WAV analyser.
+//!
+//!   hm-wav gen [--flag F --drained F] [--impulse]   raw f32 mono 48 kHz on stdout, forever
+//!     noise: a 1 s periodic pseudo-random signal (uniform +-0.4), so any recording made
+//!            without resampling can be aligned to it by cross-correlation;
+//!     marker: while file F exists, a +-0.9 square wave (1 kHz) instead of the noise; once F is
+//!            gone and enough samples have been written after it to have pushed every marker
+//!            sample out of the pipe, the file given by --drained is created;
+//!     impulse: a single 0.9 sample every 0.25 s, zeros otherwise (latency measurement).
+//!   hm-wav analyse FILE [options]   prints one line of facts; exit 1 if an expectation fails
+//!     --skip S            ignore the first S seconds
+//!     --min-seconds S     fail if less is analysed (default 1)
+//!     --expect-zero       every sample of every channel exactly 0
+//!     --expect-signal     channel 0 is the generator's noise: aligned by cross-correlation,
+//!                         RMS within --tol dB (default 0.5) of the reference over the same
+//!                         samples, no zero run longer than --max-zero-run frames (default 8)
+//!     --segments          channel 0 is zero runs and noise runs only: every noise run aligned
+//!                         and equal to the reference (a fade-in allowed at its start), no
+//!                         marker, no stale/looped/shifted sample
+//!     --expect-marker     the control case: a marker is present
+//!     --no-marker         no marker sample anywhere (|x| > 0.6)
+//!     --max-offsets N     with --segments: at most N distinct alignments (1 = nothing dropped)
+//!     --min-segments N    with --segments: at least N noise runs
+//!     --min-zero-run N    the longest zero run on channel 0 is at least N frames
+//!   hm-wav latency FILE   stereo: clicks on FL (direct) vs FR (through HardMute): offset in frames
+use std::io::Write;
+use std::path::PathBuf;
+
+const RATE: usize = 48_000;
+const PERIOD: usize = RATE; // the noise repeats every second
+const NOISE_PEAK: f32 = 0.4;
+const MARKER_LEVEL: f32 = 0.9;
+const MARKER_THRESHOLD: f32 = 0.6;
+const FADE_ALLOWANCE: usize = 1024;
+
+fn reference() -> Vec<f32> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..PERIOD)
+        .map(|_| {
+            // xorshift64*: deterministic, no dependency.
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            let r = x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40; // 24 bits
+            let v = (r as f32 / (1u64 << 24) as f32) * 2.0 - 1.0;
+            // Quantise to what an f32 path carries exactly.
+            v * NOISE_PEAK
+        })
+        .collect()
+}
+
+fn gen(args: &[String]) {
+    let flag = opt(args, "--flag").map(PathBuf::from);
+    let drained = opt(args, "--drained").map(PathBuf::from);
+    let impulse = args.iter().any(|a| a == "--impulse");
+    shrink_stdout_pipe();
+    let reference = reference();
+    let mut out = std::io::stdout().lock();
+    let mut n: usize = 0;
+    let mut since_clear: usize = usize::MAX / 2;
+    const CHUNK: usize = 128;
+    // Samples that must be written after the marker stops before every marker sample has left
+    // the pipe (4 KiB = 1024 samples) and pw-cat's own buffer (one quantum, <= 2048).
+    const DRAIN: usize = 1024 + 2048 + CHUNK;
+    let mut buf = [0u8; CHUNK * 4];
+    loop {
+        let marker = flag.as_ref().is_some_and(|f| f.exists());
+        if marker {
+            since_clear = 0;
+            if let Some(d) = &drained {
+                let _ = std::fs::remove_file(d);
+            }
+        }
+        for (i, b) in buf.chunks_exact_mut(4).enumerate() {
+            let k = n + i;
+            let v = if impulse {
+                if k % (RATE / 4) == 0 { 0.9 } else { 0.0 }
+            } else if marker {
+                if (k / 24) % 2 == 0 { MARKER_LEVEL } else { -MARKER_LEVEL }
+            } else {
+                reference[k % PERIOD]
+            };
+            b.copy_from_slice(&v.to_le_bytes());
+        }
+        if out.write_all(&buf).is_err() {
+            return;
+        }
+        n += CHUNK;
+        if !marker {
+            let before = since_clear;
+            since_clear = since_clear.saturating_add(CHUNK);
+            if before < DRAIN && since_clear >= DRAIN {
+                let _ = out.flush();
+                if let Some(d) = &drained {
+                    let _ = std::fs::write(d, b"");
+                }
+            }
+        }
+    }
+}
+
+/// A small pipe keeps the generator close to what is being played (Linux F_SETPIPE_SZ).
+fn shrink_stdout_pipe() {
+    extern "C" {
+        fn fcntl(fd: i32, cmd: i32, ...) -> i32;
+    }
+    const F_SETPIPE_SZ: i32 = 1031;
+    // SAFETY: fcntl on stdout with an integer argument; failure (not a pipe) is harmless.
+    unsafe {
+        fcntl(1, F_SETPIPE_SZ, 4096);
+    }
+}
+
+struct Wav {
+    channels: usize,
+    rate: usize,
+    samples: Vec<f32>, // interleaved, scaled to [-1, 1]
+    bits: u16,
+}
+
+fn read_wav(path: &str) -> Result<Wav, String> {
+    let raw = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+    if raw.len() < 12 || &raw[..4] != b"RIFF" || &raw[8..12] != b"WAVE" {
+        return Err(format!("{path}: not RIFF/WAVE"));
+    }
+    let u16le = |b: &[u8]| u16::from_le_bytes([b[0], b[1]]);
+    let u32le = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let mut pos = 12;
+    let mut fmt: Option<(u16, usize, usize, u16)> = None;
+    while pos + 8 <= raw.len() {
+        let id = &raw[pos..pos + 4];
+        let size = u32le(&raw[pos + 4..pos + 8]) as usize;
+        let body_start = pos + 8;
+        if id == b"fmt " {
+            let b = &raw[body_start..];
+            let mut tag = u16le(&b[0..2]);
+            let bits = u16le(&b[14..16]);
+            if tag == 0xFFFE && b.len() >= 26 {
+                tag = u16le(&b[24..26]);
+            }
+            fmt = Some((tag, u16le(&b[2..4]) as usize, u32le(&b[4..8]) as usize, bits));
+        } else if id == b"data" {
+            // A recorder stopped by a signal may not have fixed the size: read to the end.
+            let end = if size == 0 || body_start + size > raw.len() || size == u32::MAX as usize {
+                raw.len()
+            } else {
+                body_start + size
+            };
+            let end = if end < raw.len() && raw.len() - end > 4096 { raw.len() } else { end };
+            let (tag, channels, rate, bits) = fmt.ok_or("data before fmt")?;
+            let data = &raw[body_start..end];
+            let samples: Vec<f32> = match (tag, bits) {
+                (3, 32) => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+                (1, 16) => data.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]]) as f32 / 32768.0).collect(),
+                (1, 32) => data
+                    .chunks_exact(4)
+                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32 / 2147483648.0)
+                    .collect(),
+                _ => return Err(format!("{path}: unsupported format tag={tag} bits={bits}")),
+            };
+            return Ok(Wav { channels: channels.max(1), rate, samples, bits });
+        }
+        pos = body_start + size + (size & 1);
+    }
+    Err(format!("{path}: no data chunk"))
+}
+
+fn opt<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
+}
+
+fn db(x: f64) -> f64 {
+    if x > 0.0 { 20.0 * x.log10() } else { f64::NEG_INFINITY }
+}
+
+fn rms(v: impl Iterator<Item = f32>) -> f64 {
+    let (mut s, mut n) = (0.0f64, 0usize);
+    for x in v {
+        s += (x as f64) * (x as f64);
+        n += 1;
+    }
+    if n == 0 { 0.0 } else { (s / n as f64).sqrt() }
+}
+
+/// Offset o such that rec[i] ~ reference[(i + o) % PERIOD], by normalised cross-correlation.
+fn align(rec: &[f32], reference: &[f32], hints: &[usize]) -> Option<(usize, f64)> {
+    let w = rec.len().min(2048);
+    let rec = &rec[..w];
+    let energy: f64 = rec.iter().map(|&x| (x as f64).powi(2)).sum();
+    if energy == 0.0 {
+        return None;
+    }
+    let score = |o: usize| -> f64 {
+        let (mut c, mut e) = (0.0f64, 0.0f64);
+        for (i, &x) in rec.iter().enumerate() {
+            let r = reference[(i + o) % PERIOD] as f64;
+            c += x as f64 * r;
+            e += r * r;
+        }
+        c / (energy.sqrt() * e.sqrt()).max(1e-30)
+    };
+    for &h in hints {
+        let s = score(h);
+        if s > 0.99 {
+            return Some((h, s));
+        }
+    }
+    let mut best = (0usize, f64::MIN);
+    for o in 0..PERIOD {
+        let s = score(o);
+        if s > best.1 {
+            best = (o, s);
+        }
+    }
+    Some(best)
+}
+
+fn analyse(args: &[String]) -> bool {
+    let Some(path) = args.first() else {
+        eprintln!("usage: hm-wav analyse FILE [options]");
+        return false;
+    };
+    let wav = match read_wav(path) {
+        Ok(w) => w,
+        Err(e) => {
+            println!("FAIL {e}");
+            return false;
+        }
+    };
+    let has = |f: &str| args.iter().any(|a| a == f);
+    let num = |f: &str, d: f64| opt(args, f).and_then(|v| v.parse().ok()).unwrap_or(d);
+    let ch = wav.channels;
+    let skip_frames = (num("--skip", 0.0) * wav.rate as f64) as usize;
+    let all = wav.samples.get(skip_frames * ch..).unwrap_or(&[]);
+    let frames = all.len() / ch;
+    let secs = frames as f64 / wav.rate as f64;
+    let ch0: Vec<f32> = all.iter().step_by(ch).copied().collect();
+    let nonzero = all.iter().filter(|&&x| x != 0.0).count();
+    let markers = all.iter().filter(|&&x| x.abs() > MARKER_THRESHOLD).count();
+    let mut longest_zero = 0usize;
+    let mut run = 0usize;
+    for &x in &ch0 {
+        run = if x == 0.0 { run + 1 } else { 0 };
+        longest_zero = longest_zero.max(run);
+    }
+    let mut ok = true;
+    let mut facts = format!(
+        "{path}: {ch}ch {}Hz {}bit {secs:.3}s rms={:.2}dBFS nonzero={nonzero}/{} markers={markers} longest_zero_run={longest_zero}",
+        wav.rate,
+        wav.bits,
+        db(rms(all.iter().copied())),
+        all.len()
+    );
+    let mut fail = |why: String, facts: &mut String| {
+        facts.push_str(&format!("\n  FAIL: {why}"));
+        ok = false;
+    };
+    if secs < num("--min-seconds", 1.0) {
+        fail(format!("only {secs:.3}s analysed"), &mut facts);
+    }
+    if let Some(min) = opt(args, "--min-zero-run").and_then(|v| v.parse::<usize>().ok()) {
+        if longest_zero < min {
+            fail(format!("longest zero run {longest_zero} frames (< {min})"), &mut facts);
+        }
+    }
+    if has("--expect-zero") && nonzero > 0 {
+        fail(format!("{nonzero} non-zero samples"), &mut facts);
+    }
+    if has("--no-marker") && markers > 0 {
+        fail(format!("{markers} marker samples reached the recording"), &mut facts);
+    }
+    if has("--expect-marker") && markers == 0 {
+        fail("no marker in the control recording: the marker detector is blind".into(), &mut facts);
+    }
+    let reference = reference();
+    if has("--expect-signal") {
+        if wav.rate != RATE {
+            fail("--expect-signal needs a 48 kHz recording".into(), &mut facts);
+        } else {
+            let tol = num("--tol", 0.5);
+            let max_run = num("--max-zero-run", 8.0) as usize;
+            match align(&ch0, &reference, &[]) {
+                None => fail("silent: nothing to align".into(), &mut facts),
+                Some((o, score)) => {
+                    let ref_rms = rms((0..ch0.len()).map(|i| reference[(i + o) % PERIOD]));
+                    let rec_rms = rms(ch0.iter().copied());
+                    let diff = db(rec_rms) - db(ref_rms);
+                    facts.push_str(&format!(
+                        " | aligned offset={o} corr={score:.5} rms_diff={diff:+.3}dB"
+                    ));
+                    if score < 0.99 {
+                        fail(format!("correlation {score:.4} < 0.99: not the fake mic's signal"), &mut facts);
+                    }
+                    if diff.abs() > tol {
+                        fail(format!("RMS differs by {diff:.3} dB (> {tol})"), &mut facts);
+                    }
+                    if longest_zero > max_run {
+                        fail(format!("dropout: {longest_zero} zero frames (> {max_run})"), &mut facts);
+                    }
+                }
+            }
+        }
+    }
+    if has("--segments") {
+        if wav.rate != RATE {
+            fail("--segments needs a 48 kHz recording".into(), &mut facts);
+        } else {
+            let (mut segs, mut bad, mut offsets) = (0usize, 0usize, Vec::<usize>::new());
+            let mut i = 0;
+            while i < ch0.len() {
+                if ch0[i] == 0.0 {
+                    i += 1;
+                    continue;
+                }
+                let start = i;
+                // A segment ends at a long zero run (a mute); single zero samples inside noise
+                // are legitimate values.
+                let mut end = i;
+                let mut zeros = 0;
+                while end < ch0.len() && zeros < 64 {
+                    zeros = if ch0[end] == 0.0 { zeros + 1 } else { 0 };
+                    end += 1;
+                }
+                let end = end - zeros;
+                let seg = &ch0[start..end];
+                segs += 1;
+                if seg.len() < 32 {
+                    // Too short to align honestly; it must at least not be a marker.
+                    if seg.iter().any(|x| x.abs() > MARKER_THRESHOLD) {
+                        bad += seg.len();
+                    }
+                    i = end.max(start + 1);
+                    continue;
+                }
+                match align(seg, &reference, &offsets) {
+                    Some((o, score)) if score > 0.9 => {
+                        if !offsets.contains(&o) {
+                            offsets.push(o);
+                        }
+                        for (k, &x) in seg.iter().enumerate() {
+                            let r = reference[(start + k + o) % PERIOD];
+                            let exact = (x - r).abs() <= 1e-6;
+                            let fading = k < FADE_ALLOWANCE && r != 0.0 && {
+                                let g = x / r;
+                                (-1e-6..=1.0 + 1e-6).contains(&g)
+                            };
+                            if !(exact || fading || x == 0.0) {
+                                bad += 1;
+                            }
+                        }
+                    }
+                    _ => bad += seg.len(),
+                }
+                i = end.max(start + 1);
+            }
+            facts.push_str(&format!(" | segments={segs} offsets={offsets:?} mismatched_samples={bad}"));
+            if bad > 0 {
+                fail(format!("{bad} samples are neither zero nor the aligned fake-mic signal"), &mut facts);
+            }
+            if let Some(max) = opt(args, "--max-offsets").and_then(|v| v.parse::<usize>().ok()) {
+                if offsets.len() > max {
+                    fail(
+                        format!("{} different alignments (> {max}): samples were dropped or repeated", offsets.len()),
+                        &mut facts,
+                    );
+                }
+            }
+            if let Some(min) = opt(args, "--min-segments").and_then(|v| v.parse::<usize>().ok()) {
+                if segs < min {
+                    fail(format!("only {segs} unmuted segments (< {min})"), &mut facts);
+                }
+            }
+        }
+    }
+    println!("{facts}");
+    ok
+}
+
+fn latency(args: &[String]) -> bool {
+    let Some(path) = args.first() else { return false };
+    let wav = match read_wav(path) {
+        Ok(w) if w.channels == 2 => w,
+        Ok(_) => {
+            println!("FAIL {path}: need a stereo recording");
+            return false;
+        }
+        Err(e) => {
+            println!("FAIL {e}");
+            return false;
+        }
+    };
+    let clicks = |c: usize| -> Vec<usize> {
+        let mut v = Vec::new();
+        let mut last = None::<usize>;
+        for (i, f) in wav.samples.chunks_exact(2).enumerate() {
+            if f[c].abs() > 0.5 && last.is_none_or(|l| i > l + 1000) {
+                v.push(i);
+                last = Some(i);
+            }
+        }
+        v
+    };
+    let (direct, through) = (clicks(0), clicks(1));
+    let mut offsets = Vec::new();
+    for &d in &direct {
+        if let Some(&t) = through.iter().find(|&&t| t + 100 >= d && t < d + 8192) {
+            offsets.push(t as i64 - d as i64);
+        }
+    }
+    offsets.sort_unstable();
+    let uniq: Vec<i64> = {
+        let mut u = offsets.clone();
+        u.dedup();
+        u
+    };
+    println!(
+        "clicks direct={} through={} matched={} offsets_frames={:?}",
+        direct.len(),
+        through.len(),
+        offsets.len(),
+        uniq
+    );
+    offsets.len() >= 3
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let ok = match args.first().map(String::as_str) {
+        Some("gen") => {
+            gen(&args[1..]);
+            true
+        }
+        Some("analyse") => analyse(&args[1..]),
+        Some("latency") => latency(&args[1..]),
+        _ => {
+            eprintln!("usage: hm-wav gen|analyse|latency ...");
+            false
+        }
+    };
+    std::process::exit(if ok { 0 } else { 1 });
+}
