@@ -7,6 +7,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 HM_NODE=${HM_NODE:-$ROOT/target/debug/examples/hardmute_node}
 HMWAV=${HMWAV:-$ROOT/target/release/hm-wav}
+HMPLAY=${HMPLAY:-$ROOT/target/release/hm-play}
 
 log() { echo "    [$(date +%T.%3N)] $*"; }
 die() { log "FAIL: $*"; exit 1; }
@@ -43,7 +44,7 @@ wait_for() { # wait_for SECONDS CMD...: poll until CMD succeeds
     local end=$((SECONDS + $1)); shift
     until "$@" >/dev/null 2>&1; do
         [ $SECONDS -ge $end ] && return 1
-        sleep 0.05
+        sleep 0.01
     done
 }
 
@@ -61,6 +62,10 @@ start_stack() {
     pipewire-pulse >"$WORK/pulse.log" 2>&1 &
     PIDS+=($!)
     wait_for 10 test -S "$XDG_RUNTIME_DIR/pulse/native" || die "pipewire-pulse did not start"
+    # One quantum for the whole test: a client joining with a smaller latency (parecord) would
+    # otherwise change it mid-recording, and a quantum change shifts every stream by a buffer,
+    # which the sample-exact checks would rightly call a glitch.
+    pw-metadata -n settings 0 clock.force-quantum "${QUANTUM:-1024}" >/dev/null || die "cannot force the quantum"
     sleep 0.3
     kill -0 "$wp" || die "wireplumber exited"
 }
@@ -71,7 +76,7 @@ node_id() { pw-cli ls Node | awk -v n="node.name = \"$1\"" '/^\tid /{id=$2; sub(
 count_nodes() { pw-cli ls Node | grep -c "node.name = \"$1\"" || true; }
 
 # The fake physical mic: a null-audio-sink Audio/Source/Virtual that drives the graph (like a
-# real ALSA source does, priority.driver about 2000), fed by pw-cat with the generator's signal.
+# real ALSA source does, priority.driver about 2000), fed by hm-play with the test signal.
 FAKE_POSITIONS="MONO"
 make_fake_mic() {
     FAKE_POSITIONS=${1:-MONO}
@@ -89,10 +94,8 @@ link_player() {
     for pos in $FAKE_POSITIONS; do link fake-mic-player:output_MONO "fake-mic:input_$pos"; done
 }
 
-play_fake_mic() { # play_fake_mic [hm-wav gen args]
-    "$HMWAV" gen "$@" | pw-cat --playback --target 0 --latency 256 --format f32 --rate 48000 \
-        --channels 1 -P '{ node.name = fake-mic-player node.autoconnect = false }' - \
-        >"$WORK/player.log" 2>&1 &
+play_fake_mic() { # play_fake_mic [hm-play args]
+    "$HMPLAY" "$@" >"$WORK/player.log" 2>&1 &
     PIDS+=($!)
     link_player
 }
@@ -137,14 +140,14 @@ rec_pw() { # rec_pw NAME RATE CHANNELS FORMAT [TARGET]  (native PipeWire client)
         -P "{ node.name = rec-$1 }" "$WORK/$1.wav" >"$WORK/rec-$1.log" 2>&1 &
     PIDS+=($!)
     eval "PID_$1=$!"
-    wait_for 5 client_linked "rec-$1" || die "pw-record $1 never linked"
+    wait_for 10 client_linked "rec-$1" || die "pw-record $1 never linked"
 }
 rec_pa() { # rec_pa NAME RATE CHANNELS FORMAT [DEVICE]  (PulseAudio client via pipewire-pulse)
     parecord --device="${5:-hardmute_mic}" --rate="$2" --channels="$3" --format="$4" \
         --file-format=wav --client-name="rec-$1" --latency-msec=20 "$WORK/$1.wav" >"$WORK/rec-$1.log" 2>&1 &
     PIDS+=($!)
     eval "PID_$1=$!"
-    wait_for 5 client_linked "rec-$1" || die "parecord $1 never linked"
+    wait_for 10 client_linked "rec-$1" || die "parecord $1 never linked"
 }
 client_linked() { local l; l=$(pw-link -l) && grep -q "|-> $1:" <<<"$l"; }
 linked_from() { # linked_from SOURCE_NODE CLIENT: a link SOURCE_NODE:* -> CLIENT:* exists

@@ -177,17 +177,21 @@ t8_toggle() {
     wait_for 5 capture_linked || die "mic not linked"
     rec_pw pw 48000 1 f32; rec_pa pa 48000 1 float32le; rec_pw control 48000 1 f32 fake-mic
     sleep 0.5
-    local toggles=0 start=$SECONDS a
+    local toggles=0 start=$SECONDS a t0 left
     while [ $((SECONDS - start)) -lt "$TOGGLE_SECS" ]; do
+        t0=$EPOCHREALTIME    # one mute + one unmute every 200 ms = 10 changes a second
         a=$(hm_cmd mute); [[ $a == "ok muted"* ]] || die "mute: $a"
-        touch "$WORK/marker"; sleep 0.05; rm -f "$WORK/marker"
-        wait_for 2 test -e "$WORK/drained" || die "generator did not drain"
+        touch "$WORK/marker"; sleep 0.04; rm -f "$WORK/marker"
+        wait_for 2 test -e "$WORK/drained" || die "player did not drain"
         a=$(hm_cmd unmute); [[ $a == "ok unmuted"* ]] || die "unmute: $a"
-        toggles=$((toggles + 2)); sleep 0.03
+        toggles=$((toggles + 2))
+        left=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{d=0.2-(b-a); if (d>0) printf "%.3f", d; else print 0}')
+        sleep "$left"
     done
     local rate; rate=$(awk -v t=$toggles -v s=$((SECONDS - start)) 'BEGIN{printf "%.1f", t/s}')
     log "$toggles toggles in $((SECONDS - start)) s ($rate/s)"
     sleep 0.3; stop_rec pw pa control
+    log "$(hm_cmd stats)"
     note "toggle: $toggles toggles in $((SECONDS - start)) s ($rate per second), TOGGLE_SECS=$TOGGLE_SECS"
     analyse "$WORK/pw.wav" --no-marker --segments --max-offsets 1 --min-segments $((toggles / 4)) || exit 1
     analyse "$WORK/pa.wav" --no-marker --segments --max-offsets 1 --min-segments $((toggles / 4)) || exit 1

@@ -14,6 +14,7 @@ use pw::client::{Client, ClientListener};
 use pw::link::Link;
 use pw::metadata::{Metadata, MetadataListener};
 use pw::node::{Node, NodeListener};
+use pw::proxy::ProxyT;
 use pw::types::ObjectType;
 
 use crate::filter::FeederFilter;
@@ -23,6 +24,9 @@ use crate::graph::{
 };
 use crate::hm_core::control::{Authority, ChangeSource, ControlBlock};
 use crate::{Error, Status};
+
+/// How often a failing link is retried before it is left alone (and logged).
+const MAX_LINK_ATTEMPTS: u32 = 5;
 
 /// The graph rate used for the fade length and for a newly created node.
 const DEFAULT_RATE: u32 = 48_000;
@@ -83,6 +87,8 @@ struct Session {
     filter: Option<FeederFilter>,
     /// Links we made, by (output port, input port). Dropping a proxy destroys its link.
     links: HashMap<(u32, u32), Link>,
+    /// Failed link attempts per (output port, input port): retried a few times, then left.
+    link_failures: HashMap<(u32, u32), u32>,
     ready: Option<mpsc::Sender<Result<(), Error>>>,
     status: Arc<Mutex<Status>>,
     last_error: Option<String>,
@@ -130,6 +136,7 @@ pub(crate) fn run(
             create_requested: false,
             filter: None,
             links: HashMap::new(),
+            link_failures: HashMap::new(),
             ready: Some(ready),
             status,
             last_error: None,
@@ -248,6 +255,21 @@ impl Session {
     }
 
     fn on_error(&mut self, id: u32, res: i32, message: &str) {
+        // A link of ours that failed (a port reconfigured by the session manager under us, a
+        // format that did not negotiate): forget it so the next reconcile makes it again.
+        let failed = self
+            .links
+            .iter()
+            .find(|(_, l)| l.upcast_ref().id() == id)
+            .map(|(k, _)| *k);
+        if let Some(key) = failed {
+            self.links.remove(&key);
+            let n = self.link_failures.entry(key).or_insert(0);
+            *n += 1;
+            log::info!("link {key:?} failed ({message}), attempt {n}");
+            self.reconcile();
+            return;
+        }
         log::warn!("pipewire error on object {id}: {res} {message}");
         if id == pw::core::PW_ID_CORE && res == -libc::EPIPE {
             // The server went away. The daemon notices through `Status::connected`.
@@ -633,6 +655,13 @@ impl Session {
         }
         for (out_node, out_port, in_node, in_port) in desired {
             if self.links.contains_key(&(out_port, in_port)) {
+                continue;
+            }
+            if self
+                .link_failures
+                .get(&(out_port, in_port))
+                .is_some_and(|&n| n >= MAX_LINK_ATTEMPTS)
+            {
                 continue;
             }
             let props = pw::properties::properties! {

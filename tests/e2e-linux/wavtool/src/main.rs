@@ -1,12 +1,6 @@
 //! hm-wav: the e2e harness's signal generator and WAV analyser.
 //!
-//!   hm-wav gen [--flag F --drained F] [--impulse]   raw f32 mono 48 kHz on stdout, forever
-//!     noise: a 1 s periodic pseudo-random signal (uniform +-0.4), so any recording made
-//!            without resampling can be aligned to it by cross-correlation;
-//!     marker: while file F exists, a +-0.9 square wave (1 kHz) instead of the noise; once F is
-//!            gone and enough samples have been written after it to have pushed every marker
-//!            sample out of the pipe, the file given by --drained is created;
-//!     impulse: a single 0.9 sample every 0.25 s, zeros otherwise (latency measurement).
+//!   (the signal comes from hm-play, see play.rs and signal.rs)
 //!   hm-wav analyse FILE [options]   prints one line of facts; exit 1 if an expectation fails
 //!     --skip S            ignore the first S seconds
 //!     --min-seconds S     fail if less is analysed (default 1)
@@ -23,93 +17,10 @@
 //!     --min-segments N    with --segments: at least N noise runs
 //!     --min-zero-run N    the longest zero run on channel 0 is at least N frames
 //!   hm-wav latency FILE   stereo: clicks on FL (direct) vs FR (through HardMute): offset in frames
-use std::io::Write;
-use std::path::PathBuf;
 
-const RATE: usize = 48_000;
-const PERIOD: usize = RATE; // the noise repeats every second
-const NOISE_PEAK: f32 = 0.4;
-const MARKER_LEVEL: f32 = 0.9;
-const MARKER_THRESHOLD: f32 = 0.6;
-const FADE_ALLOWANCE: usize = 1024;
-
-fn reference() -> Vec<f32> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..PERIOD)
-        .map(|_| {
-            // xorshift64*: deterministic, no dependency.
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            let r = x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40; // 24 bits
-            let v = (r as f32 / (1u64 << 24) as f32) * 2.0 - 1.0;
-            // Quantise to what an f32 path carries exactly.
-            v * NOISE_PEAK
-        })
-        .collect()
-}
-
-fn gen(args: &[String]) {
-    let flag = opt(args, "--flag").map(PathBuf::from);
-    let drained = opt(args, "--drained").map(PathBuf::from);
-    let impulse = args.iter().any(|a| a == "--impulse");
-    shrink_stdout_pipe();
-    let reference = reference();
-    let mut out = std::io::stdout().lock();
-    let mut n: usize = 0;
-    let mut since_clear: usize = usize::MAX / 2;
-    const CHUNK: usize = 128;
-    // Samples that must be written after the marker stops before every marker sample has left
-    // the pipe (4 KiB = 1024 samples) and pw-cat's own buffer (one quantum, <= 2048).
-    const DRAIN: usize = 1024 + 2048 + CHUNK;
-    let mut buf = [0u8; CHUNK * 4];
-    loop {
-        let marker = flag.as_ref().is_some_and(|f| f.exists());
-        if marker {
-            since_clear = 0;
-            if let Some(d) = &drained {
-                let _ = std::fs::remove_file(d);
-            }
-        }
-        for (i, b) in buf.chunks_exact_mut(4).enumerate() {
-            let k = n + i;
-            let v = if impulse {
-                if k % (RATE / 4) == 0 { 0.9 } else { 0.0 }
-            } else if marker {
-                if (k / 24) % 2 == 0 { MARKER_LEVEL } else { -MARKER_LEVEL }
-            } else {
-                reference[k % PERIOD]
-            };
-            b.copy_from_slice(&v.to_le_bytes());
-        }
-        if out.write_all(&buf).is_err() {
-            return;
-        }
-        n += CHUNK;
-        if !marker {
-            let before = since_clear;
-            since_clear = since_clear.saturating_add(CHUNK);
-            if before < DRAIN && since_clear >= DRAIN {
-                let _ = out.flush();
-                if let Some(d) = &drained {
-                    let _ = std::fs::write(d, b"");
-                }
-            }
-        }
-    }
-}
-
-/// A small pipe keeps the generator close to what is being played (Linux F_SETPIPE_SZ).
-fn shrink_stdout_pipe() {
-    extern "C" {
-        fn fcntl(fd: i32, cmd: i32, ...) -> i32;
-    }
-    const F_SETPIPE_SZ: i32 = 1031;
-    // SAFETY: fcntl on stdout with an integer argument; failure (not a pipe) is harmless.
-    unsafe {
-        fcntl(1, F_SETPIPE_SZ, 4096);
-    }
-}
+#[path = "signal.rs"]
+mod signal;
+use signal::*;
 
 struct Wav {
     channels: usize,
@@ -138,7 +49,12 @@ fn read_wav(path: &str) -> Result<Wav, String> {
             if tag == 0xFFFE && b.len() >= 26 {
                 tag = u16le(&b[24..26]);
             }
-            fmt = Some((tag, u16le(&b[2..4]) as usize, u32le(&b[4..8]) as usize, bits));
+            fmt = Some((
+                tag,
+                u16le(&b[2..4]) as usize,
+                u32le(&b[4..8]) as usize,
+                bits,
+            ));
         } else if id == b"data" {
             // A recorder stopped by a signal may not have fixed the size: read to the end.
             let end = if size == 0 || body_start + size > raw.len() || size == u32::MAX as usize {
@@ -146,19 +62,34 @@ fn read_wav(path: &str) -> Result<Wav, String> {
             } else {
                 body_start + size
             };
-            let end = if end < raw.len() && raw.len() - end > 4096 { raw.len() } else { end };
+            let end = if end < raw.len() && raw.len() - end > 4096 {
+                raw.len()
+            } else {
+                end
+            };
             let (tag, channels, rate, bits) = fmt.ok_or("data before fmt")?;
             let data = &raw[body_start..end];
             let samples: Vec<f32> = match (tag, bits) {
-                (3, 32) => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-                (1, 16) => data.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]]) as f32 / 32768.0).collect(),
+                (3, 32) => data
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+                (1, 16) => data
+                    .chunks_exact(2)
+                    .map(|c| i16::from_le_bytes([c[0], c[1]]) as f32 / 32768.0)
+                    .collect(),
                 (1, 32) => data
                     .chunks_exact(4)
                     .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32 / 2147483648.0)
                     .collect(),
                 _ => return Err(format!("{path}: unsupported format tag={tag} bits={bits}")),
             };
-            return Ok(Wav { channels: channels.max(1), rate, samples, bits });
+            return Ok(Wav {
+                channels: channels.max(1),
+                rate,
+                samples,
+                bits,
+            });
         }
         pos = body_start + size + (size & 1);
     }
@@ -166,11 +97,18 @@ fn read_wav(path: &str) -> Result<Wav, String> {
 }
 
 fn opt<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
 }
 
 fn db(x: f64) -> f64 {
-    if x > 0.0 { 20.0 * x.log10() } else { f64::NEG_INFINITY }
+    if x > 0.0 {
+        20.0 * x.log10()
+    } else {
+        f64::NEG_INFINITY
+    }
 }
 
 fn rms(v: impl Iterator<Item = f32>) -> f64 {
@@ -179,7 +117,11 @@ fn rms(v: impl Iterator<Item = f32>) -> f64 {
         s += (x as f64) * (x as f64);
         n += 1;
     }
-    if n == 0 { 0.0 } else { (s / n as f64).sqrt() }
+    if n == 0 {
+        0.0
+    } else {
+        (s / n as f64).sqrt()
+    }
 }
 
 /// Offset o such that rec[i] ~ reference[(i + o) % PERIOD], by normalised cross-correlation.
@@ -201,7 +143,7 @@ fn align(rec: &[f32], reference: &[f32], hints: &[usize]) -> Option<(usize, f64)
     };
     for &h in hints {
         let s = score(h);
-        if s > 0.99 {
+        if s > 0.95 {
             return Some((h, s));
         }
     }
@@ -260,22 +202,34 @@ fn analyse(args: &[String]) -> bool {
     }
     if let Some(min) = opt(args, "--min-zero-run").and_then(|v| v.parse::<usize>().ok()) {
         if longest_zero < min {
-            fail(format!("longest zero run {longest_zero} frames (< {min})"), &mut facts);
+            fail(
+                format!("longest zero run {longest_zero} frames (< {min})"),
+                &mut facts,
+            );
         }
     }
     if has("--expect-zero") && nonzero > 0 {
         fail(format!("{nonzero} non-zero samples"), &mut facts);
     }
     if has("--no-marker") && markers > 0 {
-        fail(format!("{markers} marker samples reached the recording"), &mut facts);
+        fail(
+            format!("{markers} marker samples reached the recording"),
+            &mut facts,
+        );
     }
     if has("--expect-marker") && markers == 0 {
-        fail("no marker in the control recording: the marker detector is blind".into(), &mut facts);
+        fail(
+            "no marker in the control recording: the marker detector is blind".into(),
+            &mut facts,
+        );
     }
     let reference = reference();
     if has("--expect-signal") {
         if wav.rate != RATE {
-            fail("--expect-signal needs a 48 kHz recording".into(), &mut facts);
+            fail(
+                "--expect-signal needs a 48 kHz recording".into(),
+                &mut facts,
+            );
         } else {
             let tol = num("--tol", 0.5);
             let max_run = num("--max-zero-run", 8.0) as usize;
@@ -289,13 +243,19 @@ fn analyse(args: &[String]) -> bool {
                         " | aligned offset={o} corr={score:.5} rms_diff={diff:+.3}dB"
                     ));
                     if score < 0.99 {
-                        fail(format!("correlation {score:.4} < 0.99: not the fake mic's signal"), &mut facts);
+                        fail(
+                            format!("correlation {score:.4} < 0.99: not the fake mic's signal"),
+                            &mut facts,
+                        );
                     }
                     if diff.abs() > tol {
                         fail(format!("RMS differs by {diff:.3} dB (> {tol})"), &mut facts);
                     }
                     if longest_zero > max_run {
-                        fail(format!("dropout: {longest_zero} zero frames (> {max_run})"), &mut facts);
+                        fail(
+                            format!("dropout: {longest_zero} zero frames (> {max_run})"),
+                            &mut facts,
+                        );
                     }
                 }
             }
@@ -332,13 +292,18 @@ fn analyse(args: &[String]) -> bool {
                     i = end.max(start + 1);
                     continue;
                 }
-                match align(seg, &reference, &offsets) {
-                    Some((o, score)) if score > 0.9 => {
+                // Offsets are kept absolute (recording sample index -> reference index), so
+                // one offset for the whole file means nothing was dropped or repeated.
+                let hints: Vec<usize> = offsets.iter().map(|&h| (h + start) % PERIOD).collect();
+                match align(seg, &reference, &hints) {
+                    Some((rel, score)) if score > 0.9 => {
+                        let o = (rel + PERIOD - start % PERIOD) % PERIOD;
+                        let bad_before = bad;
                         if !offsets.contains(&o) {
                             offsets.push(o);
                         }
                         for (k, &x) in seg.iter().enumerate() {
-                            let r = reference[(start + k + o) % PERIOD];
+                            let r = reference[(k + rel) % PERIOD];
                             let exact = (x - r).abs() <= 1e-6;
                             let fading = k < FADE_ALLOWANCE && r != 0.0 && {
                                 let g = x / r;
@@ -348,26 +313,44 @@ fn analyse(args: &[String]) -> bool {
                                 bad += 1;
                             }
                         }
+                        if std::env::var_os("HM_WAV_DEBUG").is_some() {
+                            eprintln!(
+                                "segment start={start} len={} offset={o} score={score:.4} bad={}",
+                                seg.len(),
+                                bad - bad_before
+                            );
+                        }
                     }
                     _ => bad += seg.len(),
                 }
                 i = end.max(start + 1);
             }
-            facts.push_str(&format!(" | segments={segs} offsets={offsets:?} mismatched_samples={bad}"));
+            facts.push_str(&format!(
+                " | segments={segs} offsets={offsets:?} mismatched_samples={bad}"
+            ));
             if bad > 0 {
-                fail(format!("{bad} samples are neither zero nor the aligned fake-mic signal"), &mut facts);
+                fail(
+                    format!("{bad} samples are neither zero nor the aligned fake-mic signal"),
+                    &mut facts,
+                );
             }
             if let Some(max) = opt(args, "--max-offsets").and_then(|v| v.parse::<usize>().ok()) {
                 if offsets.len() > max {
                     fail(
-                        format!("{} different alignments (> {max}): samples were dropped or repeated", offsets.len()),
+                        format!(
+                            "{} different alignments (> {max}): samples were dropped or repeated",
+                            offsets.len()
+                        ),
                         &mut facts,
                     );
                 }
             }
             if let Some(min) = opt(args, "--min-segments").and_then(|v| v.parse::<usize>().ok()) {
                 if segs < min {
-                    fail(format!("only {segs} unmuted segments (< {min})"), &mut facts);
+                    fail(
+                        format!("only {segs} unmuted segments (< {min})"),
+                        &mut facts,
+                    );
                 }
             }
         }
@@ -377,7 +360,9 @@ fn analyse(args: &[String]) -> bool {
 }
 
 fn latency(args: &[String]) -> bool {
-    let Some(path) = args.first() else { return false };
+    let Some(path) = args.first() else {
+        return false;
+    };
     let wav = match read_wav(path) {
         Ok(w) if w.channels == 2 => w,
         Ok(_) => {
@@ -426,14 +411,10 @@ fn latency(args: &[String]) -> bool {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let ok = match args.first().map(String::as_str) {
-        Some("gen") => {
-            gen(&args[1..]);
-            true
-        }
         Some("analyse") => analyse(&args[1..]),
         Some("latency") => latency(&args[1..]),
         _ => {
-            eprintln!("usage: hm-wav gen|analyse|latency ...");
+            eprintln!("usage: hm-wav analyse|latency ...");
             false
         }
     };
