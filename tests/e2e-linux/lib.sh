@@ -140,14 +140,21 @@ rec_pw() { # rec_pw NAME RATE CHANNELS FORMAT [TARGET]  (native PipeWire client)
         -P "{ node.name = rec-$1 }" "$WORK/$1.wav" >"$WORK/rec-$1.log" 2>&1 &
     PIDS+=($!)
     eval "PID_$1=$!"
-    wait_for 10 client_linked "rec-$1" || die "pw-record $1 never linked"
 }
 rec_pa() { # rec_pa NAME RATE CHANNELS FORMAT [DEVICE]  (PulseAudio client via pipewire-pulse)
     parecord --device="${5:-hardmute_mic}" --rate="$2" --channels="$3" --format="$4" \
         --file-format=wav --client-name="rec-$1" --latency-msec=20 "$WORK/$1.wav" >"$WORK/rec-$1.log" 2>&1 &
     PIDS+=($!)
     eval "PID_$1=$!"
-    wait_for 10 client_linked "rec-$1" || die "parecord $1 never linked"
+}
+# Recorders are started together, then awaited together: a client joining re-plans the graph,
+# which can shift the streams already running by a quantum, so every sample-exact check skips
+# the first SETTLE seconds, and the tests act only after that.
+SETTLE=0.8
+wait_recs() { # wait_recs NAME...: every recorder linked, then let the graph settle
+    local n
+    for n in "$@"; do wait_for 10 client_linked "rec-$n" || die "recorder $n never linked"; done
+    sleep "$SETTLE"
 }
 client_linked() { local l; l=$(pw-link -l) && grep -q "|-> $1:" <<<"$l"; }
 linked_from() { # linked_from SOURCE_NODE CLIENT: a link SOURCE_NODE:* -> CLIENT:* exists

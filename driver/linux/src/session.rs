@@ -105,7 +105,12 @@ pub(crate) fn run(
     pw::init();
     let connect = || -> Result<_, pw::Error> {
         let mainloop = pw::main_loop::MainLoopRc::new(None)?;
-        let context = pw::context::ContextRc::new(&mainloop, None)?;
+        // client-rt.conf: the data loop (our process callback) gets realtime priority, directly
+        // or through RTKit, as PipeWire's own audio clients do.
+        let context = pw::context::ContextRc::new(
+            &mainloop,
+            Some(pw::properties::properties! { "config.name" => "client-rt.conf" }),
+        )?;
         let core = context.connect_rc(None)?;
         let registry = core.get_registry_rc()?;
         Ok((mainloop, context, core, registry))

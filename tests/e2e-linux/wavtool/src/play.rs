@@ -66,7 +66,10 @@ fn main() -> Result<(), pw::Error> {
 
     pw::init();
     let mainloop = pw::main_loop::MainLoopRc::new(None)?;
-    let context = pw::context::ContextRc::new(&mainloop, None)?;
+    let context = pw::context::ContextRc::new(
+        &mainloop,
+        Some(properties! { "config.name" => "client-rt.conf" }),
+    )?;
     let core = context.connect_rc(None)?;
     let stream = pw::stream::StreamBox::new(
         &core,

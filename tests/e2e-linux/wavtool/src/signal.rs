@@ -6,6 +6,7 @@ pub const PERIOD: usize = RATE; // the noise repeats every second
 pub const NOISE_PEAK: f32 = 0.4;
 pub const MARKER_LEVEL: f32 = 0.9;
 pub const MARKER_THRESHOLD: f32 = 0.6;
+pub const MARKER_RUN: usize = 8;
 pub const FADE_ALLOWANCE: usize = 1024;
 
 pub fn reference() -> Vec<f32> {
