@@ -232,6 +232,7 @@ t9_unknown_source() {
     local r; r=$(hm_cmd "source fake-mic"); [ "$r" = ok ] || die "selecting fake-mic: $r"
     wait_for 5 capture_linked || die "not linked after selecting fake-mic"
     r=$(hm_cmd "source nope"); [[ $r == "error no audio source named \"nope\""*fake-mic* ]] || die "select unknown: $r"
+    capture_linked || die "an unknown name dropped the current source"
 }
 
 # 10 (extra). listeners: app name, pid and binary of everyone recording HardMute or the mic.

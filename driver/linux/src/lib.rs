@@ -173,13 +173,21 @@ impl VirtualMic {
     }
 
     /// Chooses the physical source by `node.name` (`None` = follow the default). An unknown
-    /// name is refused with the list of sources, and HardMute mutes (it stays up).
+    /// name is refused with the list of sources; the current source and the mute state stay.
+    /// (An unknown `Config::source` at start-up, where there is no current choice, mutes.)
     pub fn select_source(&self, name: Option<String>) -> Result<(), Error> {
         let (tx, rx) = mpsc::channel();
         self.commands
             .send(session::Command::SelectSource(name, tx))
             .map_err(|_| Error::Stopped)?;
         rx.recv_timeout(REPLY_TIMEOUT).map_err(|_| Error::Stopped)?
+    }
+
+    /// Release the physical source while muted (its capture links removed; it goes idle).
+    pub fn set_release_on_mute(&self, release: bool) -> Result<(), Error> {
+        self.commands
+            .send(session::Command::SetReleaseOnMute(release))
+            .map_err(|_| Error::Stopped)
     }
 
     pub fn status(&self) -> Status {

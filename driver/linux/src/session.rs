@@ -35,6 +35,7 @@ pub(crate) enum Command {
     /// The mute state changed (already effective on the realtime path): fix the links.
     MuteChanged,
     SelectSource(Option<String>, mpsc::Sender<Result<(), Error>>),
+    SetReleaseOnMute(bool),
     Quit,
 }
 
@@ -301,14 +302,13 @@ impl Session {
         match command {
             Command::MuteChanged => self.reconcile(),
             Command::SelectSource(name, reply) => {
+                // An unknown name changes nothing: the current source and mute state stay.
                 let result = match &name {
-                    Some(wanted) => match self.graph.check_source_name(wanted) {
-                        Ok(_) => Ok(()),
-                        Err(unknown) => {
-                            self.fail_safe_mute(&unknown.to_string());
-                            Err(Error::UnknownSource(unknown))
-                        }
-                    },
+                    Some(wanted) => self
+                        .graph
+                        .check_source_name(wanted)
+                        .map(|_| ())
+                        .map_err(Error::UnknownSource),
                     None => Ok(()),
                 };
                 if result.is_ok() {
@@ -317,6 +317,10 @@ impl Session {
                 }
                 self.reconcile();
                 let _ = reply.send(result);
+            }
+            Command::SetReleaseOnMute(release) => {
+                self.settings.release_on_mute = release;
+                self.reconcile();
             }
             Command::Quit => {
                 if let Some(ml) = self.mainloop.upgrade() {
