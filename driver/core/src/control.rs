@@ -252,17 +252,21 @@ impl ControlBlock {
     }
 
     /// Realtime side: call after the cycle's buffer is complete.
+    ///
+    /// Only the delivery thread writes these fields, so plain load + store (no locked
+    /// read-modify-write) is exact and keeps the per-cycle cost to one fence in `begin_cycle`.
     #[inline]
     pub fn end_cycle(&self, cycle: Cycle, frames: u64, underrun: bool) {
-        self.frames_delivered.fetch_add(frames, Relaxed);
+        bump(&self.frames_delivered, frames);
         if cycle.muted {
-            self.frames_zeroed.fetch_add(frames, Relaxed);
+            bump(&self.frames_zeroed, frames);
         }
         if underrun {
-            self.underruns.fetch_add(1, Relaxed);
+            bump(&self.underruns, 1);
         }
         self.acked_generation.store(cycle.generation, Relaxed);
-        self.cycle_seq.fetch_add(1, SeqCst);
+        // Release: everything this cycle wrote is done before a controller sees it end.
+        bump_release(&self.cycle_seq);
     }
 
     /// Realtime side, optional: the host-clock time of this cycle's start, for bridges that
@@ -270,6 +274,12 @@ impl ControlBlock {
     #[inline]
     pub fn stamp_cycle(&self, host_time: u64) {
         self.cycle_host_time.store(host_time, Relaxed);
+    }
+
+    /// The host-clock time of the last delivery cycle's start (0: never stamped).
+    #[inline]
+    pub fn cycle_host_time(&self) -> u64 {
+        self.cycle_host_time.load(Relaxed)
     }
 
     /// Bridge side: "I delivered audio" — lets the daemon tell a live bridge from a dead one.
@@ -301,6 +311,17 @@ impl ControlBlock {
             cycle_host_time: self.cycle_host_time.load(Relaxed),
         }
     }
+}
+
+/// Single-writer counter increment.
+#[inline]
+fn bump(a: &AtomicU64, n: u64) {
+    a.store(a.load(Relaxed).wrapping_add(n), Relaxed);
+}
+
+#[inline]
+fn bump_release(a: &AtomicU64) {
+    a.store(a.load(Relaxed).wrapping_add(1), Release);
 }
 
 impl Default for ControlBlock {

@@ -133,10 +133,15 @@ impl<'a> SharedRing<'a> {
         RingReader { ring: self }
     }
 
+    /// The slots for `n` samples starting at absolute position `pos`, as at most two contiguous
+    /// runs (one modulo per call, not per sample). `n <= capacity` is the caller's promise.
     #[inline]
-    fn slot(&self, pos: u64) -> &AtomicU32 {
-        // capacity <= slots.len() was checked at attach, so the index is in bounds.
-        &self.slots[(pos % self.capacity) as usize]
+    fn runs(&self, pos: u64, n: usize) -> (&'a [AtomicU32], &'a [AtomicU32]) {
+        let cap = self.capacity as usize;
+        let start = (pos % self.capacity) as usize;
+        let first = n.min(cap - start);
+        // capacity <= slots.len() was checked at attach, so both ranges are in bounds.
+        (&self.slots[start..start + first], &self.slots[..n - first])
     }
 }
 
@@ -147,6 +152,10 @@ pub struct RingWriter<'a> {
 }
 
 impl RingWriter<'_> {
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity()
+    }
+
     /// Free space in samples.
     pub fn free(&self) -> usize {
         let w = self.ring.header.write_pos.load(Relaxed);
@@ -161,8 +170,9 @@ impl RingWriter<'_> {
         let ch = self.ring.channels as usize;
         let n = samples.len().min(self.free()) / ch * ch;
         let w = self.ring.header.write_pos.load(Relaxed);
-        for (i, s) in samples[..n].iter().enumerate() {
-            self.ring.slot(w + i as u64).store(s.to_bits(), Relaxed);
+        let (a, b) = self.ring.runs(w, n);
+        for (slot, s) in a.iter().chain(b).zip(&samples[..n]) {
+            slot.store(s.to_bits(), Relaxed);
         }
         self.ring.header.write_pos.store(w + n as u64, Release);
         n
@@ -196,12 +206,13 @@ impl SampleRing for RingReader<'_> {
             self.discard_all();
             return 0;
         };
-        let n = (out.len() as u64).min(avail);
-        for (i, o) in out[..n as usize].iter_mut().enumerate() {
-            *o = S::from_f32(f32::from_bits(self.ring.slot(r + i as u64).load(Relaxed)));
+        let n = (out.len() as u64).min(avail) as usize;
+        let (a, b) = self.ring.runs(r, n);
+        for (o, slot) in out[..n].iter_mut().zip(a.iter().chain(b)) {
+            *o = S::from_f32(f32::from_bits(slot.load(Relaxed)));
         }
-        self.ring.header.read_pos.store(r + n, Release);
-        n as usize
+        self.ring.header.read_pos.store(r + n as u64, Release);
+        n
     }
 
     fn discard_all(&mut self) {

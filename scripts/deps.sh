@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# System packages HardMute needs on Debian/Ubuntu to build, run and test on Linux.
+# Idempotent: installs only what is missing. Needs root (or sudo).
+set -euo pipefail
+PKGS=(
+  pkg-config clang libclang-dev                 # bindgen for the pipewire crate
+  libpipewire-0.3-dev libspa-0.2-dev            # the PipeWire node
+  pipewire pipewire-bin pipewire-pulse wireplumber pulseaudio-utils   # real daemon + real clients for e2e
+  sox python3 dbus procps
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  echo "[deps] installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+fi
