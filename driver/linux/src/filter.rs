@@ -98,6 +98,7 @@ impl FeederFilter {
         core: *mut pw_sys::pw_core,
         channels: &[String],
         rate_hz: u32,
+        fade_ms: u32,
         ctl: Arc<ControlBlock>,
     ) -> Result<FeederFilter, FilterError> {
         let channels: Vec<String> = channels.iter().take(MAX_CHANNELS).cloned().collect();
@@ -122,7 +123,7 @@ impl FeederFilter {
         }
         let data = Box::into_raw(Box::new(ProcessData {
             ctl,
-            rt: RtGate::new(channels.len().max(1), rate_hz),
+            rt: RtGate::new(channels.len().max(1), rate_hz, fade_ms),
             in_ports: [ptr::null_mut(); MAX_CHANNELS],
             out_ports: [ptr::null_mut(); MAX_CHANNELS],
         }));

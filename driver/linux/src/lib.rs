@@ -41,6 +41,8 @@ pub struct Config {
     pub initially_muted: bool,
     /// Where the single-instance lock lives (default: `$XDG_RUNTIME_DIR`).
     pub lock_dir: Option<PathBuf>,
+    /// Unmute fade-in (default: `hardmute_core::gate::DEFAULT_FADE_MS`). Mute is always instant.
+    pub fade_ms: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -117,6 +119,7 @@ impl VirtualMic {
         let settings = session::Settings {
             source: config.source,
             release_on_mute: config.release_on_mute,
+            fade_ms: config.fade_ms.unwrap_or(hm_core::gate::DEFAULT_FADE_MS),
         };
         let thread = {
             let (ctl, status) = (ctl.clone(), status.clone());

@@ -23,10 +23,10 @@ pub struct RtGate {
 
 impl RtGate {
     /// Allocates the scratch buffers (off the realtime path).
-    pub fn new(channels: usize, rate_hz: u32) -> Self {
+    pub fn new(channels: usize, rate_hz: u32, fade_ms: u32) -> Self {
         let channels = channels.clamp(1, MAX_CHANNELS);
         RtGate {
-            gate: gate::Gate::new(gate::fade_frames_for(rate_hz, gate::DEFAULT_FADE_MS)),
+            gate: gate::Gate::new(gate::fade_frames_for(rate_hz, fade_ms)),
             channels,
             interleaved_in: vec![0.0; MAX_FRAMES * channels].into_boxed_slice(),
             interleaved_out: vec![0.0; MAX_FRAMES * channels].into_boxed_slice(),

@@ -66,6 +66,7 @@ struct BoundMetadata {
 pub(crate) struct Settings {
     pub source: Option<String>,
     pub release_on_mute: bool,
+    pub fade_ms: u32,
 }
 
 struct Session {
@@ -576,6 +577,7 @@ impl Session {
                     self.core.as_raw_ptr(),
                     &channels,
                     DEFAULT_RATE,
+                    self.settings.fade_ms,
                     self.ctl.clone(),
                 )
             } {

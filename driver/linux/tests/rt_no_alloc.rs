@@ -57,7 +57,7 @@ fn set_muted(ctl: &ControlBlock, muted: bool) {
 fn process_cycle_allocates_nothing_and_gates_exactly() {
     const FRAMES: usize = 1024;
     let ctl = ControlBlock::new(false);
-    let mut rt = RtGate::new(2, 48_000);
+    let mut rt = RtGate::new(2, 48_000, hardmute_core::gate::DEFAULT_FADE_MS);
     let left: Vec<f32> = (0..FRAMES)
         .map(|i| ((i as f32) * 0.01).sin() * 0.5 + 0.25)
         .collect();
@@ -116,7 +116,7 @@ fn process_cycle_allocates_nothing_and_gates_exactly() {
 #[test]
 fn partial_input_zero_fills_the_missing_channel() {
     let ctl = ControlBlock::new(false);
-    let mut rt = RtGate::new(2, 48_000);
+    let mut rt = RtGate::new(2, 48_000, hardmute_core::gate::DEFAULT_FADE_MS);
     let left = vec![0.5f32; 4800];
     let (mut out_l, mut out_r) = (vec![9.0f32; 4800], vec![9.0f32; 4800]);
     for _ in 0..3 {

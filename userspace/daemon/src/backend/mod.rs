@@ -9,6 +9,8 @@
 //!   buffer delivered after it returns `Ok` for a mute is all zeros;
 //! - on any failure the virtual mic stays (or becomes) muted, never the reverse.
 
+#[cfg(target_os = "linux")]
+pub mod linux;
 pub mod simulated;
 
 use hardmute_ipc::{ChangeSource, Counters, InputDevice, Listener};
@@ -114,12 +116,17 @@ pub trait Backend: Send {
 /// The backends compiled into this build, first = default. A platform backend goes first under
 /// its cfg (e.g. `#[cfg(target_os = "linux")] "linux",` before `"simulated"`), with its arm in
 /// [`create`] and its module declared above under the same cfg.
+#[cfg(target_os = "linux")]
+pub const AVAILABLE: &[&str] = &["linux", "simulated"];
+#[cfg(not(target_os = "linux"))]
 pub const AVAILABLE: &[&str] = &["simulated"];
 
 /// Creates the backend called `name`.
 pub fn create(name: &str, options: BackendOptions) -> Result<Box<dyn Backend>, BackendError> {
     match name {
         "simulated" => Ok(Box::new(simulated::SimulatedBackend::new(options))),
+        #[cfg(target_os = "linux")]
+        "linux" => Ok(Box::new(linux::LinuxBackend::new(options))),
         other => Err(BackendError::Failed(format!(
             "backend {other:?} is not compiled into this build; available: {}",
             AVAILABLE.join(", ")
