@@ -100,22 +100,97 @@ play_fake_mic() { # play_fake_mic [hm-play args]
     link_player
 }
 
-# --- the HardMute daemon (the driver's test binary until hardmuted has the Linux backend) ---
+# --- the HardMute daemon -------------------------------------------------------------------
+# HM_IMPL=daemon (default): the real `hardmuted --backend linux`, driven by the `hardmute` CLI,
+#   its state in $WORK/hmconf/state.toml.
+# HM_IMPL=node: driver/linux's test binary (examples/hardmute_node.rs), commands on stdin.
+# Either way the tests speak one small language: hm_start [--release-on-mute] [--source NAME],
+# hm_cmd mute|unmute|status|stats|listeners|"source NAME", hm_kill9. Before the first start a
+# test may write $WORK/mute-state ("muted"/"unmuted"; absent = a fresh install).
+HM_IMPL=${HM_IMPL:-daemon}
+HMD=${HMD:-$ROOT/target/debug/hardmuted}
+HMCLI=${HMCLI:-$ROOT/target/debug/hardmute}
 HM_N=0
-hm_start() { # hm_start [node args]; state file: $WORK/mute-state (write it first for a given state)
+
+hm_start() {
     HM_N=$((HM_N + 1))
     HM_OUT=$WORK/node$HM_N.out
-    local fifo=$WORK/ctl$HM_N
-    mkfifo "$fifo"
-    "$HM_NODE" --state-file "$WORK/mute-state" "$@" <"$fifo" >"$HM_OUT" 2>>"$WORK/node.log" &
+    if [ "$HM_IMPL" = node ]; then
+        local fifo=$WORK/ctl$HM_N
+        mkfifo "$fifo"
+        "$HM_NODE" --state-file "$WORK/mute-state" "$@" <"$fifo" >"$HM_OUT" 2>>"$WORK/node.log" &
+        HM_PID=$!
+        PIDS+=($HM_PID)
+        exec {HM_FD}>"$fifo"
+        wait_for 15 grep -q '^ready' "$HM_OUT" || die "hardmute node not ready"
+        HM_READY=$(grep '^ready' "$HM_OUT")
+        return
+    fi
+    export HARDMUTE_CONFIG_DIR=$WORK/hmconf HARDMUTE_SOCKET=$WORK/run/hardmute.sock
+    if [ "$HM_N" = 1 ]; then    # the persisted state the test asked for
+        mkdir -p "$HARDMUTE_CONFIG_DIR"
+        local release=false device=
+        while [ $# -gt 0 ]; do
+            case $1 in
+                --release-on-mute) release=true ;;
+                --source) device=$2; shift ;;
+            esac
+            shift
+        done
+        if [ -e "$WORK/mute-state" ] || [ $release = true ] || [ -n "$device" ]; then
+            local muted=true
+            [ "$(cat "$WORK/mute-state" 2>/dev/null)" = unmuted ] && muted=false
+            [ -e "$WORK/mute-state" ] || muted=true
+            {
+                echo "muted = $muted"
+                echo "release_on_mute = $release"
+                [ -n "$device" ] && echo "device = \"$device\""
+            } >"$HARDMUTE_CONFIG_DIR/state.toml"
+        fi
+    fi
+    "$HMD" --backend linux >>"$WORK/node.log" 2>&1 &
     HM_PID=$!
     PIDS+=($HM_PID)
-    exec {HM_FD}>"$fifo"
-    wait_for 15 grep -q '^ready' "$HM_OUT" || die "hardmute node not ready"
-    HM_READY=$(grep '^ready' "$HM_OUT")
+    daemon_up() { "$HMCLI" --json status >"$HM_OUT" 2>/dev/null; }
+    wait_for 15 daemon_up || die "hardmuted not up"
+    HM_READY="ready muted=$(sed -n 's/.*"muted":\([a-z]*\).*/\1/p' "$HM_OUT")"
 }
 
-hm_cmd() { # hm_cmd CMD -> prints the answer line (all lines up to "end" for listeners)
+# One line per command in the test binary's format (JSON from the CLI turned into it).
+json_counter() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
+hm_cmd() {
+    if [ "$HM_IMPL" != node ]; then
+        local out rc
+        case $1 in
+            mute | unmute)
+                out=$("$HMCLI" --json "$1" 2>&1) || { echo "error $out"; return; }
+                local m; m=$(sed -n 's/.*"muted":\([a-z]*\).*/\1/p' <<<"$out")
+                local word=unmuted; [ "$m" = true ] && word=muted
+                echo "ok $word delivered=$(json_counter frames_delivered <<<"$out") zeroed=$(json_counter frames_zeroed <<<"$out")" ;;
+            status)
+                out=$("$HMCLI" --json status 2>&1) || { echo "error $out"; return; }
+                local open; open=$(sed -n 's/.*"physical_open":\([a-z]*\).*/\1/p' <<<"$out")
+                local links=0; [ "$open" = true ] && links=1
+                echo "status muted=$(sed -n 's/.*"muted":\([a-z]*\).*/\1/p' <<<"$out") capture_links=$links" ;;
+            stats)
+                out=$("$HMCLI" --json status 2>&1) || { echo "error $out"; return; }
+                echo "stats delivered=$(json_counter frames_delivered <<<"$out") zeroed=$(json_counter frames_zeroed <<<"$out") underruns=$(json_counter underruns <<<"$out")" ;;
+            listeners)
+                "$HMCLI" --json listeners | python3 -c '
+import json, sys
+for l in json.loads(sys.stdin.read()):
+    t = l["target"]
+    cap = "HardMute" if t["kind"] == "virtual" else "Physical { source_name: \"%s\" }" % t["name"]
+    print("listener captures=%s app=%s pid=%s binary=%s" % (cap, l["app"], l.get("pid"), l.get("binary")))
+print("end")' ;;
+            source*)
+                local name=${1#source }; [ "$name" = - ] && name=default
+                out=$("$HMCLI" use "$name" 2>&1); rc=$?
+                if [ $rc = 0 ]; then echo ok; else echo "error ${out#hardmute: }"; fi ;;
+            *) echo "error unknown command $1" ;;
+        esac
+        return
+    fi
     local before; before=$(wc -l <"$HM_OUT")
     echo "$1" >&"$HM_FD"
     local want=$((before + 1))
@@ -130,7 +205,12 @@ hm_cmd() { # hm_cmd CMD -> prints the answer line (all lines up to "end" for lis
     sed -n "${want}p" "$HM_OUT"
 }
 
-hm_kill9() { kill -9 "$HM_PID"; wait "$HM_PID" 2>/dev/null || true; exec {HM_FD}>&-; }
+hm_kill9() {
+    kill -9 "$HM_PID"
+    wait "$HM_PID" 2>/dev/null || true
+    [ "$HM_IMPL" = node ] && exec {HM_FD}>&-
+    return 0
+}
 
 capture_linked() { local s; s=$(hm_cmd status) && grep -q 'capture_links=[1-9]' <<<"$s"; }
 

@@ -17,6 +17,7 @@
 //!     --allow-mismatch    with --segments: report, do not fail on, unaligned samples (control)
 //!     --max-offsets N     with --segments: at most N distinct alignments (1 = nothing dropped)
 //!     --min-segments N    with --segments: at least N noise runs
+//!     --max-segments N    with --segments: at most N noise runs
 //!     --min-zero-run N    the longest zero run on channel 0 is at least N frames
 //!   hm-wav latency FILE   stereo: clicks on FL (direct) vs FR (through HardMute): offset in frames
 
@@ -317,35 +318,60 @@ fn analyse(args: &[String]) -> bool {
                     continue;
                 }
                 // Offsets are kept absolute (recording sample index -> reference index), so
-                // one offset for the whole file means nothing was dropped or repeated.
-                let hints: Vec<usize> = offsets.iter().map(|&h| (h + start) % PERIOD).collect();
-                match align(seg, &reference, &hints) {
-                    Some((rel, score)) if score > 0.9 => {
-                        let o = (rel + PERIOD - start % PERIOD) % PERIOD;
-                        let bad_before = bad;
-                        if !offsets.contains(&o) {
-                            offsets.push(o);
-                        }
-                        for (k, &x) in seg.iter().enumerate() {
-                            let r = reference[(k + rel) % PERIOD];
-                            let exact = (x - r).abs() <= 1e-6;
-                            let fading = k < FADE_ALLOWANCE && r != 0.0 && {
-                                let g = x / r;
-                                (-1e-6..=1.0 + 1e-6).contains(&g)
-                            };
-                            if !(exact || fading || x == 0.0) {
-                                bad += 1;
-                            }
-                        }
-                        if std::env::var_os("HM_WAV_DEBUG").is_some() {
-                            eprintln!(
-                                "segment start={start} len={} offset={o} score={score:.4} bad={}",
-                                seg.len(),
-                                bad - bad_before
-                            );
+                // one offset for the whole file means nothing was dropped or repeated. Where the
+                // signal jumps inside a segment (a buffer dropped or repeated somewhere in the
+                // graph), the rest is aligned again: a glitch costs one more offset, and only
+                // samples that are not the fake mic's signal at all count as mismatched.
+                let mut pos = 0; // within seg
+                let mut realigned = 0;
+                while pos < seg.len() {
+                    let part = &seg[pos..];
+                    let abs = start + pos;
+                    let hints: Vec<usize> = offsets.iter().map(|&h| (h + abs) % PERIOD).collect();
+                    let Some((rel, score)) = align(part, &reference, &hints).filter(|a| a.1 > 0.9)
+                    else {
+                        bad += part.len();
+                        break;
+                    };
+                    let o = (rel + PERIOD - abs % PERIOD) % PERIOD;
+                    if !offsets.contains(&o) {
+                        offsets.push(o);
+                    }
+                    let mut jump = None;
+                    for (k, &x) in part.iter().enumerate() {
+                        let r = reference[(k + rel) % PERIOD];
+                        let exact = (x - r).abs() <= 1e-6;
+                        let fading = pos == 0 && k < FADE_ALLOWANCE && r != 0.0 && {
+                            let g = x / r;
+                            (-1e-6..=1.0 + 1e-6).contains(&g)
+                        };
+                        if !(exact || fading || x == 0.0) {
+                            jump = Some(k);
+                            break;
                         }
                     }
-                    _ => bad += seg.len(),
+                    if std::env::var_os("HM_WAV_DEBUG").is_some() {
+                        eprintln!(
+                            "segment start={abs} len={} offset={o} score={score:.4} jump={jump:?}",
+                            part.len()
+                        );
+                    }
+                    match jump {
+                        // A jump right at the start of a realigned part would loop forever.
+                        Some(0) => {
+                            bad += part.len();
+                            break;
+                        }
+                        Some(k) => {
+                            pos += k;
+                            realigned += 1;
+                            if realigned > 1000 {
+                                bad += seg.len() - pos;
+                                break;
+                            }
+                        }
+                        None => break,
+                    }
                 }
                 i = end.max(start + 1);
             }
@@ -366,6 +392,14 @@ fn analyse(args: &[String]) -> bool {
                             "{} different alignments (> {max}): samples were dropped or repeated",
                             offsets.len()
                         ),
+                        &mut facts,
+                    );
+                }
+            }
+            if let Some(max) = opt(args, "--max-segments").and_then(|v| v.parse::<usize>().ok()) {
+                if segs > max {
+                    fail(
+                        format!("{segs} non-silent runs (> {max}): audio where only zeros belong"),
                         &mut facts,
                     );
                 }
@@ -444,4 +478,134 @@ fn main() {
         }
     };
     std::process::exit(if ok { 0 } else { 1 });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_wav(name: &str, samples: &[f32]) -> String {
+        let path =
+            std::env::temp_dir().join(format!("hm-wav-test-{}-{name}.wav", std::process::id()));
+        let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+        let mut w = Vec::new();
+        w.extend_from_slice(b"RIFF");
+        w.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+        w.extend_from_slice(b"WAVEfmt ");
+        w.extend_from_slice(&16u32.to_le_bytes());
+        w.extend_from_slice(&3u16.to_le_bytes()); // IEEE float
+        w.extend_from_slice(&1u16.to_le_bytes());
+        w.extend_from_slice(&(RATE as u32).to_le_bytes());
+        w.extend_from_slice(&(RATE as u32 * 4).to_le_bytes());
+        w.extend_from_slice(&4u16.to_le_bytes());
+        w.extend_from_slice(&32u16.to_le_bytes());
+        w.extend_from_slice(b"data");
+        w.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        w.extend_from_slice(&data);
+        std::fs::write(&path, w).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+
+    fn run(path: &str, opts: &[&str]) -> bool {
+        let mut args = vec![path.to_string()];
+        args.extend(opts.iter().map(|s| s.to_string()));
+        analyse(&args)
+    }
+
+    /// 2 s: signal, 0.5 s muted (zeros), signal again, all at one alignment.
+    fn recording() -> Vec<f32> {
+        let r = reference();
+        (0..2 * RATE)
+            .map(|i| {
+                if (RATE / 2..RATE).contains(&i) {
+                    0.0
+                } else {
+                    r[(i + 123) % PERIOD]
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_clean_muted_gap_passes() {
+        let p = write_wav("clean", &recording());
+        assert!(run(
+            &p,
+            &[
+                "--segments",
+                "--max-offsets",
+                "1",
+                "--max-segments",
+                "2",
+                "--min-zero-run",
+                "20000",
+                "--no-marker"
+            ]
+        ));
+    }
+
+    #[test]
+    fn a_stale_buffer_in_the_gap_is_caught() {
+        let mut rec = recording();
+        let stale: Vec<f32> = rec[1000..2024].to_vec(); // an old quantum replayed while muted
+        rec[30_000..31_024].copy_from_slice(&stale);
+        let p = write_wav("stale", &rec);
+        assert!(
+            !run(&p, &["--segments", "--max-segments", "2"]),
+            "a replayed buffer is one segment too many"
+        );
+        assert!(
+            !run(&p, &["--segments", "--max-offsets", "1"]),
+            "and it sits at another alignment"
+        );
+    }
+
+    #[test]
+    fn leaked_non_signal_audio_and_markers_are_caught() {
+        let mut rec = recording();
+        for (k, s) in rec[30_000..30_100].iter_mut().enumerate() {
+            *s = if k % 2 == 0 { 0.05 } else { -0.05 };
+        }
+        let p = write_wav("leak", &rec);
+        assert!(!run(&p, &["--segments"]));
+        let mut rec = recording();
+        for (k, s) in rec[30_000..31_000].iter_mut().enumerate() {
+            *s = if (k / 24) % 2 == 0 {
+                MARKER_LEVEL
+            } else {
+                -MARKER_LEVEL
+            };
+        }
+        let p = write_wav("marker", &rec);
+        assert!(!run(&p, &["--no-marker"]));
+        assert!(run(&p, &["--expect-marker"]));
+    }
+
+    #[test]
+    fn a_dropped_buffer_costs_one_alignment_but_no_mismatch() {
+        let mut rec = recording();
+        rec.drain(60_000..61_024); // a quantum lost while unmuted
+        let p = write_wav("drop", &rec);
+        assert!(run(&p, &["--segments", "--max-offsets", "2"]));
+        assert!(!run(&p, &["--segments", "--max-offsets", "1"]));
+    }
+
+    #[test]
+    fn zeros_and_signal_levels() {
+        let p = write_wav("zeros", &vec![0.0; RATE * 2]);
+        assert!(run(&p, &["--expect-zero"]));
+        let r = reference();
+        let p = write_wav(
+            "signal",
+            &(0..RATE * 2).map(|i| r[i % PERIOD]).collect::<Vec<_>>(),
+        );
+        assert!(!run(&p, &["--expect-zero"]));
+        assert!(run(&p, &["--expect-signal"]));
+        let quiet: Vec<f32> = (0..RATE * 2).map(|i| r[i % PERIOD] * 0.5).collect(); // -6 dB
+        let p = write_wav("quiet", &quiet);
+        assert!(
+            !run(&p, &["--expect-signal"]),
+            "6 dB too quiet is outside 0.5 dB"
+        );
+    }
 }
