@@ -92,7 +92,7 @@ t4_unmute_restores() {
     local f
     for f in pw pa; do
         analyse "$WORK/$f.wav" --skip 1.2 --segments --min-segments 1 || exit 1
-        analyse "$WORK/$f.wav" --skip 2.5 --min-seconds 1 --expect-signal || exit 1
+        analyse "$WORK/$f.wav" --last 1.4 --min-seconds 1 --expect-signal || exit 1
     done
 }
 

@@ -3,6 +3,7 @@
 //!   (the signal comes from hm-play, see play.rs and signal.rs)
 //!   hm-wav analyse FILE [options]   prints one line of facts; exit 1 if an expectation fails
 //!     --skip S            ignore the first S seconds
+//!     --last S            analyse only the last S seconds
 //!     --min-seconds S     fail if less is analysed (default 1)
 //!     --expect-zero       every sample of every channel exactly 0
 //!     --expect-signal     channel 0 is the generator's noise: aligned by cross-correlation,
@@ -178,6 +179,13 @@ fn analyse(args: &[String]) -> bool {
     let ch = wav.channels;
     let skip_frames = (num("--skip", 0.0) * wav.rate as f64) as usize;
     let all = wav.samples.get(skip_frames * ch..).unwrap_or(&[]);
+    let all = match opt(args, "--last").and_then(|v| v.parse::<f64>().ok()) {
+        Some(last) => {
+            let keep = ((last * wav.rate as f64) as usize * ch).min(all.len());
+            &all[all.len() - keep..]
+        }
+        None => all,
+    };
     let frames = all.len() / ch;
     let secs = frames as f64 / wav.rate as f64;
     let ch0: Vec<f32> = all.iter().step_by(ch).copied().collect();
