@@ -277,7 +277,13 @@ impl Session {
             self.reconcile();
             return;
         }
-        log::warn!("pipewire error on object {id}: {res} {message}");
+        if res == -libc::ENOENT {
+            // A global that went away before our bind or link reached the server: the
+            // registry's remove event follows and reconcile works from there.
+            log::debug!("pipewire: object {id}: {message}");
+        } else {
+            log::warn!("pipewire error on object {id}: {res} {message}");
+        }
         if id == pw::core::PW_ID_CORE && res == -libc::EPIPE {
             // The server went away. The daemon notices through `Status::connected`.
             self.status.lock().connected = false;
