@@ -73,6 +73,7 @@ start_stack() {
 has_port() { local p; p=$(pw-link "$1" 2>/dev/null) && grep -qx "$2" <<<"$p"; }
 link() { wait_for 5 has_port -o "$1" && wait_for 5 has_port -i "$2" || die "no port $1 or $2"; pw-link "$1" "$2" || die "pw-link $1 $2"; }
 node_id() { pw-cli ls Node | awk -v n="node.name = \"$1\"" '/^\tid /{id=$2; sub(",","",id)} index($0,n){print id}' | head -1; }
+pw_node_exists() { [ -n "$(node_id "$1")" ]; }
 count_nodes() { pw-cli ls Node | grep -c "node.name = \"$1\"" || true; }
 
 # The fake physical mic: a null-audio-sink Audio/Source/Virtual that drives the graph (like a

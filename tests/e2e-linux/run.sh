@@ -3,7 +3,7 @@
 # headless), a fake physical mic, the HardMute node, real clients (pw-record, parecord).
 #
 #   bash tests/e2e-linux/run.sh [TEST...]      (default: all tests, then the measurements)
-#   TOGGLE_SECS=60    duration of test 8 (toggling 10x/s); CI may shorten it, the report says so
+#   TOGGLE_SECS=60    duration of test 8 (toggling 10x/s; E2E_TOGGLE_SECS too); CI may shorten it, the report says so
 #   MEASURE_SECS=60   duration of the CPU/RSS measurement; MEASURE=0 skips the measurements
 #   KEEP_WORK=1       keep every test's work dir
 # Needs: pipewire pipewire-bin pipewire-pulse wireplumber pulseaudio-utils (parecord),
@@ -12,7 +12,7 @@
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-TOGGLE_SECS=${TOGGLE_SECS:-60}
+TOGGLE_SECS=${TOGGLE_SECS:-${E2E_TOGGLE_SECS:-60}}
 MEASURE_SECS=${MEASURE_SECS:-60}
 REPORT=$ROOT/docs/linux-measurements.md
 RESULTS=$(mktemp -t hm-e2e-results.XXXXXX)
@@ -105,6 +105,20 @@ only_hardmute_feeds() { # only_hardmute_feeds CLIENT: linked from hardmute_mic, 
 #    hardmute_mic and get zeros (never stale audio); a restart comes back in the persisted state.
 t5_kill9_fail_closed() {
     setup_env; start_stack; make_fake_mic; play_fake_mic
+    # Control: in this rig the session manager does move a client whose source vanished (so a
+    # HardMute node owned by the daemon's connection would hand its apps to another source).
+    sox -n -r 48000 -c 1 -b 16 "$WORK/tone.wav" synth 30 sine 440 vol 0.3
+    pw-cat --playback -P '{ node.name = owned-src media.class = Audio/Source }' "$WORK/tone.wav" \
+        >"$WORK/owned.log" 2>&1 &
+    local owned=$!; PIDS+=($owned)
+    wait_for 5 has_port -o owned-src:capture_MONO || wait_for 5 pw_node_exists owned-src || die "owned-src missing"
+    rec_pw ctl 48000 1 f32 owned-src; wait_recs ctl
+    linked_from owned-src rec-ctl || die "control recorder not on owned-src"
+    kill -9 $owned
+    moved() { pw-link -l | awk '/^[^ ]/{src=$1} /\|-> rec-ctl:/{print src}' | grep -qv '^owned-src:'; }
+    wait_for 5 moved || die "control: the session manager did not move an orphaned client here"
+    log "control: orphaned client moved to $(pw-link -l | awk '/^[^ ]/{src=$1} /\|-> rec-ctl:/{print src}' | head -1)"
+    stop_rec ctl
     echo muted >"$WORK/mute-state"; hm_start
     wait_for 5 capture_linked || die "mic not linked"
     rec_pw pw 48000 1 f32; rec_pa pa 44100 2 s16le
