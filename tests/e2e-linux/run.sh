@@ -293,6 +293,9 @@ m_cpu_rss() {
     setup_env; start_stack; make_fake_mic "FL FR"; play_fake_mic
     echo unmuted >"$WORK/mute-state"; hm_start
     wait_for 5 capture_linked || die "mic not linked"
+    # The channel layout follows the physical source: a stereo mic makes a stereo HardMute.
+    has_port -o hardmute_mic:capture_FR && has_port -o hardmute_mic:capture_FL || die "hardmute_mic is not stereo"
+    linked_from fake-mic hardmute_feeder || die "stereo mic not linked"
     rec_pw pw 48000 2 f32
     wait_recs pw
     local tck; tck=$(getconf CLK_TCK)
