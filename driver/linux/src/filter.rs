@@ -33,6 +33,57 @@ pub struct FeederFilter {
     channels: Vec<String>,
 }
 
+/// This cycle's DSP buffer of one port, bounded by what PipeWire actually gave us (unlike
+/// `pw_filter_get_dsp_buffer`, which returns a bare pointer): an input yields its valid chunk,
+/// an output its writable capacity (and its chunk is set to the frames we will write).
+///
+/// # Safety
+/// `port` is port data from `pw_filter_add_port`, called from the filter's process callback.
+unsafe fn port_buffer(port: *mut c_void, frames: usize, output: bool) -> Option<(*mut f32, usize)> {
+    // SAFETY: caller's contract; dequeue returns null when the port has no buffer this cycle.
+    let b = unsafe { pw_sys::pw_filter_dequeue_buffer(port) };
+    if b.is_null() {
+        return None;
+    }
+    // SAFETY: a dequeued pw_buffer points to a valid spa_buffer with n_datas spa_data entries,
+    // each with a chunk, all valid until the buffer is queued back and the cycle ends.
+    let result = unsafe {
+        let sb = (*b).buffer;
+        if sb.is_null()
+            || (*sb).n_datas < 1
+            || (*(*sb).datas).data.is_null()
+            || (*(*sb).datas).chunk.is_null()
+        {
+            None
+        } else {
+            let d = &mut *(*sb).datas;
+            let chunk = &mut *d.chunk;
+            let max = d.maxsize as usize;
+            if output {
+                let n = frames.min(max / 4);
+                chunk.offset = 0;
+                chunk.size = (n * 4) as u32;
+                chunk.stride = 4;
+                chunk.flags = 0;
+                Some((d.data as *mut f32, n))
+            } else {
+                let offset = if max == 0 {
+                    0
+                } else {
+                    chunk.offset as usize % max
+                };
+                let size = (chunk.size as usize).min(max - offset);
+                let n = frames.min(size / 4);
+                Some(((d.data as *mut u8).add(offset) as *mut f32, n))
+            }
+        }
+    };
+    // SAFETY: give the buffer back for this cycle, as pw_filter_get_dsp_buffer does; its memory
+    // stays ours to read/write until the process callback returns.
+    unsafe { pw_sys::pw_filter_queue_buffer(port, b) };
+    result
+}
+
 unsafe extern "C" fn on_process(data: *mut c_void, position: *mut spa_sys::spa_io_position) {
     // SAFETY: `data` is the ProcessData pointer registered in `FeederFilter::new`; it lives
     // until after the filter is destroyed, and only this (data-loop) thread uses it while the
@@ -44,25 +95,21 @@ unsafe extern "C" fn on_process(data: *mut c_void, position: *mut spa_sys::spa_i
         // SAFETY: non-null io area provided by PipeWire for the duration of the callback.
         unsafe { (*position).clock.duration as usize }
     };
-    let frames = frames.min(u32::MAX as usize);
     let n = d.rt.channels();
     let mut inputs: [Option<&[f32]>; MAX_CHANNELS] = [None; MAX_CHANNELS];
     let mut outputs: [Option<&mut [f32]>; MAX_CHANNELS] = [const { None }; MAX_CHANNELS];
     for (slot, port) in inputs.iter_mut().zip(d.in_ports.iter()).take(n) {
-        // SAFETY: `port` is port data returned by pw_filter_add_port for this filter; the
-        // returned buffer (if any) holds at least `frames` f32 samples for this cycle.
-        let buf = unsafe { pw_sys::pw_filter_get_dsp_buffer(*port, frames as u32) } as *const f32;
-        if !buf.is_null() {
-            // SAFETY: see above; valid and not written by anyone else during this cycle.
-            *slot = Some(unsafe { std::slice::from_raw_parts(buf, frames) });
+        // SAFETY: port data of this filter, in its process callback; the slice stays within
+        // the buffer's valid chunk and is only read during this cycle.
+        if let Some((buf, len)) = unsafe { port_buffer(*port, frames, false) } {
+            *slot = Some(unsafe { std::slice::from_raw_parts(buf, len) });
         }
     }
     for (slot, port) in outputs.iter_mut().zip(d.out_ports.iter()).take(n) {
-        // SAFETY: as above, for an output port: a buffer of `frames` f32 we may fill.
-        let buf = unsafe { pw_sys::pw_filter_get_dsp_buffer(*port, frames as u32) } as *mut f32;
-        if !buf.is_null() {
-            // SAFETY: see above; the output buffer is ours alone for this cycle.
-            *slot = Some(unsafe { std::slice::from_raw_parts_mut(buf, frames) });
+        // SAFETY: as above; the slice stays within the buffer's capacity and this cycle's
+        // output buffer is ours alone.
+        if let Some((buf, len)) = unsafe { port_buffer(*port, frames, true) } {
+            *slot = Some(unsafe { std::slice::from_raw_parts_mut(buf, len) });
         }
     }
     d.rt.process(&d.ctl, &inputs[..n], &mut outputs[..n], frames);

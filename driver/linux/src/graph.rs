@@ -221,6 +221,15 @@ impl Graph {
             .collect()
     }
 
+    /// Whether a session manager (WirePlumber, pipewire-media-session) is connected.
+    pub fn session_manager_present(&self) -> bool {
+        self.clients.values().any(|c| {
+            c.app_name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("WirePlumber") || n == "pipewire-media-session")
+        })
+    }
+
     /// Capture ports of a source: its non-monitor outputs, or its monitor outputs when it has
     /// only those (a null-audio-sink used as a source, like the CI fake mic).
     pub fn source_ports(&self, node: u32) -> Vec<&PortEntry> {
@@ -520,6 +529,27 @@ mod tests {
             Some("Spy"),
             "falls back to the client's props"
         );
+    }
+
+    #[test]
+    fn recognises_a_session_manager() {
+        let mut g = Graph::default();
+        g.clients.insert(
+            3,
+            AppIdentity {
+                app_name: Some("pw-record".into()),
+                ..Default::default()
+            },
+        );
+        assert!(!g.session_manager_present());
+        g.clients.insert(
+            4,
+            AppIdentity {
+                app_name: Some("WirePlumber".into()),
+                ..Default::default()
+            },
+        );
+        assert!(g.session_manager_present());
     }
 
     #[test]

@@ -718,7 +718,7 @@ impl Session {
         } else {
             positions
         };
-        let props = pw::properties::properties! {
+        let mut props = pw::properties::properties! {
             "factory.name" => "support.null-audio-sink",
             "node.name" => HARDMUTE_NODE_NAME,
             "node.description" => HARDMUTE_NODE_DESCRIPTION,
@@ -727,9 +727,17 @@ impl Session {
             "audio.rate" => DEFAULT_RATE.to_string(),
             "object.linger" => "true",
             "monitor.channel-volumes" => "false",
-            "adapter.auto-port-config" => "{ mode = dsp monitor = true control = false position = preserve }",
             MARKER_KEY => MARKER_SOURCE,
         };
+        // A session manager configures the node's ports itself (and, with WirePlumber 0.4,
+        // can stall on a node that configured itself first: apps then never get linked).
+        // Without one, nobody would: the adapter must configure itself or it has no ports.
+        if !self.graph.session_manager_present() {
+            props.insert(
+                "adapter.auto-port-config",
+                "{ mode = dsp monitor = true control = false position = preserve }",
+            );
+        }
         match self.core.create_object::<Node>("adapter", &props) {
             Ok(node) => {
                 log::info!("created {HARDMUTE_NODE_NAME} ({positions:?})");
