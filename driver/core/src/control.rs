@@ -276,6 +276,12 @@ impl ControlBlock {
         self.cycle_host_time.store(host_time, Relaxed);
     }
 
+    /// The host-clock time of the last delivery cycle's start (0: never stamped).
+    #[inline]
+    pub fn cycle_host_time(&self) -> u64 {
+        self.cycle_host_time.load(Relaxed)
+    }
+
     /// Bridge side: "I delivered audio" — lets the daemon tell a live bridge from a dead one.
     #[inline]
     pub fn heartbeat(&self) {

@@ -152,6 +152,10 @@ pub struct RingWriter<'a> {
 }
 
 impl RingWriter<'_> {
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity()
+    }
+
     /// Free space in samples.
     pub fn free(&self) -> usize {
         let w = self.ring.header.write_pos.load(Relaxed);
