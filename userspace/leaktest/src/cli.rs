@@ -102,7 +102,8 @@ fn parse_and_run(args: &[String]) -> Result<i32, String> {
     let report_path =
         report::write(&outcome, &out).map_err(|e| format!("writing the report: {e}"))?;
     if let Some(s) = summary {
-        report::write_summary(&outcome, &out, &s)
+        let command = format!("hardmute leak-test {}", args.join(" "));
+        report::write_summary(&outcome, &out, &s, &command)
             .map_err(|e| format!("writing the summary: {e}"))?;
     }
     print!("{}", report::console(&outcome));
