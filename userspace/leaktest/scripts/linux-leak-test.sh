@@ -48,7 +48,6 @@ if [ "${LEAKTEST_STAND_IN:-0}" = 1 ]; then
     export HARDMUTE_LEAKTEST_TARGET=leaktest-stand-in
     sleep 0.5
 else
-    echo muted >"$WORK/state"
     echo muted >"$WORK/mute-state"
     hm_start
     wait_for 5 capture_linked || die "HardMute is not capturing the fake mic (the gate, not a missing link, must make the zeros)"
