@@ -165,7 +165,9 @@ pub fn binomial_interval(n: usize, p: f64, level: f64) -> (f64, f64) {
 /// ne = n1 n2 / (n1 + n2) (Stephens' small-sample correction, as in Numerical Recipes).
 /// Q_KS(l) = 2 sum_{j>=1} (-1)^(j-1) exp(-2 j^2 l^2). With ties (discrete timing values) the
 /// test is conservative: it reports differences less readily, never more.
-/// Written here because no maintained crate offers the two-sample test.
+/// Written here because the maintained option, statrs 0.19.1's `ks_twosample`, loops forever
+/// when D = 0 (its series never gets a small term), which is exactly HardMute's result; it also
+/// needs Rust 1.89.
 pub fn ks_two_sample(a: &[f64], b: &[f64]) -> KsResult {
     if a.is_empty() || b.is_empty() {
         return KsResult { d: 0.0, p: 1.0 };
@@ -215,6 +217,99 @@ fn q_ks(lambda: f64) -> f64 {
     (2.0 * sum).clamp(0.0, 1.0)
 }
 
+/// Does buffer timing depend on the activity? A two-sample KS statistic for every pair of
+/// classes, the largest one as the family statistic, calibrated by permuting the class labels
+/// among clips (`permutations` times; ChaCha8 from `seed`).
+///
+/// Why permute clips rather than trust the KS p-values: intervals within a clip are not
+/// independent (a load burst on the machine delays many consecutive buffers), so the asymptotic
+/// KS p-value on pooled intervals is far too small on a real, busy machine. Clips are the
+/// independent units (they are played in shuffled order), so shuffling their labels gives the
+/// null distribution of the statistic with no independence assumption within a clip. Taking
+/// the maximum over pairs controls the family-wise error without Bonferroni.
+///
+/// `clips[i] = (class, values)`. ECDFs are compared at up to 512 points (every distinct value,
+/// or quantiles of the pooled values when there are more), so D here is the exact KS D for
+/// discrete data and a close lower bound otherwise. Returns (D_max observed, p-value).
+pub fn clip_permutation_test(
+    clips: &[(usize, Vec<f64>)],
+    n_classes: usize,
+    permutations: usize,
+    seed: u64,
+) -> (f64, f64) {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let mut pooled: Vec<f64> = clips.iter().flat_map(|c| c.1.iter().copied()).collect();
+    if pooled.is_empty() {
+        return (0.0, 1.0);
+    }
+    pooled.sort_by(f64::total_cmp);
+    let mut edges = pooled.clone();
+    edges.dedup();
+    if edges.len() > 512 {
+        edges = (0..512)
+            .map(|k| pooled[(k * (pooled.len() - 1)) / 511])
+            .collect();
+        edges.dedup();
+    }
+    // cum[c][k]: values of clip c <= edges[k].
+    let cum: Vec<Vec<u32>> = clips
+        .iter()
+        .map(|(_, v)| {
+            let mut v = v.clone();
+            v.sort_by(f64::total_cmp);
+            let mut i = 0;
+            edges
+                .iter()
+                .map(|e| {
+                    while i < v.len() && v[i] <= *e {
+                        i += 1;
+                    }
+                    i as u32
+                })
+                .collect()
+        })
+        .collect();
+    let statistic = |labels: &[usize]| -> f64 {
+        let m = edges.len();
+        let mut sums = vec![vec![0u64; m]; n_classes];
+        let mut totals = vec![0u64; n_classes];
+        for (c, &l) in labels.iter().enumerate() {
+            totals[l] += clips[c].1.len() as u64;
+            for (s, &x) in sums[l].iter_mut().zip(&cum[c]) {
+                *s += x as u64;
+            }
+        }
+        let mut d = 0.0f64;
+        for a in 0..n_classes {
+            for b in a + 1..n_classes {
+                if totals[a] == 0 || totals[b] == 0 {
+                    continue;
+                }
+                let (na, nb) = (totals[a] as f64, totals[b] as f64);
+                for (&sa, &sb) in sums[a].iter().zip(&sums[b]) {
+                    d = d.max((sa as f64 / na - sb as f64 / nb).abs());
+                }
+            }
+        }
+        d
+    };
+    let mut labels: Vec<usize> = clips.iter().map(|c| c.0).collect();
+    let observed = statistic(&labels);
+    if observed == 0.0 {
+        return (0.0, 1.0);
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut at_least = 0usize;
+    for _ in 0..permutations {
+        labels.shuffle(&mut rng);
+        if statistic(&labels) >= observed - 1e-12 {
+            at_least += 1;
+        }
+    }
+    (observed, (1 + at_least) as f64 / (1 + permutations) as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +338,43 @@ mod tests {
         assert_eq!(same, KsResult { d: 0.0, p: 1.0 });
         // Known value: D for disjoint samples is 1.
         assert_eq!(ks_two_sample(&[1.0, 2.0], &[3.0, 4.0]).d, 1.0);
+    }
+
+    #[test]
+    fn clip_permutation_test_sees_a_class_effect_and_not_a_clip_effect() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut effect = Vec::new();
+        let mut clip_noise = Vec::new();
+        for class in 0..4 {
+            for _ in 0..6 {
+                // Every clip has its own offset (a load burst), shared by all its values.
+                let burst = rng.random::<f64>() * 0.5;
+                let v: Vec<f64> = (0..200).map(|_| rng.random::<f64>() + burst).collect();
+                clip_noise.push((class, v.clone()));
+                effect.push((class, v.iter().map(|x| x + class as f64 * 0.4).collect()));
+            }
+        }
+        let (d, p) = clip_permutation_test(&effect, 4, 199, 1);
+        assert!(d > 0.3 && p <= 0.01, "missed a real effect: D {d}, p {p}");
+        let (_, p) = clip_permutation_test(&clip_noise, 4, 199, 1);
+        assert!(p > 0.01, "clip-level noise called a class effect: p {p}");
+        // ...which the i.i.d. KS on pooled values does call significant: why we permute.
+        let pooled = |c: usize| -> Vec<f64> {
+            clip_noise
+                .iter()
+                .filter(|x| x.0 == c)
+                .flat_map(|x| x.1.clone())
+                .collect()
+        };
+        let min_iid_p = (0..4)
+            .flat_map(|a| (a + 1..4).map(move |b| (a, b)))
+            .map(|(a, b)| ks_two_sample(&pooled(a), &pooled(b)).p)
+            .fold(1.0, f64::min);
+        assert!(min_iid_p < 1e-3, "{min_iid_p}");
+        assert_eq!(
+            clip_permutation_test(&[(0, vec![1.0; 9]), (1, vec![1.0; 5])], 2, 99, 1),
+            (0.0, 1.0)
+        );
     }
 
     #[test]
