@@ -397,6 +397,7 @@ fn judge(cfg: &RunConfig, r: &mut ConditionResult, timing_deterministic: bool) {
     let worst_pair =
         r.ks.iter()
             .max_by(|x, y| pair_d(x).total_cmp(&pair_d(y)))
+            .filter(|k| pair_d(k) > 0.0)
             .map(|k| {
                 format!(
                     "{} vs {}",
@@ -404,7 +405,7 @@ fn judge(cfg: &RunConfig, r: &mut ConditionResult, timing_deterministic: bool) {
                     Activity::ALL[k.b].name()
                 )
             })
-            .unwrap_or_default();
+            .unwrap_or_else(|| "every pair".into());
     // Two families (intervals, sizes); the smaller p is compared with alpha / 2.
     let timing_alpha = cfg.ks_alpha / 2.0;
     let timing_text = format!(
