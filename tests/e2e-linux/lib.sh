@@ -127,6 +127,9 @@ hm_start() {
         HM_READY=$(grep '^ready' "$HM_OUT")
         return
     fi
+    if [ ! -x "$HMD" ] || [ ! -x "$HMCLI" ]; then   # scripts that source this file may not have built them
+        (cd "$ROOT" && cargo build -q -p hardmuted -p hardmute-cli) || die "cannot build hardmuted and hardmute"
+    fi
     export HARDMUTE_CONFIG_DIR=$WORK/hmconf HARDMUTE_SOCKET=$WORK/run/hardmute.sock
     if [ "$HM_N" = 1 ]; then    # the persisted state the test asked for
         mkdir -p "$HARDMUTE_CONFIG_DIR"
