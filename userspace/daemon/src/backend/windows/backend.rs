@@ -143,6 +143,8 @@ impl Backend for WindowsBackend {
             self.stop();
             return Err(e);
         }
+        // Open the mic now rather than at the first poll.
+        self.send(Command::Replan);
         Ok(())
     }
 
