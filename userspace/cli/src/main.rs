@@ -27,6 +27,7 @@ Exit codes:
   1  hardmuted reported an error (e.g. unknown device, backend failure, refused) or the connection broke
   2  usage error (bad command line)
   3  hardmuted is not running (start it with `hardmuted`)
+`hardmute leak-test` has its own exit codes: see `hardmute leak-test --help`.
 
 With --json every result is one JSON document per line on stdout; errors too:
   {\"error\":{\"kind\":\"unknown_device\",\"message\":\"...\"}}";
@@ -70,6 +71,18 @@ enum Cmd {
     },
     /// List the processes capturing the HardMute Microphone or a physical mic.
     Listeners,
+    /// Run the "Are You Really Muted?" attack against hard mute and write a report
+    /// (all arguments go to the leak test; see `hardmute leak-test --help`).
+    #[cfg(feature = "leak-test")]
+    #[command(disable_help_flag = true)]
+    LeakTest {
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ARGS"
+        )]
+        args: Vec<String>,
+    },
     /// Change a daemon option.
     Set {
         option: OptionName,
@@ -106,6 +119,12 @@ fn main() -> ExitCode {
             });
         }
     };
+    // The leak test needs no daemon: it drives the delivery path (or a private PipeWire) itself.
+    #[cfg(feature = "leak-test")]
+    if let Cmd::LeakTest { args } = &cli.command {
+        let code = hardmute_leaktest::cli::main(args);
+        return ExitCode::from(u8::try_from(code).unwrap_or(exit::DAEMON_ERROR));
+    }
     let json = cli.json;
     match run(cli) {
         Ok(()) => ExitCode::from(exit::OK),
@@ -157,6 +176,8 @@ fn run(cli: Cli) -> Result<(), ClientError> {
                 print_listeners(&listeners);
             }
         }
+        #[cfg(feature = "leak-test")]
+        Cmd::LeakTest { .. } => unreachable!("handled in main before connecting"),
         Cmd::Set { option, value } => {
             let option = match option {
                 OptionName::ReleaseOnMute => DaemonOption::ReleaseOnMute(value),
@@ -356,6 +377,17 @@ mod tests {
             "3  hardmuted is not running",
         ] {
             assert!(help.contains(line), "{line:?} missing from --help");
+        }
+    }
+
+    #[cfg(feature = "leak-test")]
+    #[test]
+    fn leak_test_takes_every_argument_through() {
+        let cli = Cli::try_parse_from(["hardmute", "leak-test", "--short", "--out", "x", "--help"])
+            .unwrap();
+        match cli.command {
+            Cmd::LeakTest { args } => assert_eq!(args, ["--short", "--out", "x", "--help"]),
+            _ => panic!("not the leak test"),
         }
     }
 
