@@ -83,6 +83,21 @@ enum Cmd {
         )]
         args: Vec<String>,
     },
+    /// Install hardmuted for this user: a systemd user unit, enabled and started (Linux).
+    #[cfg(target_os = "linux")]
+    Install {
+        /// Write and enable the unit only; do not talk to the user's systemd now.
+        #[arg(long)]
+        no_activate: bool,
+    },
+    /// Remove everything `hardmute install` wrote (Linux). The HardMute Microphone node stays
+    /// until PipeWire restarts, delivering zeros, so no app falls back to the physical mic.
+    #[cfg(target_os = "linux")]
+    Uninstall {
+        /// Remove the files only; do not talk to the user's systemd now.
+        #[arg(long)]
+        no_activate: bool,
+    },
     /// Change a daemon option.
     Set {
         option: OptionName,
@@ -125,10 +140,92 @@ fn main() -> ExitCode {
         let code = hardmute_leaktest::cli::main(args);
         return ExitCode::from(u8::try_from(code).unwrap_or(exit::DAEMON_ERROR));
     }
+    #[cfg(target_os = "linux")]
+    if let Some(code) = install::run(&cli.command, cli.json) {
+        return ExitCode::from(code);
+    }
     let json = cli.json;
     match run(cli) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => ExitCode::from(report_error(&e, json)),
+    }
+}
+
+/// `hardmute install` / `uninstall`: no daemon needed, they set up (or remove) what starts it.
+#[cfg(target_os = "linux")]
+mod install {
+    use super::{emit_json, exit, Cmd};
+    use hardmute_installer_linux as inst;
+    use std::path::{Path, PathBuf};
+
+    /// `Some(exit code)` when `cmd` was an install command.
+    pub fn run(cmd: &Cmd, json: bool) -> Option<u8> {
+        let (installing, no_activate) = match cmd {
+            Cmd::Install { no_activate } => (true, *no_activate),
+            Cmd::Uninstall { no_activate } => (false, *no_activate),
+            _ => return None,
+        };
+        let Some(home) = std::env::var_os("HOME").map(PathBuf::from) else {
+            eprintln!("hardmute: HOME is not set; cannot find the user's systemd folder");
+            return Some(exit::DAEMON_ERROR);
+        };
+        let result = if installing {
+            install(&home, no_activate)
+        } else {
+            uninstall(&home, no_activate)
+        };
+        Some(match result {
+            Ok((paths, warning)) => {
+                if json {
+                    emit_json(&serde_json::json!({ "paths": paths, "warning": warning }));
+                } else {
+                    let verb = if installing { "wrote" } else { "removed" };
+                    for p in &paths {
+                        println!("{verb} {}", p.display());
+                    }
+                    if let Some(w) = warning {
+                        eprintln!("hardmute: {w}");
+                    }
+                }
+                exit::OK
+            }
+            Err(e) => {
+                eprintln!("hardmute: {e}");
+                exit::DAEMON_ERROR
+            }
+        })
+    }
+
+    type Outcome = std::io::Result<(Vec<PathBuf>, Option<String>)>;
+
+    fn install(home: &Path, no_activate: bool) -> Outcome {
+        let opts = inst::UnitOptions {
+            exec: daemon_path(),
+            ..inst::UnitOptions::default()
+        };
+        let paths = inst::install(home, &opts)?;
+        let warning = (!no_activate)
+            .then(|| inst::activate().err())
+            .flatten()
+            .map(|e| format!("the unit is installed and enabled for the next login, but starting it now failed: {e}"));
+        Ok((paths, warning))
+    }
+
+    fn uninstall(home: &Path, no_activate: bool) -> Outcome {
+        let warning = (!no_activate)
+            .then(|| inst::deactivate().err())
+            .flatten()
+            .map(|e| format!("could not stop the running daemon through systemd: {e}"));
+        Ok((inst::uninstall(home)?, warning))
+    }
+
+    /// The `hardmuted` beside this `hardmute` (a cargo build, a .deb's /usr/bin), else /usr/bin.
+    fn daemon_path() -> PathBuf {
+        std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|d| d.join("hardmuted")))
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| inst::UnitOptions::default().exec)
     }
 }
 
@@ -178,6 +275,10 @@ fn run(cli: Cli) -> Result<(), ClientError> {
         }
         #[cfg(feature = "leak-test")]
         Cmd::LeakTest { .. } => unreachable!("handled in main before connecting"),
+        #[cfg(target_os = "linux")]
+        Cmd::Install { .. } | Cmd::Uninstall { .. } => {
+            unreachable!("handled in main before connecting")
+        }
         Cmd::Set { option, value } => {
             let option = match option {
                 OptionName::ReleaseOnMute => DaemonOption::ReleaseOnMute(value),
