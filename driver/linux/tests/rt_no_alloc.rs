@@ -3,46 +3,12 @@
 //! cycles with mute toggling, missing inputs and missing outputs. The same cycles also check
 //! the gate's output: exact zeros while muted or without input, the input once unmuted.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use hardmute_pipewire::rt::RtGate;
 use hardmute_pipewire::{ChangeSource, ControlBlock};
 
-struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-// SAFETY: forwards to the system allocator; only counts (on the thread under test).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCS.fetch_add(1, Ordering::SeqCst);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if COUNTING.with(Cell::get) {
-            ALLOCS.fetch_add(1, Ordering::SeqCst);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            ALLOCS.fetch_add(1, Ordering::SeqCst);
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: hardmute_alloc_counter::CountingAllocator =
+    hardmute_alloc_counter::CountingAllocator;
 
 fn set_muted(ctl: &ControlBlock, muted: bool) {
     ctl.set_muted(
@@ -68,7 +34,7 @@ fn process_cycle_allocates_nothing_and_gates_exactly() {
     let mut out_r = vec![1.0f32; FRAMES];
     let mut passed_cycles = 0;
 
-    COUNTING.with(|c| c.set(true));
+    let before = hardmute_alloc_counter::heap_ops_on_this_thread();
     for cycle in 0..2000 {
         // Mute changes happen between cycles, as set_hard_mute guarantees.
         match cycle % 40 {
@@ -101,9 +67,8 @@ fn process_cycle_allocates_nothing_and_gates_exactly() {
         let mut outputs: [Option<&mut [f32]>; 2] = [None, Some(&mut out_r)];
         rt.process(&ctl, &inputs, &mut outputs, FRAMES / 2);
     }
-    COUNTING.with(|c| c.set(false));
     assert_eq!(
-        ALLOCS.load(Ordering::SeqCst),
+        hardmute_alloc_counter::heap_ops_on_this_thread() - before,
         0,
         "the realtime cycle allocated or freed"
     );

@@ -11,40 +11,16 @@ use hardmute_windows_audio::{devices, ComApartment};
 use hardmuted::backend::windows::feed::{
     init_header, ring_geometry, CaptureFeed, FeedStats, RING_CHANNELS, RING_FRAMES,
 };
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-thread_local! {
-    // Already const; clippy 1.96 flags the expansion for Windows targets anyway.
-    #[allow(clippy::missing_const_for_thread_local)]
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-}
-
-// SAFETY: forwards every call unchanged to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if ARMED.with(Cell::get) {
-            ALLOCS.fetch_add(1, Ordering::SeqCst);
-        }
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        if ARMED.with(Cell::get) {
-            ALLOCS.fetch_add(1, Ordering::SeqCst);
-        }
-        // SAFETY: `p` came from `System.alloc` with layout `l`.
-        unsafe { System.dealloc(p, l) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: hardmute_alloc_counter::CountingAllocator =
+    hardmute_alloc_counter::CountingAllocator;
+
+/// Heap operations made inside the capture callback, on the capture thread.
+static CALLBACK_OPS: AtomicU64 = AtomicU64::new(0);
 
 struct Ring {
     header: RingHeader,
@@ -72,15 +48,16 @@ fn capture_packets_reach_the_ring_without_allocating() {
         move |format| {
             let mut feed = CaptureFeed::new(format, 48_000);
             move |packet: Packet<'_>| {
-                ARMED.with(|a| a.set(true));
-                if let Ok(shared) = SharedRing::attach(&cb_ring.header, &cb_ring.slots) {
-                    let clock = HostClock {
-                        now: packet.qpc_now,
-                        ticks_per_second: packet.qpc_frequency,
-                    };
-                    feed.on_packet(packet.samples, &mut shared.writer(), clock, 0, &cb_stats);
-                }
-                ARMED.with(|a| a.set(false));
+                let ((), ops) = hardmute_alloc_counter::heap_ops(|| {
+                    if let Ok(shared) = SharedRing::attach(&cb_ring.header, &cb_ring.slots) {
+                        let clock = HostClock {
+                            now: packet.qpc_now,
+                            ticks_per_second: packet.qpc_frequency,
+                        };
+                        feed.on_packet(packet.samples, &mut shared.writer(), clock, 0, &cb_stats);
+                    }
+                });
+                CALLBACK_OPS.fetch_add(ops, Ordering::Relaxed);
             }
         },
         |_| {},
@@ -109,7 +86,7 @@ fn capture_packets_reach_the_ring_without_allocating() {
     );
     assert!(packets >= 30, "packets arrived");
     assert_eq!(
-        ALLOCS.load(Ordering::SeqCst),
+        CALLBACK_OPS.load(Ordering::Relaxed),
         0,
         "the capture callback allocated"
     );

@@ -8,52 +8,14 @@ use hardmute_windows_audio::{MixFormat, SampleKind, Samples};
 use hardmuted::backend::windows::feed::{
     init_header, ring_geometry, CaptureFeed, FeedStats, RING_CHANNELS, RING_FRAMES,
 };
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-
-struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-thread_local! {
-    // Already const; clippy 1.96 flags the expansion for Windows targets anyway.
-    #[allow(clippy::missing_const_for_thread_local)]
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-}
-
-// SAFETY: forwards every call unchanged to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if ARMED.with(Cell::get) {
-            ALLOCS.fetch_add(1, Ordering::SeqCst);
-        }
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        if ARMED.with(Cell::get) {
-            ALLOCS.fetch_add(1, Ordering::SeqCst);
-        }
-        // SAFETY: `p` came from `System.alloc` with layout `l`.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if ARMED.with(Cell::get) {
-            ALLOCS.fetch_add(1, Ordering::SeqCst);
-        }
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
+use std::sync::atomic::{AtomicU32, Ordering};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: hardmute_alloc_counter::CountingAllocator =
+    hardmute_alloc_counter::CountingAllocator;
 
-fn counted(f: impl FnOnce()) -> usize {
-    let before = ALLOCS.load(Ordering::SeqCst);
-    ARMED.with(|a| a.set(true));
-    f();
-    ARMED.with(|a| a.set(false));
-    ALLOCS.load(Ordering::SeqCst) - before
+fn counted(f: impl FnOnce()) -> u64 {
+    hardmute_alloc_counter::heap_ops(f).1
 }
 
 #[test]
