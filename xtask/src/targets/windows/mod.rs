@@ -46,6 +46,8 @@ pub const SYSTEM_DLLS: &[&str] = &[
     "ole32.dll",
     "oleaut32.dll",
     "combase.dll",
+    "propsys.dll",
+    "rpcrt4.dll",
     "user32.dll",
     "shell32.dll",
     "avrt.dll",
