@@ -1,0 +1,365 @@
+//! `hardmute`: control the HardMute Microphone from a terminal or a script.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use hardmute_ipc::{
+    ChangeSource, Client, ClientError, DaemonOption, ErrorBody, InputDevice, ListenTarget,
+    Listener, State,
+};
+use serde::Serialize;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit codes (also in `hardmute --help` and README.md).
+mod exit {
+    pub const OK: u8 = 0;
+    /// hardmuted answered with an error (or the connection to it broke).
+    pub const DAEMON_ERROR: u8 = 1;
+    /// Bad command line.
+    pub const USAGE: u8 = 2;
+    /// hardmuted is not running.
+    pub const NOT_RUNNING: u8 = 3;
+}
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  hardmuted reported an error (e.g. unknown device, backend failure, refused) or the connection broke
+  2  usage error (bad command line)
+  3  hardmuted is not running (start it with `hardmuted`)
+
+With --json every result is one JSON document per line on stdout; errors too:
+  {\"error\":{\"kind\":\"unknown_device\",\"message\":\"...\"}}";
+
+#[derive(Parser)]
+#[command(
+    name = "hardmute",
+    version,
+    about = "Control the HardMute Microphone: a virtual mic whose driver delivers exact zeros while muted.",
+    after_help = EXIT_CODES
+)]
+struct Cli {
+    /// Machine-readable output: one JSON document per line.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Socket of hardmuted (default: $HARDMUTE_SOCKET, else $XDG_RUNTIME_DIR/hardmute/hardmute.sock).
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Show the mute state, the input in use and the driver's counters.
+    Status,
+    /// Hard-mute: apps read exact zeros from the moment this returns.
+    Mute,
+    /// Unmute (only the user's own session can).
+    Unmute,
+    /// Mute if unmuted, unmute if muted.
+    Toggle,
+    /// Print the state, then every change, until Ctrl-C.
+    Watch,
+    /// List the physical inputs that can feed the HardMute Microphone.
+    Devices,
+    /// Feed the HardMute Microphone from another physical input ("default" = the system default).
+    Use {
+        /// A name from `hardmute devices`, or "default".
+        device: String,
+    },
+    /// List the processes capturing the HardMute Microphone or a physical mic.
+    Listeners,
+    /// Change a daemon option.
+    Set {
+        option: OptionName,
+        #[arg(value_parser = parse_on_off, action = clap::ArgAction::Set, value_name = "on|off")]
+        value: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OptionName {
+    /// Close the physical mic while muted (the OS mic indicator goes off).
+    ReleaseOnMute,
+    /// Start muted on every launch, whatever the last state was.
+    StartMuted,
+}
+
+fn parse_on_off(value: &str) -> Result<bool, String> {
+    match value {
+        "on" | "true" | "yes" | "1" => Ok(true),
+        "off" | "false" | "no" | "0" => Ok(false),
+        other => Err(format!("{other:?} is not on/off")),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    let json = cli.json;
+    match run(cli) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => ExitCode::from(report_error(&e, json)),
+    }
+}
+
+fn connect(socket: Option<PathBuf>) -> Result<Client, ClientError> {
+    match socket {
+        Some(path) => Client::connect(&path),
+        None => Client::connect_default(),
+    }
+}
+
+fn run(cli: Cli) -> Result<(), ClientError> {
+    let json = cli.json;
+    let mut client = connect(cli.socket)?;
+    match cli.command {
+        Cmd::Status => print_state(&client.status()?, json),
+        Cmd::Mute => print_change(&client.mute(ChangeSource::Cli)?, json),
+        Cmd::Unmute => print_change(&client.unmute(ChangeSource::Cli)?, json),
+        Cmd::Toggle => print_change(&client.toggle(ChangeSource::Cli)?, json),
+        Cmd::Devices => {
+            let devices = client.devices()?;
+            if json {
+                emit_json(&devices);
+            } else {
+                let selected = client.status()?.device;
+                print_devices(&devices, selected.as_deref());
+            }
+        }
+        Cmd::Use { device } => {
+            let device = (device != "default").then_some(device);
+            let state = client.select_device(device.as_deref())?;
+            if json {
+                emit_json(&state);
+            } else {
+                println!(
+                    "input: {}",
+                    state.device.as_deref().unwrap_or("system default")
+                );
+            }
+        }
+        Cmd::Listeners => {
+            let listeners = client.listeners()?;
+            if json {
+                emit_json(&listeners);
+            } else {
+                print_listeners(&listeners);
+            }
+        }
+        Cmd::Set { option, value } => {
+            let option = match option {
+                OptionName::ReleaseOnMute => DaemonOption::ReleaseOnMute(value),
+                OptionName::StartMuted => DaemonOption::StartMuted(value),
+            };
+            print_state(&client.set_option(option)?, json);
+        }
+        Cmd::Watch => {
+            let (state, changes) = client.subscribe()?;
+            print_watch_line(&state, json);
+            for change in changes {
+                print_watch_line(&change?, json);
+            }
+            return Err(ClientError::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "hardmuted closed the connection",
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Prints the error (JSON on stdout with --json, text on stderr otherwise) and picks the exit code.
+fn report_error(error: &ClientError, json: bool) -> u8 {
+    let (code, kind, message) = match error {
+        ClientError::NotRunning { path, .. } => (
+            exit::NOT_RUNNING,
+            "not_running".to_owned(),
+            format!(
+                "hardmuted is not running; start it with `hardmuted` (or `hardmuted --backend simulated`). Socket: {}",
+                path.display()
+            ),
+        ),
+        ClientError::Daemon(ErrorBody { kind, message }) => (exit::DAEMON_ERROR, kind.to_string(), message.clone()),
+        ClientError::Io(e) => (exit::DAEMON_ERROR, "io".to_owned(), format!("connection to hardmuted failed: {e}")),
+        ClientError::Protocol(m) => (exit::DAEMON_ERROR, "protocol".to_owned(), format!("unexpected answer from hardmuted: {m}")),
+    };
+    if json {
+        emit_json(&serde_json::json!({ "error": { "kind": kind, "message": message } }));
+    } else {
+        eprintln!("hardmute: {message}");
+    }
+    code
+}
+
+fn emit_json(value: &impl Serialize) {
+    let line = serde_json::to_string(value).expect("plain data serializes");
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn mute_word(muted: bool) -> &'static str {
+    if muted {
+        "MUTED"
+    } else {
+        "unmuted"
+    }
+}
+
+fn print_change(state: &State, json: bool) {
+    if json {
+        emit_json(state);
+    } else {
+        println!(
+            "HardMute Microphone: {} (generation {})",
+            mute_word(state.muted),
+            state.generation
+        );
+    }
+}
+
+fn on_off(value: bool) -> &'static str {
+    if value {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+fn print_state(state: &State, json: bool) {
+    if json {
+        return emit_json(state);
+    }
+    let c = &state.counters;
+    println!("HardMute Microphone: {}", mute_word(state.muted));
+    println!(
+        "  last change:      by {} (generation {})",
+        state.source, state.generation
+    );
+    println!("  backend:          {}", state.backend);
+    println!(
+        "  input:            {}",
+        state.device.as_deref().unwrap_or("system default")
+    );
+    println!(
+        "  physical mic:     {}",
+        if state.physical_open {
+            "open"
+        } else {
+            "released"
+        }
+    );
+    println!(
+        "  options:          release on mute {}, start muted {}, unmute fade {} ms, hotkey {}",
+        on_off(state.release_on_mute),
+        on_off(state.start_muted),
+        state.fade_ms,
+        state.hotkey.as_deref().unwrap_or("none")
+    );
+    println!(
+        "  delivered:        {} frames ({} zeroed), underruns {}, overruns {}",
+        c.frames_delivered, c.frames_zeroed, c.underruns, c.overruns
+    );
+    if let Some(leaked) = c.nonzero_samples_while_muted {
+        println!("  non-zero samples read while muted: {leaked}");
+    }
+}
+
+fn print_watch_line(state: &State, json: bool) {
+    if json {
+        emit_json(state);
+    } else {
+        println!(
+            "{} (by {}, generation {}, input {})",
+            mute_word(state.muted),
+            state.source,
+            state.generation,
+            state.device.as_deref().unwrap_or("system default")
+        );
+    }
+}
+
+fn print_devices(devices: &[InputDevice], selected: Option<&str>) {
+    if devices.is_empty() {
+        println!("no physical inputs");
+    }
+    for device in devices {
+        let in_use = match selected {
+            Some(name) => name == device.name,
+            None => device.is_default,
+        };
+        println!(
+            "{} {:<24} {}{}",
+            if in_use { "*" } else { " " },
+            device.name,
+            device.description,
+            if device.is_default {
+                " (system default)"
+            } else {
+                ""
+            }
+        );
+    }
+}
+
+fn print_listeners(listeners: &[Listener]) {
+    if listeners.is_empty() {
+        println!("nobody is capturing audio");
+    }
+    for l in listeners {
+        let target = match &l.target {
+            ListenTarget::Virtual => "HardMute Microphone (gated)".to_owned(),
+            ListenTarget::Physical { name } => format!("physical mic {name} (NOT gated)"),
+        };
+        let pid = l.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into());
+        println!(
+            "{:<28} pid {:<8} {}  [{}]",
+            l.app,
+            pid,
+            target,
+            l.binary.as_deref().unwrap_or("?")
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_lists_the_exit_codes() {
+        let help = Cli::command().render_long_help().to_string();
+        for line in [
+            "0  success",
+            "1  hardmuted reported an error",
+            "2  usage error",
+            "3  hardmuted is not running",
+        ] {
+            assert!(help.contains(line), "{line:?} missing from --help");
+        }
+    }
+
+    #[test]
+    fn on_off_values() {
+        assert_eq!(parse_on_off("on"), Ok(true));
+        assert_eq!(parse_on_off("0"), Ok(false));
+        assert!(parse_on_off("maybe").is_err());
+    }
+}

@@ -1,0 +1,131 @@
+//! What the daemon needs from whatever hosts the virtual mic.
+//!
+//! One module per backend, chosen at the module edge like cpal's hosts: `simulated` everywhere
+//! (tests, demos), `linux` (PipeWire) when the Linux helper lands, Windows/macOS later.
+//!
+//! The contract every backend keeps (DESIGN.md invariants 2 and 4):
+//! - `start(initial_muted)` applies the mute before any audio can flow to an app;
+//! - `set_hard_mute` returns only once the realtime path will see the new state: the first
+//!   buffer delivered after it returns `Ok` for a mute is all zeros;
+//! - on any failure the virtual mic stays (or becomes) muted, never the reverse.
+
+pub mod simulated;
+
+use hardmute_ipc::{ChangeSource, Counters, InputDevice, Listener};
+use std::fmt;
+
+/// Settings a backend is created with (from the persisted state).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendOptions {
+    /// Unmute fade-in length.
+    pub fade_ms: u32,
+    /// The physical input to open; `None` = the system default.
+    pub device: Option<String>,
+    /// Close the physical mic while muted.
+    pub release_on_mute: bool,
+}
+
+/// What the driver reports, for `status`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendStatus {
+    pub muted: bool,
+    pub generation: u64,
+    pub source: ChangeSource,
+    /// The physical input currently feeding the virtual mic (`None` = default).
+    pub device: Option<String>,
+    /// Whether the physical mic is open right now.
+    pub physical_open: bool,
+    pub counters: Counters,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackendError {
+    /// `select_input` named an input that does not exist.
+    UnknownInput {
+        name: String,
+        available: Vec<String>,
+    },
+    /// Called before `start` or after `stop`.
+    NotRunning,
+    /// The driver or audio server failed.
+    Failed(String),
+}
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownInput { name, available } if available.is_empty() => {
+                write!(
+                    f,
+                    "no input named {name:?}; no physical inputs are available"
+                )
+            }
+            Self::UnknownInput { name, available } => {
+                write!(
+                    f,
+                    "no input named {name:?}; available: {}",
+                    available.join(", ")
+                )
+            }
+            Self::NotRunning => f.write_str("the backend is not running"),
+            Self::Failed(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for BackendError {}
+
+pub trait Backend: Send {
+    /// Short name shown in `status` (`simulated`, `linux`, ...).
+    fn name(&self) -> &'static str;
+
+    /// Creates or finds the virtual mic with `initial_muted` applied before audio can flow,
+    /// then starts the bridge from the physical mic.
+    fn start(&mut self, initial_muted: bool) -> Result<(), BackendError>;
+
+    /// Sets the hard mute. Returns only once the realtime path will see it.
+    /// `source` is recorded in the driver's control block.
+    fn set_hard_mute(&mut self, muted: bool, source: ChangeSource) -> Result<(), BackendError>;
+
+    /// The hard-mute flag as the driver holds it.
+    fn hard_mute(&self) -> bool;
+
+    /// Everything `status` reports about the driver.
+    fn status(&self) -> BackendStatus;
+
+    /// Physical inputs that can feed the virtual mic (never the virtual mic itself).
+    fn physical_inputs(&self) -> Result<Vec<InputDevice>, BackendError>;
+
+    /// Switches the bridge to another physical input (`None` = system default). An unknown name
+    /// is a typed error listing the available inputs; the mute state and the virtual mic are
+    /// unaffected either way.
+    fn select_input(&mut self, name: Option<&str>) -> Result<(), BackendError>;
+
+    /// Processes capturing the virtual mic or a physical one.
+    fn listeners(&self) -> Result<Vec<Listener>, BackendError>;
+
+    /// Close the physical mic while muted (reopened on unmute).
+    fn set_release_on_mute(&mut self, release: bool) -> Result<(), BackendError>;
+
+    /// Stops the bridge. The virtual mic stays muted-or-silent (fail closed).
+    fn stop(&mut self);
+}
+
+/// The backends compiled into this build, first = default.
+pub const AVAILABLE: &[&str] = &["simulated"];
+
+/// Creates the backend called `name`.
+pub fn create(name: &str, options: BackendOptions) -> Result<Box<dyn Backend>, BackendError> {
+    match name {
+        "simulated" => Ok(Box::new(simulated::SimulatedBackend::new(options))),
+        other => Err(BackendError::Failed(format!(
+            "backend {other:?} is not compiled into this build; available: {}",
+            AVAILABLE.join(", ")
+        ))),
+    }
+}
+
+/// The platform's real backend when compiled in, else the simulated one.
+pub fn default_name() -> &'static str {
+    AVAILABLE[0]
+}

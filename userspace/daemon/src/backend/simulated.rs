@@ -1,0 +1,372 @@
+//! The simulated backend: the real `hardmute-core` gate, control block and ring, fed by a fake
+//! physical mic and read by a fake app, all in-process. `hardmute status/toggle/watch` against
+//! it drive exactly the delivery code the drivers run.
+//!
+//! Threads:
+//! - *mic* (the bridge): every period, generates a buffer from the selected fake input (a sine or
+//!   deterministic noise, never silence) and pushes it into a `ringbuf` ring; a full ring counts
+//!   an overrun. With release-on-mute it stops capturing while muted (the "physical mic" closes).
+//! - *app* (the delivery side): every period, calls `deliver_from_ring` like a driver's IO path,
+//!   then checks what it got: a cycle that began under an acknowledged mute and saw no change of
+//!   generation must be all zeros; every non-zero sample there is counted
+//!   (`nonzero_samples_while_muted`, which must stay 0).
+
+use super::{Backend, BackendError, BackendOptions, BackendStatus};
+use hardmute_core::control::{Authority, ControlBlock};
+use hardmute_core::deliver::deliver_from_ring;
+use hardmute_core::gate::{fade_frames_for, Gate};
+use hardmute_core::ring::RbConsumer;
+use hardmute_ipc::{ChangeSource, Counters, InputDevice, ListenTarget, Listener};
+use ringbuf::traits::{Producer, Split};
+use ringbuf::HeapRb;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+pub const RATE_HZ: u32 = 48_000;
+pub const CHANNELS: usize = 2;
+/// 10 ms periods, as a typical audio server quantum.
+pub const PERIOD_FRAMES: usize = 480;
+const PERIOD: Duration = Duration::from_millis(10);
+/// Four periods of slack between the two fake clocks.
+const RING_SAMPLES: usize = PERIOD_FRAMES * CHANNELS * 4;
+
+/// The fake physical inputs: (name, description). The first is the system default.
+const INPUTS: &[(&str, &str)] = &[
+    ("sim-sine", "Simulated microphone (440 Hz sine)"),
+    ("sim-noise", "Simulated microphone (deterministic noise)"),
+];
+
+/// State shared with the two threads.
+struct Shared {
+    control: ControlBlock,
+    running: AtomicBool,
+    /// Index into INPUTS.
+    input: AtomicUsize,
+    release_on_mute: AtomicBool,
+    physical_open: AtomicBool,
+    nonzero_while_muted: AtomicU64,
+}
+
+pub struct SimulatedBackend {
+    options: BackendOptions,
+    shared: Option<Arc<Shared>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+fn input_index(name: Option<&str>) -> Result<usize, BackendError> {
+    match name {
+        None => Ok(0),
+        Some(name) => {
+            INPUTS
+                .iter()
+                .position(|(n, _)| *n == name)
+                .ok_or_else(|| BackendError::UnknownInput {
+                    name: name.to_owned(),
+                    available: INPUTS.iter().map(|(n, _)| (*n).to_owned()).collect(),
+                })
+        }
+    }
+}
+
+fn to_core(source: ChangeSource) -> hardmute_core::control::ChangeSource {
+    use hardmute_core::control::ChangeSource as Core;
+    match source {
+        ChangeSource::Startup => Core::Startup,
+        ChangeSource::Cli => Core::Cli,
+        ChangeSource::Hotkey => Core::Hotkey,
+        ChangeSource::Panel => Core::Panel,
+        ChangeSource::Tray => Core::Tray,
+        ChangeSource::Daemon => Core::Daemon,
+        ChangeSource::OsMuteControl => Core::OsMuteControl,
+        ChangeSource::OtherClient => Core::OtherClient,
+        ChangeSource::FailSafe => Core::FailSafe,
+    }
+}
+
+fn from_core(source: hardmute_core::control::ChangeSource) -> ChangeSource {
+    use hardmute_core::control::ChangeSource as Core;
+    match source {
+        Core::Startup => ChangeSource::Startup,
+        Core::Cli => ChangeSource::Cli,
+        Core::Hotkey => ChangeSource::Hotkey,
+        Core::Panel => ChangeSource::Panel,
+        Core::Tray => ChangeSource::Tray,
+        Core::Daemon => ChangeSource::Daemon,
+        Core::OsMuteControl => ChangeSource::OsMuteControl,
+        Core::OtherClient => ChangeSource::OtherClient,
+        Core::FailSafe => ChangeSource::FailSafe,
+    }
+}
+
+impl SimulatedBackend {
+    pub fn new(options: BackendOptions) -> Self {
+        Self {
+            options,
+            shared: None,
+            threads: Vec::new(),
+        }
+    }
+
+    fn shared(&self) -> Result<&Arc<Shared>, BackendError> {
+        self.shared.as_ref().ok_or(BackendError::NotRunning)
+    }
+}
+
+/// Sleeps until `*next`, then advances it one period (catching up without bursts if late).
+fn tick(next: &mut Instant) {
+    let now = Instant::now();
+    if *next > now {
+        thread::sleep(*next - now);
+    } else if now - *next > PERIOD * 4 {
+        *next = now;
+    }
+    *next += PERIOD;
+}
+
+/// One period of the selected fake input, never silent, so a leak cannot hide.
+fn fill_input(input: usize, phase: &mut u64, buf: &mut [f32]) {
+    for frame in buf.chunks_exact_mut(CHANNELS) {
+        let t = *phase;
+        *phase = phase.wrapping_add(1);
+        let value = if input == 0 {
+            let x = (t % u64::from(RATE_HZ)) as f32 / RATE_HZ as f32;
+            0.5 * (2.0 * std::f32::consts::PI * 440.0 * x).sin() + 0.01
+        } else {
+            // xorshift-style hash of the frame index: deterministic, never exactly 0.
+            let mut h = t.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            h ^= h >> 29;
+            ((h % 2000) as f32 / 1000.0 - 1.0) * 0.4 + 0.001
+        };
+        frame.fill(value);
+    }
+}
+
+fn mic_thread(shared: Arc<Shared>, mut producer: impl Producer<Item = f32>) {
+    let mut buf = vec![0.0f32; PERIOD_FRAMES * CHANNELS];
+    let mut phase = 0u64;
+    let mut next = Instant::now();
+    while shared.running.load(Ordering::Acquire) {
+        tick(&mut next);
+        let release = shared.release_on_mute.load(Ordering::Acquire) && shared.control.is_muted();
+        shared.physical_open.store(!release, Ordering::Release);
+        if release {
+            continue; // the physical mic is closed: nothing captured
+        }
+        fill_input(shared.input.load(Ordering::Acquire), &mut phase, &mut buf);
+        if producer.push_slice(&buf) < buf.len() {
+            shared.control.note_overrun();
+        }
+        shared.control.heartbeat();
+    }
+    shared.physical_open.store(false, Ordering::Release);
+}
+
+fn app_thread(
+    shared: Arc<Shared>,
+    mut ring: RbConsumer<impl ringbuf::traits::Consumer<Item = f32>>,
+    fade_ms: u32,
+) {
+    let mut gate = Gate::new(fade_frames_for(RATE_HZ, fade_ms));
+    let mut out = vec![0.0f32; PERIOD_FRAMES * CHANNELS];
+    let mut next = Instant::now() + PERIOD; // let the mic get one period ahead
+    while shared.running.load(Ordering::Acquire) {
+        tick(&mut next);
+        let before = shared.control.snapshot();
+        deliver_from_ring(&shared.control, &mut gate, &mut ring, &mut out, CHANNELS);
+        let after = shared.control.snapshot();
+        // Muted before the cycle began and no change since: the cycle ran muted, so what the
+        // app read must be exact zeros (bit-exact: -0.0 counts as a leak too).
+        if before.muted && after.generation == before.generation {
+            let leaked = out.iter().filter(|s| s.to_bits() != 0).count() as u64;
+            if leaked > 0 {
+                shared
+                    .nonzero_while_muted
+                    .fetch_add(leaked, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl Backend for SimulatedBackend {
+    fn name(&self) -> &'static str {
+        "simulated"
+    }
+
+    fn start(&mut self, initial_muted: bool) -> Result<(), BackendError> {
+        if self.shared.is_some() {
+            return Ok(());
+        }
+        // An input that is gone is not a reason to leave the virtual mic down: start on the
+        // default one; the daemon's select_input reports the missing one.
+        let input = input_index(self.options.device.as_deref()).unwrap_or(0);
+        // The control block exists, with the mute applied, before either thread starts.
+        let shared = Arc::new(Shared {
+            control: ControlBlock::new(initial_muted),
+            running: AtomicBool::new(true),
+            input: AtomicUsize::new(input),
+            release_on_mute: AtomicBool::new(self.options.release_on_mute),
+            physical_open: AtomicBool::new(false),
+            nonzero_while_muted: AtomicU64::new(0),
+        });
+        let (producer, consumer) = HeapRb::<f32>::new(RING_SAMPLES).split();
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            thread::Builder::new()
+                .name(name.into())
+                .spawn(f)
+                .map_err(|e| BackendError::Failed(format!("cannot start the {name} thread: {e}")))
+        };
+        let mic = {
+            let shared = shared.clone();
+            spawn("sim-mic", Box::new(move || mic_thread(shared, producer)))?
+        };
+        let fade_ms = self.options.fade_ms;
+        let app = {
+            let shared = shared.clone();
+            spawn(
+                "sim-app",
+                Box::new(move || app_thread(shared, RbConsumer(consumer), fade_ms)),
+            )
+        };
+        let app = match app {
+            Ok(app) => app,
+            Err(e) => {
+                shared.running.store(false, Ordering::Release);
+                let _ = mic.join();
+                return Err(e);
+            }
+        };
+        self.threads = vec![mic, app];
+        self.shared = Some(shared);
+        Ok(())
+    }
+
+    fn set_hard_mute(&mut self, muted: bool, source: ChangeSource) -> Result<(), BackendError> {
+        let shared = self.shared()?;
+        shared
+            .control
+            .set_muted(muted, to_core(source), Authority::Owner)
+            .map_err(|e| BackendError::Failed(format!("the driver refused the change: {e}")))?;
+        // A cycle takes microseconds; 5 s means the delivery thread is stuck (it then delivers
+        // nothing at all, which is still closed).
+        if shared
+            .control
+            .wait_until_effective(|| thread::sleep(Duration::from_micros(200)), 25_000)
+        {
+            Ok(())
+        } else {
+            Err(BackendError::Failed(
+                "the delivery thread did not finish its cycle in 5 s".into(),
+            ))
+        }
+    }
+
+    fn hard_mute(&self) -> bool {
+        // Not started = nothing can flow = muted.
+        self.shared.as_ref().is_none_or(|s| s.control.is_muted())
+    }
+
+    fn status(&self) -> BackendStatus {
+        let Some(shared) = &self.shared else {
+            return BackendStatus {
+                muted: true,
+                generation: 0,
+                source: ChangeSource::Startup,
+                device: self.options.device.clone(),
+                physical_open: false,
+                counters: Counters::default(),
+            };
+        };
+        let snap = shared.control.snapshot();
+        let input = shared.input.load(Ordering::Acquire);
+        BackendStatus {
+            muted: snap.muted,
+            generation: snap.generation,
+            source: snap.last_source.map_or(ChangeSource::Startup, from_core),
+            device: (input != 0).then(|| INPUTS[input].0.to_owned()),
+            physical_open: shared.physical_open.load(Ordering::Acquire),
+            counters: Counters {
+                frames_delivered: snap.frames_delivered,
+                frames_zeroed: snap.frames_zeroed,
+                underruns: snap.underruns,
+                overruns: snap.overruns,
+                nonzero_samples_while_muted: Some(
+                    shared.nonzero_while_muted.load(Ordering::Relaxed),
+                ),
+            },
+        }
+    }
+
+    fn physical_inputs(&self) -> Result<Vec<InputDevice>, BackendError> {
+        Ok(INPUTS
+            .iter()
+            .enumerate()
+            .map(|(i, (name, description))| InputDevice {
+                name: (*name).to_owned(),
+                description: (*description).to_owned(),
+                is_default: i == 0,
+            })
+            .collect())
+    }
+
+    fn select_input(&mut self, name: Option<&str>) -> Result<(), BackendError> {
+        let index = input_index(name)?;
+        self.shared()?.input.store(index, Ordering::Release);
+        self.options.device = name.map(str::to_owned);
+        Ok(())
+    }
+
+    fn listeners(&self) -> Result<Vec<Listener>, BackendError> {
+        let shared = self.shared()?;
+        let binary = std::env::current_exe()
+            .ok()
+            .map(|p| p.display().to_string());
+        let mut listeners = vec![Listener {
+            app: "simulated app".into(),
+            pid: Some(std::process::id()),
+            binary: binary.clone(),
+            target: ListenTarget::Virtual,
+        }];
+        if shared.physical_open.load(Ordering::Acquire) {
+            let input = INPUTS[shared.input.load(Ordering::Acquire)].0;
+            listeners.push(Listener {
+                app: "hardmuted bridge".into(),
+                pid: Some(std::process::id()),
+                binary,
+                target: ListenTarget::Physical {
+                    name: input.to_owned(),
+                },
+            });
+        }
+        Ok(listeners)
+    }
+
+    fn set_release_on_mute(&mut self, release: bool) -> Result<(), BackendError> {
+        self.shared()?
+            .release_on_mute
+            .store(release, Ordering::Release);
+        self.options.release_on_mute = release;
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        if let Some(shared) = self.shared.take() {
+            // Fail closed first, then stop feeding.
+            let _ =
+                shared
+                    .control
+                    .set_muted(true, to_core(ChangeSource::FailSafe), Authority::Owner);
+            shared.running.store(false, Ordering::Release);
+            for thread in self.threads.drain(..) {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+impl Drop for SimulatedBackend {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,274 @@
+//! The state owner: one backend, the persisted settings, and the subscribers to tell.
+//!
+//! Every change goes through [`Daemon::execute`] under one lock, so the backend, the saved
+//! file and the events subscribers see always agree, in order.
+
+use crate::backend::{Backend, BackendError, BackendOptions};
+use crate::store::{Settings, StateStore};
+use hardmute_ipc::{
+    ChangeSource, Command, DaemonOption, ErrorBody, ErrorKind, Event, Reply, ServerMessage, State,
+};
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+
+/// Where a connection's outgoing messages go (its writer thread drains it).
+pub type Outbox = SyncSender<ServerMessage>;
+
+struct Inner {
+    backend: Box<dyn Backend>,
+    settings: Settings,
+    store: StateStore,
+    subscribers: Vec<Outbox>,
+    /// The last state sent to subscribers, counters left out (they change every cycle).
+    last_announced: Option<State>,
+}
+
+pub struct Daemon {
+    inner: Mutex<Inner>,
+    stopping: AtomicBool,
+}
+
+impl From<BackendError> for ErrorBody {
+    fn from(e: BackendError) -> Self {
+        let kind = match e {
+            BackendError::UnknownInput { .. } => ErrorKind::UnknownDevice,
+            BackendError::NotRunning | BackendError::Failed(_) => ErrorKind::Backend,
+        };
+        ErrorBody::new(kind, e.to_string())
+    }
+}
+
+impl Daemon {
+    /// Loads the saved settings and starts `make_backend`'s backend with them, muted unless the
+    /// saved state says otherwise.
+    pub fn start(
+        store: StateStore,
+        make_backend: impl FnOnce(BackendOptions) -> Result<Box<dyn Backend>, BackendError>,
+    ) -> Result<Self, BackendError> {
+        let (mut settings, _origin) = store.load();
+        let options = BackendOptions {
+            fade_ms: settings.fade_ms,
+            device: settings.device.clone(),
+            release_on_mute: settings.release_on_mute,
+        };
+        let mut backend = make_backend(options)?;
+        let muted = settings.initially_muted();
+        backend.start(muted)?;
+        if let Some(device) = settings.device.clone() {
+            // A saved input that is gone (unplugged) is not fatal: use the default, say so.
+            if let Err(e) = backend.select_input(Some(&device)) {
+                log::warn!(
+                    "saved input {device:?} is not available ({e}); using the default input"
+                );
+                settings.device = None;
+                if let Err(e) = backend.select_input(None) {
+                    log::warn!("could not select the default input: {e}");
+                }
+            }
+        }
+        settings.muted = backend.hard_mute();
+        if let Err(e) = store.save(&settings) {
+            log::error!(
+                "could not save the state to {}: {e}",
+                store.path().display()
+            );
+        }
+        log::info!(
+            "{} backend started {} (state file {})",
+            backend.name(),
+            if settings.muted { "MUTED" } else { "unmuted" },
+            store.path().display()
+        );
+        Ok(Self {
+            inner: Mutex::new(Inner {
+                backend,
+                settings,
+                store,
+                subscribers: Vec::new(),
+                last_announced: None,
+            }),
+            stopping: AtomicBool::new(false),
+        })
+    }
+
+    fn state_of(inner: &Inner) -> State {
+        let status = inner.backend.status();
+        State {
+            muted: status.muted,
+            generation: status.generation,
+            source: status.source,
+            backend: inner.backend.name().to_owned(),
+            device: status.device,
+            release_on_mute: inner.settings.release_on_mute,
+            start_muted: inner.settings.start_muted,
+            fade_ms: inner.settings.fade_ms,
+            hotkey: inner.settings.hotkey().map(str::to_owned),
+            physical_open: status.physical_open,
+            counters: status.counters,
+        }
+    }
+
+    pub fn state(&self) -> State {
+        Self::state_of(&self.inner.lock())
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// Runs one request. `outbox` is the requesting connection's, for `subscribe`.
+    /// The response to a `subscribe` is queued here, before any event, so the client sees the
+    /// starting state first; for every other command the caller sends the returned reply.
+    pub fn execute(
+        &self,
+        id: u64,
+        command: Command,
+        outbox: &Outbox,
+    ) -> Result<Option<Reply>, ErrorBody> {
+        if self.is_stopping() {
+            return Err(ErrorBody::new(
+                ErrorKind::ShuttingDown,
+                "hardmuted is shutting down",
+            ));
+        }
+        let mut inner = self.inner.lock();
+        let reply = match command {
+            Command::Status => Reply::State(Self::state_of(&inner)),
+            Command::Mute { source } => Self::set_muted(&mut inner, true, source)?,
+            Command::Unmute { source } => Self::set_muted(&mut inner, false, source)?,
+            Command::Toggle { source } => {
+                let muted = inner.backend.hard_mute();
+                Self::set_muted(&mut inner, !muted, source)?
+            }
+            Command::Subscribe => {
+                let state = Self::state_of(&inner);
+                match outbox.try_send(ServerMessage::response(id, Reply::State(state))) {
+                    Ok(()) => inner.subscribers.push(outbox.clone()),
+                    Err(_) => {
+                        return Err(ErrorBody::new(
+                            ErrorKind::Busy,
+                            "connection is not reading its messages",
+                        ));
+                    }
+                }
+                return Ok(None);
+            }
+            Command::Devices => Reply::Devices {
+                devices: inner.backend.physical_inputs()?,
+            },
+            Command::Listeners => Reply::Listeners {
+                listeners: inner.backend.listeners()?,
+            },
+            Command::SelectDevice { device } => {
+                inner.backend.select_input(device.as_deref())?;
+                inner.settings.device = device;
+                Self::save(&inner);
+                Self::announce(&mut inner);
+                Reply::State(Self::state_of(&inner))
+            }
+            Command::SetOption { option } => {
+                match option {
+                    DaemonOption::ReleaseOnMute(release) => {
+                        inner.backend.set_release_on_mute(release)?;
+                        inner.settings.release_on_mute = release;
+                    }
+                    DaemonOption::StartMuted(start_muted) => {
+                        inner.settings.start_muted = start_muted
+                    }
+                }
+                Self::save(&inner);
+                Self::announce(&mut inner);
+                Reply::State(Self::state_of(&inner))
+            }
+        };
+        Ok(Some(reply))
+    }
+
+    fn set_muted(inner: &mut Inner, muted: bool, source: ChangeSource) -> Result<Reply, ErrorBody> {
+        let result = inner.backend.set_hard_mute(muted, source);
+        // Whatever happened, persist and announce what the driver now holds.
+        let now = inner.backend.hard_mute();
+        if now != inner.settings.muted {
+            inner.settings.muted = now;
+            Self::save(inner);
+        }
+        Self::announce(inner);
+        match result {
+            Ok(()) => {
+                log::info!("{} by {source}", if muted { "muted" } else { "unmuted" });
+                Ok(Reply::State(Self::state_of(inner)))
+            }
+            Err(e) => {
+                log::error!("could not {}: {e}", if muted { "mute" } else { "unmute" });
+                Err(e.into())
+            }
+        }
+    }
+
+    fn save(inner: &Inner) {
+        if let Err(e) = inner.store.save(&inner.settings) {
+            log::error!(
+                "could not save the state to {}: {e}",
+                inner.store.path().display()
+            );
+        }
+    }
+
+    /// Sends the current state to every subscriber if it differs from the last one sent.
+    /// A subscriber that has gone, or is so far behind that its queue is full, is dropped
+    /// (never blocks the daemon).
+    fn announce(inner: &mut Inner) {
+        let state = Self::state_of(inner);
+        let comparable = State {
+            counters: Default::default(),
+            ..state.clone()
+        };
+        if inner.last_announced.as_ref() == Some(&comparable) {
+            return;
+        }
+        inner.last_announced = Some(comparable);
+        let message = ServerMessage::event(Event::State(state));
+        inner
+            .subscribers
+            .retain(|outbox| match outbox.try_send(message.clone()) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    log::warn!("dropping a subscriber that stopped reading its events");
+                    false
+                }
+                Err(TrySendError::Disconnected(_)) => false,
+            });
+    }
+
+    /// Announces changes made outside the daemon (another client of the driver, an OS mute
+    /// control, a fail-safe). Called periodically by the server.
+    pub fn poll_changes(&self) {
+        let mut inner = self.inner.lock();
+        let muted = inner.backend.hard_mute();
+        if muted != inner.settings.muted {
+            inner.settings.muted = muted;
+            Self::save(&inner);
+        }
+        Self::announce(&mut inner);
+    }
+
+    /// Stops the backend (the virtual mic fails closed), saves, and tells subscribers.
+    pub fn shutdown(&self) {
+        if self.stopping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let mut inner = self.inner.lock();
+        inner.settings.muted = inner.backend.hard_mute();
+        Self::save(&inner);
+        inner.backend.stop();
+        let goodbye = ServerMessage::error(
+            None,
+            ErrorBody::new(ErrorKind::ShuttingDown, "hardmuted is shutting down"),
+        );
+        for outbox in inner.subscribers.drain(..) {
+            let _ = outbox.try_send(goodbye.clone());
+        }
+        log::info!("backend stopped, state saved");
+    }
+}

@@ -1,0 +1,568 @@
+//! IPC against the real daemon library with the simulated backend, over a real socket.
+
+use hardmute_ipc::{
+    ChangeSource, Client, ClientError, Command, DaemonOption, ErrorKind, ListenTarget, Reply,
+    ServerMessage, MAX_LINE_BYTES,
+};
+use hardmuted::{RunningServer, StateStore};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+struct TestDaemon {
+    server: Option<RunningServer>,
+    socket: PathBuf,
+    config: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TestDaemon {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        Self::start_in(dir, config)
+    }
+
+    fn start_in(dir: tempfile::TempDir, config: PathBuf) -> Self {
+        let socket = dir.path().join("hardmute.sock");
+        let server = hardmuted::run("simulated", StateStore::in_dir(&config), &socket).unwrap();
+        Self {
+            server: Some(server),
+            socket,
+            config,
+            _dir: dir,
+        }
+    }
+
+    fn client(&self) -> Client {
+        Client::connect(&self.socket).unwrap()
+    }
+
+    /// Stops the daemon and starts a new one on the same config dir.
+    fn restart(mut self) -> Self {
+        self.server.take().unwrap().shutdown();
+        assert!(!self.socket.exists(), "socket must be removed on shutdown");
+        let server =
+            hardmuted::run("simulated", StateStore::in_dir(&self.config), &self.socket).unwrap();
+        self.server = Some(server);
+        self
+    }
+}
+
+fn daemon_error(result: Result<impl std::fmt::Debug, ClientError>) -> (ErrorKind, String) {
+    match result {
+        Err(ClientError::Daemon(e)) => (e.kind, e.message),
+        other => panic!("expected a typed error from the daemon, got {other:?}"),
+    }
+}
+
+fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn round_trips_for_every_request() {
+    let daemon = TestDaemon::start();
+    let mut client = daemon.client();
+
+    let fresh = client.status().unwrap();
+    assert!(fresh.muted, "a fresh install starts muted");
+    assert_eq!(fresh.backend, "simulated");
+    assert_eq!(fresh.device, None);
+
+    let unmuted = client.unmute(ChangeSource::Cli).unwrap();
+    assert!(!unmuted.muted);
+    assert_eq!(unmuted.source, ChangeSource::Cli);
+    assert_eq!(unmuted.generation, fresh.generation + 1);
+
+    let muted = client.toggle(ChangeSource::Panel).unwrap();
+    assert!(muted.muted);
+    assert_eq!(muted.source, ChangeSource::Panel);
+    assert_eq!(muted.generation, unmuted.generation + 1);
+    // Muting what is muted changes nothing.
+    assert_eq!(
+        client.mute(ChangeSource::Cli).unwrap().generation,
+        muted.generation
+    );
+
+    let devices = client.devices().unwrap();
+    assert!(devices.len() >= 2);
+    assert_eq!(devices.iter().filter(|d| d.is_default).count(), 1);
+    let other = devices.iter().find(|d| !d.is_default).unwrap().name.clone();
+    assert_eq!(
+        client
+            .select_device(Some(&other))
+            .unwrap()
+            .device
+            .as_deref(),
+        Some(other.as_str())
+    );
+
+    let (kind, message) = daemon_error(client.select_device(Some("no-such-mic")));
+    assert_eq!(kind, ErrorKind::UnknownDevice);
+    for device in &devices {
+        assert!(
+            message.contains(&device.name),
+            "the error lists {}: {message}",
+            device.name
+        );
+    }
+    let after = client.status().unwrap();
+    assert!(after.muted, "a failed device switch leaves the mic muted");
+    assert_eq!(
+        after.device.as_deref(),
+        Some(other.as_str()),
+        "and on the input it had"
+    );
+    assert_eq!(client.select_device(None).unwrap().device, None);
+
+    let listeners = client.listeners().unwrap();
+    assert!(listeners.iter().any(|l| l.target == ListenTarget::Virtual));
+    assert!(listeners
+        .iter()
+        .any(|l| matches!(l.target, ListenTarget::Physical { .. })));
+
+    // Release on mute: the physical mic closes while muted and reopens on unmute.
+    assert!(
+        client
+            .set_option(DaemonOption::ReleaseOnMute(true))
+            .unwrap()
+            .release_on_mute
+    );
+    wait_until("the physical mic to be released", || {
+        !client.status().unwrap().physical_open
+    });
+    assert!(!client
+        .listeners()
+        .unwrap()
+        .iter()
+        .any(|l| matches!(l.target, ListenTarget::Physical { .. })));
+    client.unmute(ChangeSource::Cli).unwrap();
+    wait_until("the physical mic to reopen", || {
+        client.status().unwrap().physical_open
+    });
+
+    assert!(
+        client
+            .set_option(DaemonOption::StartMuted(true))
+            .unwrap()
+            .start_muted
+    );
+}
+
+#[test]
+fn the_real_gate_delivers_zeros_while_muted_and_audio_when_unmuted() {
+    let daemon = TestDaemon::start();
+    let mut client = daemon.client();
+    let start = client.status().unwrap().counters;
+    wait_until("muted cycles", || {
+        client.status().unwrap().counters.frames_zeroed > start.frames_zeroed + 4800
+    });
+
+    // Hammer the gate: every acknowledged mute must hold from the next cycle on.
+    for i in 0..40 {
+        let state = if i % 2 == 0 {
+            client.unmute(ChangeSource::Cli)
+        } else {
+            client.mute(ChangeSource::Cli)
+        };
+        assert_eq!(state.unwrap().muted, i % 2 == 1);
+        std::thread::sleep(Duration::from_millis(3 + (i % 7)));
+    }
+    let unmuted = client.unmute(ChangeSource::Cli).unwrap().counters;
+    wait_until("unmuted audio", || {
+        let c = client.status().unwrap().counters;
+        (c.frames_delivered - c.frames_zeroed)
+            > (unmuted.frames_delivered - unmuted.frames_zeroed) + 4800
+    });
+    client.mute(ChangeSource::Cli).unwrap();
+    let muted = client.status().unwrap().counters;
+    wait_until("muted cycles", || {
+        client.status().unwrap().counters.frames_zeroed > muted.frames_zeroed + 4800
+    });
+    assert_eq!(
+        client
+            .status()
+            .unwrap()
+            .counters
+            .nonzero_samples_while_muted,
+        Some(0)
+    );
+}
+
+#[test]
+fn subscribers_see_every_change_in_order_and_can_still_send_requests() {
+    let daemon = TestDaemon::start();
+    let (initial, mut events) = daemon.client().subscribe().unwrap();
+    assert!(initial.muted);
+    let mut controller = daemon.client();
+    controller.unmute(ChangeSource::Hotkey).unwrap();
+    controller.mute(ChangeSource::Tray).unwrap();
+    let first = events.next().unwrap().unwrap();
+    assert!(!first.muted);
+    assert_eq!(first.source, ChangeSource::Hotkey);
+    let second = events.next().unwrap().unwrap();
+    assert!(second.muted);
+    assert_eq!(second.source, ChangeSource::Tray);
+    assert_eq!(second.generation, first.generation + 1);
+
+    // A request on the subscribed connection is answered; the event it causes still arrives.
+    match events
+        .request(Command::Toggle {
+            source: ChangeSource::Cli,
+        })
+        .unwrap()
+    {
+        Reply::State(state) => assert!(!state.muted),
+        other => panic!("{other:?}"),
+    }
+    let third = events.next().unwrap().unwrap();
+    assert!(!third.muted);
+    assert_eq!(third.generation, second.generation + 1);
+}
+
+/// Sends `line` raw and returns the daemon's answer.
+fn answer(client: &mut Client, line: &[u8]) -> ServerMessage {
+    client.send_raw(line).unwrap();
+    client.read_message().unwrap()
+}
+
+fn assert_error(message: ServerMessage, kind: ErrorKind, id: Option<u64>) {
+    match message {
+        ServerMessage::Error { error, id: got, .. } => {
+            assert_eq!(error.kind, kind, "{}", error.message);
+            assert_eq!(got, id, "{}", error.message);
+            assert!(!error.message.is_empty());
+        }
+        other => panic!("expected {kind} error, got {other:?}"),
+    }
+}
+
+fn assert_serving(client: &mut Client) {
+    assert!(
+        client.status().is_ok(),
+        "the daemon must keep serving this connection"
+    );
+}
+
+#[test]
+fn malformed_requests_get_typed_errors_and_the_connection_keeps_working() {
+    let daemon = TestDaemon::start();
+    let mut client = daemon.client();
+    let cases: &[(&[u8], ErrorKind, Option<u64>)] = &[
+        (b"this is not json\n", ErrorKind::BadJson, None),
+        (
+            b"{\"v\":1,\"id\":3,\"op\":\"sta\n",
+            ErrorKind::BadJson,
+            None,
+        ), // truncated JSON
+        (b"\xff\xfe{}\n", ErrorKind::BadJson, None), // not UTF-8
+        (b"\n", ErrorKind::BadJson, None),           // empty line
+        (b"42\n", ErrorKind::BadRequest, None),
+        (
+            b"{\"v\":1,\"op\":\"status\"}\n",
+            ErrorKind::BadRequest,
+            None,
+        ),
+        (
+            b"{\"id\":5,\"op\":\"status\"}\n",
+            ErrorKind::BadRequest,
+            Some(5),
+        ),
+        (
+            b"{\"v\":99,\"id\":6,\"op\":\"status\"}\n",
+            ErrorKind::UnsupportedVersion,
+            Some(6),
+        ),
+        (
+            b"{\"v\":0,\"id\":7,\"op\":\"mute\"}\n",
+            ErrorKind::UnsupportedVersion,
+            Some(7),
+        ),
+        (
+            b"{\"v\":1,\"id\":8,\"op\":\"self_destruct\"}\n",
+            ErrorKind::UnknownRequest,
+            Some(8),
+        ),
+        (
+            b"{\"v\":1,\"id\":9,\"op\":\"mute\",\"source\":42}\n",
+            ErrorKind::BadRequest,
+            Some(9),
+        ),
+        (
+            b"{\"v\":1,\"id\":10,\"op\":\"select_device\"}\n",
+            ErrorKind::BadRequest,
+            Some(10),
+        ),
+    ];
+    for (line, kind, id) in cases {
+        let reply = answer(&mut client, line);
+        assert_error(reply, *kind, *id);
+        assert_serving(&mut client);
+    }
+    // None of it changed the state.
+    assert!(client.status().unwrap().muted);
+    // A fresh connection is served too.
+    assert_serving(&mut daemon.client());
+}
+
+#[test]
+fn oversized_line_is_refused_before_it_ends_and_the_next_line_is_served() {
+    let daemon = TestDaemon::start();
+    let mut client = daemon.client();
+    // Four times the cap, no newline yet: the refusal must come now, while the line is still
+    // open — proof the daemon is not buffering it to the end.
+    let chunk = vec![b'x'; MAX_LINE_BYTES];
+    client
+        .send_raw(b"{\"v\":1,\"id\":1,\"op\":\"status\",\"pad\":\"")
+        .unwrap();
+    for _ in 0..4 {
+        client.send_raw(&chunk).unwrap();
+    }
+    assert_error(client.read_message().unwrap(), ErrorKind::TooLarge, None);
+    // The rest of that line is dropped; the next line is a normal request.
+    client.send_raw(&chunk).unwrap();
+    client.send_raw(b"\"}\n").unwrap();
+    assert_serving(&mut client);
+    assert_serving(&mut daemon.client());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_connection_cut_mid_request_gets_truncated_and_others_are_unaffected() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::net::UnixStream;
+    let daemon = TestDaemon::start();
+    let mut watcher = daemon.client();
+    let mut stream = UnixStream::connect(&daemon.socket).unwrap();
+    stream.write_all(b"{\"v\":1,\"id\":1,\"op\":\"unm").unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut line = String::new();
+    BufReader::new(&stream).read_line(&mut line).unwrap();
+    assert_error(
+        ServerMessage::parse(line.as_bytes()).unwrap(),
+        ErrorKind::Truncated,
+        None,
+    );
+    assert!(
+        watcher.status().unwrap().muted,
+        "a cut-off unmute must not unmute"
+    );
+    assert_serving(&mut daemon.client());
+}
+
+#[test]
+fn a_second_daemon_on_the_same_socket_is_refused() {
+    let daemon = TestDaemon::start();
+    let config = tempfile::tempdir().unwrap();
+    let second = hardmuted::run(
+        "simulated",
+        StateStore::in_dir(config.path()),
+        &daemon.socket,
+    );
+    let err = second.err().expect("the second daemon must not start");
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+    assert_serving(&mut daemon.client());
+}
+
+#[test]
+fn a_stale_socket_file_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("hardmute.sock");
+    // A socket file nobody serves, as a crashed daemon leaves behind.
+    #[cfg(unix)]
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    let server = hardmuted::run(
+        "simulated",
+        StateStore::in_dir(&dir.path().join("c")),
+        &socket,
+    )
+    .unwrap();
+    assert!(Client::connect(&socket).unwrap().status().is_ok());
+    server.shutdown();
+    assert!(!socket.exists());
+}
+
+#[test]
+fn no_daemon_is_reported_as_not_running() {
+    let dir = tempfile::tempdir().unwrap();
+    match Client::connect(&dir.path().join("hardmute.sock")) {
+        Err(ClientError::NotRunning { .. }) => {}
+        other => panic!(
+            "expected NotRunning, got {:?}",
+            other.map(|c| c.path().to_owned())
+        ),
+    }
+}
+
+// ---- persistence -------------------------------------------------------------------------
+
+#[test]
+fn restart_keeps_the_state() {
+    let daemon = TestDaemon::start();
+    let mut client = daemon.client();
+    client.unmute(ChangeSource::Cli).unwrap();
+    client.select_device(Some("sim-noise")).unwrap();
+    client
+        .set_option(DaemonOption::ReleaseOnMute(true))
+        .unwrap();
+    drop(client);
+    let daemon = daemon.restart();
+    let state = daemon.client().status().unwrap();
+    assert!(!state.muted, "unmuted before the restart, unmuted after");
+    assert_eq!(state.device.as_deref(), Some("sim-noise"));
+    assert!(state.release_on_mute);
+
+    daemon.client().mute(ChangeSource::Cli).unwrap();
+    let daemon = daemon.restart();
+    assert!(
+        daemon.client().status().unwrap().muted,
+        "muted before the restart, muted after"
+    );
+
+    // start_muted wins over a saved unmute.
+    let mut client = daemon.client();
+    client.unmute(ChangeSource::Cli).unwrap();
+    client.set_option(DaemonOption::StartMuted(true)).unwrap();
+    drop(client);
+    let daemon = daemon.restart();
+    assert!(daemon.client().status().unwrap().muted);
+}
+
+fn start_with_state_file(contents: &[u8]) -> (TestDaemon, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config");
+    std::fs::create_dir(&config).unwrap();
+    std::fs::write(config.join("state.toml"), contents).unwrap();
+    let daemon = TestDaemon::start_in(dir, config.clone());
+    (daemon, config)
+}
+
+#[test]
+fn corrupt_state_starts_muted_and_keeps_the_bad_file() {
+    let bad = b"muted = false\nthis is { not toml";
+    let (daemon, config) = start_with_state_file(bad);
+    assert!(
+        daemon.client().status().unwrap().muted,
+        "a corrupt state file must start MUTED"
+    );
+    assert_eq!(std::fs::read(config.join("state.toml.bad")).unwrap(), bad);
+    // A fresh, valid state was written.
+    let saved = std::fs::read_to_string(config.join("state.toml")).unwrap();
+    assert!(saved.contains("muted = true"), "{saved}");
+}
+
+#[test]
+fn valid_unmuted_state_file_starts_unmuted() {
+    // The counterpart of the corrupt case: proves the daemon does read the file.
+    let (daemon, _) = start_with_state_file(b"muted = false\n");
+    assert!(!daemon.client().status().unwrap().muted);
+}
+
+#[test]
+fn saved_device_that_is_gone_falls_back_to_the_default_input() {
+    let (daemon, _) = start_with_state_file(b"muted = true\ndevice = \"unplugged-usb-mic\"\n");
+    let state = daemon.client().status().unwrap();
+    assert!(state.muted);
+    assert_eq!(state.device, None);
+}
+
+// ---- another user ------------------------------------------------------------------------
+
+#[cfg(unix)]
+mod other_user {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+
+    const CHILD_SOCKET_ENV: &str = "HARDMUTE_TEST_OTHER_USER_SOCKET";
+    const NOBODY: u32 = 65534;
+
+    /// Runs in a child process as uid 65534 (started by `a_client_of_another_uid_is_refused`).
+    #[test]
+    #[ignore = "helper: run as another uid by a_client_of_another_uid_is_refused"]
+    fn other_user_client_helper() {
+        let socket =
+            std::env::var_os(CHILD_SOCKET_ENV).expect("run by a_client_of_another_uid_is_refused");
+        assert_eq!(nix::unistd::geteuid().as_raw(), NOBODY);
+        let mut client = match Client::connect(Path::new(&socket)) {
+            Ok(client) => client,
+            Err(e) => {
+                println!("OUTCOME connect-failed {e}");
+                return;
+            }
+        };
+        match client.unmute(ChangeSource::Cli) {
+            Err(ClientError::Daemon(e)) => {
+                println!("OUTCOME daemon-error {} {}", e.kind, e.message)
+            }
+            Ok(state) => println!("OUTCOME served muted={}", state.muted),
+            Err(e) => println!("OUTCOME other-error {e}"),
+        }
+    }
+
+    #[test]
+    fn a_client_of_another_uid_is_refused() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIPPED a_client_of_another_uid_is_refused: needs root to run a client as uid {NOBODY}");
+            return;
+        }
+        // Everything but the peer check is opened up: the directory is 0777 and the socket
+        // 0777, so only the daemon's credential check can refuse the other user.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let config = dir.path().join("config");
+        let daemon = TestDaemon::start_in(dir, config);
+        std::fs::set_permissions(&daemon.socket, std::fs::Permissions::from_mode(0o777)).unwrap();
+        // A copy of this test binary the other user can execute, whatever the build dir's mode.
+        let exe = daemon.socket.with_file_name("ipc-test-client");
+        std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+        let mut command = std::process::Command::new(&exe);
+        command
+            .args([
+                "--exact",
+                "other_user::other_user_client_helper",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_SOCKET_ENV, &daemon.socket)
+            .uid(NOBODY)
+            .gid(NOBODY);
+        // Another test thread forking while the copy's write handle was open can hold it for a
+        // moment (ETXTBSY); that clears as soon as that child execs.
+        let output = (0..50)
+            .find_map(|_| match command.output() {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                    std::thread::sleep(Duration::from_millis(20));
+                    None
+                }
+                other => Some(other.unwrap()),
+            })
+            .expect("the copied test binary stayed busy");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "helper failed: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // libtest prints the test name on the same line before the helper's output.
+        let outcome = stdout
+            .lines()
+            .find_map(|l| l.find("OUTCOME ").map(|at| &l[at..]))
+            .unwrap_or_else(|| panic!("no outcome from the helper: {stdout}"));
+        assert!(
+            outcome.starts_with("OUTCOME daemon-error refused "),
+            "expected a typed refusal, got: {outcome}"
+        );
+
+        // The refused client changed nothing, and the daemon serves its own user.
+        let mut client = daemon.client();
+        assert!(client.status().unwrap().muted);
+    }
+}

@@ -1,0 +1,699 @@
+//! The wire format: one JSON document per line, in both directions.
+//!
+//! Client -> daemon, one request per line:
+//! ```json
+//! {"v":1,"id":7,"op":"mute","source":"cli"}
+//! ```
+//! Daemon -> client, one message per line, tagged by `type`:
+//! ```json
+//! {"type":"response","v":1,"id":7,"result":{"kind":"state","muted":true,...}}
+//! {"type":"error","v":1,"id":7,"error":{"kind":"refused","message":"..."}}
+//! {"type":"event","v":1,"event":{"kind":"state","muted":false,...}}
+//! ```
+//! Every request carries the protocol version `v` and an `id` chosen by the client; the
+//! response (or error) echoes the `id`. An error the daemon could not tie to a request (the
+//! line was not JSON, too large, the peer was refused) has `"id": null`.
+//!
+//! Parsing is two-staged on purpose: first the line must be valid JSON (else `bad_json`), then
+//! `v` and `id` are read so every later error can echo the `id`, then the version is checked
+//! before the operation is looked at, so a future client gets `unsupported_version` rather than
+//! a confusing `unknown_request`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+
+/// The protocol version this crate speaks. Bump it on any incompatible change.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The longest line either side accepts, newline excluded. A longer line is refused with
+/// [`ErrorKind::TooLarge`] without buffering more than this much of it.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Who asked for a change. Mirrors `hardmute_core::control::ChangeSource` (the daemon maps
+/// between them) so frontends need not link the driver core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeSource {
+    Startup,
+    Cli,
+    Hotkey,
+    Panel,
+    Tray,
+    Daemon,
+    OsMuteControl,
+    OtherClient,
+    FailSafe,
+}
+
+impl fmt::Display for ChangeSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Self::Startup => "startup",
+            Self::Cli => "cli",
+            Self::Hotkey => "hotkey",
+            Self::Panel => "panel",
+            Self::Tray => "tray",
+            Self::Daemon => "daemon",
+            Self::OsMuteControl => "os mute control",
+            Self::OtherClient => "other client",
+            Self::FailSafe => "fail-safe",
+        };
+        f.write_str(name)
+    }
+}
+
+/// Realtime-path counters, as the driver's control block reports them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Frames handed to apps (muted or not).
+    pub frames_delivered: u64,
+    /// Frames delivered as zeros (muted, underrun, fade start).
+    pub frames_zeroed: u64,
+    /// Delivery cycles that found too little bridge data.
+    pub underruns: u64,
+    /// Bridge pushes that found the ring full.
+    pub overruns: u64,
+    /// Non-zero samples an app read during a cycle that began after a mute was acknowledged.
+    /// Only backends that can observe what apps read report it (the simulated one does);
+    /// anything but 0 is a broken hard mute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonzero_samples_while_muted: Option<u64>,
+}
+
+/// The daemon's whole observable state: what `status` returns and `subscribe` streams.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// The hard-mute flag as the driver holds it.
+    pub muted: bool,
+    /// Incremented by the driver on every change of `muted`.
+    pub generation: u64,
+    /// Who made the last change.
+    pub source: ChangeSource,
+    /// Which backend runs the virtual mic (`simulated`, `linux`, ...).
+    pub backend: String,
+    /// The physical input feeding the virtual mic; `None` = the system default input.
+    pub device: Option<String>,
+    /// Release the physical mic while muted (the OS mic indicator goes off).
+    pub release_on_mute: bool,
+    /// Start muted on every launch, whatever the last state was.
+    pub start_muted: bool,
+    /// Unmute fade-in length.
+    pub fade_ms: u32,
+    /// The global hotkey, as stored (the hotkey frontend interprets it).
+    pub hotkey: Option<String>,
+    /// Whether the bridge currently holds the physical mic open.
+    pub physical_open: bool,
+    pub counters: Counters,
+}
+
+/// A physical input that can feed the virtual mic.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputDevice {
+    /// Stable identifier, what `select_device` takes.
+    pub name: String,
+    /// Human-readable name.
+    pub description: String,
+    /// The OS's default input.
+    pub is_default: bool,
+}
+
+/// What a listener has open.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ListenTarget {
+    /// The HardMute Microphone (gated).
+    Virtual,
+    /// A physical mic directly (not gated by HardMute).
+    Physical { name: String },
+}
+
+/// A process capturing audio ("who is listening").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listener {
+    pub app: String,
+    pub pid: Option<u32>,
+    pub binary: Option<String>,
+    pub target: ListenTarget,
+}
+
+/// A daemon option settable at runtime.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "name", content = "value", rename_all = "snake_case")]
+pub enum DaemonOption {
+    ReleaseOnMute(bool),
+    StartMuted(bool),
+}
+
+/// What a client asks for. Serialized flat into the request object, tagged by `op`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Command {
+    Status,
+    Mute {
+        #[serde(default = "default_source")]
+        source: ChangeSource,
+    },
+    Unmute {
+        #[serde(default = "default_source")]
+        source: ChangeSource,
+    },
+    Toggle {
+        #[serde(default = "default_source")]
+        source: ChangeSource,
+    },
+    /// Replies with the current state, then streams a `state` event per change on the same
+    /// connection. Requests may still be sent on a subscribed connection.
+    Subscribe,
+    Devices,
+    /// `device: null` selects the system default input.
+    SelectDevice {
+        device: Option<String>,
+    },
+    Listeners,
+    SetOption {
+        option: DaemonOption,
+    },
+}
+
+fn default_source() -> ChangeSource {
+    ChangeSource::OtherClient
+}
+
+impl Command {
+    /// The `op` string, for logs.
+    pub fn op(&self) -> &'static str {
+        match self {
+            Self::Status => "status",
+            Self::Mute { .. } => "mute",
+            Self::Unmute { .. } => "unmute",
+            Self::Toggle { .. } => "toggle",
+            Self::Subscribe => "subscribe",
+            Self::Devices => "devices",
+            Self::SelectDevice { .. } => "select_device",
+            Self::Listeners => "listeners",
+            Self::SetOption { .. } => "set_option",
+        }
+    }
+}
+
+/// The operations this version knows (anything else is `unknown_request`), with the fields
+/// each one takes: (op, required, optional). Checked by hand because serde's
+/// `deny_unknown_fields` does not cover unit variants of a tagged enum, and a misspelt field
+/// must not silently fall back to a default (`select_device` without `device` would select the
+/// default input).
+const KNOWN_OPS: &[(&str, &[&str], &[&str])] = &[
+    ("status", &[], &[]),
+    ("mute", &[], &["source"]),
+    ("unmute", &[], &["source"]),
+    ("toggle", &[], &["source"]),
+    ("subscribe", &[], &[]),
+    ("devices", &[], &[]),
+    ("select_device", &["device"], &[]),
+    ("listeners", &[], &[]),
+    ("set_option", &["option"], &[]),
+];
+
+fn known_op_names() -> String {
+    KNOWN_OPS
+        .iter()
+        .map(|(op, _, _)| *op)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One request line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub v: u32,
+    pub id: u64,
+    pub command: Command,
+}
+
+impl Request {
+    pub fn new(id: u64, command: Command) -> Self {
+        Self {
+            v: PROTOCOL_VERSION,
+            id,
+            command,
+        }
+    }
+
+    /// The request as one line, newline included.
+    pub fn to_line(&self) -> String {
+        // Serializing a tagged enum of plain data cannot fail.
+        let mut object = match serde_json::to_value(&self.command) {
+            Ok(Value::Object(map)) => map,
+            _ => unreachable!("a Command always serializes to a JSON object"),
+        };
+        object.insert("v".into(), self.v.into());
+        object.insert("id".into(), self.id.into());
+        let mut line = Value::Object(object).to_string();
+        line.push('\n');
+        line
+    }
+}
+
+/// The typed error kinds. Stable strings on the wire; frontends match on them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The line is not JSON (or not UTF-8).
+    BadJson,
+    /// Valid JSON, but not a well-formed request (missing `v`/`id`/`op`, wrong field types,
+    /// unknown fields).
+    BadRequest,
+    /// The line exceeds [`MAX_LINE_BYTES`].
+    TooLarge,
+    /// The connection ended in the middle of a line.
+    Truncated,
+    /// The request's `v` is not [`PROTOCOL_VERSION`].
+    UnsupportedVersion,
+    /// `op` names no known operation.
+    UnknownRequest,
+    /// The peer is not allowed to talk to this daemon (another user), or the change is not
+    /// allowed.
+    Refused,
+    /// `select_device` named an input that does not exist.
+    UnknownDevice,
+    /// The backend (driver, audio server) failed.
+    Backend,
+    /// Too many connections.
+    Busy,
+    /// The daemon is stopping.
+    ShuttingDown,
+    /// An error kind this version of the crate does not know (a newer daemon).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadJson => "bad_json",
+            Self::BadRequest => "bad_request",
+            Self::TooLarge => "too_large",
+            Self::Truncated => "truncated",
+            Self::UnsupportedVersion => "unsupported_version",
+            Self::UnknownRequest => "unknown_request",
+            Self::Refused => "refused",
+            Self::UnknownDevice => "unknown_device",
+            Self::Backend => "backend",
+            Self::Busy => "busy",
+            Self::ShuttingDown => "shutting_down",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error as sent on the wire: a kind to match on and a message for humans.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ErrorBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.message, self.kind)
+    }
+}
+
+impl std::error::Error for ErrorBody {}
+
+/// A request that could not be parsed, with the `id` when it could be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    pub id: Option<u64>,
+    pub error: ErrorBody,
+}
+
+/// The successful result of a request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reply {
+    /// status, mute, unmute, toggle, subscribe, select_device, set_option.
+    State(State),
+    Devices {
+        devices: Vec<InputDevice>,
+    },
+    Listeners {
+        listeners: Vec<Listener>,
+    },
+}
+
+/// Something the daemon tells a subscribed client without being asked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    State(State),
+}
+
+/// One line from the daemon.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    Response {
+        v: u32,
+        id: u64,
+        result: Reply,
+    },
+    Error {
+        v: u32,
+        id: Option<u64>,
+        error: ErrorBody,
+    },
+    Event {
+        v: u32,
+        event: Event,
+    },
+}
+
+impl ServerMessage {
+    pub fn response(id: u64, result: Reply) -> Self {
+        Self::Response {
+            v: PROTOCOL_VERSION,
+            id,
+            result,
+        }
+    }
+
+    pub fn error(id: Option<u64>, error: ErrorBody) -> Self {
+        Self::Error {
+            v: PROTOCOL_VERSION,
+            id,
+            error,
+        }
+    }
+
+    pub fn event(event: Event) -> Self {
+        Self::Event {
+            v: PROTOCOL_VERSION,
+            event,
+        }
+    }
+
+    /// The message as one line, newline included.
+    pub fn to_line(&self) -> String {
+        let mut line = serde_json::to_string(self).expect("server messages are plain data");
+        line.push('\n');
+        line
+    }
+
+    /// Parses one line from the daemon (newline optional).
+    pub fn parse(line: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(line)
+    }
+}
+
+/// Parses one request line (without its newline). Never panics, whatever the input; every
+/// failure is a typed error carrying the request `id` when it could be read.
+pub fn parse_request(line: &[u8]) -> Result<Request, ParseError> {
+    let fail = |id, kind, message: String| {
+        Err(ParseError {
+            id,
+            error: ErrorBody::new(kind, message),
+        })
+    };
+    if line.len() > MAX_LINE_BYTES {
+        return fail(
+            None,
+            ErrorKind::TooLarge,
+            format!("request line longer than {MAX_LINE_BYTES} bytes"),
+        );
+    }
+    let value: Value = match serde_json::from_slice(line) {
+        Ok(value) => value,
+        Err(e) => {
+            return fail(
+                None,
+                ErrorKind::BadJson,
+                format!("request is not valid JSON: {e}"),
+            )
+        }
+    };
+    let Value::Object(mut object) = value else {
+        return fail(
+            None,
+            ErrorKind::BadRequest,
+            "request must be a JSON object".into(),
+        );
+    };
+    let id = match object.remove("id") {
+        Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64(),
+        Some(_) => {
+            return fail(
+                None,
+                ErrorKind::BadRequest,
+                "\"id\" must be a non-negative integer".into(),
+            )
+        }
+        None => return fail(None, ErrorKind::BadRequest, "request has no \"id\"".into()),
+    };
+    let v = match object.remove("v") {
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(v) => v,
+            None => {
+                return fail(
+                    id,
+                    ErrorKind::BadRequest,
+                    "\"v\" must be a non-negative integer".into(),
+                )
+            }
+        },
+        Some(_) => {
+            return fail(
+                id,
+                ErrorKind::BadRequest,
+                "\"v\" must be a non-negative integer".into(),
+            )
+        }
+        None => {
+            return fail(
+                id,
+                ErrorKind::BadRequest,
+                "request has no protocol version \"v\"".into(),
+            )
+        }
+    };
+    if v != u64::from(PROTOCOL_VERSION) {
+        return fail(
+            id,
+            ErrorKind::UnsupportedVersion,
+            format!("protocol version {v} is not supported; this daemon speaks version {PROTOCOL_VERSION}"),
+        );
+    }
+    let (op, required, optional) = match object.get("op") {
+        Some(Value::String(op)) => match KNOWN_OPS.iter().find(|(known, _, _)| known == op) {
+            Some(entry) => *entry,
+            None => {
+                let op: String = op.chars().take(64).collect();
+                return fail(
+                    id,
+                    ErrorKind::UnknownRequest,
+                    format!("unknown request {op:?}; known: {}", known_op_names()),
+                );
+            }
+        },
+        Some(_) => return fail(id, ErrorKind::BadRequest, "\"op\" must be a string".into()),
+        None => return fail(id, ErrorKind::BadRequest, "request has no \"op\"".into()),
+    };
+    if let Some(field) = required.iter().find(|f| !object.contains_key(**f)) {
+        return fail(
+            id,
+            ErrorKind::BadRequest,
+            format!("{op:?} needs the field {field:?}"),
+        );
+    }
+    if let Some(field) = object.keys().find(|k| {
+        k.as_str() != "op" && !required.contains(&k.as_str()) && !optional.contains(&k.as_str())
+    }) {
+        let field: String = field.chars().take(64).collect();
+        return fail(
+            id,
+            ErrorKind::BadRequest,
+            format!("{op:?} takes no field {field:?}"),
+        );
+    }
+    match serde_json::from_value::<Command>(Value::Object(object)) {
+        Ok(command) => Ok(Request {
+            v: PROTOCOL_VERSION,
+            id: id.unwrap_or_default(),
+            command,
+        }),
+        Err(e) => fail(id, ErrorKind::BadRequest, format!("malformed request: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind_of(line: &str) -> (Option<u64>, ErrorKind) {
+        let e = parse_request(line.as_bytes()).expect_err(line);
+        (e.id, e.error.kind)
+    }
+
+    #[test]
+    fn every_command_round_trips_through_a_line() {
+        let commands = [
+            Command::Status,
+            Command::Mute {
+                source: ChangeSource::Cli,
+            },
+            Command::Unmute {
+                source: ChangeSource::Hotkey,
+            },
+            Command::Toggle {
+                source: ChangeSource::Panel,
+            },
+            Command::Subscribe,
+            Command::Devices,
+            Command::SelectDevice {
+                device: Some("alsa:hw0".into()),
+            },
+            Command::SelectDevice { device: None },
+            Command::Listeners,
+            Command::SetOption {
+                option: DaemonOption::ReleaseOnMute(true),
+            },
+            Command::SetOption {
+                option: DaemonOption::StartMuted(false),
+            },
+        ];
+        for (i, command) in commands.into_iter().enumerate() {
+            let request = Request::new(i as u64 + 100, command);
+            let line = request.to_line();
+            assert!(line.ends_with('\n') && !line[..line.len() - 1].contains('\n'));
+            let parsed = parse_request(line.trim_end().as_bytes()).expect(&line);
+            assert_eq!(parsed, request, "{line}");
+        }
+    }
+
+    #[test]
+    fn typed_errors_for_each_kind_of_bad_line() {
+        assert_eq!(
+            kind_of("{\"v\":1,\"id\":1,\"op\":\"sta"),
+            (None, ErrorKind::BadJson)
+        );
+        assert_eq!(kind_of("\u{1}garbage"), (None, ErrorKind::BadJson));
+        assert_eq!(kind_of("[1,2]"), (None, ErrorKind::BadRequest));
+        assert_eq!(
+            kind_of("{\"v\":1,\"op\":\"status\"}"),
+            (None, ErrorKind::BadRequest)
+        );
+        assert_eq!(
+            kind_of("{\"v\":1,\"id\":-1,\"op\":\"status\"}"),
+            (None, ErrorKind::BadRequest)
+        );
+        assert_eq!(
+            kind_of("{\"id\":4,\"op\":\"status\"}"),
+            (Some(4), ErrorKind::BadRequest)
+        );
+        assert_eq!(
+            kind_of("{\"v\":2,\"id\":5,\"op\":\"status\"}"),
+            (Some(5), ErrorKind::UnsupportedVersion)
+        );
+        assert_eq!(
+            kind_of("{\"v\":1,\"id\":6,\"op\":\"explode\"}"),
+            (Some(6), ErrorKind::UnknownRequest)
+        );
+        assert_eq!(
+            kind_of("{\"v\":1,\"id\":7,\"op\":3}"),
+            (Some(7), ErrorKind::BadRequest)
+        );
+        assert_eq!(
+            kind_of("{\"v\":1,\"id\":8,\"op\":\"mute\",\"source\":\"martian\"}"),
+            (Some(8), ErrorKind::BadRequest)
+        );
+        assert_eq!(
+            kind_of("{\"v\":1,\"id\":9,\"op\":\"status\",\"extra\":1}"),
+            (Some(9), ErrorKind::BadRequest)
+        );
+        assert_eq!(
+            kind_of("{\"v\":1,\"id\":10,\"op\":\"select_device\"}"),
+            (Some(10), ErrorKind::BadRequest)
+        );
+        let huge = format!(
+            "{{\"v\":1,\"id\":1,\"op\":\"status\",\"pad\":\"{}\"}}",
+            "x".repeat(MAX_LINE_BYTES)
+        );
+        assert_eq!(kind_of(&huge), (None, ErrorKind::TooLarge));
+    }
+
+    #[test]
+    fn mute_without_source_is_attributed_to_an_other_client() {
+        let r = parse_request(br#"{"v":1,"id":3,"op":"mute"}"#).unwrap();
+        assert_eq!(
+            r.command,
+            Command::Mute {
+                source: ChangeSource::OtherClient
+            }
+        );
+    }
+
+    #[test]
+    fn server_messages_round_trip_and_unknown_error_kinds_survive() {
+        let state = State {
+            muted: true,
+            generation: 7,
+            source: ChangeSource::Cli,
+            backend: "simulated".into(),
+            device: None,
+            release_on_mute: false,
+            start_muted: false,
+            fade_ms: 5,
+            hotkey: Some("Ctrl+Alt+M".into()),
+            physical_open: true,
+            counters: Counters {
+                nonzero_samples_while_muted: Some(0),
+                ..Counters::default()
+            },
+        };
+        for message in [
+            ServerMessage::response(1, Reply::State(state.clone())),
+            ServerMessage::event(Event::State(state)),
+            ServerMessage::error(None, ErrorBody::new(ErrorKind::TooLarge, "big")),
+            ServerMessage::response(
+                2,
+                Reply::Listeners {
+                    listeners: vec![Listener {
+                        app: "zoom".into(),
+                        pid: Some(42),
+                        binary: None,
+                        target: ListenTarget::Physical {
+                            name: "hw:0".into(),
+                        },
+                    }],
+                },
+            ),
+        ] {
+            let line = message.to_line();
+            assert_eq!(
+                ServerMessage::parse(line.as_bytes()).unwrap(),
+                message,
+                "{line}"
+            );
+        }
+        let future = br#"{"type":"error","v":1,"id":3,"error":{"kind":"quota","message":"m"}}"#;
+        match ServerMessage::parse(future).unwrap() {
+            ServerMessage::Error { error, .. } => assert_eq!(error.kind, ErrorKind::Unknown),
+            other => panic!("{other:?}"),
+        }
+    }
+}
