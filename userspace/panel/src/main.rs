@@ -4,7 +4,7 @@
 use clap::Parser;
 use hardmute_panel::app::{App, HotkeyAgent};
 use hardmute_panel::autostart;
-use hardmute_panel::config::{ConfigFile, PanelConfig};
+use hardmute_panel::config::ConfigFile;
 use hardmute_panel::level::{LevelFeed, SyntheticLevel};
 use hardmute_panel::link::{EventSink, Link, LinkEvent};
 use hardmute_panel::ui::{HardMuteTray, PanelWindow};
@@ -86,7 +86,7 @@ fn main() -> ExitCode {
     let config = config_file
         .as_ref()
         .and_then(ConfigFile::load)
-        .unwrap_or_else(PanelConfig::default);
+        .unwrap_or_default();
 
     let window = match PanelWindow::new() {
         Ok(window) => window,
