@@ -189,6 +189,47 @@ check "hotkey mutes again" state_is muted hotkey
 check "a change from the CLI reaches the tray" tooltip_is "HardMute: LIVE"
 "$HARDMUTE" mute >/dev/null
 
+# The panel itself, driven with the mouse and keyboard in the real window (coordinates in the
+# window at its preferred 460x640 size; see docs/panel-muted.png).
+field_is() { # field_is NAME VALUE: polls `hardmute --json status` for "NAME":VALUE
+    for _ in $(seq 1 30); do "$HARDMUTE" --json status | grep -q "\"$1\":$2" && return 0; sleep 0.1; done
+    echo "     status: $("$HARDMUTE" --json status)"; return 1
+}
+xdotool mousemove --window "$WID" 230 80 click 1
+check "a click on the panel's MUTED button unmutes (source panel)" state_is live panel
+xdotool mousemove --window "$WID" 230 80 click 1
+check "a click on LIVE mutes (source panel)" state_is muted panel
+xdotool mousemove --window "$WID" 25 512 click 1
+check "the release-on-mute checkbox sets the daemon option" field_is release_on_mute true
+check "muted with release-on-mute: the physical mic is closed" field_is physical_open false
+sleep 0.3
+check "screenshot: mic released while muted" shot panel-released.png
+xdotool mousemove --window "$WID" 25 512 click 1
+check "unticking it clears the option" field_is release_on_mute false
+
+# Without a window manager nothing gives the window keyboard focus: do it as a WM would.
+xdotool windowfocus --sync "$WID"
+xdotool mousemove --window "$WID" 125 395 click 1
+xdotool key ctrl+a
+xdotool type --delay 20 "Ctrl+Alt+K"
+xdotool key Return
+for _ in $(seq 1 30); do grep -q "hotkey: Ctrl+Alt+K active" "$WORK/panel.log" && break; sleep 0.1; done
+xdotool key ctrl+alt+m
+sleep 0.5
+check "after typing Ctrl+Alt+K into the panel, the old Ctrl+Alt+M is released" state_is muted panel
+xdotool key ctrl+alt+k
+check "the new hotkey Ctrl+Alt+K unmutes" state_is live hotkey
+xdotool key ctrl+alt+k
+check "and mutes again" state_is muted hotkey
+check "the new hotkey is saved in panel.toml" grep -q 'Ctrl+Alt+K' "$HARDMUTE_CONFIG_DIR/panel.toml"
+
+xdotool mousemove --window "$WID" 196 231 click 1
+sleep 0.5
+check "screenshot of the listeners tab" shot panel-listeners.png
+xdotool mousemove --window "$WID" 347 231 click 1
+sleep 0.5
+check "screenshot of the About tab (Slint attribution)" shot panel-about.png
+
 menu_click Quit
 for _ in $(seq 1 30); do kill -0 "$PANEL" 2>/dev/null || break; sleep 0.1; done
 check "tray menu Quit ends the agent" bash -c "! kill -0 $PANEL 2>/dev/null"
@@ -204,7 +245,10 @@ check "push-to-talk: releasing mutes" state_is muted hotkey
 xdotool keyup ctrl+alt
 
 if [ "${UPDATE_DOCS:-0}" = 1 ]; then
-    cp "$WORK/panel-muted.png" "$WORK/panel-live.png" "$ROOT/docs/" && echo "screenshots copied to docs/"
+    for f in panel-muted.png panel-live.png panel-released.png panel-listeners.png panel-about.png; do
+        cp "$WORK/$f" "$ROOT/docs/$f"
+    done
+    echo "screenshots copied to docs/"
 fi
 
 echo "$PASSED passed, $FAILED failed"
