@@ -4,12 +4,15 @@
 # $HARDMUTE_E2E_BACKEND), and xdotool pressing the real global hotkey.
 #
 # Checks: the hotkey toggles the daemon's state (read back with `hardmute status`), the tray's
-# StatusNotifierItem (tooltip, icon) follows, the tray menu mutes and unmutes, push-to-talk holds
-# the mic live only while the keys are down, Quit ends the agent, no display is reported.
+# StatusNotifierItem (tooltip, icon) follows, the tray menu mutes and unmutes, clicks and typing
+# in the real panel window reach the daemon (state button, release-on-mute, a new hotkey),
+# push-to-talk holds the mic live only while the keys are down, Quit ends the agent, and a
+# missing display is reported. Takes about 40 s after the build.
 #
 #   tests/desktop-e2e/run.sh                 # the checks; ends with "N passed, N failed"
 #   UPDATE_DOCS=1 tests/desktop-e2e/run.sh   # also copies the screenshots into docs/
-#   MEASURE_SECS=60 tests/desktop-e2e/run.sh # only measures panel CPU/RSS with the meter running
+#   MEASURE_SECS=60 tests/desktop-e2e/run.sh # only measures panel CPU/RSS (meter running, then idle)
+#   PANEL_BIN=target/release/hardmute-panel MEASURE_SECS=60 tests/desktop-e2e/run.sh  # a release build
 #
 # Needs: xvfb xdotool imagemagick dbus python3-gi (system python), fonts-dejavu-core.
 set -u
@@ -32,6 +35,10 @@ if [ "${1:-}" != "--inner" ]; then
             echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
         BIN_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
             /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug
+    fi
+    if [ -n "${PANEL_BIN:-}" ]; then
+        PANEL_BIN="$(cd "$(dirname "$PANEL_BIN")" && pwd)/$(basename "$PANEL_BIN")"
+        export PANEL_BIN
     fi
     WORK=$(mktemp -d /tmp/hardmute-desktop-e2e.XXXXXX)
     display=""
@@ -64,6 +71,8 @@ export XDG_RUNTIME_DIR="$WORK/run"
 mkdir -p "$WORK/run" "$WORK/config"
 chmod 700 "$WORK/run"
 HARDMUTE="$BIN_DIR/hardmute"
+# PANEL_BIN=target/release/hardmute-panel measures a release build against debug daemon/CLI.
+PANEL_BIN=${PANEL_BIN:-$BIN_DIR/hardmute-panel}
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; }
 trap cleanup EXIT
@@ -91,7 +100,7 @@ state_is() {
 
 start_panel() { # start_panel logname [args...]
     local log=$1; shift
-    "$BIN_DIR/hardmute-panel" "$@" >"$WORK/$log" 2>&1 &
+    "$PANEL_BIN" "$@" >"$WORK/$log" 2>&1 &
     PANEL=$!
     PIDS+=($PANEL)
     WID=""
@@ -131,10 +140,8 @@ menu_click() { # menu_click LABEL
 }
 shot() { import -window "$WID" "$WORK/$1" 2>/dev/null && [ -s "$WORK/$1" ]; }
 
-if [ -n "${MEASURE_SECS:-}" ]; then
-    start_panel panel-measure.log --demo-level
-    "$HARDMUTE" unmute >/dev/null # the meter runs while the physical mic is open
-    sleep 2
+measure() { # measure LABEL: CPU and RSS of $PANEL over $MEASURE_SECS seconds
+    local ticks u0 s0 u1 s1 t0 t1 rss hwm cpu
     ticks=$(getconf CLK_TCK)
     read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$PANEL/stat")
     t0=$(date +%s.%N)
@@ -144,13 +151,25 @@ if [ -n "${MEASURE_SECS:-}" ]; then
     rss=$(awk '/VmRSS/ {print $2}' "/proc/$PANEL/status")
     hwm=$(awk '/VmHWM/ {print $2}' "/proc/$PANEL/status")
     cpu=$(echo "scale=2; 100 * ($u1 + $s1 - $u0 - $s0) / $ticks / ($t1 - $t0)" | bc)
-    echo "panel with the meter at 20 Hz for ${MEASURE_SECS} s: CPU ${cpu}% of one core, RSS $((rss / 1024)) MiB (peak $((hwm / 1024)) MiB)"
+    echo "$1, ${MEASURE_SECS} s: CPU ${cpu}% of one core, RSS $((rss / 1024)) MiB (peak $((hwm / 1024)) MiB)"
+}
+
+if [ -n "${MEASURE_SECS:-}" ]; then
+    echo "binary: $PANEL_BIN"
+    start_panel panel-measure.log --demo-level
+    "$HARDMUTE" unmute >/dev/null # the meter runs while the physical mic is open
+    sleep 2
+    measure "panel + tray + hotkey, meter redrawn at 20 Hz (--demo-level), live"
     shot measure.png
+    kill "$PANEL"; wait "$PANEL" 2>/dev/null
+    start_panel panel-idle.log
+    sleep 2
+    measure "panel + tray + hotkey, no level feed (idle window), live"
     exit 0
 fi
 
 # 1. No display: the agent says so instead of pretending.
-out=$(env -u DISPLAY "$BIN_DIR/hardmute-panel" --no-tray 2>&1); rc=$?
+out=$(env -u DISPLAY "$PANEL_BIN" --no-tray 2>&1); rc=$?
 check "without a display the panel exits non-zero and says why" \
     bash -c "[ $rc -ne 0 ] && echo \"\$1\" | grep -qi 'display'" _ "$out"
 

@@ -1,5 +1,6 @@
-//! Start with the session: the XDG autostart entry (Linux and the BSDs). The installer will ship
-//! it in `/etc/xdg/autostart/`; `hardmute-panel --install-autostart` writes a per-user copy.
+//! Start with the session: the XDG autostart entry (Linux and the BSDs). Installers ship
+//! `data/hardmute-panel.desktop` (the same text, tested) in `/etc/xdg/autostart/`;
+//! `hardmute-panel --install-autostart` writes a per-user copy with this binary's path.
 //! macOS (LaunchAgent) and Windows (startup entry) are the installers' part.
 
 use std::io;
@@ -59,6 +60,15 @@ mod tests {
         }
         assert!(text.contains("\nType=Application\n"));
         assert!(text.contains("\nExec=/usr/bin/hardmute-panel --hidden\n"));
+    }
+
+    #[test]
+    fn the_shipped_file_matches_the_template() {
+        // data/hardmute-panel.desktop is what installers copy to /etc/xdg/autostart/.
+        assert_eq!(
+            include_str!("../data/hardmute-panel.desktop"),
+            desktop_entry("hardmute-panel")
+        );
     }
 
     #[test]

@@ -233,4 +233,19 @@ fn panel_renders_both_states_and_its_button_drives_the_daemon() {
         red < 0.01 && green < 0.01,
         "no daemon: neither red nor green"
     );
+
+    // The daemon comes back (same socket, persisted state): the panel reconnects by itself.
+    let daemon = hardmuted::run(
+        "simulated",
+        hardmuted::StateStore::in_dir(dir.path()),
+        &socket,
+    )
+    .expect("daemon restarts");
+    pump_until(&app, &events, "the reconnect", |app| {
+        app.window.get_connected()
+    });
+    assert!(ui.get_muted(), "the persisted state (muted) is shown");
+    let (red, _) = button_colours(&render(&window), button_rect(&ui), MUTED_BG);
+    assert!(red > 0.6, "red again after the reconnect ({red:.2})");
+    daemon.shutdown();
 }
