@@ -111,14 +111,17 @@ fn write_report(path: &str) {
     );
     let _ = writeln!(
         md,
-        "Two clocks, 10 ms periods, target fill {} frames.\n",
+        "The real `bridge::Feeder`, ring and gated delivery; mic and device in 10 ms periods on two \
+         clocks; mono 48 kHz; target fill {} frames.\n",
         sim::TARGET_FILL
     );
     let _ = writeln!(md, "| drift ppm | simulated | underruns | overruns | settled (within 1 ms) after s | worst fill deviation after 60 s (frames) | fill range after pushes, after 60 s | final correction ppm |");
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
-    let slots: Vec<AtomicU32> = (0..16 * sim::PERIOD).map(|_| AtomicU32::new(0)).collect();
+    let slots: Vec<AtomicU32> = (0..16 * sim::PERIOD * 2)
+        .map(|_| AtomicU32::new(0))
+        .collect();
     for ppm in [-1000.0, -100.0, 100.0, 1000.0] {
-        let r = sim::run(ppm, 3600.0, 60.0, &slots);
+        let r = sim::run(sim::SimConfig::hour(ppm), &slots);
         let _ = writeln!(
             md,
             "| {ppm:+} | 1 h | {} | {} | {:.2} | {:.0} | {}..{} | {:+.1} |",

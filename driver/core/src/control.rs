@@ -101,9 +101,11 @@ pub struct Cycle {
 #[repr(C)]
 #[derive(Debug)]
 pub struct ControlBlock {
-    magic: u32,
-    version: u32,
-    size: u32,
+    // Atomic although constant after creation: the block may live in memory the other side of
+    // the ABI can write, and a plain field would make that a data race in Rust's model.
+    magic: AtomicU32,
+    version: AtomicU32,
+    size: AtomicU32,
     last_source: AtomicU32,
     /// `generation << 1 | muted`: one word, so a reader never sees a state with another state's
     /// generation.
@@ -163,9 +165,9 @@ impl ControlBlock {
     /// persisted state before any audio flows.
     pub const fn new(initially_muted: bool) -> Self {
         ControlBlock {
-            magic: MAGIC,
-            version: VERSION,
-            size: core::mem::size_of::<ControlBlock>() as u32,
+            magic: AtomicU32::new(MAGIC),
+            version: AtomicU32::new(VERSION),
+            size: AtomicU32::new(core::mem::size_of::<ControlBlock>() as u32),
             last_source: AtomicU32::new(ChangeSource::Startup as u32),
             state: AtomicU64::new(initially_muted as u64),
             cycle_seq: AtomicU64::new(0),
@@ -181,9 +183,9 @@ impl ControlBlock {
 
     /// True if the header is one this code understands (for blocks received across an ABI).
     pub fn header_ok(&self) -> bool {
-        self.magic == MAGIC
-            && self.version == VERSION
-            && self.size as usize == core::mem::size_of::<Self>()
+        self.magic.load(Relaxed) == MAGIC
+            && self.version.load(Relaxed) == VERSION
+            && self.size.load(Relaxed) as usize == core::mem::size_of::<Self>()
     }
 
     pub fn is_muted(&self) -> bool {
@@ -276,6 +278,12 @@ impl ControlBlock {
         self.cycle_host_time.store(host_time, Relaxed);
     }
 
+    /// The host-clock time of the last delivery cycle's start (0: never stamped).
+    #[inline]
+    pub fn cycle_host_time(&self) -> u64 {
+        self.cycle_host_time.load(Relaxed)
+    }
+
     /// Bridge side: "I delivered audio" — lets the daemon tell a live bridge from a dead one.
     #[inline]
     pub fn heartbeat(&self) {
@@ -291,7 +299,7 @@ impl ControlBlock {
     pub fn snapshot(&self) -> ControlSnapshot {
         let s = self.state.load(SeqCst);
         ControlSnapshot {
-            version: self.version,
+            version: self.version.load(Relaxed),
             muted: s & 1 == 1,
             generation: s >> 1,
             last_source: ChangeSource::from_u32(self.last_source.load(Relaxed)),

@@ -222,13 +222,14 @@ mod tests {
     }
 }
 
-/// A bridge between two clocks, simulated: the physical mic ticks at `48 kHz × (1 + ppm·10⁻⁶)`,
+/// A bridge between two clocks, simulated: the physical mic ticks at `mic_rate × (1 + ppm·10⁻⁶)`,
 /// the virtual device at 48 kHz, each in 10 ms periods, in the order their clocks say. The mic
-/// side resamples with the controller's correction and pushes into a [`crate::ring::SharedRing`]
-/// over `slots`; the device side delivers through the real gate. Used by the tests, the
-/// benchmarks and the drift report. `slots` must hold at least 8 periods (3840 samples).
+/// side is the real [`crate::bridge::Feeder`] pushing into a [`crate::ring::SharedRing`] over
+/// `slots`; the device side stamps its cycle time and delivers through the real gate. Used by the
+/// tests, the benchmarks and the drift report. `slots` must hold 16 device periods of samples.
 pub mod sim {
-    use super::{DriftController, Resampler};
+    use super::DriftController;
+    use crate::bridge::{Feeder, FeederConfig, HostClock};
     use crate::control::ControlBlock;
     use crate::deliver::deliver_from_ring;
     use crate::gate::Gate;
@@ -240,13 +241,39 @@ pub mod sim {
     pub const TARGET_FILL: usize = PERIOD + PERIOD / 4;
     /// "Settled": the fill at the common instant is within 1 ms of the target.
     pub const SETTLED_WITHIN: f64 = RATE as f64 / 1000.0;
+    const NS: u64 = 1_000_000_000;
+
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct SimConfig {
+        pub ppm: f64,
+        pub seconds: f64,
+        /// Extremes are taken after this time.
+        pub settle_s: f64,
+        pub mic_rate: u32,
+        pub mic_channels: usize,
+        pub dev_channels: usize,
+    }
+
+    impl SimConfig {
+        /// Mono 48 kHz on both sides: the cheapest hour.
+        pub fn hour(ppm: f64) -> Self {
+            SimConfig {
+                ppm,
+                seconds: 3600.0,
+                settle_s: 60.0,
+                mic_rate: RATE,
+                mic_channels: 1,
+                dev_channels: 1,
+            }
+        }
+    }
 
     #[derive(Clone, Copy, Debug, Default, PartialEq)]
     pub struct DriftReport {
         pub periods: u64,
         pub underruns: u64,
         pub overruns: u64,
-        /// Extremes of the fill level (frames) after `settle_s`.
+        /// Extremes of the fill level right after each push (frames), after `settle_s`.
         pub min_fill: usize,
         pub max_fill: usize,
         /// Largest |fill − target| after `settle_s`, frames, measured at the common instant
@@ -258,41 +285,52 @@ pub mod sim {
         pub final_correction: f64,
     }
 
-    /// Runs `seconds` of simulated time at `ppm` drift; extremes are taken after `settle_s`.
-    pub fn run(ppm: f64, seconds: f64, settle_s: f64, slots: &[AtomicU32]) -> DriftReport {
-        let ctrl = DriftController::new(TARGET_FILL as f64, RATE as f64);
-        run_with(ctrl, ppm, seconds, settle_s, slots)
+    /// Runs the simulation with the default controller.
+    pub fn run(cfg: SimConfig, slots: &[AtomicU32]) -> DriftReport {
+        run_with(
+            DriftController::new(TARGET_FILL as f64, RATE as f64),
+            cfg,
+            slots,
+        )
     }
 
     /// The same bridge with the correction pinned at zero: the control case.
-    pub fn run_uncontrolled(ppm: f64, seconds: f64, slots: &[AtomicU32]) -> DriftReport {
-        let ctrl = DriftController::with_tuning(TARGET_FILL as f64, RATE as f64, 0.2, 0.5, 0.0);
-        run_with(ctrl, ppm, seconds, 0.0, slots)
+    pub fn run_uncontrolled(cfg: SimConfig, slots: &[AtomicU32]) -> DriftReport {
+        let pinned = DriftController::with_tuning(TARGET_FILL as f64, RATE as f64, 0.2, 0.5, 0.0);
+        run_with(pinned, cfg, slots)
     }
 
-    pub fn run_with(
-        mut ctrl: DriftController,
-        ppm: f64,
-        seconds: f64,
-        settle_s: f64,
-        slots: &[AtomicU32],
-    ) -> DriftReport {
-        let cap = (slots.len().min(16 * PERIOD)) as u32;
-        let header = RingHeader::new(cap, 1);
+    pub fn run_with(ctrl: DriftController, cfg: SimConfig, slots: &[AtomicU32]) -> DriftReport {
+        let dc = cfg.dev_channels;
+        let cap = (slots.len().min(16 * PERIOD * dc) / dc * dc) as u32;
+        let header = RingHeader::new(cap, dc as u32);
         let ring = SharedRing::attach(&header, slots).expect("sim ring");
         let (mut writer, mut reader) = (ring.writer(), ring.reader());
         let ctl = ControlBlock::new(false);
         let mut gate = Gate::new(0);
-        let mut rs = Resampler::new(1, RATE, RATE);
-        writer.push(&[0.0; TARGET_FILL]);
+        let mic_period = (cfg.mic_rate / 100) as usize;
+        let mut feeder = Feeder::with_controller(
+            FeederConfig {
+                in_rate: cfg.mic_rate,
+                in_channels: cfg.mic_channels,
+                dev_rate: RATE,
+                dev_channels: dc,
+                dev_period: PERIOD,
+                target_fill: TARGET_FILL,
+            },
+            ctrl,
+        );
 
-        let mic_period_s = PERIOD as f64 / (RATE as f64 * (1.0 + ppm * 1e-6));
+        let mic_period_s = mic_period as f64 / (cfg.mic_rate as f64 * (1.0 + cfg.ppm * 1e-6));
         let dev_period_s = PERIOD as f64 / RATE as f64;
+        // The bridge runs before any app reads (the device starts 100 ms later), as on a desktop.
+        let dev_start_s = 0.1;
         let (mut mic_k, mut dev_k) = (0u64, 0u64);
-        let mut phase = 0.0f32;
-        let mut input = [0.0f32; PERIOD];
-        let mut resampled = [0.0f32; 2 * PERIOD];
-        let mut out = [0.0f32; PERIOD];
+        let mut saw = 0i16;
+        let mut input = [0i16; 2 * 960];
+        let input = &mut input[..mic_period * cfg.mic_channels.min(2)];
+        let mut out = [0.0f32; 2 * PERIOD];
+        let out = &mut out[..PERIOD * dc];
         let mut rep = DriftReport {
             min_fill: usize::MAX,
             ..Default::default()
@@ -300,53 +338,52 @@ pub mod sim {
         let mut last_outside = 0.0;
         loop {
             let t_mic = mic_k as f64 * mic_period_s;
-            let t_dev = dev_k as f64 * dev_period_s;
+            let t_dev = dev_start_s + dev_k as f64 * dev_period_s;
             let t = t_mic.min(t_dev);
-            if t >= seconds {
+            if t >= cfg.seconds + dev_start_s {
                 break;
             }
+            // +1: a stamp of 0 means "never ran".
+            let now = (t * NS as f64) as u64 + 1;
             if t_mic <= t_dev {
                 for x in input.iter_mut() {
-                    *x = phase;
-                    phase = if phase > 0.9 { -0.9 } else { phase + 0.001 };
+                    *x = saw;
+                    saw = saw.wrapping_add(97);
                 }
-                let (_, made) = rs.process(&input, &mut resampled);
-                if writer.push(&resampled[..made]) < made {
-                    rep.overruns += 1;
-                }
-                let fill = reader.len();
-                // Measure the fill at a common instant: what is in the ring minus what the device
-                // has consumed since its last cycle at its nominal rate (a real bridge reads the
-                // device's cycle time from `ControlBlock::snapshot().cycle_host_time`). Measuring
-                // on one clock's phase alone lets the beat between the periods into the loop.
-                let since_read = if dev_k == 0 {
-                    0.0
-                } else {
-                    t - (dev_k - 1) as f64 * dev_period_s
-                };
-                let common = fill as f64 - since_read * RATE as f64;
-                let corr = ctrl.update(common, mic_period_s);
-                rs.set_correction(corr);
-                rep.final_correction = corr;
-                let dev = (common - TARGET_FILL as f64).abs();
-                if t >= settle_s {
-                    rep.worst_deviation = rep.worst_deviation.max(dev);
-                }
-                if dev > SETTLED_WITHIN {
-                    last_outside = t;
-                }
-                if t >= settle_s {
-                    rep.min_fill = rep.min_fill.min(fill);
-                    rep.max_fill = rep.max_fill.max(fill);
+                let pushed = feeder.push(
+                    &input[..],
+                    &mut writer,
+                    &ctl,
+                    HostClock {
+                        now,
+                        ticks_per_second: NS,
+                    },
+                );
+                rep.final_correction = pushed.correction;
+                if dev_k > 0 {
+                    let fill = reader.len() / dc;
+                    let since = t - (dev_start_s + (dev_k - 1) as f64 * dev_period_s);
+                    let dev = (fill as f64 - since * RATE as f64 - TARGET_FILL as f64).abs();
+                    if dev > SETTLED_WITHIN {
+                        last_outside = t;
+                    }
+                    if t >= cfg.settle_s {
+                        rep.worst_deviation = rep.worst_deviation.max(dev);
+                        rep.min_fill = rep.min_fill.min(fill);
+                        rep.max_fill = rep.max_fill.max(fill);
+                    }
                 }
                 mic_k += 1;
             } else {
-                deliver_from_ring(&ctl, &mut gate, &mut reader, &mut out, 1);
+                ctl.stamp_cycle(now);
+                deliver_from_ring(&ctl, &mut gate, &mut reader, &mut out[..], dc);
                 dev_k += 1;
             }
         }
+        let snap = ctl.snapshot();
         rep.periods = dev_k;
-        rep.underruns = ctl.snapshot().underruns;
+        rep.underruns = snap.underruns;
+        rep.overruns = snap.overruns;
         rep.settled_after_s = last_outside;
         rep
     }

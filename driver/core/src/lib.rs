@@ -8,11 +8,13 @@
 //! - [`control`]: the `#[repr(C)]` atomic control block shared across the driver ABI.
 //! - [`ring`]: single-producer/single-consumer sample rings from the bridge to delivery.
 //! - [`deliver`]: the delivery step each driver's IO path calls; it is where the gate runs.
+//! - [`bridge`]: the bridge's side of the ring: convert, resample, push, steer the drift.
 //! - [`drift`]: keeping a bridge between two clocks in step (fill-level controller + resampler).
 //! - [`convert`]: sample format and channel conversion.
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+pub mod bridge;
 pub mod control;
 pub mod convert;
 pub mod deliver;

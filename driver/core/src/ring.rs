@@ -32,14 +32,17 @@ pub const RING_MAGIC: u32 = u32::from_le_bytes(*b"HMRG");
 pub const RING_VERSION: u32 = 1;
 
 /// The header at the start of a shared ring; `capacity` sample slots follow it.
+///
+/// Every field is atomic: the other side of the ABI (a user process, for the kernel) can write
+/// any of them at any time, and a plain field would make that a data race in Rust's model.
 #[repr(C)]
 #[derive(Debug)]
 pub struct RingHeader {
-    pub magic: u32,
-    pub version: u32,
+    pub magic: AtomicU32,
+    pub version: AtomicU32,
     /// In samples; a whole number of frames.
-    pub capacity: u32,
-    pub channels: u32,
+    pub capacity: AtomicU32,
+    pub channels: AtomicU32,
     /// Total samples ever written (producer-owned).
     pub write_pos: AtomicU64,
     /// Total samples ever read (consumer-owned).
@@ -61,10 +64,10 @@ const _: () = {
 impl RingHeader {
     pub const fn new(capacity_samples: u32, channels: u32) -> Self {
         RingHeader {
-            magic: RING_MAGIC,
-            version: RING_VERSION,
-            capacity: capacity_samples,
-            channels,
+            magic: AtomicU32::new(RING_MAGIC),
+            version: AtomicU32::new(RING_VERSION),
+            capacity: AtomicU32::new(capacity_samples),
+            channels: AtomicU32::new(channels),
             write_pos: AtomicU64::new(0),
             read_pos: AtomicU64::new(0),
         }
@@ -94,13 +97,13 @@ pub struct SharedRing<'a> {
 impl<'a> SharedRing<'a> {
     /// Validates `header` against `slots` (the storage after it).
     pub fn attach(header: &'a RingHeader, slots: &'a [AtomicU32]) -> Result<Self, RingError> {
-        if header.magic != RING_MAGIC {
+        if header.magic.load(Relaxed) != RING_MAGIC {
             return Err(RingError::BadMagic);
         }
-        if header.version != RING_VERSION {
+        if header.version.load(Relaxed) != RING_VERSION {
             return Err(RingError::BadVersion);
         }
-        let (cap, ch) = (header.capacity, header.channels);
+        let (cap, ch) = (header.capacity.load(Relaxed), header.channels.load(Relaxed));
         if ch == 0 || ch > 32 {
             return Err(RingError::BadChannels);
         }
@@ -152,6 +155,10 @@ pub struct RingWriter<'a> {
 }
 
 impl RingWriter<'_> {
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity()
+    }
+
     /// Free space in samples.
     pub fn free(&self) -> usize {
         let w = self.ring.header.write_pos.load(Relaxed);
@@ -279,11 +286,11 @@ mod tests {
             SharedRing::attach(&RingHeader::new(8, 0), &s).unwrap_err(),
             RingError::BadChannels
         );
-        let mut h = RingHeader::new(8, 2);
-        h.magic = 0;
+        let h = RingHeader::new(8, 2);
+        h.magic.store(0, Relaxed);
         assert_eq!(SharedRing::attach(&h, &s).unwrap_err(), RingError::BadMagic);
-        let mut h = RingHeader::new(8, 2);
-        h.version = 2;
+        let h = RingHeader::new(8, 2);
+        h.version.store(2, Relaxed);
         assert_eq!(
             SharedRing::attach(&h, &s).unwrap_err(),
             RingError::BadVersion

@@ -1,5 +1,6 @@
 //! Invariant 6: the delivery path and the bridge-side helpers allocate nothing. A counting global
 //! allocator watches this thread while every realtime entry point runs.
+use hardmute_core::bridge::{Feeder, FeederConfig, HostClock, RbProducer};
 use hardmute_core::control::{Authority, ChangeSource, ControlBlock};
 use hardmute_core::convert::convert;
 use hardmute_core::deliver::{deliver_from_input, deliver_from_ring};
@@ -66,6 +67,17 @@ fn realtime_entry_points_do_not_allocate() {
     let mut rs = Resampler::new(2, 44_100, 48_000);
     let mut ctrl = DriftController::new(600.0, 48_000.0);
     let input = vec![0.25f32; 2 * 441];
+    let mic = vec![1000i16; 2 * 441];
+    let (feed_prod, _feed_cons) = ringbuf::HeapRb::<f32>::new(8192).split();
+    let mut feed_prod = RbProducer(feed_prod);
+    let mut feeder = Feeder::new(FeederConfig {
+        in_rate: 44_100,
+        in_channels: 2,
+        dev_rate: 48_000,
+        dev_channels: 1,
+        dev_period: 480,
+        target_fill: 600,
+    });
     let mut resampled = vec![0.0f32; 2 * 600];
     let mut out_f = vec![0.0f32; 2 * 480];
     let mut out_i16 = vec![0i16; 2 * 480];
@@ -81,6 +93,12 @@ fn realtime_entry_points_do_not_allocate() {
             prod.push_slice(&resampled[..2 * made]);
             rs.set_correction(ctrl.update(600.0 + i as f64, 0.01));
             ctl.heartbeat();
+            ctl.stamp_cycle(1 + i as u64 * 10_000_000);
+            let clock = HostClock {
+                now: 1 + i as u64 * 10_000_000 + 5_000_000,
+                ticks_per_second: 1_000_000_000,
+            };
+            std::hint::black_box(feeder.push(&mic, &mut feed_prod, &ctl, clock));
             // delivery side, every format, muted and not
             if i % 50 == 25 {
                 ctl.set_muted(i % 100 == 25, ChangeSource::Hotkey, Authority::Owner)

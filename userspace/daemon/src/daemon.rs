@@ -272,3 +272,120 @@ impl Daemon {
         log::info!("backend stopped, state saved");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::BackendStatus;
+    use hardmute_ipc::{Counters, InputDevice, Listener};
+    use std::sync::mpsc::sync_channel;
+
+    /// A driver that refuses to unmute (as a failing one would), to check the daemon reports
+    /// the failure and keeps what the driver holds.
+    struct StuckMuted;
+
+    impl Backend for StuckMuted {
+        fn name(&self) -> &'static str {
+            "stuck"
+        }
+        fn start(&mut self, _initial_muted: bool) -> Result<(), BackendError> {
+            Ok(())
+        }
+        fn set_hard_mute(
+            &mut self,
+            muted: bool,
+            _source: ChangeSource,
+        ) -> Result<(), BackendError> {
+            if muted {
+                Ok(())
+            } else {
+                Err(BackendError::Failed("driver unreachable".into()))
+            }
+        }
+        fn hard_mute(&self) -> bool {
+            true
+        }
+        fn status(&self) -> BackendStatus {
+            BackendStatus {
+                muted: true,
+                generation: 0,
+                source: ChangeSource::Startup,
+                device: None,
+                physical_open: false,
+                counters: Counters::default(),
+            }
+        }
+        fn physical_inputs(&self) -> Result<Vec<InputDevice>, BackendError> {
+            Ok(Vec::new())
+        }
+        fn select_input(&mut self, name: Option<&str>) -> Result<(), BackendError> {
+            match name {
+                None => Ok(()),
+                Some(name) => Err(BackendError::UnknownInput {
+                    name: name.into(),
+                    available: Vec::new(),
+                }),
+            }
+        }
+        fn listeners(&self) -> Result<Vec<Listener>, BackendError> {
+            Err(BackendError::NotRunning)
+        }
+        fn set_release_on_mute(&mut self, _release: bool) -> Result<(), BackendError> {
+            Ok(())
+        }
+        fn stop(&mut self) {}
+    }
+
+    #[test]
+    fn a_failing_driver_is_a_backend_error_and_the_saved_state_stays_muted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::in_dir(dir.path());
+        store
+            .save(&Settings {
+                muted: false,
+                ..Settings::default()
+            })
+            .unwrap();
+        let daemon = Daemon::start(store.clone(), |_| Ok(Box::new(StuckMuted))).unwrap();
+        // The driver came up muted although the file said unmuted: the file follows the driver.
+        assert!(store.load().0.muted);
+        let (outbox, _rx) = sync_channel(8);
+        let err = daemon
+            .execute(
+                1,
+                Command::Unmute {
+                    source: ChangeSource::Cli,
+                },
+                &outbox,
+            )
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Backend);
+        assert!(
+            err.message.contains("driver unreachable"),
+            "{}",
+            err.message
+        );
+        assert!(daemon.state().muted);
+        assert!(store.load().0.muted);
+        let err = daemon.execute(2, Command::Listeners, &outbox).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Backend);
+        let err = daemon
+            .execute(
+                3,
+                Command::SelectDevice {
+                    device: Some("x".into()),
+                },
+                &outbox,
+            )
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::UnknownDevice);
+        assert!(
+            err.message.contains("no physical inputs"),
+            "{}",
+            err.message
+        );
+        daemon.shutdown();
+        let err = daemon.execute(4, Command::Status, &outbox).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::ShuttingDown);
+    }
+}

@@ -4,7 +4,7 @@
 use crate::daemon::{Daemon, Outbox};
 use hardmute_ipc::framing::{LineError, LineReader};
 use hardmute_ipc::transport::{Connection, PeerCheck, SocketListener};
-use hardmute_ipc::{parse_request, ErrorBody, ErrorKind, ServerMessage, MAX_LINE_BYTES};
+use hardmute_ipc::{parse_request, Command, ErrorBody, ErrorKind, ServerMessage, MAX_LINE_BYTES};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -79,9 +79,15 @@ impl RunningServer {
     fn stop_threads(&mut self) {
         self.stop.store(true, Ordering::Release);
         if let Some(accept) = self.accept_thread.take() {
-            // The accept loop is blocked in accept(): a connection of our own wakes it.
-            let _ = Connection::connect(&self.socket);
-            let _ = accept.join();
+            // The accept loop is blocked in accept(): a connection of our own wakes it. If the
+            // socket file was deleted under us nothing can wake it; leave that thread behind
+            // rather than hang the shutdown.
+            match Connection::connect(&self.socket) {
+                Ok(_) => {
+                    let _ = accept.join();
+                }
+                Err(e) => log::warn!("could not wake the accept loop ({e}); not waiting for it"),
+            }
         }
         if let Some(poll) = self.poll_thread.take() {
             let _ = poll.join();
@@ -133,6 +139,16 @@ fn refuse(mut connection: Connection, kind: ErrorKind, message: &str) {
     let line = ServerMessage::error(None, ErrorBody::new(kind, message)).to_line();
     let _ = connection.write_all(line.as_bytes());
     let _ = connection.flush();
+    // Give the client a moment to finish writing its request before the close, so it can read
+    // the reason instead of failing its write. Bounded in time and bytes, nothing is parsed.
+    let _ = connection.set_recv_timeout(Some(Duration::from_millis(250)));
+    let mut sink = [0u8; 4096];
+    for _ in 0..16 {
+        match std::io::Read::read(&mut connection, &mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
 }
 
 fn serve_connection(connection: Connection, daemon: &Daemon, active: usize) {
@@ -198,6 +214,7 @@ fn write_loop(mut connection: Connection, outgoing: Receiver<ServerMessage>) {
 }
 
 fn read_loop(mut lines: LineReader<Connection>, daemon: &Daemon, outbox: &Outbox) {
+    let mut subscribed = false;
     loop {
         let message = match lines.read_line() {
             Ok(None) => return,
@@ -206,8 +223,16 @@ fn read_loop(mut lines: LineReader<Connection>, daemon: &Daemon, outbox: &Outbox
                     log::debug!("bad request: {}", bad.error);
                     ServerMessage::error(bad.id, bad.error)
                 }
-                Ok(request) => {
+                Ok(mut request) => {
                     log::debug!("request {} {}", request.id, request.command.op());
+                    // A second subscribe on one connection would double every event: answer
+                    // it with the state, as the first one did.
+                    if request.command == Command::Subscribe {
+                        if subscribed {
+                            request.command = Command::Status;
+                        }
+                        subscribed = true;
+                    }
                     match daemon.execute(request.id, request.command, outbox) {
                         Ok(Some(reply)) => ServerMessage::response(request.id, reply),
                         Ok(None) => continue,

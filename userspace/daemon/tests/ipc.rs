@@ -8,6 +8,17 @@ use hardmuted::{RunningServer, StateStore};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// A socket path unique to this test: a file in its temp dir on Unix, a pipe named after that
+/// dir on Windows (where local sockets are named pipes).
+fn socket_in(dir: &Path) -> PathBuf {
+    if cfg!(windows) {
+        let unique = dir.file_name().unwrap().to_string_lossy();
+        PathBuf::from(format!(r"\\.\pipe\hardmute-test-{unique}"))
+    } else {
+        dir.join("hardmute.sock")
+    }
+}
+
 struct TestDaemon {
     server: Option<RunningServer>,
     socket: PathBuf,
@@ -23,7 +34,7 @@ impl TestDaemon {
     }
 
     fn start_in(dir: tempfile::TempDir, config: PathBuf) -> Self {
-        let socket = dir.path().join("hardmute.sock");
+        let socket = socket_in(dir.path());
         let server = hardmuted::run("simulated", StateStore::in_dir(&config), &socket).unwrap();
         Self {
             server: Some(server),
@@ -40,6 +51,7 @@ impl TestDaemon {
     /// Stops the daemon and starts a new one on the same config dir.
     fn restart(mut self) -> Self {
         self.server.take().unwrap().shutdown();
+        #[cfg(unix)]
         assert!(!self.socket.exists(), "socket must be removed on shutdown");
         let server =
             hardmuted::run("simulated", StateStore::in_dir(&self.config), &self.socket).unwrap();
@@ -368,12 +380,12 @@ fn a_second_daemon_on_the_same_socket_is_refused() {
     assert_serving(&mut daemon.client());
 }
 
+#[cfg(unix)]
 #[test]
 fn a_stale_socket_file_is_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("hardmute.sock");
     // A socket file nobody serves, as a crashed daemon leaves behind.
-    #[cfg(unix)]
     drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
     let server = hardmuted::run(
         "simulated",
@@ -389,7 +401,7 @@ fn a_stale_socket_file_is_replaced() {
 #[test]
 fn no_daemon_is_reported_as_not_running() {
     let dir = tempfile::tempdir().unwrap();
-    match Client::connect(&dir.path().join("hardmute.sock")) {
+    match Client::connect(&socket_in(dir.path())) {
         Err(ClientError::NotRunning { .. }) => {}
         other => panic!(
             "expected NotRunning, got {:?}",
@@ -565,4 +577,58 @@ mod other_user {
         let mut client = daemon.client();
         assert!(client.status().unwrap().muted);
     }
+}
+
+// ---- resource limits ---------------------------------------------------------------------
+
+#[test]
+fn a_subscriber_that_stops_reading_never_blocks_the_daemon() {
+    let daemon = TestDaemon::start();
+    let (_, stuck) = daemon.client().subscribe().unwrap(); // never read from again
+    let mut client = daemon.client();
+    let started = Instant::now();
+    // Far more events than the socket buffer and the outbox together hold.
+    for _ in 0..1500 {
+        client.toggle(ChangeSource::Cli).unwrap();
+    }
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert_serving(&mut daemon.client());
+    drop(stuck);
+}
+
+#[test]
+fn connections_beyond_the_limit_get_busy_and_a_freed_slot_is_reused() {
+    let daemon = TestDaemon::start();
+    let mut open: Vec<Client> = (0..hardmuted::server::MAX_CONNECTIONS)
+        .map(|_| {
+            let mut client = daemon.client();
+            client.status().unwrap(); // its connection thread is running
+            client
+        })
+        .collect();
+    let (kind, _) = daemon_error(daemon.client().status());
+    assert_eq!(kind, ErrorKind::Busy);
+    open.pop();
+    wait_until("a slot to free up", || {
+        Client::connect(&daemon.socket).unwrap().status().is_ok()
+    });
+}
+
+#[test]
+fn subscribing_twice_on_one_connection_does_not_double_events() {
+    let daemon = TestDaemon::start();
+    let (_, mut events) = daemon.client().subscribe().unwrap();
+    match events.request(Command::Subscribe).unwrap() {
+        Reply::State(state) => assert!(state.muted),
+        other => panic!("{other:?}"),
+    }
+    let mut controller = daemon.client();
+    let first = controller.unmute(ChangeSource::Cli).unwrap();
+    let second = controller.mute(ChangeSource::Cli).unwrap();
+    assert_eq!(events.next().unwrap().unwrap().generation, first.generation);
+    assert_eq!(
+        events.next().unwrap().unwrap().generation,
+        second.generation,
+        "no duplicate of the first event"
+    );
 }

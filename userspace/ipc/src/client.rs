@@ -103,7 +103,16 @@ impl Client {
     pub fn request(&mut self, command: Command) -> Result<Reply, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
-        self.send_raw(Request::new(id, command).to_line().as_bytes())?;
+        if let Err(write_error) = self.send_raw(Request::new(id, command).to_line().as_bytes()) {
+            // A daemon that refuses a connection says why and closes it, possibly before our
+            // request was written: its message is still there to read.
+            return match self.read_message() {
+                Ok(ServerMessage::Error {
+                    id: None, error, ..
+                }) => Err(ClientError::Daemon(error)),
+                _ => Err(write_error),
+            };
+        }
         loop {
             match self.read_message()? {
                 ServerMessage::Response {

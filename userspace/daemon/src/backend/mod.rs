@@ -111,7 +111,9 @@ pub trait Backend: Send {
     fn stop(&mut self);
 }
 
-/// The backends compiled into this build, first = default.
+/// The backends compiled into this build, first = default. A platform backend goes first under
+/// its cfg (e.g. `#[cfg(target_os = "linux")] "linux",` before `"simulated"`), with its arm in
+/// [`create`] and its module declared above under the same cfg.
 pub const AVAILABLE: &[&str] = &["simulated"];
 
 /// Creates the backend called `name`.

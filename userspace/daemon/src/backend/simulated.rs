@@ -176,16 +176,29 @@ fn app_thread(
         let before = shared.control.snapshot();
         deliver_from_ring(&shared.control, &mut gate, &mut ring, &mut out, CHANNELS);
         let after = shared.control.snapshot();
-        // Muted before the cycle began and no change since: the cycle ran muted, so what the
-        // app read must be exact zeros (bit-exact: -0.0 counts as a leak too).
-        if before.muted && after.generation == before.generation {
-            let leaked = out.iter().filter(|s| s.to_bits() != 0).count() as u64;
-            if leaked > 0 {
-                shared
-                    .nonzero_while_muted
-                    .fetch_add(leaked, Ordering::Relaxed);
-            }
+        let leaked = leaked_samples(before.muted, before.generation, after.generation, &out);
+        if leaked > 0 {
+            shared
+                .nonzero_while_muted
+                .fetch_add(leaked, Ordering::Relaxed);
         }
+    }
+}
+
+/// Non-zero samples in a buffer an app read during a cycle that must have run muted: the
+/// control block said muted before the cycle began and its generation did not move until the
+/// cycle ended. Bit-exact: -0.0 counts as a leak too. A cycle during which the state changed is
+/// not judged (it may legitimately carry audio from before a mute).
+fn leaked_samples(
+    muted_before: bool,
+    generation_before: u64,
+    generation_after: u64,
+    out: &[f32],
+) -> u64 {
+    if muted_before && generation_after == generation_before {
+        out.iter().filter(|s| s.to_bits() != 0).count() as u64
+    } else {
+        0
     }
 }
 
@@ -368,5 +381,67 @@ impl Backend for SimulatedBackend {
 impl Drop for SimulatedBackend {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leak_check_counts_only_cycles_that_ran_muted() {
+        let mut out = vec![0.0f32; 8];
+        assert_eq!(leaked_samples(true, 3, 3, &out), 0);
+        out[2] = 0.25;
+        out[5] = -0.0;
+        assert_eq!(
+            leaked_samples(true, 3, 3, &out),
+            2,
+            "a sample and a negative zero leaked"
+        );
+        assert_eq!(
+            leaked_samples(true, 3, 4, &out),
+            0,
+            "state changed during the cycle: not judged"
+        );
+        assert_eq!(
+            leaked_samples(false, 3, 3, &out),
+            0,
+            "unmuted: audio is expected"
+        );
+    }
+
+    #[test]
+    fn starts_muted_and_every_input_produces_audio() {
+        for (i, _) in INPUTS.iter().enumerate() {
+            let mut buf = vec![0.0f32; PERIOD_FRAMES * CHANNELS];
+            let mut phase = 0;
+            fill_input(i, &mut phase, &mut buf);
+            assert!(
+                buf.iter().all(|s| *s != 0.0),
+                "input {i} must never be silent, or a leak could hide"
+            );
+        }
+        let mut backend = SimulatedBackend::new(BackendOptions {
+            fade_ms: 5,
+            device: None,
+            release_on_mute: false,
+        });
+        assert!(backend.hard_mute(), "not started = muted");
+        backend.start(true).unwrap();
+        assert!(backend.hard_mute());
+        backend.set_hard_mute(false, ChangeSource::Cli).unwrap();
+        assert!(!backend.hard_mute());
+        assert_eq!(backend.status().source, ChangeSource::Cli);
+        let err = backend.select_input(Some("nope")).unwrap_err();
+        assert_eq!(
+            err,
+            BackendError::UnknownInput {
+                name: "nope".into(),
+                available: vec!["sim-sine".into(), "sim-noise".into()]
+            }
+        );
+        backend.stop();
+        assert!(backend.hard_mute(), "stopped = muted");
     }
 }

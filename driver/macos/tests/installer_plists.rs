@@ -1,0 +1,79 @@
+//! The installer's property lists parse (python3's plistlib, the same parser family as Apple's
+//! CFPropertyList for XML plists) and say what the plug-in needs: the factory UUID maps to the
+//! function this crate exports, and that factory is registered for kAudioServerPlugInTypeUUID.
+//! Needs `python3` on PATH (the test fails, never skips, without it).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn installer_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../installer/macos")
+}
+
+/// Parses `file` with plistlib after substituting @VERSION@, runs `checks` (Python, with the dict
+/// bound to `p`), and returns what the script printed.
+fn plist_check(file: &str, checks: &str) -> String {
+    let path = installer_dir().join(file);
+    assert!(path.exists(), "{} missing", path.display());
+    let script = format!(
+        "import plistlib,sys\n\
+         raw=open(sys.argv[1],'rb').read().replace(b'@VERSION@', b'1.2.3')\n\
+         p=plistlib.loads(raw)\n\
+         assert isinstance(p, dict), type(p)\n\
+         {checks}\n\
+         print('ok')\n"
+    );
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&path)
+        .output()
+        .expect("python3 is required for the installer plist checks");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{file}: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn driver_info_plist_registers_the_exported_factory_for_the_plugin_type() {
+    // The function named in the plist is the one this crate exports (compile-time reference).
+    let _exported: unsafe extern "C" fn(_, _) -> _ = hardmute_hal_plugin::AudioServerPlugIn_Factory;
+    let type_uuid = "443ABAB8-E7B3-491A-B985-BEB9187030DB";
+    let out = plist_check(
+        "Info.plist.in",
+        &format!(
+            "f=p['CFPlugInFactories']\n\
+             assert len(f)==1, f\n\
+             (uuid, fn), = f.items()\n\
+             assert fn=='AudioServerPlugIn_Factory', fn\n\
+             import uuid as U; U.UUID(uuid)\n\
+             assert p['CFPlugInTypes']=={{'{type_uuid}':[uuid]}}, p['CFPlugInTypes']\n\
+             assert p['CFBundlePackageType']=='BNDL'\n\
+             assert p['CFBundleExecutable']=='HardMute'\n\
+             assert p['CFBundleVersion']=='1.2.3'\n\
+             print(uuid)"
+        ),
+    );
+    assert!(out.ends_with("ok\n"));
+}
+
+#[test]
+fn launch_agent_and_daemon_identity_plists_are_consistent() {
+    plist_check(
+        "org.hardmute.daemon.plist",
+        "assert p['Label']=='org.hardmute.daemon'\n\
+         assert p['ProgramArguments'][0].endswith('/hardmuted')\n\
+         assert p['RunAtLoad'] is True and p['KeepAlive'] is True\n\
+         assert p['LimitLoadToSessionType']=='Aqua'",
+    );
+    // The plug-in's owner check compares AddDeviceClient's bundle id with this identifier.
+    let check = format!(
+        "assert p['CFBundleIdentifier']=='{}', p['CFBundleIdentifier']",
+        hardmute_hal_plugin::model::DAEMON_BUNDLE_ID
+    );
+    plist_check("daemon-Info.plist", &check);
+}

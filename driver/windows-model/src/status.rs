@@ -1,0 +1,28 @@
+//! The NTSTATUS values the miniport returns. Kept here (not from bindings) so the portable
+//! logic can name them; the kernel crate asserts they equal the DDK's values.
+
+/// An NTSTATUS code (`LONG` in the DDK).
+pub type NtStatus = i32;
+
+// `as i32` on purpose: NTSTATUS error codes have the high bit set.
+pub const STATUS_SUCCESS: NtStatus = 0;
+pub const STATUS_BUFFER_OVERFLOW: NtStatus = 0x8000_0005_u32 as i32;
+pub const STATUS_NOT_IMPLEMENTED: NtStatus = 0xC000_0002_u32 as i32;
+pub const STATUS_INVALID_DEVICE_REQUEST: NtStatus = 0xC000_0010_u32 as i32;
+pub const STATUS_ACCESS_DENIED: NtStatus = 0xC000_0022_u32 as i32;
+pub const STATUS_BUFFER_TOO_SMALL: NtStatus = 0xC000_0023_u32 as i32;
+pub const STATUS_INVALID_PARAMETER: NtStatus = 0xC000_000D_u32 as i32;
+pub const STATUS_INVALID_DEVICE_STATE: NtStatus = 0xC000_0184_u32 as i32;
+pub const STATUS_INSUFFICIENT_RESOURCES: NtStatus = 0xC000_009A_u32 as i32;
+pub const STATUS_NOT_SUPPORTED: NtStatus = 0xC000_00BB_u32 as i32;
+pub const STATUS_NO_MATCH: NtStatus = 0xC000_0272_u32 as i32;
+pub const STATUS_REVISION_MISMATCH: NtStatus = 0xC000_0059_u32 as i32;
+pub const STATUS_DEVICE_BUSY: NtStatus = 0x8000_0011_u32 as i32;
+pub const STATUS_INVALID_USER_BUFFER: NtStatus = 0xC000_00E8_u32 as i32;
+pub const STATUS_PENDING: NtStatus = 0x0000_0103;
+pub const STATUS_CANCELLED: NtStatus = 0xC000_0120_u32 as i32;
+
+/// `NT_SUCCESS(status)`: success and informational codes are >= 0.
+pub const fn nt_success(status: NtStatus) -> bool {
+    status >= 0
+}

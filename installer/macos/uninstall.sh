@@ -1,0 +1,14 @@
+#!/bin/sh
+# Remove HardMute: daemon, plug-in, files, package receipt. Run with sudo.
+set -e
+[ "$(id -u)" = 0 ] || { echo "run with sudo" >&2; exit 1; }
+USER_ID=$(stat -f %u /dev/console 2>/dev/null || echo 0)
+[ "$USER_ID" != "0" ] && launchctl bootout "gui/$USER_ID/org.hardmute.daemon" 2>/dev/null || true
+rm -f /Library/LaunchAgents/org.hardmute.daemon.plist
+rm -rf /Library/Audio/Plug-Ins/HAL/HardMute.driver
+rm -f /usr/local/bin/hardmute
+rm -rf "/Library/Application Support/HardMute"
+pkgutil --forget org.hardmute.pkg 2>/dev/null || true
+# Unload the plug-in: apps recording from the HardMute Microphone move to another input.
+killall coreaudiod 2>/dev/null || true
+echo "HardMute removed."

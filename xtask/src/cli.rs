@@ -1,0 +1,147 @@
+//! Command line: `cargo xtask cross-check <stage>...`, the stage list, and the summary.
+
+use std::process::ExitCode;
+
+use crate::report::Report;
+use crate::toolchain::{self, Toolchain};
+use crate::{deps, targets};
+
+/// A stage of `cross-check`. Later issues add `macos` and `windows` here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Deps,
+    Core,
+    Crates,
+    Selftest,
+}
+
+impl Stage {
+    const ALL: &'static [Stage] = &[Stage::Deps, Stage::Core, Stage::Crates, Stage::Selftest];
+
+    fn name(self) -> &'static str {
+        match self {
+            Stage::Deps => "deps",
+            Stage::Core => "core",
+            Stage::Crates => "crates",
+            Stage::Selftest => "selftest",
+        }
+    }
+
+    fn help(self) -> &'static str {
+        match self {
+            Stage::Deps => "install the rig's system packages and inputs (root, Debian 12; idempotent)",
+            Stage::Core => "hardmute-core with -Zbuild-std=core for Windows msvc and both macOS targets, linked into a kernel image / bundles",
+            Stage::Crates => "cargo check of crates declaring package.metadata.hardmute.cross-check targets",
+            Stage::Selftest => "link + inspect throwaway Mach-O bundle / PE DLL / kernel image (proves the plumbing)",
+        }
+    }
+
+    /// Stages `all` runs: every verification stage (deps installs, it verifies nothing).
+    fn in_all(self) -> bool {
+        !matches!(self, Stage::Deps)
+    }
+
+    fn run(self, toolchain: &Toolchain, report: &mut Report) {
+        match self {
+            Stage::Deps => report.step("deps", "host", || deps::install(toolchain)),
+            Stage::Core => targets::core::run_stage(toolchain, report),
+            Stage::Crates => targets::crates::run_stage(toolchain, report),
+            Stage::Selftest => targets::selftest::run_stage(toolchain, report),
+        }
+    }
+}
+
+fn usage() -> String {
+    let mut text = String::from("usage: cargo xtask cross-check <stage>...\n\nstages:\n");
+    for stage in Stage::ALL {
+        text.push_str(&format!("  {:<9} {}\n", stage.name(), stage.help()));
+    }
+    let all: Vec<&str> = Stage::ALL
+        .iter()
+        .filter(|s| s.in_all())
+        .map(|s| s.name())
+        .collect();
+    text.push_str(&format!("  {:<9} {}\n", "all", all.join(" + ")));
+    text.push_str(&format!(
+        "\ncaches: ${} (default ~/.cache/hardmute-xcheck)\n",
+        toolchain::CACHE_ENV
+    ));
+    text
+}
+
+fn parse_stages(args: &[String]) -> Result<Vec<Stage>, String> {
+    let mut stages = Vec::new();
+    for arg in args {
+        let picked: Vec<Stage> = match arg.as_str() {
+            "all" => Stage::ALL.iter().copied().filter(|s| s.in_all()).collect(),
+            name => vec![*Stage::ALL
+                .iter()
+                .find(|s| s.name() == name)
+                .ok_or_else(|| format!("unknown stage `{name}`"))?],
+        };
+        for stage in picked {
+            if !stages.contains(&stage) {
+                stages.push(stage);
+            }
+        }
+    }
+    if stages.is_empty() {
+        return Err("no stage given".into());
+    }
+    Ok(stages)
+}
+
+pub fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let stages = match args.split_first() {
+        Some((cmd, rest)) if cmd == "cross-check" => parse_stages(rest),
+        Some((cmd, _)) if cmd == "-h" || cmd == "--help" || cmd == "help" => {
+            print!("{}", usage());
+            return ExitCode::SUCCESS;
+        }
+        Some((cmd, _)) => Err(format!("unknown command `{cmd}`")),
+        None => Err("no command given".into()),
+    };
+    let stages = match stages {
+        Ok(stages) => stages,
+        Err(message) => {
+            eprint!("error: {message}\n\n{}", usage());
+            return ExitCode::from(2);
+        }
+    };
+    let toolchain = Toolchain::debian();
+    let mut report = Report::default();
+    for stage in stages {
+        stage.run(&toolchain, &mut report);
+    }
+    eprintln!();
+    print!("{}", report.table());
+    if report.all_passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn all_expands_to_verification_stages_without_duplicates() {
+        let stages = parse_stages(&args(&["core", "all"])).unwrap();
+        assert_eq!(stages, [Stage::Core, Stage::Crates, Stage::Selftest]);
+        assert!(!stages.contains(&Stage::Deps));
+    }
+
+    #[test]
+    fn unknown_or_missing_stage_is_an_error() {
+        assert!(parse_stages(&args(&["mac"])).is_err());
+        assert!(parse_stages(&[]).is_err());
+        assert_eq!(parse_stages(&args(&["deps"])).unwrap(), [Stage::Deps]);
+    }
+}

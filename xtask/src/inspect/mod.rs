@@ -1,0 +1,4 @@
+//! Binary inspection for the cross-checks: exact assertions on linked Mach-O and PE images.
+
+pub mod macho;
+pub mod pe;
