@@ -104,7 +104,7 @@ start_panel() { # start_panel logname [args...]
     PANEL=$!
     PIDS+=($PANEL)
     WID=""
-    for _ in $(seq 1 100); do
+    [ "${HIDDEN:-0}" = 1 ] || for _ in $(seq 1 100); do
         WID=$(xdotool search --name "HardMute control panel" 2>/dev/null | head -1)
         [ -n "$WID" ] && break
         sleep 0.1
@@ -256,7 +256,13 @@ check "the daemon keeps its state after the agent quits" state_is muted
 
 # 3. Push-to-talk: live only while the keys are held.
 printf 'hotkey = "Ctrl+Alt+M"\nmode = "push_to_talk"\n' >"$HARDMUTE_CONFIG_DIR/panel.toml"
-start_panel panel-ptt.log
+HIDDEN=1 start_panel panel-ptt.log --hidden
+visible_window() { xdotool search --onlyvisible --name "HardMute control panel" 2>/dev/null | head -1; }
+check "--hidden (autostart): tray registered, no window shown" \
+    bash -c "[ -n \"$ITEM\" ] && [ -z \"\$(xdotool search --onlyvisible --name 'HardMute control panel' 2>/dev/null)\" ]"
+menu_click "Open panel"
+for _ in $(seq 1 50); do WID=$(visible_window); [ -n "$WID" ] && break; sleep 0.1; done
+check "tray menu Open panel shows the window" test -n "$WID"
 xdotool keydown ctrl+alt+m
 check "push-to-talk: held keys unmute" state_is live hotkey
 xdotool keyup m
