@@ -221,6 +221,23 @@ fn panel_renders_both_states_and_its_button_drives_the_daemon() {
     let (red, _) = button_colours(&render(&window), button_rect(&ui), MUTED_BG);
     assert!(red > 0.6, "muted again by the CLI ({red:.2})");
 
+    // Keyboard: the clicks above focused the state button; Tab leaves it, Shift+Tab (Backtab)
+    // comes back, Space presses it.
+    let backtab = String::from(char::from(slint::platform::Key::Backtab));
+    for text in ["\t", backtab.as_str(), " "] {
+        window.dispatch_event(WindowEvent::KeyPressed { text: text.into() });
+        window.dispatch_event(WindowEvent::KeyReleased { text: text.into() });
+    }
+    pump_until(&app, &events, "the keyboard unmute", |app| {
+        !app.window.get_muted()
+    });
+    assert_eq!(observer.status().unwrap().source, ChangeSource::Panel);
+    window.dispatch_event(WindowEvent::KeyPressed { text: " ".into() });
+    window.dispatch_event(WindowEvent::KeyReleased { text: " ".into() });
+    pump_until(&app, &events, "the keyboard mute", |app| {
+        app.window.get_muted()
+    });
+
     // The daemon stops: the panel says so instead of showing a stale state.
     daemon.shutdown();
     pump_until(&app, &events, "the disconnect", |app| {
