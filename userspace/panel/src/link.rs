@@ -167,8 +167,7 @@ fn subscription_loop(
 fn describe(e: &ClientError) -> String {
     match e {
         ClientError::NotRunning { .. } => {
-            "hardmuted is not running — start it (systemctl --user start hardmuted, or hardmuted)"
-                .into()
+            "hardmuted is not running — start it (hardmuted); the panel reconnects by itself".into()
         }
         other => other.to_string(),
     }
