@@ -6,17 +6,24 @@ use crate::report::Report;
 use crate::toolchain::{self, Toolchain};
 use crate::{deps, targets};
 
-/// A stage of `cross-check`. Later issues add `macos` and `windows` here.
+/// A stage of `cross-check`. Issue 5 adds `windows` here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     Deps,
     Core,
     Crates,
     Selftest,
+    Macos,
 }
 
 impl Stage {
-    const ALL: &'static [Stage] = &[Stage::Deps, Stage::Core, Stage::Crates, Stage::Selftest];
+    const ALL: &'static [Stage] = &[
+        Stage::Deps,
+        Stage::Core,
+        Stage::Crates,
+        Stage::Selftest,
+        Stage::Macos,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -24,6 +31,7 @@ impl Stage {
             Stage::Core => "core",
             Stage::Crates => "crates",
             Stage::Selftest => "selftest",
+            Stage::Macos => "macos",
         }
     }
 
@@ -33,6 +41,7 @@ impl Stage {
             Stage::Core => "hardmute-core with -Zbuild-std=core for Windows msvc and both macOS targets, linked into a kernel image / bundles",
             Stage::Crates => "cargo check of crates declaring package.metadata.hardmute.cross-check targets",
             Stage::Selftest => "link + inspect throwaway Mach-O bundle / PE DLL / kernel image (proves the plumbing)",
+            Stage::Macos => "HAL plug-in bundles for both Apple targets, universal HardMute.driver + Info.plist, bridge probe executables",
         }
     }
 
@@ -47,6 +56,7 @@ impl Stage {
             Stage::Core => targets::core::run_stage(toolchain, report),
             Stage::Crates => targets::crates::run_stage(toolchain, report),
             Stage::Selftest => targets::selftest::run_stage(toolchain, report),
+            Stage::Macos => targets::macos::run_stage(toolchain, report),
         }
     }
 }
@@ -134,7 +144,10 @@ mod tests {
     #[test]
     fn all_expands_to_verification_stages_without_duplicates() {
         let stages = parse_stages(&args(&["core", "all"])).unwrap();
-        assert_eq!(stages, [Stage::Core, Stage::Crates, Stage::Selftest]);
+        assert_eq!(
+            stages,
+            [Stage::Core, Stage::Crates, Stage::Selftest, Stage::Macos]
+        );
         assert!(!stages.contains(&Stage::Deps));
     }
 

@@ -1,4 +1,4 @@
-//! `cargo xtask cross-check [deps|core|selftest|all]...` — the project's cross-target verification
+//! `cargo xtask cross-check [deps|core|crates|selftest|macos|all]...` — the project's cross-target verification
 //! rig: builds the Windows and macOS code from Linux with Debian's rustc-web (`-Zbuild-std`) and
 //! LLVM 22's linkers, and asserts on the linked binaries (Mach-O and PE, parsed with `object`).
 //!

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use xtask::inspect::macho::{
-    check_bundle, check_universal_arches, parse_universal, Arch, Bind, BindTarget, BundleRules,
-    FixupFormat, MachOImage,
+    check_bundle, check_executable, check_exports_exactly, check_universal_arches, parse_universal,
+    Arch, Bind, BindTarget, BundleRules, ExecutableRules, FixupFormat, MachOImage,
 };
 use xtask::inspect::pe::{check_dll, check_driver, DllRules, DriverRules, PeImage};
 use xtask::macos_sdk::{write_sdk, StubLibrary};
@@ -324,6 +324,103 @@ fn lipo_universal_file_holds_both_slices() {
     let thin = parse_universal(&fs::read(&arm).unwrap()).unwrap();
     assert_eq!(thin.len(), 1);
     assert!(check_universal_arches(&thin, &[Arch::Arm64, Arch::X86_64]).is_err());
+}
+
+#[test]
+#[cfg_attr(
+    not(xcheck_tools),
+    ignore = "needs clang + lld-22 + llvm-22: run `cargo xtask cross-check deps`"
+)]
+fn only_the_factory_may_be_exported() {
+    let scratch = Scratch::new("exports");
+    let good = parse(&plugin_bundle(&scratch, "arm64", &[]));
+    check_exports_exactly(&good, &["HardMuteTest_Factory"]).unwrap();
+    let err = check_exports_exactly(&good, &["HardMuteTest_Factory", "Missing"])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not exported: _Missing"), "{err}");
+
+    let src = format!("{PLUGIN_C}\nint HardMuteTest_Internal(int x) {{ return x + 1; }}\n");
+    let obj = compile(&scratch, "arm64-apple-macos11", "leaky", &src);
+    let leaky = parse(&ld64(&scratch, "arm64", &obj, "leaky.bundle", &[]).unwrap());
+    // The factory is there, so the bundle rules alone pass: only the exact-export rule sees it.
+    check_bundle(&leaky, &PLUGIN_RULES).unwrap();
+    let err = check_exports_exactly(&leaky, &["HardMuteTest_Factory"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("1 unexpected exports: _HardMuteTest_Internal"),
+        "{err}"
+    );
+}
+
+const PROGRAM_C: &str = r#"
+extern int puts(const char *);
+extern double CFAbsoluteTimeGetCurrent(void);
+int main(void) { return puts("x") + (int)CFAbsoluteTimeGetCurrent(); }
+"#;
+
+#[test]
+#[cfg_attr(
+    not(xcheck_tools),
+    ignore = "needs clang + lld-22 + llvm-22: run `cargo xtask cross-check deps`"
+)]
+fn executables_get_the_linkage_rules_as_mh_execute() {
+    let scratch = Scratch::new("executable");
+    let obj = compile(&scratch, "arm64-apple-macos11", "program", PROGRAM_C);
+    let program = parse(&ld64(&scratch, "arm64", &obj, "program", &["-execute"]).unwrap());
+    let rules = ExecutableRules {
+        arch: Arch::Arm64,
+        allowed_libraries: &[LIBSYSTEM, CF],
+    };
+    check_executable(&program, &rules).unwrap();
+    assert!(program.is_executable() && !program.is_bundle());
+    assert!(program
+        .binds
+        .contains(&bind("_CFAbsoluteTimeGetCurrent", CF)));
+
+    // A bundle is not a program, and a program is not a bundle.
+    let bundle = parse(&plugin_bundle(&scratch, "arm64", &[]));
+    let err = check_executable(&bundle, &rules).unwrap_err().to_string();
+    assert!(err.contains("expected MH_EXECUTE"), "{err}");
+    let err = check_bundle(&program, &PLUGIN_RULES)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("expected MH_BUNDLE"), "{err}");
+
+    let err = check_executable(
+        &program,
+        &ExecutableRules {
+            allowed_libraries: &[LIBSYSTEM],
+            ..rules
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("not allowed: /System/Library/Frameworks/CoreFoundation"),
+        "{err}"
+    );
+
+    let src = format!(
+        "{PROGRAM_C}\nextern int NotInAnySdk(void);\nint Other(void) {{ return NotInAnySdk(); }}\n"
+    );
+    let obj = compile(&scratch, "arm64-apple-macos11", "flat-program", &src);
+    let flat = parse(
+        &ld64(
+            &scratch,
+            "arm64",
+            &obj,
+            "flat-program",
+            &["-execute", "-undefined", "dynamic_lookup"],
+        )
+        .unwrap(),
+    );
+    let err = check_executable(&flat, &rules).unwrap_err().to_string();
+    assert!(
+        err.contains("flat-namespace") && err.contains("_NotInAnySdk"),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------- PE

@@ -180,6 +180,10 @@ impl MachOImage {
         self.filetype == macho::MH_BUNDLE.0
     }
 
+    pub fn is_executable(&self) -> bool {
+        self.filetype == macho::MH_EXECUTE.0
+    }
+
     pub fn is_two_level(&self) -> bool {
         self.flags & macho::MH_TWOLEVEL.0 != 0
     }
@@ -235,29 +239,79 @@ pub struct BundleRules<'a> {
     pub allowed_libraries: &'a [&'a str],
 }
 
+/// What a command-line program (e.g. the bridge's probe) must look like: the same linkage rules as
+/// a bundle, but MH_EXECUTE and no export requirement.
+#[derive(Debug, Clone)]
+pub struct ExecutableRules<'a> {
+    pub arch: Arch,
+    /// Install names the image may link against; anything else fails.
+    pub allowed_libraries: &'a [&'a str],
+}
+
 /// Every rule checked; the error lists every violation at once.
 pub fn check_bundle(image: &MachOImage, rules: &BundleRules<'_>) -> Result<()> {
     let mut problems = Vec::new();
-    if image.arch != rules.arch {
-        problems.push(format!(
-            "arch is {:?}, expected {:?}",
-            image.arch, rules.arch
-        ));
-    }
-    if !image.is_bundle() {
-        problems.push(format!(
-            "file type is {:#x}, expected MH_BUNDLE ({:#x})",
-            image.filetype,
-            macho::MH_BUNDLE.0
-        ));
-    }
-    if !image.is_two_level() {
-        problems.push("MH_TWOLEVEL not set: every symbol would bind flat".into());
-    }
+    check_file_type(image, macho::MH_BUNDLE.0, "MH_BUNDLE", &mut problems);
     for export in rules.exports {
         if !image.exports.contains(&format!("_{export}")) {
             problems.push(format!("`{export}` is not exported (export trie)"));
         }
+    }
+    check_linkage(image, rules.arch, rules.allowed_libraries, &mut problems);
+    finish(problems)
+}
+
+/// An MH_EXECUTE image with two-level binds to allowed libraries only.
+pub fn check_executable(image: &MachOImage, rules: &ExecutableRules<'_>) -> Result<()> {
+    let mut problems = Vec::new();
+    check_file_type(image, macho::MH_EXECUTE.0, "MH_EXECUTE", &mut problems);
+    check_linkage(image, rules.arch, rules.allowed_libraries, &mut problems);
+    finish(problems)
+}
+
+/// The export trie holds exactly `expected` (C names without the `_`): a plug-in that exports
+/// more than its factory leaks internals into coreaudiod's global symbol space.
+pub fn check_exports_exactly(image: &MachOImage, expected: &[&str]) -> Result<()> {
+    let want: BTreeSet<String> = expected.iter().map(|e| format!("_{e}")).collect();
+    let missing: Vec<&str> = want
+        .difference(&image.exports)
+        .map(String::as_str)
+        .collect();
+    let extra: Vec<&str> = image
+        .exports
+        .difference(&want)
+        .map(String::as_str)
+        .collect();
+    let mut problems = Vec::new();
+    if !missing.is_empty() {
+        problems.push(format!("not exported: {}", missing.join(", ")));
+    }
+    if !extra.is_empty() {
+        problems.push(format!(
+            "{} unexpected exports: {}",
+            extra.len(),
+            extra.join(", ")
+        ));
+    }
+    finish(problems)
+}
+
+fn check_file_type(image: &MachOImage, expected: u32, name: &str, problems: &mut Vec<String>) {
+    if image.filetype != expected {
+        problems.push(format!(
+            "file type is {:#x}, expected {name} ({expected:#x})",
+            image.filetype
+        ));
+    }
+}
+
+/// Arch, two-level namespace, no flat binds, only allowed libraries.
+fn check_linkage(image: &MachOImage, arch: Arch, allowed: &[&str], problems: &mut Vec<String>) {
+    if image.arch != arch {
+        problems.push(format!("arch is {:?}, expected {arch:?}", image.arch));
+    }
+    if !image.is_two_level() {
+        problems.push("MH_TWOLEVEL not set: every symbol would bind flat".into());
     }
     let flat = image.flat_binds();
     if !flat.is_empty() {
@@ -269,10 +323,13 @@ pub fn check_bundle(image: &MachOImage, rules: &BundleRules<'_>) -> Result<()> {
         ));
     }
     for lib in &image.libraries {
-        if !rules.allowed_libraries.contains(&lib.as_str()) {
+        if !allowed.contains(&lib.as_str()) {
             problems.push(format!("links a library that is not allowed: {lib}"));
         }
     }
+}
+
+fn finish(problems: Vec<String>) -> Result<()> {
     if problems.is_empty() {
         Ok(())
     } else {

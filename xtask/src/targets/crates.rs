@@ -24,7 +24,9 @@ pub const SUPPORTED_TARGETS: &[&str] = &[
     "x86_64-apple-darwin",
 ];
 
-const BUILD_STD: &[&str] = &[
+/// Debian's std with panic = abort, as the plug-in and the bridge ship. The `macos` stage builds
+/// with these same settings, so both agree on what std the macOS crates are built against.
+pub const BUILD_STD: &[&str] = &[
     "-Zbuild-std=std,panic_abort",
     "--config",
     "profile.dev.panic=\"abort\"",

@@ -1,0 +1,475 @@
+//! Stage `macos`: the real macOS deliverables, linked on Linux with ld64.lld against the stub SDK
+//! generated from the workspace's own dependency graph, and asserted on.
+//!
+//! - `macos-plugin <target>`: `hardmute-hal-plugin` (driver/macos) linked as an MH_BUNDLE for
+//!   each Apple target. Building it compiles the Apple-only constant and struct-size assertions
+//!   against objc2-core-audio (`consts.rs`, `abi.rs`), which no Linux build sees. Asserted: the
+//!   bundle exports `AudioServerPlugIn_Factory` and nothing else, binds nothing through the flat
+//!   namespace, and links only CoreFoundation and libSystem (`-dead_strip_dylibs` drops the
+//!   CoreAudio and libiconv load commands nothing binds to).
+//! - `macos-bundle universal`: `installer/macos/build-bundle.sh` (the shipping script) assembles
+//!   `HardMute.driver` from both slices with llvm-lipo; the universal executable holds exactly
+//!   arm64 + x86_64, each slice passes the plug-in rules again, and Info.plist (read with
+//!   python3's plistlib) registers a factory UUID for kAudioServerPlugInTypeUUID that maps to a
+//!   function the binary exports.
+//! - `macos-bridge <target>`: the bridge's `bridge_probe` example (coreaudio-rs, objc2) linked as
+//!   an MH_EXECUTE; asserted: no flat-namespace binds, only the frameworks the bridge uses, and
+//!   the HAL client API bound two-level to CoreAudio.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, ensure, Context, Result};
+use serde_json::Value;
+
+use crate::inspect::macho::{self, Arch, BundleRules, ExecutableRules, MachOImage};
+use crate::report::Report;
+use crate::targets::crates::BUILD_STD;
+use crate::targets::{link, Product, RustcLink};
+use crate::toolchain::{cache_root, repo_root, run, Toolchain};
+
+pub const TARGETS: &[&str] = &["aarch64-apple-darwin", "x86_64-apple-darwin"];
+
+const PLUGIN_PACKAGE: &str = "hardmute-hal-plugin";
+const PLUGIN_DIR: &str = "driver/macos";
+const BRIDGE_PACKAGE: &str = "hardmute-macos-bridge";
+const BRIDGE_EXAMPLE: &str = "bridge_probe";
+const BRIDGE_DIR: &str = "driver/macos/bridge";
+const BUNDLE_SCRIPT: &str = "installer/macos/build-bundle.sh";
+
+/// The one symbol coreaudiod (CFPlugIn) looks up in the plug-in.
+pub const FACTORY: &str = "AudioServerPlugIn_Factory";
+/// kAudioServerPlugInTypeUUID (AudioServerPlugIn.h).
+pub const PLUGIN_TYPE_UUID: &str = "443ABAB8-E7B3-491A-B985-BEB9187030DB";
+
+const LIBSYSTEM: &str = "/usr/lib/libSystem.B.dylib";
+const CORE_FOUNDATION: &str =
+    "/System/Library/Frameworks/CoreFoundation.framework/Versions/A/CoreFoundation";
+const CORE_AUDIO: &str = "/System/Library/Frameworks/CoreAudio.framework/Versions/A/CoreAudio";
+/// What the bridge may load: CoreAudio (HAL client API), AudioToolbox (AudioUnits), and what
+/// coreaudio-rs / objc2 pull in (Foundation, libobjc, libiconv), besides CF and libSystem.
+const BRIDGE_LIBRARIES: &[&str] = &[
+    LIBSYSTEM,
+    CORE_FOUNDATION,
+    CORE_AUDIO,
+    "/System/Library/Frameworks/AudioToolbox.framework/Versions/A/AudioToolbox",
+    "/System/Library/Frameworks/Foundation.framework/Versions/C/Foundation",
+    "/usr/lib/libobjc.A.dylib",
+    "/usr/lib/libiconv.2.dylib",
+];
+
+pub fn run_stage(toolchain: &Toolchain, report: &mut Report) {
+    let mut plugins = Vec::new();
+    for target in TARGETS {
+        report.step("macos-plugin", target, || {
+            plugins.push(link_plugin(toolchain, target)?);
+            Ok(())
+        });
+    }
+    if plugins.len() == TARGETS.len() {
+        report.step("macos-bundle", "universal", || {
+            assemble_bundle(toolchain, &plugins)
+        });
+    } else {
+        report.skip(
+            "macos-bundle",
+            "universal",
+            "a plug-in slice failed to link",
+        );
+    }
+    for target in TARGETS {
+        report.step("macos-bridge", target, || {
+            link_bridge_probe(toolchain, target)
+        });
+    }
+}
+
+fn plugin_rules(arch: Arch) -> BundleRules<'static> {
+    BundleRules {
+        arch,
+        exports: &[FACTORY],
+        allowed_libraries: &[LIBSYSTEM, CORE_FOUNDATION],
+    }
+}
+
+/// The stub SDK for everything the workspace links on `target` (`cargo metadata` of a member
+/// resolves the whole workspace, so one SDK serves the plug-in and the bridge).
+fn stub_sdk(toolchain: &Toolchain, target: &str) -> Result<PathBuf> {
+    crate::macos_sdk::generate_for(
+        toolchain,
+        "macos",
+        &repo_root().join(PLUGIN_DIR).join("Cargo.toml"),
+        target,
+    )
+}
+
+/// `-Clinker=.../ld64.lld` and the flavour, plus `extra`: passed to the final crate only, so the
+/// std build stays shared with every other build of this target.
+fn ld64_args(toolchain: &Toolchain, extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        format!("-Clinker={}", toolchain.llvm("ld64.lld").display()),
+        "-Clinker-flavor=ld64.lld".to_owned(),
+    ];
+    args.extend(extra.iter().map(|a| format!("-Clink-arg={a}")));
+    args
+}
+
+fn link_plugin(toolchain: &Toolchain, target: &str) -> Result<PathBuf> {
+    toolchain.verify(&["ld64.lld"])?;
+    let arch = Arch::of_target(target).context("unknown arch")?;
+    let sdk = stub_sdk(toolchain, target)?;
+    let root = repo_root();
+    // rustc links a cdylib with -dylib; ld64 takes the last of -dylib/-bundle.
+    let link_args = ld64_args(toolchain, &["-bundle", "-dead_strip_dylibs"]);
+    let out = link(
+        toolchain,
+        &RustcLink {
+            workspace: &root,
+            final_src: &root.join(PLUGIN_DIR).join("src/lib.rs"),
+            package: PLUGIN_PACKAGE,
+            product: Product::Lib,
+            target,
+            build_std: BUILD_STD,
+            sdkroot: Some(&sdk),
+            link_args: &link_args,
+        },
+    )?;
+    let image = MachOImage::parse(&fs::read(&out)?)?;
+    eprintln!("{}: {}", out.display(), macho::summary(&image));
+    check_plugin(&image, arch)?;
+    Ok(out)
+}
+
+/// Every rule for one plug-in slice (thin file or a slice of the universal one).
+fn check_plugin(image: &MachOImage, arch: Arch) -> Result<()> {
+    macho::check_bundle(image, &plugin_rules(arch))?;
+    macho::check_exports_exactly(image, &[FACTORY])?;
+    // The plug-in really uses CF (CFRetain/CFRelease of property values): a bundle that links CF
+    // but binds nothing from it would mean the seam is not what we think it is.
+    ensure!(
+        image.binds_to(CORE_FOUNDATION).next().is_some(),
+        "no symbol binds to CoreFoundation"
+    );
+    Ok(())
+}
+
+/// `build-bundle.sh` into the cache, then the universal executable and Info.plist are checked.
+fn assemble_bundle(toolchain: &Toolchain, slices: &[PathBuf]) -> Result<()> {
+    toolchain.verify(&["llvm-lipo"])?;
+    let [arm, x86] = slices else {
+        bail!("expected the arm64 and x86_64 plug-ins, got {slices:?}");
+    };
+    let out_dir = cache_root().join("macos-bundle");
+    fs::create_dir_all(&out_dir)?;
+    let version = env!("CARGO_PKG_VERSION");
+    run(Command::new("bash")
+        .arg(repo_root().join(BUNDLE_SCRIPT))
+        .arg(&out_dir)
+        .arg(version)
+        .arg(arm)
+        .arg(x86)
+        .env("LIPO", toolchain.llvm("llvm-lipo")))?;
+    let bundle = out_dir.join("HardMute.driver");
+    let plist = read_plist(&bundle.join("Contents/Info.plist"))?;
+    let info = check_info_plist(&plist, version)?;
+    ensure!(
+        bundle.join("Contents/Resources").is_dir(),
+        "HardMute.driver has no Contents/Resources"
+    );
+    let executable = bundle.join("Contents/MacOS").join(&info.executable);
+    let data = fs::read(&executable)
+        .with_context(|| format!("CFBundleExecutable {} missing", executable.display()))?;
+    let images = macho::parse_universal(&data)?;
+    macho::check_universal_arches(&images, &[Arch::Arm64, Arch::X86_64])?;
+    for image in &images {
+        check_plugin(image, image.arch)
+            .with_context(|| format!("{:?} slice of {}", image.arch, executable.display()))?;
+        for function in &info.factory_functions {
+            ensure!(
+                image.exports.contains(&format!("_{function}")),
+                "Info.plist names factory `{function}`, the {:?} slice does not export it",
+                image.arch
+            );
+        }
+    }
+    eprintln!(
+        "{}: universal {:?}, factory {} -> {}",
+        bundle.display(),
+        images.iter().map(|i| i.arch).collect::<Vec<_>>(),
+        info.factory_uuids.join(", "),
+        info.factory_functions.join(", ")
+    );
+    Ok(())
+}
+
+/// A property list as JSON, parsed by python3's plistlib (the XML and binary formats CFBundle
+/// reads; dates and data become strings, which no rule here looks at).
+pub fn read_plist(path: &Path) -> Result<Value> {
+    const SCRIPT: &str = "import json,plistlib,sys\n\
+        print(json.dumps(plistlib.load(open(sys.argv[1],'rb')), default=str))";
+    let out = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .arg(path)
+        .output()
+        .context("running python3 (plistlib)")?;
+    ensure!(
+        out.status.success(),
+        "{} is not a valid property list: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    serde_json::from_slice(&out.stdout).context("plistlib output is not JSON")
+}
+
+/// What the plug-in's Info.plist says, once it passed [`check_info_plist`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriverInfo {
+    pub executable: String,
+    /// Factory UUIDs registered for kAudioServerPlugInTypeUUID.
+    pub factory_uuids: Vec<String>,
+    /// The C functions those factories name (CFPlugInFactories values).
+    pub factory_functions: Vec<String>,
+}
+
+/// `8-4-4-4-12` hex digits, as CFUUIDCreateFromString accepts them.
+pub fn is_uuid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// The rules coreaudiod's CFPlugIn lookup depends on, each violation listed: a loadable bundle
+/// (`BNDL`, an executable name, the version filled in), kAudioServerPlugInTypeUUID in
+/// CFPlugInTypes with at least one factory UUID, and each of those UUIDs in CFPlugInFactories
+/// naming `AudioServerPlugIn_Factory`.
+pub fn check_info_plist(plist: &Value, version: &str) -> Result<DriverInfo> {
+    let mut problems = Vec::new();
+    let string = |key: &str| plist[key].as_str().unwrap_or_default().to_owned();
+    if string("CFBundlePackageType") != "BNDL" {
+        problems.push(format!(
+            "CFBundlePackageType is {}, expected \"BNDL\"",
+            plist["CFBundlePackageType"]
+        ));
+    }
+    let executable = string("CFBundleExecutable");
+    if executable.is_empty() || executable.contains('/') {
+        problems.push(format!(
+            "CFBundleExecutable is {}, expected a file name",
+            plist["CFBundleExecutable"]
+        ));
+    }
+    if string("CFBundleIdentifier").is_empty() {
+        problems.push("CFBundleIdentifier is missing".into());
+    }
+    for key in ["CFBundleVersion", "CFBundleShortVersionString"] {
+        if string(key) != version {
+            problems.push(format!("{key} is {}, expected {version:?}", plist[key]));
+        }
+    }
+    let factories = plist["CFPlugInFactories"].as_object();
+    if factories.is_none() {
+        problems.push("CFPlugInFactories is not a dictionary".into());
+    }
+    for uuid in factories.into_iter().flat_map(|f| f.keys()) {
+        if !is_uuid(uuid) {
+            problems.push(format!("CFPlugInFactories key {uuid:?} is not a UUID"));
+        }
+    }
+    let types = plist["CFPlugInTypes"].as_object();
+    let registered = types.and_then(|t| {
+        t.iter()
+            .find(|(uuid, _)| uuid.eq_ignore_ascii_case(PLUGIN_TYPE_UUID))
+            .map(|(_, v)| v)
+    });
+    let mut factory_uuids = Vec::new();
+    let mut factory_functions = Vec::new();
+    match registered.and_then(Value::as_array) {
+        None => problems.push(format!(
+            "CFPlugInTypes has no factory list for kAudioServerPlugInTypeUUID {PLUGIN_TYPE_UUID}"
+        )),
+        Some(list) if list.is_empty() => problems.push(format!(
+            "CFPlugInTypes[{PLUGIN_TYPE_UUID}] names no factory"
+        )),
+        Some(list) => {
+            for uuid in list {
+                let Some(uuid) = uuid.as_str() else {
+                    problems.push(format!(
+                        "CFPlugInTypes[{PLUGIN_TYPE_UUID}] holds {uuid}, not a UUID string"
+                    ));
+                    continue;
+                };
+                let function = factories.and_then(|f| {
+                    f.iter()
+                        .find(|(key, _)| key.eq_ignore_ascii_case(uuid))
+                        .map(|(_, v)| v)
+                });
+                match function.and_then(Value::as_str) {
+                    Some(name) if name == FACTORY => {
+                        factory_uuids.push(uuid.to_owned());
+                        factory_functions.push(name.to_owned());
+                    }
+                    Some(name) => problems.push(format!(
+                        "factory {uuid} names `{name}`, expected `{FACTORY}`"
+                    )),
+                    None => problems.push(format!(
+                        "factory {uuid} (registered for the plug-in type) is not in CFPlugInFactories"
+                    )),
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        bail!("Info.plist check failed:\n  - {}", problems.join("\n  - "));
+    }
+    Ok(DriverInfo {
+        executable,
+        factory_uuids,
+        factory_functions,
+    })
+}
+
+fn link_bridge_probe(toolchain: &Toolchain, target: &str) -> Result<()> {
+    toolchain.verify(&["ld64.lld"])?;
+    let arch = Arch::of_target(target).context("unknown arch")?;
+    let sdk = stub_sdk(toolchain, target)?;
+    let root = repo_root();
+    let link_args = ld64_args(toolchain, &["-dead_strip_dylibs"]);
+    let out = link(
+        toolchain,
+        &RustcLink {
+            workspace: &root,
+            final_src: &root
+                .join(BRIDGE_DIR)
+                .join("examples")
+                .join(format!("{BRIDGE_EXAMPLE}.rs")),
+            package: BRIDGE_PACKAGE,
+            product: Product::Example(BRIDGE_EXAMPLE),
+            target,
+            build_std: BUILD_STD,
+            sdkroot: Some(&sdk),
+            link_args: &link_args,
+        },
+    )?;
+    let image = MachOImage::parse(&fs::read(&out)?)?;
+    eprintln!("{}: {}", out.display(), macho::summary(&image));
+    macho::check_executable(
+        &image,
+        &ExecutableRules {
+            arch,
+            allowed_libraries: BRIDGE_LIBRARIES,
+        },
+    )?;
+    ensure!(
+        image.binds.contains(&macho::Bind {
+            symbol: "_AudioObjectGetPropertyData".into(),
+            target: macho::BindTarget::Library(CORE_AUDIO.into()),
+        }),
+        "_AudioObjectGetPropertyData is not bound to CoreAudio ({} CoreAudio binds)",
+        image.binds_to(CORE_AUDIO).count()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const FACTORY_UUID: &str = "A014A9E6-6396-4BDE-B929-2640A74AA46D";
+
+    fn good() -> Value {
+        json!({
+            "CFBundleExecutable": "HardMute",
+            "CFBundleIdentifier": "org.hardmute.driver",
+            "CFBundlePackageType": "BNDL",
+            "CFBundleVersion": "1.2.3",
+            "CFBundleShortVersionString": "1.2.3",
+            "CFPlugInFactories": { FACTORY_UUID: FACTORY },
+            "CFPlugInTypes": { PLUGIN_TYPE_UUID: [FACTORY_UUID] },
+        })
+    }
+
+    fn problems(plist: &Value) -> String {
+        check_info_plist(plist, "1.2.3").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_good_driver_plist_yields_its_factory() {
+        let info = check_info_plist(&good(), "1.2.3").unwrap();
+        assert_eq!(info.executable, "HardMute");
+        assert_eq!(info.factory_uuids, [FACTORY_UUID]);
+        assert_eq!(info.factory_functions, [FACTORY]);
+        // CFUUID strings compare case-insensitively.
+        let mut lower = good();
+        lower["CFPlugInTypes"] = json!({ PLUGIN_TYPE_UUID.to_lowercase(): [FACTORY_UUID] });
+        assert!(check_info_plist(&lower, "1.2.3").is_ok());
+    }
+
+    #[test]
+    fn the_factory_must_be_registered_for_the_plugin_type_and_named_right() {
+        let mut other_type = good();
+        other_type["CFPlugInTypes"] = json!({ FACTORY_UUID: [FACTORY_UUID] });
+        assert!(problems(&other_type).contains("no factory list for kAudioServerPlugInTypeUUID"));
+
+        let mut empty = good();
+        empty["CFPlugInTypes"] = json!({ PLUGIN_TYPE_UUID: [] });
+        assert!(problems(&empty).contains("names no factory"));
+
+        let mut unlisted = good();
+        unlisted["CFPlugInFactories"] = json!({ "11111111-2222-3333-4444-555555555555": FACTORY });
+        let err = problems(&unlisted);
+        assert!(err.contains("is not in CFPlugInFactories"), "{err}");
+
+        let mut renamed = good();
+        renamed["CFPlugInFactories"] = json!({ FACTORY_UUID: "HardMute_Factory" });
+        assert!(problems(&renamed).contains("names `HardMute_Factory`"));
+
+        let mut bad_key = good();
+        bad_key["CFPlugInFactories"]["not-a-uuid"] = json!(FACTORY);
+        assert!(problems(&bad_key).contains("\"not-a-uuid\" is not a UUID"));
+    }
+
+    #[test]
+    fn bundle_keys_and_the_filled_version_are_checked_all_at_once() {
+        let mut plist = good();
+        plist["CFBundlePackageType"] = json!("APPL");
+        plist["CFBundleVersion"] = json!("@VERSION@");
+        plist.as_object_mut().unwrap().remove("CFBundleExecutable");
+        let err = problems(&plist);
+        assert!(err.contains("CFBundlePackageType"), "{err}");
+        assert!(err.contains("CFBundleVersion is \"@VERSION@\""), "{err}");
+        assert!(err.contains("CFBundleExecutable"), "{err}");
+        assert!(!err.contains("CFBundleShortVersionString"), "{err}");
+    }
+
+    #[test]
+    fn uuid_shape() {
+        assert!(is_uuid(PLUGIN_TYPE_UUID));
+        assert!(is_uuid(&FACTORY_UUID.to_lowercase()));
+        assert!(!is_uuid("443ABAB8-E7B3-491A-B985-BEB9187030D"));
+        assert!(!is_uuid("443ABAB8E7B3-491A-B985-BEB9187030DB0"));
+        assert!(!is_uuid("443ABAB8-E7B3-491A-B985-BEB9187030DG"));
+    }
+
+    #[test]
+    fn plistlib_reads_the_shipped_template_into_the_same_rules() {
+        // The installer's own template, version substituted as build-bundle.sh does.
+        let template =
+            fs::read_to_string(repo_root().join("installer/macos/Info.plist.in")).unwrap();
+        let dir = std::env::temp_dir().join(format!("xtask-plist-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("Info.plist");
+        fs::write(&path, template.replace("@VERSION@", "9.8.7")).unwrap();
+        let plist = read_plist(&path).unwrap();
+        let info = check_info_plist(&plist, "9.8.7").unwrap();
+        assert_eq!(info.factory_functions, [FACTORY]);
+        assert!(check_info_plist(&plist, "1.0.0").is_err());
+        fs::write(&path, "<plist><dict><key>x</key></dict>").unwrap();
+        assert!(read_plist(&path).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
