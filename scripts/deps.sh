@@ -6,7 +6,7 @@ PKGS=(
   pkg-config clang libclang-dev                 # bindgen for the pipewire crate
   libpipewire-0.3-dev libspa-0.2-dev            # the PipeWire node
   pipewire pipewire-bin pipewire-pulse wireplumber pulseaudio-utils   # real daemon + real clients for e2e
-  sox python3 dbus procps
+  sox python3 dbus procps dpkg-dev systemd
 )
 missing=()
 for p in "${PKGS[@]}"; do

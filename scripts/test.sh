@@ -16,3 +16,13 @@ cargo test --workspace
 step "fuzz smoke run: IPC parser (${FUZZ_SECS:-20} s)"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run ipc_parse -- -max_total_time="${FUZZ_SECS:-20}" -dict=ipc_parse.dict)
+
+step "Linux end to end: private PipeWire + WirePlumber + pipewire-pulse, real clients (tests/e2e-linux)"
+TOGGLE_SECS="${E2E_TOGGLE_SECS:-60}" bash tests/e2e-linux/run.sh
+
+step "leak test against the real Linux backend (the PETS 2022 attack, short mode)"
+bash userspace/leaktest/scripts/linux-leak-test.sh target/leak-test-linux
+
+step "Linux packaging: the .deb (cargo-deb) and what it contains"
+cargo deb --version >/dev/null 2>&1 || cargo install cargo-deb --locked
+bash installer/linux/test-deb.sh

@@ -1,5 +1,6 @@
 //! Invariant 6: the delivery path and the bridge-side helpers allocate nothing. A counting global
 //! allocator watches this thread while every realtime entry point runs.
+use hardmute_alloc_counter::{heap_ops, CountingAllocator};
 use hardmute_core::bridge::{Feeder, FeederConfig, HostClock, RbProducer};
 use hardmute_core::control::{Authority, ChangeSource, ControlBlock};
 use hardmute_core::convert::convert;
@@ -8,53 +9,23 @@ use hardmute_core::drift::{DriftController, Resampler};
 use hardmute_core::ring::{RbConsumer, RingHeader, SharedRing};
 use hardmute_core::{Gate, I24};
 use ringbuf::traits::{Producer, Split};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-
-struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-thread_local! {
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-}
-
-// SAFETY: forwards every call unchanged to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if ARMED.with(Cell::get) {
-            ALLOCS.fetch_add(1, Ordering::SeqCst);
-        }
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: `p` came from `System.alloc` above with layout `l`.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if ARMED.with(Cell::get) {
-            ALLOCS.fetch_add(1, Ordering::SeqCst);
-        }
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
+use std::sync::atomic::AtomicU32;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
-fn counted(f: impl FnOnce()) -> usize {
-    let before = ALLOCS.load(Ordering::SeqCst);
-    ARMED.with(|a| a.set(true));
-    f();
-    ARMED.with(|a| a.set(false));
-    ALLOCS.load(Ordering::SeqCst) - before
+fn counted(f: impl FnOnce()) -> u64 {
+    heap_ops(f).1
 }
 
 #[test]
 fn realtime_entry_points_do_not_allocate() {
     // The harness must be able to see an allocation, or a zero below proves nothing.
-    assert_eq!(counted(|| drop(std::hint::black_box(vec![1u8; 16]))), 1);
+    assert_eq!(
+        counted(|| drop(std::hint::black_box(vec![1u8; 16]))),
+        2,
+        "alloc + free"
+    );
 
     let slots: Vec<AtomicU32> = (0..4096).map(|_| AtomicU32::new(0)).collect();
     let header = RingHeader::new(4096, 2);

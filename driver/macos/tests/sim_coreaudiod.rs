@@ -15,44 +15,18 @@ use hardmute_hal_plugin::clock::sim::SimClock;
 use hardmute_hal_plugin::consts::*;
 use hardmute_hal_plugin::model::{self, *};
 use hardmute_hal_plugin::AudioServerPlugIn_Factory;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::ffi::c_void;
 use std::ptr::{null, null_mut};
 use std::sync::{Mutex, MutexGuard};
 
 // ---- a counting allocator: proves the IO calls never allocate ----------------------------------
 
-struct CountingAlloc;
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-// SAFETY: forwards to the system allocator; the counter is a const-initialised thread-local Cell
-// with no destructor, so touching it never allocates or re-enters.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 #[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
+static GLOBAL: hardmute_alloc_counter::CountingAllocator =
+    hardmute_alloc_counter::CountingAllocator;
 
 fn allocations_during(f: impl FnOnce()) -> u64 {
-    let before = ALLOCATIONS.with(Cell::get);
-    f();
-    ALLOCATIONS.with(Cell::get) - before
+    hardmute_alloc_counter::heap_ops(f).1
 }
 
 // ---- CF helpers: every reference in these tests is a live fake-CF object or null ---------------

@@ -3,64 +3,34 @@
 mod common;
 
 use common::*;
+use hardmute_alloc_counter::heap_ops;
 use hardmute_core::control::{Authority, ChangeSource, ControlBlock};
 use hardmute_wavert_model::stream::NoBridge;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-struct Counting;
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-thread_local!(static ARMED: Cell<bool> = const { Cell::new(false) });
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls on armed threads.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if ARMED.with(|a| a.get()) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System.alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if ARMED.with(|a| a.get()) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        // SAFETY: as for alloc/dealloc.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: hardmute_alloc_counter::CountingAllocator =
+    hardmute_alloc_counter::CountingAllocator;
 
-fn armed<T>(f: impl FnOnce() -> T) -> T {
-    ARMED.with(|a| a.set(true));
-    let r = f();
-    ARMED.with(|a| a.set(false));
+/// Heap operations `f` makes on this thread, accumulated into `total`.
+fn armed<T>(total: &mut u64, f: impl FnOnce() -> T) -> T {
+    let (r, ops) = heap_ops(f);
+    *total += ops;
     r
 }
 
 #[test]
 fn the_timer_tick_never_allocates() {
     // Prove the counter works before trusting a zero.
-    let before = ALLOCS.load(Ordering::Relaxed);
-    armed(|| drop(std::hint::black_box(vec![1u8; 16])));
-    assert_eq!(
-        ALLOCS.load(Ordering::Relaxed),
-        before + 1,
-        "counting allocator is live"
-    );
+    let mut probe = 0;
+    armed(&mut probe, || drop(std::hint::black_box(vec![1u8; 16])));
+    assert_eq!(probe, 2, "counting allocator is live (alloc + free)");
 
     for f in all_formats() {
         let ctl = ControlBlock::new(true);
         let bridge = Bridge::new(96_000, 2);
         let mut port = SimPort::open(f, f.byte_rate() / 50, 2);
         let samples: Vec<f32> = (0..2_000).map(|i| (i as f32 * 0.01).sin()).collect();
-        let start = ALLOCS.load(Ordering::Relaxed);
+        let mut in_tick = 0;
         for i in 0..300u64 {
             if i == 100 {
                 ctl.set_muted(false, ChangeSource::Hotkey, Authority::Owner)
@@ -70,7 +40,7 @@ fn the_timer_tick_never_allocates() {
             port.now += QPC_FREQ / 1000 + (i % 7) * 1_000;
             let (now, buffer) = (port.now, &mut port.buffer);
             let mut reader = bridge.ring().reader();
-            armed(|| {
+            armed(&mut in_tick, || {
                 if i % 5 == 0 {
                     port.stream.tick(now, &ctl, &mut NoBridge, 2, buffer);
                 } else {
@@ -80,10 +50,6 @@ fn the_timer_tick_never_allocates() {
                 port.stream.last_packet();
             });
         }
-        assert_eq!(
-            ALLOCS.load(Ordering::Relaxed),
-            start,
-            "{f:?}: allocation in the tick"
-        );
+        assert_eq!(in_tick, 0, "{f:?}: allocation in the tick");
     }
 }

@@ -27,6 +27,7 @@ Exit codes:
   1  hardmuted reported an error (e.g. unknown device, backend failure, refused) or the connection broke
   2  usage error (bad command line)
   3  hardmuted is not running (start it with `hardmuted`)
+`hardmute leak-test` has its own exit codes: see `hardmute leak-test --help`.
 
 With --json every result is one JSON document per line on stdout; errors too:
   {\"error\":{\"kind\":\"unknown_device\",\"message\":\"...\"}}";
@@ -70,6 +71,33 @@ enum Cmd {
     },
     /// List the processes capturing the HardMute Microphone or a physical mic.
     Listeners,
+    /// Run the "Are You Really Muted?" attack against hard mute and write a report
+    /// (all arguments go to the leak test; see `hardmute leak-test --help`).
+    #[cfg(feature = "leak-test")]
+    #[command(disable_help_flag = true)]
+    LeakTest {
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ARGS"
+        )]
+        args: Vec<String>,
+    },
+    /// Install hardmuted for this user: a systemd user unit, enabled and started (Linux).
+    #[cfg(target_os = "linux")]
+    Install {
+        /// Write and enable the unit only; do not talk to the user's systemd now.
+        #[arg(long)]
+        no_activate: bool,
+    },
+    /// Remove everything `hardmute install` wrote (Linux). The HardMute Microphone node stays
+    /// until PipeWire restarts, delivering zeros, so no app falls back to the physical mic.
+    #[cfg(target_os = "linux")]
+    Uninstall {
+        /// Remove the files only; do not talk to the user's systemd now.
+        #[arg(long)]
+        no_activate: bool,
+    },
     /// Change a daemon option.
     Set {
         option: OptionName,
@@ -106,10 +134,98 @@ fn main() -> ExitCode {
             });
         }
     };
+    // The leak test needs no daemon: it drives the delivery path (or a private PipeWire) itself.
+    #[cfg(feature = "leak-test")]
+    if let Cmd::LeakTest { args } = &cli.command {
+        let code = hardmute_leaktest::cli::main(args);
+        return ExitCode::from(u8::try_from(code).unwrap_or(exit::DAEMON_ERROR));
+    }
+    #[cfg(target_os = "linux")]
+    if let Some(code) = install::run(&cli.command, cli.json) {
+        return ExitCode::from(code);
+    }
     let json = cli.json;
     match run(cli) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => ExitCode::from(report_error(&e, json)),
+    }
+}
+
+/// `hardmute install` / `uninstall`: no daemon needed, they set up (or remove) what starts it.
+#[cfg(target_os = "linux")]
+mod install {
+    use super::{emit_json, exit, Cmd};
+    use hardmute_installer_linux as inst;
+    use std::path::{Path, PathBuf};
+
+    /// `Some(exit code)` when `cmd` was an install command.
+    pub fn run(cmd: &Cmd, json: bool) -> Option<u8> {
+        let (installing, no_activate) = match cmd {
+            Cmd::Install { no_activate } => (true, *no_activate),
+            Cmd::Uninstall { no_activate } => (false, *no_activate),
+            _ => return None,
+        };
+        let Some(home) = std::env::var_os("HOME").map(PathBuf::from) else {
+            eprintln!("hardmute: HOME is not set; cannot find the user's systemd folder");
+            return Some(exit::DAEMON_ERROR);
+        };
+        let result = if installing {
+            install(&home, no_activate)
+        } else {
+            uninstall(&home, no_activate)
+        };
+        Some(match result {
+            Ok((paths, warning)) => {
+                if json {
+                    emit_json(&serde_json::json!({ "paths": paths, "warning": warning }));
+                } else {
+                    let verb = if installing { "wrote" } else { "removed" };
+                    for p in &paths {
+                        println!("{verb} {}", p.display());
+                    }
+                    if let Some(w) = warning {
+                        eprintln!("hardmute: {w}");
+                    }
+                }
+                exit::OK
+            }
+            Err(e) => {
+                eprintln!("hardmute: {e}");
+                exit::DAEMON_ERROR
+            }
+        })
+    }
+
+    type Outcome = std::io::Result<(Vec<PathBuf>, Option<String>)>;
+
+    fn install(home: &Path, no_activate: bool) -> Outcome {
+        let opts = inst::UnitOptions {
+            exec: daemon_path(),
+            ..inst::UnitOptions::default()
+        };
+        let paths = inst::install(home, &opts)?;
+        let warning = (!no_activate)
+            .then(|| inst::activate().err())
+            .flatten()
+            .map(|e| format!("the unit is installed and enabled for the next login, but starting it now failed: {e}"));
+        Ok((paths, warning))
+    }
+
+    fn uninstall(home: &Path, no_activate: bool) -> Outcome {
+        let warning = (!no_activate)
+            .then(|| inst::deactivate().err())
+            .flatten()
+            .map(|e| format!("could not stop the running daemon through systemd: {e}"));
+        Ok((inst::uninstall(home)?, warning))
+    }
+
+    /// The `hardmuted` beside this `hardmute` (a cargo build, a .deb's /usr/bin), else /usr/bin.
+    fn daemon_path() -> PathBuf {
+        std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|d| d.join("hardmuted")))
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| inst::UnitOptions::default().exec)
     }
 }
 
@@ -156,6 +272,12 @@ fn run(cli: Cli) -> Result<(), ClientError> {
             } else {
                 print_listeners(&listeners);
             }
+        }
+        #[cfg(feature = "leak-test")]
+        Cmd::LeakTest { .. } => unreachable!("handled in main before connecting"),
+        #[cfg(target_os = "linux")]
+        Cmd::Install { .. } | Cmd::Uninstall { .. } => {
+            unreachable!("handled in main before connecting")
         }
         Cmd::Set { option, value } => {
             let option = match option {
@@ -356,6 +478,17 @@ mod tests {
             "3  hardmuted is not running",
         ] {
             assert!(help.contains(line), "{line:?} missing from --help");
+        }
+    }
+
+    #[cfg(feature = "leak-test")]
+    #[test]
+    fn leak_test_takes_every_argument_through() {
+        let cli = Cli::try_parse_from(["hardmute", "leak-test", "--short", "--out", "x", "--help"])
+            .unwrap();
+        match cli.command {
+            Cmd::LeakTest { args } => assert_eq!(args, ["--short", "--out", "x", "--help"]),
+            _ => panic!("not the leak test"),
         }
     }
 

@@ -4,28 +4,10 @@
 
 use hardmute_core::bridge::HostClock;
 use hardmute_macos_bridge::pump::{pump, PumpConfig};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
-struct CountingAlloc;
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-// SAFETY: forwards to the system allocator; the counter is a const thread-local without destructor.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 #[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
+static GLOBAL: hardmute_alloc_counter::CountingAllocator =
+    hardmute_alloc_counter::CountingAllocator;
 
 /// The host clock at simulated time `t_s` (nanosecond ticks).
 fn clock(t_s: f64) -> HostClock {
@@ -68,7 +50,7 @@ fn run(in_rate: u32, in_ch: usize, ppm: f64, seconds: f64) -> Outcome {
     let settle = 60.0;
     let (mut under0, mut over0) = (None, None);
     let (mut min_fill, mut max_fill) = (usize::MAX, 0);
-    let before = ALLOCATIONS.with(Cell::get);
+    let before = hardmute_alloc_counter::heap_ops_on_this_thread();
     while t_in.min(t_out) < seconds {
         if t_in <= t_out {
             cap.push(&input, clock(t_in));
@@ -85,7 +67,7 @@ fn run(in_rate: u32, in_ch: usize, ppm: f64, seconds: f64) -> Outcome {
             }
         }
     }
-    let allocations = ALLOCATIONS.with(Cell::get) - before;
+    let allocations = hardmute_alloc_counter::heap_ops_on_this_thread() - before;
     Outcome {
         underruns_after_settle: feed.underruns - under0.unwrap(),
         overruns_after_settle: cap.overruns - over0.unwrap(),

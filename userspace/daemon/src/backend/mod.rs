@@ -9,7 +9,11 @@
 //!   buffer delivered after it returns `Ok` for a mute is all zeros;
 //! - on any failure the virtual mic stays (or becomes) muted, never the reverse.
 
+#[cfg(target_os = "linux")]
+pub mod linux;
 pub mod simulated;
+// Portable policy + realtime step compile (and are tested) everywhere; the Win32 layer only on Windows.
+pub mod windows;
 
 use hardmute_ipc::{ChangeSource, Counters, InputDevice, Listener};
 use std::fmt;
@@ -114,12 +118,22 @@ pub trait Backend: Send {
 /// The backends compiled into this build, first = default. A platform backend goes first under
 /// its cfg (e.g. `#[cfg(target_os = "linux")] "linux",` before `"simulated"`), with its arm in
 /// [`create`] and its module declared above under the same cfg.
-pub const AVAILABLE: &[&str] = &["simulated"];
+pub const AVAILABLE: &[&str] = &[
+    #[cfg(target_os = "linux")]
+    "linux",
+    #[cfg(windows)]
+    "windows",
+    "simulated",
+];
 
 /// Creates the backend called `name`.
 pub fn create(name: &str, options: BackendOptions) -> Result<Box<dyn Backend>, BackendError> {
     match name {
         "simulated" => Ok(Box::new(simulated::SimulatedBackend::new(options))),
+        #[cfg(target_os = "linux")]
+        "linux" => Ok(Box::new(linux::LinuxBackend::new(options))),
+        #[cfg(windows)]
+        "windows" => Ok(Box::new(windows::WindowsBackend::new(options))),
         other => Err(BackendError::Failed(format!(
             "backend {other:?} is not compiled into this build; available: {}",
             AVAILABLE.join(", ")

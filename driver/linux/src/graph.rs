@@ -1,0 +1,568 @@
+//! A plain-data picture of the PipeWire graph, filled from the registry, and the decisions
+//! made from it: which node is HardMute's, which physical source to feed from, which links
+//! should exist, who is listening. No PipeWire calls here, so all of it is unit-tested.
+
+use std::collections::BTreeMap;
+
+/// `node.name` of the node apps record from.
+pub const HARDMUTE_NODE_NAME: &str = "hardmute_mic";
+/// `node.description` of the node apps record from.
+pub const HARDMUTE_NODE_DESCRIPTION: &str = "HardMute Microphone";
+/// Our marker property. `source` on the node apps record from, `feeder` on the filter.
+pub const MARKER_KEY: &str = "hardmute.role";
+pub const MARKER_SOURCE: &str = "source";
+pub const MARKER_FEEDER: &str = "feeder";
+/// `node.name` of the daemon's gate filter.
+pub const FEEDER_NODE_NAME: &str = "hardmute_feeder";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    In,
+    Out,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppIdentity {
+    pub app_name: Option<String>,
+    pub pid: Option<u32>,
+    pub binary: Option<String>,
+}
+
+impl AppIdentity {
+    pub fn from_lookup<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Self {
+        AppIdentity {
+            app_name: get("application.name").map(str::to_owned),
+            pid: get("application.process.id").and_then(|p| p.parse().ok()),
+            binary: get("application.process.binary").map(str::to_owned),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NodeEntry {
+    pub id: u32,
+    pub name: String,
+    pub description: String,
+    pub media_class: String,
+    pub client_id: Option<u32>,
+    /// The node's info (full properties) has arrived; only then do we know its marker.
+    pub info_received: bool,
+    pub marker: Option<String>,
+    pub app: AppIdentity,
+}
+
+#[derive(Debug, Clone)]
+pub struct PortEntry {
+    pub id: u32,
+    pub node_id: u32,
+    pub direction: Direction,
+    pub name: String,
+    pub channel: Option<String>,
+    pub monitor: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkEntry {
+    pub id: u32,
+    pub out_node: u32,
+    pub out_port: u32,
+    pub in_node: u32,
+    pub in_port: u32,
+}
+
+/// A source the user may pick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceInfo {
+    pub id: u32,
+    pub name: String,
+    pub description: String,
+    pub media_class: String,
+    pub is_default: bool,
+}
+
+/// Which device a listener captures from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Captures {
+    /// The HardMute Microphone (gated).
+    HardMute,
+    /// A physical source directly (not gated: the app bypasses HardMute).
+    Physical { source_name: String },
+}
+
+/// A client capturing from HardMute or from a physical source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerInfo {
+    pub node_id: u32,
+    pub node_name: String,
+    pub captures: Captures,
+    pub app: AppIdentity,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownSource {
+    pub wanted: String,
+    pub available: Vec<String>,
+}
+
+impl std::fmt::Display for UnknownSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no audio source named {:?}; available sources: ",
+            self.wanted
+        )?;
+        if self.available.is_empty() {
+            write!(f, "(none)")
+        } else {
+            write!(f, "{}", self.available.join(", "))
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Graph {
+    pub nodes: BTreeMap<u32, NodeEntry>,
+    pub ports: BTreeMap<u32, PortEntry>,
+    pub links: BTreeMap<u32, LinkEntry>,
+    pub clients: BTreeMap<u32, AppIdentity>,
+    /// `node.name` from the `default` metadata's `default.audio.source`.
+    pub default_source: Option<String>,
+    /// The node id of our own filter (from pw_filter_get_node_id), if it has one yet.
+    pub feeder_node: Option<u32>,
+}
+
+impl Graph {
+    pub fn remove_global(&mut self, id: u32) {
+        self.nodes.remove(&id);
+        self.ports.remove(&id);
+        self.links.remove(&id);
+        self.clients.remove(&id);
+    }
+
+    /// Nodes that carry our source marker (read from their info, never from the global props).
+    pub fn hardmute_nodes(&self) -> Vec<u32> {
+        self.nodes
+            .values()
+            .filter(|n| n.info_received && n.marker.as_deref() == Some(MARKER_SOURCE))
+            .map(|n| n.id)
+            .collect()
+    }
+
+    /// True for every node we must never capture from: anything with our marker or our
+    /// names, whether or not its info has arrived yet.
+    pub fn is_ours(&self, node: &NodeEntry) -> bool {
+        node.marker.is_some()
+            || node.name == HARDMUTE_NODE_NAME
+            || node.name == FEEDER_NODE_NAME
+            || Some(node.id) == self.feeder_node
+    }
+
+    /// Audio sources we may feed from: `Audio/Source*`, info known, not ours.
+    pub fn physical_sources(&self) -> Vec<&NodeEntry> {
+        self.nodes
+            .values()
+            .filter(|n| {
+                n.info_received && n.media_class.starts_with("Audio/Source") && !self.is_ours(n)
+            })
+            .collect()
+    }
+
+    pub fn source_list(&self) -> Vec<SourceInfo> {
+        self.physical_sources()
+            .into_iter()
+            .map(|n| SourceInfo {
+                id: n.id,
+                name: n.name.clone(),
+                description: n.description.clone(),
+                media_class: n.media_class.clone(),
+                is_default: self.default_source.as_deref() == Some(n.name.as_str()),
+            })
+            .collect()
+    }
+
+    /// Checks a user-given source name against the graph.
+    pub fn check_source_name(&self, wanted: &str) -> Result<u32, UnknownSource> {
+        let sources = self.physical_sources();
+        sources
+            .iter()
+            .find(|n| n.name == wanted)
+            .map(|n| n.id)
+            .ok_or_else(|| UnknownSource {
+                wanted: wanted.to_owned(),
+                available: sources.iter().map(|n| n.name.clone()).collect(),
+            })
+    }
+
+    /// The source to feed from now: the named one if given (None while it is absent), else the
+    /// default source if it is eligible, else the first real `Audio/Source`, else the first
+    /// virtual one.
+    pub fn choose_source(&self, wanted: Option<&str>) -> Option<u32> {
+        let sources = self.physical_sources();
+        if let Some(wanted) = wanted {
+            return sources.iter().find(|n| n.name == wanted).map(|n| n.id);
+        }
+        if let Some(default) = &self.default_source {
+            if let Some(n) = sources.iter().find(|n| &n.name == default) {
+                return Some(n.id);
+            }
+        }
+        sources
+            .iter()
+            .find(|n| n.media_class == "Audio/Source")
+            .or_else(|| sources.first())
+            .map(|n| n.id)
+    }
+
+    /// Audio ports of `node` in `direction`, by id (creation order = channel order).
+    pub fn node_ports(&self, node: u32, direction: Direction) -> Vec<&PortEntry> {
+        self.ports
+            .values()
+            .filter(|p| p.node_id == node && p.direction == direction)
+            .collect()
+    }
+
+    /// Whether a session manager (WirePlumber, pipewire-media-session) is connected.
+    pub fn session_manager_present(&self) -> bool {
+        self.clients.values().any(|c| {
+            c.app_name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("WirePlumber") || n == "pipewire-media-session")
+        })
+    }
+
+    /// Capture ports of a source: its non-monitor outputs, or its monitor outputs when it has
+    /// only those (a null-audio-sink used as a source, like the CI fake mic).
+    pub fn source_ports(&self, node: u32) -> Vec<&PortEntry> {
+        let out = self.node_ports(node, Direction::Out);
+        let plain: Vec<&PortEntry> = out.iter().copied().filter(|p| !p.monitor).collect();
+        if plain.is_empty() {
+            out
+        } else {
+            plain
+        }
+    }
+
+    pub fn link_exists(&self, out_port: u32, in_port: u32) -> bool {
+        self.links
+            .values()
+            .any(|l| l.out_port == out_port && l.in_port == in_port)
+    }
+
+    /// Everyone capturing from HardMute or from a physical source, except our own filter.
+    pub fn listeners(&self) -> Vec<ListenerInfo> {
+        let hardmute: Vec<u32> = self.hardmute_nodes();
+        let mut out: Vec<ListenerInfo> = Vec::new();
+        for link in self.links.values() {
+            let captures = if hardmute.contains(&link.out_node) {
+                Captures::HardMute
+            } else {
+                match self.nodes.get(&link.out_node) {
+                    Some(n) if n.media_class.starts_with("Audio/Source") && !self.is_ours(n) => {
+                        Captures::Physical {
+                            source_name: n.name.clone(),
+                        }
+                    }
+                    _ => continue,
+                }
+            };
+            let Some(reader) = self.nodes.get(&link.in_node) else {
+                continue;
+            };
+            if self.is_ours(reader) {
+                continue;
+            }
+            if out
+                .iter()
+                .any(|l| l.node_id == reader.id && l.captures == captures)
+            {
+                continue;
+            }
+            // The node's own props first, field by field; the client's where the node has none
+            // (pw-record's node names the app but not its pid).
+            let mut app = reader.app.clone();
+            if let Some(client) = reader.client_id.and_then(|c| self.clients.get(&c)) {
+                app.app_name = app.app_name.or_else(|| client.app_name.clone());
+                app.pid = app.pid.or(client.pid);
+                app.binary = app.binary.or_else(|| client.binary.clone());
+            }
+            out.push(ListenerInfo {
+                node_id: reader.id,
+                node_name: reader.name.clone(),
+                captures,
+                app,
+            });
+        }
+        out
+    }
+}
+
+/// Which source port feeds each of the filter's input channels. `dst_channels` are the
+/// filter's channel positions in order. Same position first; a mono source feeds every
+/// channel; a mono destination takes the first source channel (summing would add up to
+/// +6 dB on correlated channels); otherwise channels are paired by index, wrapping.
+pub fn map_channels(src: &[&PortEntry], dst_channels: &[String]) -> Vec<(u32, usize)> {
+    let mut pairs = Vec::new();
+    if src.is_empty() {
+        return pairs;
+    }
+    for (i, pos) in dst_channels.iter().enumerate() {
+        let same = src
+            .iter()
+            .find(|p| p.channel.as_deref() == Some(pos.as_str()));
+        let port = match same {
+            Some(p) => p,
+            None if src.len() == 1 => &src[0],
+            None if dst_channels.len() == 1 => &src[0],
+            None => &src[i % src.len()],
+        };
+        pairs.push((port.id, i));
+    }
+    pairs
+}
+
+/// Parses the value of `default.audio.source` (`{ "name": "alsa_input..." }`).
+pub fn parse_default_name(value: &str) -> Option<String> {
+    let key = value.find("\"name\"")?;
+    let rest = &value[key + 6..];
+    let colon = rest.find(':')?;
+    let rest = rest[colon + 1..].trim_start();
+    let rest = rest.strip_prefix('"')?;
+    let mut name = String::new();
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(name),
+            '\\' => name.push(chars.next()?),
+            c => name.push(c),
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: u32, name: &str, class: &str, marker: Option<&str>) -> NodeEntry {
+        NodeEntry {
+            id,
+            name: name.into(),
+            description: name.into(),
+            media_class: class.into(),
+            info_received: true,
+            marker: marker.map(Into::into),
+            ..Default::default()
+        }
+    }
+    fn port(id: u32, node_id: u32, direction: Direction, ch: &str, monitor: bool) -> PortEntry {
+        PortEntry {
+            id,
+            node_id,
+            direction,
+            name: format!("p{id}"),
+            channel: Some(ch.into()),
+            monitor,
+        }
+    }
+    fn graph(nodes: Vec<NodeEntry>) -> Graph {
+        let mut g = Graph::default();
+        for n in nodes {
+            g.nodes.insert(n.id, n);
+        }
+        g
+    }
+
+    #[test]
+    fn never_chooses_our_own_node_even_when_it_is_the_default() {
+        let mut g = graph(vec![
+            node(
+                30,
+                HARDMUTE_NODE_NAME,
+                "Audio/Source/Virtual",
+                Some(MARKER_SOURCE),
+            ),
+            node(40, "mic", "Audio/Source", None),
+        ]);
+        g.default_source = Some(HARDMUTE_NODE_NAME.into());
+        assert_eq!(g.choose_source(None), Some(40));
+        assert_eq!(g.choose_source(Some(HARDMUTE_NODE_NAME)), None);
+        assert!(g.check_source_name(HARDMUTE_NODE_NAME).is_err());
+    }
+
+    #[test]
+    fn a_marked_node_under_another_name_is_still_refused() {
+        let g = graph(vec![node(
+            31,
+            "renamed",
+            "Audio/Source",
+            Some(MARKER_SOURCE),
+        )]);
+        assert_eq!(g.choose_source(None), None);
+    }
+
+    #[test]
+    fn a_node_named_like_ours_is_refused_before_its_info_arrives() {
+        let mut n = node(32, HARDMUTE_NODE_NAME, "Audio/Source/Virtual", None);
+        n.info_received = false;
+        let g = graph(vec![n]);
+        assert!(g.is_ours(&g.nodes[&32]));
+        assert!(
+            g.hardmute_nodes().is_empty(),
+            "the marker is only trusted from info"
+        );
+    }
+
+    #[test]
+    fn default_source_is_preferred_then_real_over_virtual() {
+        let mut g = graph(vec![
+            node(5, "virt", "Audio/Source/Virtual", None),
+            node(6, "real", "Audio/Source", None),
+            node(7, "other", "Audio/Source", None),
+        ]);
+        assert_eq!(g.choose_source(None), Some(6));
+        g.default_source = Some("other".into());
+        assert_eq!(g.choose_source(None), Some(7));
+        g.default_source = Some("gone".into());
+        assert_eq!(g.choose_source(None), Some(6));
+        g.nodes.remove(&6);
+        g.nodes.remove(&7);
+        assert_eq!(g.choose_source(None), Some(5));
+    }
+
+    #[test]
+    fn unknown_name_lists_the_available_sources() {
+        let g = graph(vec![
+            node(6, "a", "Audio/Source", None),
+            node(7, "b", "Audio/Source/Virtual", None),
+        ]);
+        let err = g.check_source_name("nope").unwrap_err();
+        assert_eq!(err.available, vec!["a".to_string(), "b".to_string()]);
+        let text = err.to_string();
+        assert!(text.contains("\"nope\"") && text.contains("a, b"), "{text}");
+        assert_eq!(g.check_source_name("b"), Ok(7));
+    }
+
+    #[test]
+    fn source_ports_prefer_plain_outputs_over_monitors() {
+        let mut g = graph(vec![node(6, "a", "Audio/Source", None)]);
+        g.ports.insert(10, port(10, 6, Direction::Out, "FL", true));
+        g.ports.insert(11, port(11, 6, Direction::Out, "FL", false));
+        g.ports.insert(12, port(12, 6, Direction::In, "FL", false));
+        assert_eq!(
+            g.source_ports(6).iter().map(|p| p.id).collect::<Vec<_>>(),
+            vec![11]
+        );
+        g.ports.remove(&11);
+        assert_eq!(
+            g.source_ports(6).iter().map(|p| p.id).collect::<Vec<_>>(),
+            vec![10]
+        );
+    }
+
+    #[test]
+    fn channel_mapping() {
+        let fl = port(1, 6, Direction::Out, "FL", false);
+        let fr = port(2, 6, Direction::Out, "FR", false);
+        let mono = port(3, 7, Direction::Out, "MONO", false);
+        let stereo = vec!["FL".to_string(), "FR".to_string()];
+        let mono_dst = vec!["MONO".to_string()];
+        assert_eq!(map_channels(&[&fr, &fl], &stereo), vec![(1, 0), (2, 1)]);
+        assert_eq!(map_channels(&[&mono], &stereo), vec![(3, 0), (3, 1)]);
+        assert_eq!(map_channels(&[&fl, &fr], &mono_dst), vec![(1, 0)]);
+        assert_eq!(map_channels(&[], &stereo), vec![]);
+    }
+
+    #[test]
+    fn listeners_cover_hardmute_and_physical_but_not_our_filter() {
+        let mut g = graph(vec![
+            node(
+                30,
+                HARDMUTE_NODE_NAME,
+                "Audio/Source/Virtual",
+                Some(MARKER_SOURCE),
+            ),
+            node(40, "mic", "Audio/Source", None),
+            node(50, FEEDER_NODE_NAME, "", Some(MARKER_FEEDER)),
+            node(60, "zoom-in", "Stream/Input/Audio", None),
+            node(61, "spy", "Stream/Input/Audio", None),
+            node(62, "player", "Stream/Output/Audio", None),
+        ]);
+        g.nodes.get_mut(&60).unwrap().app = AppIdentity {
+            app_name: Some("Zoom".into()),
+            pid: Some(42),
+            binary: Some("zoom".into()),
+        };
+        g.nodes.get_mut(&61).unwrap().client_id = Some(9);
+        g.clients.insert(
+            9,
+            AppIdentity {
+                app_name: Some("Spy".into()),
+                pid: Some(7),
+                binary: Some("spy".into()),
+            },
+        );
+        let l = |id, o, i| LinkEntry {
+            id,
+            out_node: o,
+            out_port: 0,
+            in_node: i,
+            in_port: 0,
+        };
+        g.links.insert(1, l(1, 40, 50)); // mic -> our filter: not a listener
+        g.links.insert(2, l(2, 50, 30)); // filter -> hardmute: not a listener
+        g.links.insert(3, l(3, 30, 60)); // hardmute -> zoom
+        g.links.insert(4, l(4, 30, 60)); // second channel: deduplicated
+        g.links.insert(5, l(5, 40, 61)); // spy on the physical mic
+        g.links.insert(6, l(6, 62, 60)); // a player output: not a source
+        let ls = g.listeners();
+        assert_eq!(ls.len(), 2, "{ls:?}");
+        assert_eq!(ls[0].captures, Captures::HardMute);
+        assert_eq!(ls[0].app.pid, Some(42));
+        assert_eq!(
+            ls[1].captures,
+            Captures::Physical {
+                source_name: "mic".into()
+            }
+        );
+        assert_eq!(
+            ls[1].app.app_name.as_deref(),
+            Some("Spy"),
+            "falls back to the client's props"
+        );
+    }
+
+    #[test]
+    fn recognises_a_session_manager() {
+        let mut g = Graph::default();
+        g.clients.insert(
+            3,
+            AppIdentity {
+                app_name: Some("pw-record".into()),
+                ..Default::default()
+            },
+        );
+        assert!(!g.session_manager_present());
+        g.clients.insert(
+            4,
+            AppIdentity {
+                app_name: Some("WirePlumber".into()),
+                ..Default::default()
+            },
+        );
+        assert!(g.session_manager_present());
+    }
+
+    #[test]
+    fn parses_default_source_metadata() {
+        assert_eq!(
+            parse_default_name(r#"{ "name": "alsa_input.usb" }"#).as_deref(),
+            Some("alsa_input.usb")
+        );
+        assert_eq!(
+            parse_default_name(r#"{"name":"a\"b"}"#).as_deref(),
+            Some("a\"b")
+        );
+        assert_eq!(parse_default_name(r#"{ "other": 1 }"#), None);
+        assert_eq!(parse_default_name(r#"{ "name": "unterminated"#), None);
+    }
+}

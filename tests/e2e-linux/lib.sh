@@ -1,0 +1,249 @@
+# Helpers for the HardMute Linux end-to-end tests. Sourced by run.sh; every test runs in its
+# own subshell with its own private PipeWire + WirePlumber + pipewire-pulse (isolated
+# XDG_RUNTIME_DIR), so nothing leaks between tests or into the user's session.
+# shellcheck shell=bash
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+HM_NODE=${HM_NODE:-$ROOT/target/debug/examples/hardmute_node}
+HMWAV=${HMWAV:-$ROOT/target/release/hm-wav}
+HMPLAY=${HMPLAY:-$ROOT/target/release/hm-play}
+
+log() { echo "    [$(date +%T.%3N)] $*"; }
+die() { log "FAIL: $*"; exit 1; }
+
+cleanup() {
+    local rc=$?
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill "${PIDS[i]}" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    if [ $rc -ne 0 ]; then
+        log "logs kept in $WORK"
+        for f in "$WORK"/*.log "$WORK"/node*.out; do
+            [ -s "$f" ] && { echo "    --- $f"; tail -n 15 "$f" | sed 's/^/    /'; }
+        done
+    elif [ "${KEEP_WORK:-0}" != 1 ]; then
+        rm -rf "$WORK"
+    fi
+    exit $rc
+}
+
+setup_env() {
+    WORK=$(mktemp -d -t hm-e2e.XXXXXX)
+    PIDS=()
+    trap cleanup EXIT
+    export XDG_RUNTIME_DIR=$WORK/run XDG_CONFIG_HOME=$WORK/config XDG_STATE_HOME=$WORK/state HOME=$WORK
+    export PULSE_SERVER=unix:$WORK/run/pulse/native
+    unset PIPEWIRE_REMOTE PIPEWIRE_RUNTIME_DIR PIPEWIRE_CONFIG_DIR PIPEWIRE_CONFIG_NAME \
+        PIPEWIRE_NODE PIPEWIRE_AUTOCONNECT DBUS_SESSION_BUS_ADDRESS PULSE_RUNTIME_PATH || true
+    mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+    mkdir -p "$XDG_CONFIG_HOME" "$XDG_STATE_HOME"
+    cp -r "$HERE/wireplumber" "$XDG_CONFIG_HOME/wireplumber"
+}
+
+wait_for() { # wait_for SECONDS CMD...: poll until CMD succeeds
+    local end=$((SECONDS + $1)); shift
+    until "$@" >/dev/null 2>&1; do
+        [ $SECONDS -ge $end ] && return 1
+        sleep 0.01
+    done
+}
+
+# The desktop stack: PipeWire, WirePlumber (session manager: moves apps whose source vanished,
+# which is what the fail-closed design must survive) and pipewire-pulse (the PulseAudio API).
+start_stack() {
+    pipewire -c "$HERE/pipewire-e2e.conf" >"$WORK/pipewire.log" 2>&1 &
+    PIDS+=($!)
+    wait_for 10 pw-cli info 0 || die "pipewire did not start"
+    wireplumber >"$WORK/wireplumber.log" 2>&1 &
+    PIDS+=($!)
+    local wp=$!
+    wp_up() { local c; c=$(pw-cli ls Client 2>/dev/null) && grep -q 'WirePlumber' <<<"$c"; }
+    wait_for 10 wp_up || die "wireplumber did not start"
+    pipewire-pulse >"$WORK/pulse.log" 2>&1 &
+    PIDS+=($!)
+    wait_for 10 test -S "$XDG_RUNTIME_DIR/pulse/native" || die "pipewire-pulse did not start"
+    # One quantum for the whole test: a client joining with a smaller latency (parecord) would
+    # otherwise change it mid-recording, and a quantum change shifts every stream by a buffer,
+    # which the sample-exact checks would rightly call a glitch.
+    pw-metadata -n settings 0 clock.force-quantum "${QUANTUM:-1024}" >/dev/null || die "cannot force the quantum"
+    sleep 0.3
+    kill -0 "$wp" || die "wireplumber exited"
+}
+
+has_port() { local p; p=$(pw-link "$1" 2>/dev/null) && grep -qx "$2" <<<"$p"; }
+link() { wait_for 5 has_port -o "$1" && wait_for 5 has_port -i "$2" || die "no port $1 or $2"; pw-link "$1" "$2" || die "pw-link $1 $2"; }
+node_id() { pw-cli ls Node | awk -v n="node.name = \"$1\"" '/^\tid /{id=$2; sub(",","",id)} index($0,n){print id}' | head -1; }
+pw_node_exists() { [ -n "$(node_id "$1")" ]; }
+count_nodes() { pw-cli ls Node | grep -c "node.name = \"$1\"" || true; }
+
+# The fake physical mic: a null-audio-sink Audio/Source/Virtual that drives the graph (like a
+# real ALSA source does, priority.driver about 2000), fed by hm-play with the test signal.
+FAKE_POSITIONS="MONO"
+make_fake_mic() {
+    FAKE_POSITIONS=${1:-MONO}
+    pw-cli create-node adapter "{ factory.name=support.null-audio-sink node.name=fake-mic
+        node.description=\"Fake microphone\" media.class=Audio/Source/Virtual
+        audio.position=[ $FAKE_POSITIONS ] audio.rate=48000 object.linger=true
+        monitor.channel-volumes=false priority.driver=2000
+        adapter.auto-port-config={ mode=dsp monitor=true control=false position=preserve } }" \
+        >/dev/null || die "cannot create fake-mic"
+    wait_for 5 has_port -o "fake-mic:capture_${FAKE_POSITIONS%% *}" || die "fake-mic has no ports"
+}
+
+link_player() {
+    local pos
+    for pos in $FAKE_POSITIONS; do link fake-mic-player:output_MONO "fake-mic:input_$pos"; done
+}
+
+play_fake_mic() { # play_fake_mic [hm-play args]
+    "$HMPLAY" "$@" >"$WORK/player.log" 2>&1 &
+    PIDS+=($!)
+    link_player
+}
+
+# --- the HardMute daemon -------------------------------------------------------------------
+# HM_IMPL=daemon (default): the real `hardmuted --backend linux`, driven by the `hardmute` CLI,
+#   its state in $WORK/hmconf/state.toml.
+# HM_IMPL=node: driver/linux's test binary (examples/hardmute_node.rs), commands on stdin.
+# Either way the tests speak one small language: hm_start [--release-on-mute] [--source NAME],
+# hm_cmd mute|unmute|status|stats|listeners|"source NAME", hm_kill9. Before the first start a
+# test may write $WORK/mute-state ("muted"/"unmuted"; absent = a fresh install).
+HM_IMPL=${HM_IMPL:-daemon}
+HMD=${HMD:-$ROOT/target/debug/hardmuted}
+HMCLI=${HMCLI:-$ROOT/target/debug/hardmute}
+HM_N=0
+
+hm_start() {
+    HM_N=$((HM_N + 1))
+    HM_OUT=$WORK/node$HM_N.out
+    if [ "$HM_IMPL" = node ]; then
+        local fifo=$WORK/ctl$HM_N
+        mkfifo "$fifo"
+        "$HM_NODE" --state-file "$WORK/mute-state" "$@" <"$fifo" >"$HM_OUT" 2>>"$WORK/node.log" &
+        HM_PID=$!
+        PIDS+=($HM_PID)
+        exec {HM_FD}>"$fifo"
+        wait_for 15 grep -q '^ready' "$HM_OUT" || die "hardmute node not ready"
+        HM_READY=$(grep '^ready' "$HM_OUT")
+        return
+    fi
+    if [ ! -x "$HMD" ] || [ ! -x "$HMCLI" ]; then   # scripts that source this file may not have built them
+        (cd "$ROOT" && cargo build -q -p hardmuted -p hardmute-cli) || die "cannot build hardmuted and hardmute"
+    fi
+    export HARDMUTE_CONFIG_DIR=$WORK/hmconf HARDMUTE_SOCKET=$WORK/run/hardmute.sock
+    if [ "$HM_N" = 1 ]; then    # the persisted state the test asked for
+        mkdir -p "$HARDMUTE_CONFIG_DIR"
+        local release=false device=
+        while [ $# -gt 0 ]; do
+            case $1 in
+                --release-on-mute) release=true ;;
+                --source) device=$2; shift ;;
+            esac
+            shift
+        done
+        if [ -e "$WORK/mute-state" ] || [ $release = true ] || [ -n "$device" ]; then
+            local muted=true
+            [ "$(cat "$WORK/mute-state" 2>/dev/null)" = unmuted ] && muted=false
+            [ -e "$WORK/mute-state" ] || muted=true
+            {
+                echo "muted = $muted"
+                echo "release_on_mute = $release"
+                [ -n "$device" ] && echo "device = \"$device\""
+            } >"$HARDMUTE_CONFIG_DIR/state.toml"
+        fi
+    fi
+    "$HMD" --backend linux >>"$WORK/node.log" 2>&1 &
+    HM_PID=$!
+    PIDS+=($HM_PID)
+    daemon_up() { "$HMCLI" --json status >"$HM_OUT" 2>/dev/null; }
+    wait_for 15 daemon_up || die "hardmuted not up"
+    HM_READY="ready muted=$(sed -n 's/.*"muted":\([a-z]*\).*/\1/p' "$HM_OUT")"
+}
+
+# One line per command in the test binary's format (JSON from the CLI turned into it).
+json_counter() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
+hm_cmd() {
+    if [ "$HM_IMPL" != node ]; then
+        local out rc
+        case $1 in
+            mute | unmute)
+                out=$("$HMCLI" --json "$1" 2>&1) || { echo "error $out"; return; }
+                local m; m=$(sed -n 's/.*"muted":\([a-z]*\).*/\1/p' <<<"$out")
+                local word=unmuted; [ "$m" = true ] && word=muted
+                echo "ok $word delivered=$(json_counter frames_delivered <<<"$out") zeroed=$(json_counter frames_zeroed <<<"$out")" ;;
+            status)
+                out=$("$HMCLI" --json status 2>&1) || { echo "error $out"; return; }
+                local open; open=$(sed -n 's/.*"physical_open":\([a-z]*\).*/\1/p' <<<"$out")
+                local links=0; [ "$open" = true ] && links=1
+                echo "status muted=$(sed -n 's/.*"muted":\([a-z]*\).*/\1/p' <<<"$out") capture_links=$links" ;;
+            stats)
+                out=$("$HMCLI" --json status 2>&1) || { echo "error $out"; return; }
+                echo "stats delivered=$(json_counter frames_delivered <<<"$out") zeroed=$(json_counter frames_zeroed <<<"$out") underruns=$(json_counter underruns <<<"$out")" ;;
+            listeners)
+                "$HMCLI" --json listeners | python3 -c '
+import json, sys
+for l in json.loads(sys.stdin.read()):
+    t = l["target"]
+    cap = "HardMute" if t["kind"] == "virtual" else "Physical { source_name: \"%s\" }" % t["name"]
+    print("listener captures=%s app=%s pid=%s binary=%s" % (cap, l["app"], l.get("pid"), l.get("binary")))
+print("end")' ;;
+            source*)
+                local name=${1#source }; [ "$name" = - ] && name=default
+                out=$("$HMCLI" use "$name" 2>&1); rc=$?
+                if [ $rc = 0 ]; then echo ok; else echo "error ${out#hardmute: }"; fi ;;
+            *) echo "error unknown command $1" ;;
+        esac
+        return
+    fi
+    local before; before=$(wc -l <"$HM_OUT")
+    echo "$1" >&"$HM_FD"
+    local want=$((before + 1))
+    if [ "$1" = listeners ]; then
+        has_end() { tail -n +"$((before + 1))" "$HM_OUT" | grep -qx end; }
+        wait_for 5 has_end || die "no answer to $1"
+        tail -n +"$((before + 1))" "$HM_OUT"
+        return
+    fi
+    has_line() { [ "$(wc -l <"$HM_OUT")" -ge "$want" ]; }
+    wait_for 5 has_line || die "no answer to $1"
+    sed -n "${want}p" "$HM_OUT"
+}
+
+hm_kill9() {
+    kill -9 "$HM_PID"
+    wait "$HM_PID" 2>/dev/null || true
+    [ "$HM_IMPL" = node ] && exec {HM_FD}>&-
+    return 0
+}
+
+capture_linked() { local s; s=$(hm_cmd status) && grep -q 'capture_links=[1-9]' <<<"$s"; }
+
+# --- real clients ---
+rec_pw() { # rec_pw NAME RATE CHANNELS FORMAT [TARGET]  (native PipeWire client)
+    pw-record --target "${5:-hardmute_mic}" --rate "$2" --channels "$3" --format "$4" \
+        -P "{ node.name = rec-$1 }" "$WORK/$1.wav" >"$WORK/rec-$1.log" 2>&1 &
+    PIDS+=($!)
+    eval "PID_$1=$!"
+}
+rec_pa() { # rec_pa NAME RATE CHANNELS FORMAT [DEVICE]  (PulseAudio client via pipewire-pulse)
+    parecord --device="${5:-hardmute_mic}" --rate="$2" --channels="$3" --format="$4" \
+        --file-format=wav --client-name="rec-$1" --latency-msec=20 "$WORK/$1.wav" >"$WORK/rec-$1.log" 2>&1 &
+    PIDS+=($!)
+    eval "PID_$1=$!"
+}
+# Recorders are started together, then awaited together: a client joining re-plans the graph,
+# which can shift the streams already running by a quantum, so every sample-exact check skips
+# the first SETTLE seconds, and the tests act only after that.
+SETTLE=0.8
+wait_recs() { # wait_recs NAME...: every recorder linked, then let the graph settle
+    local n
+    for n in "$@"; do wait_for 10 client_linked "rec-$n" || die "recorder $n never linked"; done
+    sleep "$SETTLE"
+}
+client_linked() { local l; l=$(pw-link -l) && grep -q "|-> $1:" <<<"$l"; }
+linked_from() { # linked_from SOURCE_NODE CLIENT: a link SOURCE_NODE:* -> CLIENT:* exists
+    pw-link -l | awk -v s="$1:" -v c="$2:" 'index($0,s)==1{cur=1; next} /^[^ ]/{cur=0} cur && index($0,"|-> " c){f=1} END{exit !f}'
+}
+stop_rec() { local n p; for n in "$@"; do p="PID_$n"; kill -INT "${!p}" 2>/dev/null; wait "${!p}" 2>/dev/null || true; done; }
+
+analyse() { "$HMWAV" analyse "$@" | sed 's/^/    /'; return "${PIPESTATUS[0]}"; }

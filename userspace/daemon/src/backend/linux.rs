@@ -1,0 +1,215 @@
+//! The Linux backend: the HardMute Microphone on PipeWire (`driver/linux`, crate
+//! `hardmute-pipewire`). The node apps record from lingers in PipeWire, so when this daemon
+//! dies apps keep reading zeros from it; the gate runs in the daemon's filter, in the same graph
+//! cycle that captured the samples.
+
+use super::{Backend, BackendError, BackendOptions, BackendStatus};
+use hardmute_core::control::ChangeSource as Core;
+use hardmute_ipc::{ChangeSource, Counters, InputDevice, ListenTarget, Listener};
+use hardmute_pipewire::{Captures, Config, Error, VirtualMic};
+
+pub struct LinuxBackend {
+    options: BackendOptions,
+    mic: Option<VirtualMic>,
+}
+
+impl LinuxBackend {
+    pub fn new(options: BackendOptions) -> Self {
+        LinuxBackend { options, mic: None }
+    }
+
+    fn mic(&self) -> Result<&VirtualMic, BackendError> {
+        self.mic.as_ref().ok_or(BackendError::NotRunning)
+    }
+}
+
+fn to_core(source: ChangeSource) -> Core {
+    match source {
+        ChangeSource::Startup => Core::Startup,
+        ChangeSource::Cli => Core::Cli,
+        ChangeSource::Hotkey => Core::Hotkey,
+        ChangeSource::Panel => Core::Panel,
+        ChangeSource::Tray => Core::Tray,
+        ChangeSource::Daemon => Core::Daemon,
+        ChangeSource::OsMuteControl => Core::OsMuteControl,
+        ChangeSource::OtherClient => Core::OtherClient,
+        ChangeSource::FailSafe => Core::FailSafe,
+    }
+}
+
+fn from_core(source: Option<Core>) -> ChangeSource {
+    match source {
+        Some(Core::Cli) => ChangeSource::Cli,
+        Some(Core::Hotkey) => ChangeSource::Hotkey,
+        Some(Core::Panel) => ChangeSource::Panel,
+        Some(Core::Tray) => ChangeSource::Tray,
+        Some(Core::Daemon) => ChangeSource::Daemon,
+        Some(Core::OsMuteControl) => ChangeSource::OsMuteControl,
+        Some(Core::OtherClient) => ChangeSource::OtherClient,
+        Some(Core::FailSafe) => ChangeSource::FailSafe,
+        Some(Core::Startup) | None => ChangeSource::Startup,
+    }
+}
+
+fn failed(e: Error) -> BackendError {
+    match e {
+        Error::UnknownSource(u) => BackendError::UnknownInput {
+            name: u.wanted,
+            available: u.available,
+        },
+        other => BackendError::Failed(other.to_string()),
+    }
+}
+
+impl Backend for LinuxBackend {
+    fn name(&self) -> &'static str {
+        "linux"
+    }
+
+    fn start(&mut self, initial_muted: bool) -> Result<(), BackendError> {
+        if self.mic.is_some() {
+            return Ok(());
+        }
+        let mic = VirtualMic::start(Config {
+            source: self.options.device.clone(),
+            release_on_mute: self.options.release_on_mute,
+            initially_muted: initial_muted,
+            lock_dir: None,
+            fade_ms: Some(self.options.fade_ms),
+        })
+        .map_err(failed)?;
+        if let Some(warning) = mic.status().last_error {
+            log::warn!("{warning}");
+        }
+        self.mic = Some(mic);
+        Ok(())
+    }
+
+    fn set_hard_mute(&mut self, muted: bool, source: ChangeSource) -> Result<(), BackendError> {
+        self.mic()?
+            .set_hard_mute(muted, to_core(source))
+            .map_err(failed)
+    }
+
+    fn hard_mute(&self) -> bool {
+        // Not started = nothing can flow = muted.
+        self.mic.as_ref().is_none_or(VirtualMic::is_muted)
+    }
+
+    fn status(&self) -> BackendStatus {
+        let Some(mic) = &self.mic else {
+            return BackendStatus {
+                muted: true,
+                generation: 0,
+                source: ChangeSource::Startup,
+                device: self.options.device.clone(),
+                physical_open: false,
+                counters: Counters::default(),
+            };
+        };
+        let snap = mic.control().snapshot();
+        let st = mic.status();
+        BackendStatus {
+            muted: snap.muted,
+            generation: snap.generation,
+            source: from_core(snap.last_source),
+            device: st.source_wanted.clone(),
+            physical_open: st.capture_links > 0,
+            counters: Counters {
+                frames_delivered: snap.frames_delivered,
+                frames_zeroed: snap.frames_zeroed,
+                underruns: snap.underruns,
+                overruns: snap.overruns,
+                nonzero_samples_while_muted: None,
+            },
+        }
+    }
+
+    fn physical_inputs(&self) -> Result<Vec<InputDevice>, BackendError> {
+        Ok(self
+            .mic()?
+            .sources()
+            .into_iter()
+            .map(|s| InputDevice {
+                name: s.name,
+                description: s.description,
+                is_default: s.is_default,
+            })
+            .collect())
+    }
+
+    fn select_input(&mut self, name: Option<&str>) -> Result<(), BackendError> {
+        self.mic()?
+            .select_source(name.map(str::to_owned))
+            .map_err(failed)?;
+        self.options.device = name.map(str::to_owned);
+        Ok(())
+    }
+
+    fn listeners(&self) -> Result<Vec<Listener>, BackendError> {
+        Ok(self
+            .mic()?
+            .listeners()
+            .into_iter()
+            .map(|l| Listener {
+                app: l.app.app_name.clone().unwrap_or(l.node_name),
+                pid: l.app.pid,
+                binary: l.app.binary,
+                target: match l.captures {
+                    Captures::HardMute => ListenTarget::Virtual,
+                    Captures::Physical { source_name } => {
+                        ListenTarget::Physical { name: source_name }
+                    }
+                },
+            })
+            .collect())
+    }
+
+    fn set_release_on_mute(&mut self, release: bool) -> Result<(), BackendError> {
+        self.mic()?.set_release_on_mute(release).map_err(failed)?;
+        self.options.release_on_mute = release;
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut mic) = self.mic.take() {
+            // Fail closed first; then the filter and its links leave the graph. hardmute_mic
+            // stays, so apps keep reading zeros.
+            let _ = mic.set_hard_mute(true, Core::FailSafe);
+            mic.stop();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_sources_round_trip_through_the_control_block() {
+        for s in [
+            ChangeSource::Cli,
+            ChangeSource::Hotkey,
+            ChangeSource::Panel,
+            ChangeSource::Tray,
+            ChangeSource::Daemon,
+            ChangeSource::OsMuteControl,
+            ChangeSource::OtherClient,
+            ChangeSource::FailSafe,
+        ] {
+            assert_eq!(from_core(Some(to_core(s))), s);
+        }
+    }
+
+    #[test]
+    fn not_started_is_muted_and_not_running() {
+        let b = LinuxBackend::new(BackendOptions {
+            fade_ms: 5,
+            device: None,
+            release_on_mute: false,
+        });
+        assert!(b.hard_mute());
+        assert!(b.status().muted);
+        assert_eq!(b.listeners(), Err(BackendError::NotRunning));
+    }
+}
