@@ -104,20 +104,21 @@ start_panel() { # start_panel logname [args...]
     PANEL=$!
     PIDS+=($PANEL)
     WID=""
-    [ "${HIDDEN:-0}" = 1 ] || for _ in $(seq 1 100); do
+    # Generous waits: the first start of a fresh debug build on a loaded 2-core CI machine is slow.
+    [ "${HIDDEN:-0}" = 1 ] || for _ in $(seq 1 300); do
         WID=$(xdotool search --name "HardMute control panel" 2>/dev/null | head -1)
         [ -n "$WID" ] && break
         sleep 0.1
     done
     ITEM=""
-    for _ in $(seq 1 50); do
+    for _ in $(seq 1 150); do
         ITEM=$(gdbus call --session --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus \
             --method org.freedesktop.DBus.ListNames | grep -o "org.kde.StatusNotifierItem-$PANEL-[0-9]*" | head -1)
         [ -n "$ITEM" ] && break
         sleep 0.1
     done
     # The hotkey grab and the first state arrive just after the window maps.
-    for _ in $(seq 1 50); do grep -q "global hotkey ready" "$WORK/$log" && break; sleep 0.1; done
+    for _ in $(seq 1 150); do grep -q "global hotkey ready" "$WORK/$log" && break; sleep 0.1; done
     sleep 0.5
 }
 
