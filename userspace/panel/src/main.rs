@@ -1,0 +1,151 @@
+//! `hardmute-panel`: HardMute's control panel, tray icon and global hotkey (one user-session
+//! process; `hardmuted` owns the state).
+
+use clap::Parser;
+use hardmute_panel::app::{App, HotkeyAgent};
+use hardmute_panel::autostart;
+use hardmute_panel::config::ConfigFile;
+use hardmute_panel::level::{LevelFeed, SyntheticLevel};
+use hardmute_panel::link::{EventSink, Link, LinkEvent};
+use hardmute_panel::ui::{HardMuteTray, PanelWindow};
+use slint::ComponentHandle;
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "hardmute-panel",
+    version,
+    about = "HardMute control panel, tray icon and global hotkey. Talks to hardmuted; holds no state of its own."
+)]
+struct Args {
+    /// Start with only the tray icon and the hotkey (the panel opens from the tray).
+    #[arg(long)]
+    hidden: bool,
+    /// No tray icon.
+    #[arg(long)]
+    no_tray: bool,
+    /// No global hotkey.
+    #[arg(long)]
+    no_hotkey: bool,
+    /// Drive the level meter with a synthetic signal (for demos and for measuring the meter's
+    /// cost: hardmuted has no level feed yet).
+    #[arg(long)]
+    demo_level: bool,
+    /// Socket of hardmuted (default: $HARDMUTE_SOCKET, else the per-user socket).
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    /// Write the XDG autostart entry for this user and exit.
+    #[arg(long)]
+    install_autostart: bool,
+}
+
+thread_local! {
+    /// The running app, for events posted to the UI thread by the link's threads.
+    static APP: RefCell<Option<(Rc<App>, mpsc::Receiver<LinkEvent>)>> = const { RefCell::new(None) };
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let args = Args::parse();
+
+    if args.install_autostart {
+        let exec = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "hardmute-panel".into());
+        return match autostart::user_autostart_dir().and_then(|d| autostart::install(&d, &exec)) {
+            Ok(path) => {
+                println!("autostart entry written to {}", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("cannot write the autostart entry: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+
+    let socket = match args
+        .socket
+        .map(Ok)
+        .unwrap_or_else(hardmute_ipc::transport::socket_path)
+    {
+        Ok(socket) => socket,
+        Err(e) => {
+            log::error!("no socket path: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config_file = ConfigFile::from_env()
+        .map_err(|e| log::warn!("hotkey settings will not be saved: {e}"))
+        .ok();
+    let config = config_file
+        .as_ref()
+        .and_then(ConfigFile::load)
+        .unwrap_or_default();
+
+    let window = match PanelWindow::new() {
+        Ok(window) => window,
+        Err(e) => {
+            log::error!("cannot open the panel window (is there a display?): {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let tray = if args.no_tray {
+        None
+    } else {
+        match HardMuteTray::new() {
+            Ok(tray) => Some(tray),
+            Err(e) => {
+                log::warn!("no tray icon: {e}");
+                None
+            }
+        }
+    };
+
+    // Link events are queued, then the UI thread is woken to handle them in order.
+    let (events_tx, events_rx) = mpsc::channel::<LinkEvent>();
+    let sink: EventSink = Arc::new(move |event| {
+        if events_tx.send(event).is_ok() {
+            let _ = slint::invoke_from_event_loop(|| {
+                APP.with(|app| {
+                    if let Some((app, events)) = &*app.borrow() {
+                        app.pump(events);
+                    }
+                })
+            });
+        }
+    });
+    let link = Link::start(socket, sink);
+    let hotkey = HotkeyAgent::new(!args.no_hotkey, config_file, config.mode, link.sender());
+    let level: Option<Box<dyn LevelFeed>> = args
+        .demo_level
+        .then(|| Box::new(SyntheticLevel::new()) as Box<dyn LevelFeed>);
+    let app = App::new(window, tray, link, hotkey, &config, level);
+    if app.hotkey_active() {
+        log::info!("global hotkey ready");
+    }
+
+    if !args.hidden || app.tray.is_none() {
+        if let Err(e) = app.window.show() {
+            log::error!("cannot show the panel: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    APP.with(|slot| slot.replace(Some((app.clone(), events_rx))));
+    // With a tray the loop outlives the window (closing the panel hides it); without one,
+    // closing the panel quits.
+    let result = slint::run_event_loop();
+    APP.with(|slot| slot.replace(None));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("event loop failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Daemon state -> what the panel and tray show. Pure functions, tested without a display.
+
+use hardmute_ipc::{InputDevice, ListenTarget, Listener, State};
+
+/// The first device-chooser entry: follow the OS default input.
+pub const DEFAULT_DEVICE_LABEL: &str = "System default input";
+
+/// One line under the state button: who changed it last and what runs the virtual mic.
+pub fn status_line(state: &State) -> String {
+    let mic = if state.physical_open {
+        "physical mic open"
+    } else {
+        "physical mic released"
+    };
+    format!(
+        "{} by {} · backend {} · {}",
+        if state.muted { "Muted" } else { "Live" },
+        state.source,
+        state.backend,
+        mic
+    )
+}
+
+/// The device chooser: labels (entry 0 = system default), the name behind each entry, and
+/// the entry matching the daemon's current device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceChoices {
+    pub labels: Vec<String>,
+    pub names: Vec<Option<String>>,
+    pub selected: usize,
+}
+
+pub fn device_choices(devices: &[InputDevice], current: Option<&str>) -> DeviceChoices {
+    let mut labels = vec![DEFAULT_DEVICE_LABEL.to_owned()];
+    let mut names = vec![None];
+    for device in devices {
+        let mut label = device.description.clone();
+        if device.is_default {
+            label.push_str(" (default)");
+        }
+        labels.push(label);
+        names.push(Some(device.name.clone()));
+    }
+    let selected = match current {
+        None => 0,
+        Some(current) => match names.iter().position(|n| n.as_deref() == Some(current)) {
+            Some(index) => index,
+            // The daemon uses a device it did not list (it vanished): show it rather than lie.
+            None => {
+                labels.push(format!("{current} (unavailable)"));
+                names.push(Some(current.to_owned()));
+                names.len() - 1
+            }
+        },
+    };
+    DeviceChoices {
+        labels,
+        names,
+        selected,
+    }
+}
+
+/// One row of the "who is listening" list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenerView {
+    pub app: String,
+    pub target: String,
+    /// Captures a physical mic directly, so HardMute cannot mute it.
+    pub direct: bool,
+}
+
+/// Listener rows (direct captures first) and the sentence above them.
+pub fn listener_rows(listeners: &[Listener]) -> (Vec<ListenerView>, usize, String) {
+    let mut rows: Vec<ListenerView> = listeners
+        .iter()
+        .map(|l| {
+            let app = match l.pid {
+                Some(pid) => format!("{} (pid {pid})", l.app),
+                None => l.app.clone(),
+            };
+            match &l.target {
+                ListenTarget::Virtual => ListenerView {
+                    app,
+                    target: "HardMute Microphone".into(),
+                    direct: false,
+                },
+                // HardMute's own bridge must hold the physical mic: that is how audio reaches
+                // the virtual one. Anything else there bypasses the hard mute.
+                ListenTarget::Physical { name } => ListenerView {
+                    direct: !is_hardmute_bridge(l),
+                    app,
+                    target: name.clone(),
+                },
+            }
+        })
+        .collect();
+    rows.sort_by_key(|r| !r.direct);
+    let direct = rows.iter().filter(|r| r.direct).count();
+    let note = match (rows.len(), direct) {
+        (0, _) => "No app is using a microphone.".to_owned(),
+        (_, 0) => "Every app listens through HardMute.".to_owned(),
+        (_, 1) => "Warning: 1 app captures a physical mic directly — HardMute cannot mute it. Switch it to \"HardMute Microphone\".".to_owned(),
+        (_, n) => format!("Warning: {n} apps capture a physical mic directly — HardMute cannot mute them. Switch them to \"HardMute Microphone\"."),
+    };
+    (rows, direct, note)
+}
+
+fn is_hardmute_bridge(listener: &Listener) -> bool {
+    let app = listener.app.to_ascii_lowercase();
+    app.starts_with("hardmute")
+}
+
+/// What the level-meter line says when no meter is drawn.
+pub fn level_note(connected: bool, level_feed: bool, physical_open: bool) -> &'static str {
+    if !connected {
+        ""
+    } else if !physical_open {
+        "physical mic released while muted — nothing to measure"
+    } else if !level_feed {
+        "not available: this hardmuted has no level feed"
+    } else {
+        ""
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hardmute_ipc::{ChangeSource, Counters};
+
+    fn state(muted: bool, physical_open: bool) -> State {
+        State {
+            muted,
+            generation: 3,
+            source: ChangeSource::Hotkey,
+            backend: "simulated".into(),
+            device: None,
+            release_on_mute: !physical_open,
+            start_muted: false,
+            fade_ms: 5,
+            hotkey: None,
+            physical_open,
+            counters: Counters::default(),
+        }
+    }
+
+    fn listener(app: &str, target: ListenTarget) -> Listener {
+        Listener {
+            app: app.into(),
+            pid: Some(7),
+            binary: None,
+            target,
+        }
+    }
+
+    #[test]
+    fn status_line_names_the_source_and_the_mic() {
+        assert_eq!(
+            status_line(&state(true, false)),
+            "Muted by hotkey · backend simulated · physical mic released"
+        );
+        assert!(status_line(&state(false, true)).starts_with("Live by hotkey"));
+    }
+
+    #[test]
+    fn device_chooser_selects_the_current_device_or_shows_a_vanished_one() {
+        let devices = vec![
+            InputDevice {
+                name: "usb".into(),
+                description: "USB mic".into(),
+                is_default: false,
+            },
+            InputDevice {
+                name: "builtin".into(),
+                description: "Built-in".into(),
+                is_default: true,
+            },
+        ];
+        let none = device_choices(&devices, None);
+        assert_eq!(none.selected, 0);
+        assert_eq!(
+            none.labels,
+            ["System default input", "USB mic", "Built-in (default)"]
+        );
+        let usb = device_choices(&devices, Some("usb"));
+        assert_eq!(usb.names[usb.selected].as_deref(), Some("usb"));
+        let gone = device_choices(&devices, Some("bt-headset"));
+        assert_eq!(gone.labels[gone.selected], "bt-headset (unavailable)");
+        assert_eq!(gone.names[gone.selected].as_deref(), Some("bt-headset"));
+    }
+
+    #[test]
+    fn direct_capture_of_a_physical_mic_is_flagged_but_our_bridge_is_not() {
+        let (rows, direct, note) = listener_rows(&[
+            listener("zoom", ListenTarget::Virtual),
+            listener(
+                "hardmuted bridge",
+                ListenTarget::Physical { name: "hw0".into() },
+            ),
+            listener("spyware", ListenTarget::Physical { name: "hw0".into() }),
+        ]);
+        assert_eq!(direct, 1);
+        assert_eq!(rows[0].app, "spyware (pid 7)", "direct captures come first");
+        assert!(rows[0].direct);
+        assert!(rows
+            .iter()
+            .filter(|r| r.app.starts_with("hardmuted"))
+            .all(|r| !r.direct));
+        assert!(note.starts_with("Warning: 1 app"), "{note}");
+
+        let (_, direct, note) = listener_rows(&[listener("zoom", ListenTarget::Virtual)]);
+        assert_eq!(
+            (direct, note.as_str()),
+            (0, "Every app listens through HardMute.")
+        );
+        assert_eq!(listener_rows(&[]).2, "No app is using a microphone.");
+    }
+
+    #[test]
+    fn level_note_explains_a_hidden_meter() {
+        assert!(level_note(true, true, false).contains("released"));
+        assert!(level_note(true, false, true).contains("no level feed"));
+        assert_eq!(level_note(true, true, true), "");
+    }
+}

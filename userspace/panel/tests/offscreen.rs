@@ -1,0 +1,268 @@
+//! Offscreen tests of the real panel component with Slint's software renderer: no display, no
+//! GPU. A daemon with the simulated backend runs in-process on a socket in a temporary
+//! directory; the panel talks to it through the real link, exactly as the app does.
+//!
+//! One test function: Slint allows one platform per process and the components live on the
+//! thread that created them.
+
+use hardmute_ipc::{ChangeSource, Client};
+use hardmute_panel::app::{App, HotkeyAgent};
+use hardmute_panel::config::PanelConfig;
+use hardmute_panel::hotkey::HotkeyMode;
+use hardmute_panel::link::{EventSink, Link, LinkEvent};
+use hardmute_panel::ui::PanelWindow;
+use slint::platform::software_renderer::{MinimalSoftwareWindow, RepaintBufferType};
+use slint::platform::{PointerEventButton, WindowAdapter, WindowEvent};
+use slint::{ComponentHandle, LogicalPosition, PhysicalSize, Rgb8Pixel};
+use std::rc::Rc;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const WIDTH: u32 = 460;
+const HEIGHT: u32 = 640;
+const MUTED_BG: [u8; 3] = [0xb7, 0x1c, 0x1c];
+const LIVE_BG: [u8; 3] = [0x1b, 0x5e, 0x20];
+
+struct OffscreenPlatform {
+    window: Rc<MinimalSoftwareWindow>,
+    start: Instant,
+}
+
+impl slint::platform::Platform for OffscreenPlatform {
+    fn create_window_adapter(&self) -> Result<Rc<dyn WindowAdapter>, slint::PlatformError> {
+        Ok(self.window.clone())
+    }
+    fn duration_since_start(&self) -> Duration {
+        self.start.elapsed()
+    }
+}
+
+struct Frame {
+    pixels: Vec<Rgb8Pixel>,
+}
+
+impl Frame {
+    fn at(&self, x: u32, y: u32) -> [u8; 3] {
+        let p = self.pixels[(y * WIDTH + x) as usize];
+        [p.r, p.g, p.b]
+    }
+}
+
+fn render(window: &MinimalSoftwareWindow) -> Frame {
+    slint::platform::update_timers_and_animations();
+    let mut pixels = vec![Rgb8Pixel::new(0, 0, 0); (WIDTH * HEIGHT) as usize];
+    // Full repaint every time (a fresh buffer has no previous frame to reuse).
+    window.request_redraw();
+    let drawn = window.draw_if_needed(|renderer| {
+        renderer.render(&mut pixels, WIDTH as usize);
+    });
+    assert!(drawn, "the window had something to draw");
+    Frame { pixels }
+}
+
+/// The state button's rectangle in physical pixels (scale factor 1).
+fn button_rect(ui: &PanelWindow) -> (u32, u32, u32, u32) {
+    let (cx, cy) = (ui.get_state_button_x(), ui.get_state_button_y());
+    let (w, h) = (ui.get_state_button_width(), ui.get_state_button_height());
+    assert!(w > 200.0 && h >= 150.0, "state button is big: {w}x{h}");
+    (
+        (cx - w / 2.0) as u32,
+        (cy - h / 2.0) as u32,
+        w as u32,
+        h as u32,
+    )
+}
+
+/// Share of the button's pixels having `colour` (its background), and of white ones (its text).
+fn button_colours(frame: &Frame, rect: (u32, u32, u32, u32), colour: [u8; 3]) -> (f64, usize) {
+    let (x0, y0, w, h) = rect;
+    let (mut matching, mut white, mut total) = (0usize, 0usize, 0usize);
+    // Stay 14 px inside the rounded corners.
+    for y in y0 + 14..y0 + h - 14 {
+        for x in x0 + 14..x0 + w - 14 {
+            let p = frame.at(x, y);
+            total += 1;
+            if p.iter().zip(colour).all(|(a, b)| a.abs_diff(b) <= 3) {
+                matching += 1;
+            }
+            if p.iter().all(|c| *c >= 0xf0) {
+                white += 1;
+            }
+        }
+    }
+    (matching as f64 / total as f64, white)
+}
+
+fn pump_until(
+    app: &Rc<App>,
+    events: &mpsc::Receiver<LinkEvent>,
+    what: &str,
+    done: impl Fn(&App) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done(app) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if let Ok(event) = events.recv_timeout(Duration::from_millis(50)) {
+            app.handle(event);
+        }
+        app.pump(events);
+    }
+}
+
+fn click(window: &MinimalSoftwareWindow, x: f32, y: f32) {
+    let position = LogicalPosition::new(x, y);
+    window.dispatch_event(WindowEvent::PointerMoved { position });
+    window.dispatch_event(WindowEvent::PointerPressed {
+        position,
+        button: PointerEventButton::Left,
+    });
+    window.dispatch_event(WindowEvent::PointerReleased {
+        position,
+        button: PointerEventButton::Left,
+    });
+}
+
+#[test]
+fn panel_renders_both_states_and_its_button_drives_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("hardmute.sock");
+    let daemon = hardmuted::run(
+        "simulated",
+        hardmuted::StateStore::in_dir(dir.path()),
+        &socket,
+    )
+    .expect("daemon starts");
+
+    let window = MinimalSoftwareWindow::new(RepaintBufferType::NewBuffer);
+    slint::platform::set_platform(Box::new(OffscreenPlatform {
+        window: window.clone(),
+        start: Instant::now(),
+    }))
+    .unwrap();
+    let ui = PanelWindow::new().unwrap();
+    window.set_size(PhysicalSize::new(WIDTH, HEIGHT));
+    ui.show().unwrap();
+
+    // Before the daemon answers: the neutral "no daemon" look, neither red nor green.
+    let frame = render(&window);
+    let rect = button_rect(&ui);
+    assert!(button_colours(&frame, rect, MUTED_BG).0 < 0.01);
+
+    let (events_tx, events) = mpsc::channel();
+    let sink: EventSink = Arc::new(move |event| {
+        let _ = events_tx.send(event);
+    });
+    let link = Link::start(socket.clone(), sink);
+    let hotkey = HotkeyAgent::new(false, None, HotkeyMode::Toggle, link.sender());
+    let app = App::new(
+        ui.clone_strong(),
+        None,
+        link,
+        hotkey,
+        &PanelConfig::default(),
+        None,
+    );
+    pump_until(&app, &events, "the first state", |app| {
+        app.window.get_connected()
+    });
+    assert!(ui.get_muted(), "a fresh install starts muted");
+
+    // MUTED: the button is the muted red with white text on it.
+    let muted_frame = render(&window);
+    let rect = button_rect(&ui);
+    let (red, muted_text) = button_colours(&muted_frame, rect, MUTED_BG);
+    let (green, _) = button_colours(&muted_frame, rect, LIVE_BG);
+    assert!(red > 0.6, "muted button is red ({red:.2} of its pixels)");
+    assert!(green < 0.01, "and not green ({green:.2})");
+    assert!(
+        muted_text > 200,
+        "the MUTED label is drawn ({muted_text} white pixels)"
+    );
+
+    // A click on the button unmutes — in the daemon, not just on screen.
+    click(&window, ui.get_state_button_x(), ui.get_state_button_y());
+    let mut observer = Client::connect(&socket).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let state = loop {
+        let state = observer.status().unwrap();
+        if !state.muted || Instant::now() > deadline {
+            break state;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!state.muted, "the daemon is live after the click");
+    assert_eq!(
+        state.source,
+        ChangeSource::Panel,
+        "and knows the panel did it"
+    );
+
+    // The panel shows what the daemon streams back.
+    pump_until(&app, &events, "the live state", |app| {
+        !app.window.get_muted()
+    });
+    let live_frame = render(&window);
+    let rect = button_rect(&ui);
+    let (green, live_text) = button_colours(&live_frame, rect, LIVE_BG);
+    let (red, _) = button_colours(&live_frame, rect, MUTED_BG);
+    assert!(green > 0.6, "live button is green ({green:.2})");
+    assert!(red < 0.01, "and not red ({red:.2})");
+    assert!(
+        live_text > 200 && live_text != muted_text,
+        "the LIVE label is drawn"
+    );
+
+    // A change made elsewhere (the CLI) shows up without any click.
+    observer.mute(ChangeSource::Cli).unwrap();
+    pump_until(&app, &events, "the CLI's mute", |app| {
+        app.window.get_muted()
+    });
+    let (red, _) = button_colours(&render(&window), button_rect(&ui), MUTED_BG);
+    assert!(red > 0.6, "muted again by the CLI ({red:.2})");
+
+    // Keyboard: the clicks above focused the state button; Tab leaves it, Shift+Tab (Backtab)
+    // comes back, Space presses it.
+    let backtab = String::from(char::from(slint::platform::Key::Backtab));
+    for text in ["\t", backtab.as_str(), " "] {
+        window.dispatch_event(WindowEvent::KeyPressed { text: text.into() });
+        window.dispatch_event(WindowEvent::KeyReleased { text: text.into() });
+    }
+    pump_until(&app, &events, "the keyboard unmute", |app| {
+        !app.window.get_muted()
+    });
+    assert_eq!(observer.status().unwrap().source, ChangeSource::Panel);
+    window.dispatch_event(WindowEvent::KeyPressed { text: " ".into() });
+    window.dispatch_event(WindowEvent::KeyReleased { text: " ".into() });
+    pump_until(&app, &events, "the keyboard mute", |app| {
+        app.window.get_muted()
+    });
+
+    // The daemon stops: the panel says so instead of showing a stale state.
+    daemon.shutdown();
+    pump_until(&app, &events, "the disconnect", |app| {
+        !app.window.get_connected()
+    });
+    let frame = render(&window);
+    let (red, _) = button_colours(&frame, button_rect(&ui), MUTED_BG);
+    let (green, _) = button_colours(&frame, button_rect(&ui), LIVE_BG);
+    assert!(
+        red < 0.01 && green < 0.01,
+        "no daemon: neither red nor green"
+    );
+
+    // The daemon comes back (same socket, persisted state): the panel reconnects by itself.
+    let daemon = hardmuted::run(
+        "simulated",
+        hardmuted::StateStore::in_dir(dir.path()),
+        &socket,
+    )
+    .expect("daemon restarts");
+    pump_until(&app, &events, "the reconnect", |app| {
+        app.window.get_connected()
+    });
+    assert!(ui.get_muted(), "the persisted state (muted) is shown");
+    let (red, _) = button_colours(&render(&window), button_rect(&ui), MUTED_BG);
+    assert!(red > 0.6, "red again after the reconnect ({red:.2})");
+    daemon.shutdown();
+}
