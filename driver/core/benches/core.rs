@@ -79,6 +79,15 @@ fn write_report(path: &str) {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         std::env::consts::ARCH
     );
+    // Side-by-side ratios survive a busy machine better than absolute times; say how busy it was.
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        let one_min = load.split_whitespace().next().unwrap_or("?");
+        let _ = writeln!(
+            md,
+            "Load average (1 min) when written: {one_min}. Above the core count, absolute times and \
+             even the ratios are noisy; rerun on an idle machine for decisions.\n"
+        );
+    }
     let _ = writeln!(
         md,
         "## Gate + copy vs memcpy (stereo f32, unmuted, fade done)\n"
