@@ -140,9 +140,16 @@ impl Backend for MacosBackend {
         self.running = Some(running);
         self.record_change(ChangeSource::Startup);
         if !initial_muted {
-            self.set_hard_mute(false, ChangeSource::Startup)?;
-        } else {
-            self.apply_capture_policy(true)?;
+            if let Err(e) = self.set_hard_mute(false, ChangeSource::Startup) {
+                // Refused or failed: stay muted and keep serving (the daemon reads the state
+                // back with `hard_mute`); the user can retry the unmute.
+                log::warn!("starting muted: {e}");
+            } else {
+                return Ok(());
+            }
+        }
+        if let Err(e) = self.apply_capture_policy(true) {
+            log::warn!("{e}");
         }
         Ok(())
     }
@@ -203,8 +210,12 @@ impl Backend for MacosBackend {
         let target = macos_policy::resolve_selection(&inputs, name)?;
         let muted = self.hard_mute();
         let running = self.running.as_mut().ok_or(BackendError::NotRunning)?;
-        // The mute state lives in the plug-in and is untouched by the switch.
-        Self::start_bridge(running, target)?;
+        let already = running.bridge.is_some()
+            && running.capturing.as_deref() == target.map(|d| d.uid.as_str());
+        if !already {
+            // The mute state lives in the plug-in and is untouched by the switch.
+            Self::start_bridge(running, target)?;
+        }
         self.options.device = name.map(str::to_owned);
         self.apply_capture_policy(muted)
     }
@@ -231,11 +242,11 @@ impl Backend for MacosBackend {
     fn stop(&mut self) {
         if let Some(running) = self.running.take() {
             // Fail closed first; the plug-in keeps delivering zeros after we are gone.
-            if let Err(e) = running.devices.set_muted(true) {
-                log::warn!("{}", failed("muting HardMute on stop", e));
+            match running.devices.set_muted(true) {
+                Ok(()) => self.record_change(ChangeSource::FailSafe),
+                Err(e) => log::warn!("{}", failed("muting HardMute on stop", e)),
             }
             drop(running);
-            self.source = ChangeSource::FailSafe;
         }
     }
 }
