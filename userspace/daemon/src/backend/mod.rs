@@ -1,7 +1,7 @@
 //! What the daemon needs from whatever hosts the virtual mic.
 //!
 //! One module per backend, chosen at the module edge like cpal's hosts: `simulated` everywhere
-//! (tests, demos), `linux` (PipeWire) when the Linux helper lands, Windows/macOS later.
+//! (tests, demos), `linux` (PipeWire), `windows` (the WaveRT driver), `macos` (the HAL plug-in).
 //!
 //! The contract every backend keeps (DESIGN.md invariants 2 and 4):
 //! - `start(initial_muted)` applies the mute before any audio can flow to an app;
@@ -11,6 +11,10 @@
 
 #[cfg(target_os = "linux")]
 pub mod linux;
+#[cfg(target_os = "macos")]
+pub mod macos;
+// The macOS backend's decisions compile (and are tested) everywhere; its CoreAudio layer only on macOS.
+pub mod macos_policy;
 pub mod simulated;
 // Portable policy + realtime step compile (and are tested) everywhere; the Win32 layer only on Windows.
 pub mod windows;
@@ -119,6 +123,8 @@ pub trait Backend: Send {
 /// its cfg (e.g. `#[cfg(target_os = "linux")] "linux",` before `"simulated"`), with its arm in
 /// [`create`] and its module declared above under the same cfg.
 pub const AVAILABLE: &[&str] = &[
+    #[cfg(target_os = "macos")]
+    "macos",
     #[cfg(target_os = "linux")]
     "linux",
     #[cfg(windows)]
@@ -132,6 +138,8 @@ pub fn create(name: &str, options: BackendOptions) -> Result<Box<dyn Backend>, B
         "simulated" => Ok(Box::new(simulated::SimulatedBackend::new(options))),
         #[cfg(target_os = "linux")]
         "linux" => Ok(Box::new(linux::LinuxBackend::new(options))),
+        #[cfg(target_os = "macos")]
+        "macos" => Ok(Box::new(macos::MacosBackend::new(options))),
         #[cfg(windows)]
         "windows" => Ok(Box::new(windows::WindowsBackend::new(options))),
         other => Err(BackendError::Failed(format!(

@@ -1,0 +1,252 @@
+//! The macOS backend: the HardMute AudioServerPlugIn (`driver/macos`) holds the hard-mute state
+//! inside coreaudiod and gates delivery; this backend is its client through the bridge crate
+//! `hardmute-macos-bridge`:
+//!
+//! - `'hmut'` on the HardMute Microphone ([`HardMute`]): anyone may set it, only this daemon
+//!   (bundle id `org.hardmute.daemon`, while it is a client of one of the plug-in's devices) may
+//!   clear it; a set returns once the plug-in's IO thread sees the new state.
+//! - [`Bridge`]: physical mic -> hidden "HardMute Feed" device, drift-corrected.
+//! - Listeners from the HAL's process list (macOS 14+).
+//!
+//! The decisions live in the bridge crate's `policy` and in [`super::macos_policy`], both tested
+//! on Linux; this file only gathers their inputs and applies their answers. It is type-checked for
+//! the Apple targets on Linux (`cargo xtask cross-check crates`) and runs only on a Mac.
+
+use super::macos_policy;
+use super::{Backend, BackendError, BackendOptions, BackendStatus};
+use hardmute_ipc::{ChangeSource, Counters, InputDevice, Listener};
+use hardmute_macos_bridge::macos::{self as hal, Bridge, HardMute};
+use hardmute_macos_bridge::policy;
+
+fn failed(what: &str, e: hal::Error) -> BackendError {
+    BackendError::Failed(match e {
+        hal::Error::NoDevice(device) => format!(
+            "{what}: the {device} device is missing (HardMute.driver not installed, or coreaudiod \
+             not restarted since)"
+        ),
+        other => format!("{what}: {other:?}"),
+    })
+}
+
+struct Running {
+    devices: HardMute,
+    /// `None` when no physical input is available (the plug-in then delivers zeros).
+    bridge: Option<Bridge>,
+    /// Capture stopped by release-on-mute (the feed keeps running, so we stay a client).
+    capture_paused: bool,
+    /// The UID being captured.
+    capturing: Option<String>,
+}
+
+pub struct MacosBackend {
+    options: BackendOptions,
+    running: Option<Running>,
+    /// The plug-in keeps only the flag; the daemon numbers and attributes its own changes.
+    generation: u64,
+    source: ChangeSource,
+}
+
+impl MacosBackend {
+    pub fn new(options: BackendOptions) -> Self {
+        MacosBackend {
+            options,
+            running: None,
+            generation: 0,
+            source: ChangeSource::Startup,
+        }
+    }
+
+    fn running(&self) -> Result<&Running, BackendError> {
+        self.running.as_ref().ok_or(BackendError::NotRunning)
+    }
+
+    /// (Re)starts the bridge on `target` (`None` = none left: no bridge, zeros).
+    fn start_bridge(
+        running: &mut Running,
+        target: Option<&policy::InputDevice>,
+    ) -> Result<(), BackendError> {
+        // The old capture goes first: one physical capture at a time.
+        running.bridge = None;
+        running.capturing = None;
+        running.capture_paused = false;
+        let Some(device) = target else {
+            log::warn!("no physical input: HardMute Microphone delivers silence");
+            return Ok(());
+        };
+        let bridge = Bridge::start(device.id, &running.devices)
+            .map_err(|e| failed(&format!("capturing {:?}", device.name), e))?;
+        log::info!("bridging {:?} ({}) into HardMute", device.name, device.uid);
+        running.bridge = Some(bridge);
+        running.capturing = Some(device.uid.clone());
+        Ok(())
+    }
+
+    /// Release-on-mute: stop or resume the physical capture as `policy::should_capture` says.
+    /// Whether anyone records is not tracked here, so the capture runs whenever it is allowed.
+    fn apply_capture_policy(&mut self, muted: bool) -> Result<(), BackendError> {
+        let release = self.options.release_on_mute;
+        let running = self.running.as_mut().ok_or(BackendError::NotRunning)?;
+        let Some(bridge) = running.bridge.as_mut() else {
+            return Ok(());
+        };
+        let capture = policy::should_capture(muted, release, true);
+        if capture && running.capture_paused {
+            bridge
+                .resume_capture()
+                .map_err(|e| failed("reopening the physical mic", e))?;
+            running.capture_paused = false;
+        } else if !capture && !running.capture_paused {
+            bridge
+                .pause_capture()
+                .map_err(|e| failed("releasing the physical mic", e))?;
+            running.capture_paused = true;
+        }
+        Ok(())
+    }
+
+    fn record_change(&mut self, source: ChangeSource) {
+        self.generation += 1;
+        self.source = source;
+    }
+}
+
+impl Backend for MacosBackend {
+    fn name(&self) -> &'static str {
+        "macos"
+    }
+
+    fn start(&mut self, initial_muted: bool) -> Result<(), BackendError> {
+        if self.running.is_some() {
+            return Ok(());
+        }
+        let devices = HardMute::find().map_err(|e| failed("finding HardMute", e))?;
+        // Mute before any capture starts (anyone may mute). An unmute is accepted only from a
+        // client of the plug-in's devices, so it waits until the bridge's IOProc on the feed runs.
+        devices
+            .set_muted(true)
+            .map_err(|e| failed("muting HardMute", e))?;
+        let mut running = Running {
+            devices,
+            bridge: None,
+            capture_paused: false,
+            capturing: None,
+        };
+        let inputs = hal::input_devices().map_err(|e| failed("listing inputs", e))?;
+        let target = macos_policy::capture_target(&inputs, self.options.device.as_deref());
+        if let Err(e) = Self::start_bridge(&mut running, target) {
+            // The virtual mic is muted and delivers zeros; report it, keep serving.
+            log::warn!("{e}");
+        }
+        self.running = Some(running);
+        self.record_change(ChangeSource::Startup);
+        if !initial_muted {
+            if let Err(e) = self.set_hard_mute(false, ChangeSource::Startup) {
+                // Refused or failed: stay muted and keep serving (the daemon reads the state
+                // back with `hard_mute`); the user can retry the unmute.
+                log::warn!("starting muted: {e}");
+            } else {
+                return Ok(());
+            }
+        }
+        if let Err(e) = self.apply_capture_policy(true) {
+            log::warn!("{e}");
+        }
+        Ok(())
+    }
+
+    fn set_hard_mute(&mut self, muted: bool, source: ChangeSource) -> Result<(), BackendError> {
+        let running = self.running()?;
+        // Returns after the plug-in has made the change effective on its IO thread. A refused
+        // unmute leaves the plug-in muted.
+        running.devices.set_muted(muted).map_err(|e| {
+            failed(
+                if muted {
+                    "muting HardMute"
+                } else {
+                    "unmuting HardMute"
+                },
+                e,
+            )
+        })?;
+        self.record_change(source);
+        if let Err(e) = self.apply_capture_policy(muted) {
+            // The mute state is set; only the mic indicator is affected.
+            log::warn!("{e}");
+        }
+        Ok(())
+    }
+
+    fn hard_mute(&self) -> bool {
+        // Not started or unreadable: report muted (fail closed).
+        self.running
+            .as_ref()
+            .is_none_or(|r| r.devices.is_muted().unwrap_or(true))
+    }
+
+    fn status(&self) -> BackendStatus {
+        let running = self.running.as_ref();
+        BackendStatus {
+            muted: self.hard_mute(),
+            generation: self.generation,
+            source: self.source,
+            device: running
+                .and_then(|r| r.capturing.clone())
+                .or_else(|| self.options.device.clone()),
+            physical_open: running.is_some_and(|r| r.bridge.is_some() && !r.capture_paused),
+            // The plug-in's counters stay inside coreaudiod ('hmut' carries only the flag).
+            counters: Counters::default(),
+        }
+    }
+
+    fn physical_inputs(&self) -> Result<Vec<InputDevice>, BackendError> {
+        self.running()?;
+        let inputs = hal::input_devices().map_err(|e| failed("listing inputs", e))?;
+        Ok(macos_policy::physical_inputs(&inputs))
+    }
+
+    fn select_input(&mut self, name: Option<&str>) -> Result<(), BackendError> {
+        self.running()?;
+        let inputs = hal::input_devices().map_err(|e| failed("listing inputs", e))?;
+        let target = macos_policy::resolve_selection(&inputs, name)?;
+        let muted = self.hard_mute();
+        let running = self.running.as_mut().ok_or(BackendError::NotRunning)?;
+        let already = running.bridge.is_some()
+            && running.capturing.as_deref() == target.map(|d| d.uid.as_str());
+        if !already {
+            // The mute state lives in the plug-in and is untouched by the switch.
+            Self::start_bridge(running, target)?;
+        }
+        self.options.device = name.map(str::to_owned);
+        self.apply_capture_policy(muted)
+    }
+
+    fn listeners(&self) -> Result<Vec<Listener>, BackendError> {
+        self.running()?;
+        let processes = hal::input_processes().map_err(|e| {
+            failed(
+                "listing listeners (the HAL process list needs macOS 14 or later)",
+                e,
+            )
+        })?;
+        let own_pid = i32::try_from(std::process::id()).unwrap_or(-1);
+        Ok(macos_policy::listeners(&processes, own_pid))
+    }
+
+    fn set_release_on_mute(&mut self, release: bool) -> Result<(), BackendError> {
+        self.running()?;
+        self.options.release_on_mute = release;
+        let muted = self.hard_mute();
+        self.apply_capture_policy(muted)
+    }
+
+    fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            // Fail closed first; the plug-in keeps delivering zeros after we are gone.
+            match running.devices.set_muted(true) {
+                Ok(()) => self.record_change(ChangeSource::FailSafe),
+                Err(e) => log::warn!("{}", failed("muting HardMute on stop", e)),
+            }
+            drop(running);
+        }
+    }
+}
