@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Build the signed, notarizable installer package on a Mac.
-# usage: build-pkg.sh VERSION HardMute.driver hardmuted [hardmute]
+# usage: build-pkg.sh VERSION HardMute.driver hardmuted [hardmute [hardmute-panel]]
 # env:   APP_SIGN_ID="Developer ID Application: NAME (TEAMID)"   (codesign identity, optional)
 #        PKG_SIGN_ID="Developer ID Installer: NAME (TEAMID)"     (productsign identity, optional)
 #        NOTARY_PROFILE=<notarytool keychain profile>            (notarize + staple, optional)
 # Without identities it produces an unsigned package for local testing only (macOS refuses to load
 # an unsigned plug-in into coreaudiod on Apple silicon unless ad-hoc signed; see README.md).
 set -euo pipefail
-VERSION=$1 DRIVER=$2 DAEMON=$3 CLI=${4:-}
+VERSION=$1 DRIVER=$2 DAEMON=$3 CLI=${4:-} PANEL=${5:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
 WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT
 ROOT="$WORK/root"
@@ -18,6 +18,12 @@ cp "$DAEMON" "$ROOT/Library/Application Support/HardMute/hardmuted"
 cp "$HERE/uninstall.sh" "$ROOT/Library/Application Support/HardMute/uninstall.sh"
 [ -n "$CLI" ] && cp "$CLI" "$ROOT/usr/local/bin/hardmute"
 cp "$HERE/org.hardmute.daemon.plist" "$ROOT/Library/LaunchAgents/org.hardmute.daemon.plist"
+# The panel and its login item come together (a LaunchAgent without its program would fail at
+# every login).
+if [ -n "$PANEL" ]; then
+  cp "$PANEL" "$ROOT/Library/Application Support/HardMute/hardmute-panel"
+  cp "$HERE/org.hardmute.panel.plist" "$ROOT/Library/LaunchAgents/org.hardmute.panel.plist"
+fi
 
 SIGN=${APP_SIGN_ID:--}   # "-" = ad-hoc
 # Hardened runtime + secure timestamp are required for notarization.
@@ -26,6 +32,7 @@ CS=(codesign --force --options runtime --timestamp -s "$SIGN")
 "${CS[@]}" "$ROOT/Library/Audio/Plug-Ins/HAL/HardMute.driver"
 "${CS[@]}" "$ROOT/Library/Application Support/HardMute/hardmuted"
 [ -n "$CLI" ] && "${CS[@]}" "$ROOT/usr/local/bin/hardmute"
+[ -n "$PANEL" ] && "${CS[@]}" "$ROOT/Library/Application Support/HardMute/hardmute-panel"
 
 pkgbuild --root "$ROOT" --identifier org.hardmute.pkg --version "$VERSION" \
          --scripts "$HERE/scripts" --install-location / "$WORK/HardMute-component.pkg"

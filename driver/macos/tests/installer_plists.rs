@@ -77,3 +77,29 @@ fn launch_agent_and_daemon_identity_plists_are_consistent() {
     );
     plist_check("daemon-Info.plist", &check);
 }
+
+#[test]
+fn panel_launch_agent_starts_the_hidden_panel_and_the_scripts_manage_it() {
+    plist_check(
+        "org.hardmute.panel.plist",
+        "assert p['Label']=='org.hardmute.panel'\n\
+         assert p['ProgramArguments']==['/Library/Application Support/HardMute/hardmute-panel', '--hidden'], p['ProgramArguments']\n\
+         assert p['RunAtLoad'] is True\n\
+         assert p['KeepAlive']=={'SuccessfulExit': False}, p['KeepAlive']\n\
+         assert p['LimitLoadToSessionType']=='Aqua'",
+    );
+    // Installed by build-pkg.sh, bootstrapped by postinstall, stopped by preinstall, removed by
+    // uninstall.sh: a label or path missing from one of them would leave a stale login item.
+    let read = |f: &str| std::fs::read_to_string(installer_dir().join(f)).unwrap();
+    let pkg = read("build-pkg.sh");
+    assert!(pkg.contains("org.hardmute.panel.plist") && pkg.contains("/hardmute-panel\""));
+    for script in ["scripts/postinstall", "scripts/preinstall", "uninstall.sh"] {
+        let text = read(script);
+        for label in ["org.hardmute.daemon", "org.hardmute.panel"] {
+            assert!(text.contains(label), "{script} does not handle {label}");
+        }
+    }
+    assert!(read("scripts/postinstall").contains("launchctl bootstrap"));
+    assert!(read("uninstall.sh").contains("rm -f \"/Library/LaunchAgents/$label.plist\""));
+    assert!(read("uninstall.sh").contains("rm -rf \"/Library/Application Support/HardMute\""));
+}

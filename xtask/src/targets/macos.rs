@@ -15,6 +15,12 @@
 //! - `macos-bridge <target>`: the bridge's `bridge_probe` example (coreaudio-rs, objc2) linked as
 //!   an MH_EXECUTE; asserted: no flat-namespace binds, only the frameworks the bridge uses, and
 //!   the HAL client API bound two-level to CoreAudio.
+//! - `macos-daemon <target>`: `hardmuted` itself (the macOS backend: bridge, hard-mute property,
+//!   HAL property listeners) linked as an MH_EXECUTE with `installer/macos/daemon-Info.plist`
+//!   embedded as its `__TEXT,__info_plist` section, the way the shipped binary is built; asserted:
+//!   the bridge's library rules, the HAL listener API and the AudioUnit API bound two-level to
+//!   their frameworks, and the embedded plist (plistlib) names the bundle id
+//!   `org.hardmute.daemon` that the plug-in's owner check compares.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -37,6 +43,13 @@ const BRIDGE_PACKAGE: &str = "hardmute-macos-bridge";
 const BRIDGE_EXAMPLE: &str = "bridge_probe";
 const BRIDGE_DIR: &str = "driver/macos/bridge";
 const BUNDLE_SCRIPT: &str = "installer/macos/build-bundle.sh";
+const DAEMON_PACKAGE: &str = "hardmuted";
+const DAEMON_DIR: &str = "userspace/daemon";
+const DAEMON_INFO_PLIST: &str = "installer/macos/daemon-Info.plist";
+/// The bundle id the plug-in accepts an unmute from (`driver/macos`'s owner check).
+pub const DAEMON_BUNDLE_ID: &str = "org.hardmute.daemon";
+const AUDIO_TOOLBOX: &str =
+    "/System/Library/Frameworks/AudioToolbox.framework/Versions/A/AudioToolbox";
 
 /// The one symbol coreaudiod (CFPlugIn) looks up in the plug-in.
 pub const FACTORY: &str = "AudioServerPlugIn_Factory";
@@ -53,7 +66,7 @@ const BRIDGE_LIBRARIES: &[&str] = &[
     LIBSYSTEM,
     CORE_FOUNDATION,
     CORE_AUDIO,
-    "/System/Library/Frameworks/AudioToolbox.framework/Versions/A/AudioToolbox",
+    AUDIO_TOOLBOX,
     "/System/Library/Frameworks/Foundation.framework/Versions/C/Foundation",
     "/usr/lib/libobjc.A.dylib",
     "/usr/lib/libiconv.2.dylib",
@@ -82,6 +95,9 @@ pub fn run_stage(toolchain: &Toolchain, report: &mut Report) {
         report.step("macos-bridge", target, || {
             link_bridge_probe(toolchain, target)
         });
+    }
+    for target in TARGETS {
+        report.step("macos-daemon", target, || link_daemon(toolchain, target));
     }
 }
 
@@ -372,6 +388,94 @@ fn link_bridge_probe(toolchain: &Toolchain, target: &str) -> Result<()> {
         }),
         "_AudioObjectGetPropertyData is not bound to CoreAudio ({} CoreAudio binds)",
         image.binds_to(CORE_AUDIO).count()
+    );
+    Ok(())
+}
+
+/// The bytes of section `segment,section` of a thin Mach-O image (`None` = no such section).
+pub fn macho_section(data: &[u8], segment: &str, section: &str) -> Result<Option<Vec<u8>>> {
+    use object::read::macho::MachOFile64;
+    use object::{Endianness, Object, ObjectSection};
+    let file = MachOFile64::<Endianness>::parse(data).context("not a 64-bit Mach-O image")?;
+    for s in file.sections() {
+        if s.segment_name()? == Some(segment) && s.name()? == section {
+            return Ok(Some(s.data()?.to_vec()));
+        }
+    }
+    Ok(None)
+}
+
+/// `hardmuted` linked the way it ships on macOS and checked (see the module docs).
+fn link_daemon(toolchain: &Toolchain, target: &str) -> Result<()> {
+    toolchain.verify(&["ld64.lld"])?;
+    let arch = Arch::of_target(target).context("unknown arch")?;
+    let sdk = stub_sdk(toolchain, target)?;
+    let root = repo_root();
+    let plist = root.join(DAEMON_INFO_PLIST);
+    let plist = plist.to_str().context("non-UTF-8 repository path")?;
+    let link_args = ld64_args(
+        toolchain,
+        &[
+            "-dead_strip_dylibs",
+            "-sectcreate",
+            "__TEXT",
+            "__info_plist",
+            plist,
+        ],
+    );
+    let out = link(
+        toolchain,
+        &RustcLink {
+            workspace: &root,
+            final_src: &root.join(DAEMON_DIR).join("src/main.rs"),
+            package: DAEMON_PACKAGE,
+            product: Product::Bin(DAEMON_PACKAGE),
+            target,
+            build_std: BUILD_STD,
+            sdkroot: Some(&sdk),
+            link_args: &link_args,
+            release: false,
+        },
+    )?;
+    let data = fs::read(&out)?;
+    let image = MachOImage::parse(&data)?;
+    eprintln!("{}: {}", out.display(), macho::summary(&image));
+    macho::check_executable(
+        &image,
+        &ExecutableRules {
+            arch,
+            allowed_libraries: BRIDGE_LIBRARIES,
+        },
+    )?;
+    let mut missing = Vec::new();
+    for (symbol, library) in [
+        ("_AudioObjectAddPropertyListener", CORE_AUDIO),
+        ("_AudioObjectRemovePropertyListener", CORE_AUDIO),
+        ("_AudioObjectSetPropertyData", CORE_AUDIO),
+        ("_AudioOutputUnitStart", AUDIO_TOOLBOX),
+    ] {
+        let bind = macho::Bind {
+            symbol: symbol.into(),
+            target: macho::BindTarget::Library(library.into()),
+        };
+        if !image.binds.contains(&bind) {
+            missing.push(format!("{symbol} -> {library}"));
+        }
+    }
+    ensure!(
+        missing.is_empty(),
+        "not bound two-level as expected: {}",
+        missing.join(", ")
+    );
+    let embedded = macho_section(&data, "__TEXT", "__info_plist")?
+        .context("no __TEXT,__info_plist section (the plug-in would not see our bundle id)")?;
+    let copy = out.with_file_name("hardmuted-embedded-Info.plist");
+    fs::write(&copy, &embedded)?;
+    let info = read_plist(&copy)?;
+    ensure!(
+        info["CFBundleIdentifier"] == DAEMON_BUNDLE_ID,
+        "embedded CFBundleIdentifier is {}, expected {DAEMON_BUNDLE_ID}",
+        info["CFBundleIdentifier"]
     );
     Ok(())
 }

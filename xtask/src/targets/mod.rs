@@ -21,6 +21,8 @@ pub enum Product<'a> {
     Lib,
     /// One example program (`examples/<name>[.exe]`).
     Example(&'a str),
+    /// One `[[bin]]` program (`<name>[.exe]`).
+    Bin(&'a str),
 }
 
 /// One final crate linked with `cargo rustc`, so `link_args` reach that crate only.
@@ -60,6 +62,7 @@ pub fn link(toolchain: &Toolchain, job: &RustcLink<'_>) -> Result<PathBuf> {
     match job.product {
         Product::Lib => cmd.arg("--lib"),
         Product::Example(name) => cmd.args(["--example", name]),
+        Product::Bin(name) => cmd.args(["--bin", name]),
     };
     if job.release {
         cmd.arg("--release");
@@ -99,6 +102,11 @@ fn output_file(package: &str, product: Product<'_>, target: &str) -> PathBuf {
             })
         }
         Product::Example(name) => Path::new("examples").join(if apple {
+            name.to_owned()
+        } else {
+            format!("{name}.exe")
+        }),
+        Product::Bin(name) => PathBuf::from(if apple {
             name.to_owned()
         } else {
             format!("{name}.exe")
@@ -157,6 +165,14 @@ mod tests {
         assert_eq!(
             output_file("x", Product::Example("probe"), win),
             Path::new("examples/probe.exe")
+        );
+        assert_eq!(
+            output_file("hardmuted", Product::Bin("hardmuted"), mac),
+            Path::new("hardmuted")
+        );
+        assert_eq!(
+            output_file("hardmuted", Product::Bin("hardmuted"), win),
+            Path::new("hardmuted.exe")
         );
     }
 }

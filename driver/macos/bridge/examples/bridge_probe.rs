@@ -46,7 +46,7 @@ fn main() {
         .unwrap_or(0);
     if secs > 0 {
         println!("feeding {} into HardMute for {secs} s", mic.name);
-        let _bridge = Bridge::start(mic.id, &hm).expect("bridge");
+        let _bridge = Bridge::start(mic.id, &hm, true).expect("bridge");
         std::thread::sleep(std::time::Duration::from_secs(secs));
     }
 }

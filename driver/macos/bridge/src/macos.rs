@@ -7,8 +7,10 @@
 //! - [`Bridge`]: a HAL input AudioUnit on the physical mic and a HAL output AudioUnit on the hidden
 //!   "HardMute Feed" device, joined by [`crate::pump`].
 //! - [`input_devices`], [`input_processes`]: what `policy` decides from.
+//! - [`DeviceWatcher`]: HAL property listeners on the default input, the device list and the
+//!   captured device's liveness; they only OR bits into [`policy::HAL_SIGNALS`].
 
-use crate::policy::{self, InputDevice, InputProcess};
+use crate::policy::{self, InputDevice, InputProcess, PropertyAddress};
 use crate::pump::{pump, PumpConfig};
 use core::ffi::c_void;
 use core::ptr::NonNull;
@@ -18,14 +20,15 @@ use coreaudio::audio_unit::render_callback::{self, data};
 use coreaudio::audio_unit::{AudioUnit, Element, SampleFormat, Scope, StreamFormat};
 use hardmute_core::bridge::HostClock;
 use objc2_core_audio::{
-    kAudioDevicePropertyDeviceUID, kAudioDevicePropertyNominalSampleRate,
-    kAudioDevicePropertyStreamConfiguration, kAudioHardwarePropertyDefaultInputDevice,
-    kAudioHardwarePropertyDevices, kAudioHardwarePropertyProcessObjectList,
-    kAudioHardwarePropertyTranslateUIDToDevice, kAudioObjectPropertyElementMain,
-    kAudioObjectPropertyScopeGlobal, kAudioObjectPropertyScopeInput, kAudioObjectSystemObject,
-    kAudioProcessPropertyBundleID, kAudioProcessPropertyDevices,
-    kAudioProcessPropertyIsRunningInput, kAudioProcessPropertyPID, AudioObjectGetPropertyData,
-    AudioObjectGetPropertyDataSize, AudioObjectID, AudioObjectPropertyAddress,
+    kAudioDevicePropertyDeviceIsAlive, kAudioDevicePropertyDeviceUID,
+    kAudioDevicePropertyNominalSampleRate, kAudioDevicePropertyStreamConfiguration,
+    kAudioHardwarePropertyDefaultInputDevice, kAudioHardwarePropertyDevices,
+    kAudioHardwarePropertyProcessObjectList, kAudioHardwarePropertyTranslateUIDToDevice,
+    kAudioObjectPropertyElementMain, kAudioObjectPropertyScopeGlobal,
+    kAudioObjectPropertyScopeInput, kAudioObjectSystemObject, kAudioProcessPropertyBundleID,
+    kAudioProcessPropertyDevices, kAudioProcessPropertyIsRunningInput, kAudioProcessPropertyPID,
+    AudioObjectAddPropertyListener, AudioObjectGetPropertyData, AudioObjectGetPropertyDataSize,
+    AudioObjectID, AudioObjectPropertyAddress, AudioObjectRemovePropertyListener,
     AudioObjectSetPropertyData,
 };
 
@@ -280,6 +283,17 @@ fn has_input_channels(id: AudioObjectID) -> bool {
     st == 0 && size > 8
 }
 
+/// False once a device is going away (unplugged); unreadable counts as alive (the list decides).
+fn is_alive(id: AudioObjectID) -> bool {
+    get::<u32>(
+        id,
+        kAudioDevicePropertyDeviceIsAlive,
+        kAudioObjectPropertyScopeGlobal,
+        &[],
+    )
+    .map_or(true, |alive| alive != 0)
+}
+
 /// Every input device with its UID, and which one is the default.
 pub fn input_devices() -> Result<Vec<InputDevice>, Error> {
     let system = kAudioObjectSystemObject as AudioObjectID;
@@ -296,7 +310,7 @@ pub fn input_devices() -> Result<Vec<InputDevice>, Error> {
     )?;
     Ok(ids
         .into_iter()
-        .filter(|id| has_input_channels(*id))
+        .filter(|id| has_input_channels(*id) && is_alive(*id))
         .map(|id| InputDevice {
             id,
             uid: get_cf_string(id, kAudioDevicePropertyDeviceUID).unwrap_or_default(),
@@ -375,8 +389,14 @@ fn host_clock(host_time: u64) -> HostClock {
 }
 
 impl Bridge {
-    /// Starts feeding `mic` (a physical input device id) into the plug-in's feed device.
-    pub fn start(mic: AudioObjectID, devices: &HardMute) -> Result<Self, Error> {
+    /// Starts feeding `mic` (a physical input device id) into the plug-in's feed device. With
+    /// `open_capture` false (release-on-mute while muted) only the feed runs (so the daemon stays
+    /// a client of the plug-in) and the physical mic stays closed until [`Bridge::resume_capture`].
+    pub fn start(
+        mic: AudioObjectID,
+        devices: &HardMute,
+        open_capture: bool,
+    ) -> Result<Self, Error> {
         let mic_rate: f64 = get(
             mic,
             kAudioDevicePropertyNominalSampleRate,
@@ -422,7 +442,9 @@ impl Bridge {
         })?;
 
         feed.start()?;
-        capture.start()?;
+        if open_capture {
+            capture.start()?;
+        }
         Ok(Bridge { capture, feed })
     }
 
@@ -440,5 +462,123 @@ impl Drop for Bridge {
     fn drop(&mut self) {
         let _ = self.capture.stop();
         let _ = self.feed.stop();
+    }
+}
+
+// ---- following the default input and hot-plug ----------------------------------------------------
+
+// The portable policy names the selectors and mirrors the address type; both must be the HAL's.
+const _: () = {
+    assert!(policy::SELECTOR_DEFAULT_INPUT == kAudioHardwarePropertyDefaultInputDevice);
+    assert!(policy::SELECTOR_DEVICES == kAudioHardwarePropertyDevices);
+    assert!(policy::SELECTOR_DEVICE_IS_ALIVE == kAudioDevicePropertyDeviceIsAlive);
+    assert!(
+        core::mem::size_of::<AudioObjectPropertyAddress>()
+            == core::mem::size_of::<PropertyAddress>()
+    );
+    assert!(
+        core::mem::align_of::<AudioObjectPropertyAddress>()
+            == core::mem::align_of::<PropertyAddress>()
+    );
+    assert!(core::mem::offset_of!(AudioObjectPropertyAddress, mSelector) == 0);
+    assert!(core::mem::offset_of!(AudioObjectPropertyAddress, mScope) == 4);
+    assert!(core::mem::offset_of!(AudioObjectPropertyAddress, mElement) == 8);
+};
+
+/// The listener the HAL calls on its notification thread: signals, nothing else (no allocation,
+/// lock, syscall or CF call; it cannot panic). No client data: the signals are a static.
+unsafe extern "C-unwind" fn hal_listener(
+    _object: AudioObjectID,
+    count: u32,
+    addresses: NonNull<AudioObjectPropertyAddress>,
+    _client: *mut c_void,
+) -> i32 {
+    // SAFETY: same layout (asserted above); the HAL passes `count` addresses for the call.
+    unsafe {
+        policy::on_properties_changed(
+            &policy::HAL_SIGNALS,
+            count,
+            addresses.as_ptr().cast::<PropertyAddress>(),
+        )
+    };
+    0
+}
+
+fn listen(object: AudioObjectID, selector: u32) -> Result<(), Error> {
+    let addr = address(selector, kAudioObjectPropertyScopeGlobal);
+    // SAFETY: the address lives for the call (the HAL copies it); the listener is a plain
+    // function with the HAL's signature and uses no client data.
+    check(unsafe {
+        AudioObjectAddPropertyListener(
+            object,
+            NonNull::from(&addr),
+            Some(hal_listener),
+            core::ptr::null_mut(),
+        )
+    })
+}
+
+fn unlisten(object: AudioObjectID, selector: u32) {
+    let addr = address(selector, kAudioObjectPropertyScopeGlobal);
+    // SAFETY: same listener and client data as registered; failure (already gone) is harmless.
+    let _ = unsafe {
+        AudioObjectRemovePropertyListener(
+            object,
+            NonNull::from(&addr),
+            Some(hal_listener),
+            core::ptr::null_mut(),
+        )
+    };
+}
+
+/// HAL property listeners for the daemon: the default input and the device list on the system
+/// object, and the captured device's liveness. Events are read with [`DeviceWatcher::take_events`]
+/// (bits of [`policy::hal_event`]); the decisions are the daemon's.
+pub struct DeviceWatcher {
+    captured: Option<AudioObjectID>,
+}
+
+impl DeviceWatcher {
+    pub fn start() -> Result<Self, Error> {
+        let system = kAudioObjectSystemObject as AudioObjectID;
+        listen(system, kAudioHardwarePropertyDefaultInputDevice)?;
+        if let Err(e) = listen(system, kAudioHardwarePropertyDevices) {
+            unlisten(system, kAudioHardwarePropertyDefaultInputDevice);
+            return Err(e);
+        }
+        // Whatever was signalled before we listened is not ours to act on.
+        policy::HAL_SIGNALS.take();
+        Ok(DeviceWatcher { captured: None })
+    }
+
+    /// Moves the liveness listener to the device now captured (`None` = none).
+    pub fn watch_captured(&mut self, device: Option<AudioObjectID>) -> Result<(), Error> {
+        if self.captured == device {
+            return Ok(());
+        }
+        if let Some(old) = self.captured.take() {
+            unlisten(old, kAudioDevicePropertyDeviceIsAlive);
+        }
+        if let Some(new) = device {
+            listen(new, kAudioDevicePropertyDeviceIsAlive)?;
+            self.captured = Some(new);
+        }
+        Ok(())
+    }
+
+    /// The events since the last call (0 = nothing changed).
+    pub fn take_events(&self) -> u32 {
+        policy::HAL_SIGNALS.take()
+    }
+}
+
+impl Drop for DeviceWatcher {
+    fn drop(&mut self) {
+        let system = kAudioObjectSystemObject as AudioObjectID;
+        unlisten(system, kAudioHardwarePropertyDefaultInputDevice);
+        unlisten(system, kAudioHardwarePropertyDevices);
+        if let Some(old) = self.captured.take() {
+            unlisten(old, kAudioDevicePropertyDeviceIsAlive);
+        }
     }
 }

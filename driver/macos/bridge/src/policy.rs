@@ -63,6 +63,106 @@ pub fn follow(
     }
 }
 
+// ---- HAL property notifications -----------------------------------------------------------------
+
+/// kAudioHardwarePropertyDefaultInputDevice (`'dIn '`), on the system object.
+pub const SELECTOR_DEFAULT_INPUT: u32 = u32::from_be_bytes(*b"dIn ");
+/// kAudioHardwarePropertyDevices (`'dev#'`), on the system object: hot-plug.
+pub const SELECTOR_DEVICES: u32 = u32::from_be_bytes(*b"dev#");
+/// kAudioDevicePropertyDeviceIsAlive (`'livn'`), on the captured device: it went away.
+pub const SELECTOR_DEVICE_IS_ALIVE: u32 = u32::from_be_bytes(*b"livn");
+
+/// What the HAL said changed, as bits in [`HalSignals`].
+pub mod hal_event {
+    /// The user (or the system) chose another default input.
+    pub const DEFAULT_INPUT: u32 = 1 << 0;
+    /// A device appeared or disappeared.
+    pub const DEVICE_LIST: u32 = 1 << 1;
+    /// The device being captured is no longer alive (unplugged): its AudioUnit delivers nothing
+    /// any more, so the bridge restarts on whatever is chosen now, even a device with its UID.
+    pub const CAPTURED_DEVICE_DIED: u32 = 1 << 2;
+}
+
+/// The event bits for the property addresses a listener was called with. The HAL may also pass
+/// addresses we did not sign up for; those map to nothing.
+pub fn event_bits(selectors: impl Iterator<Item = u32>) -> u32 {
+    selectors.fold(0, |bits, selector| {
+        bits | match selector {
+            SELECTOR_DEFAULT_INPUT => hal_event::DEFAULT_INPUT,
+            SELECTOR_DEVICES => hal_event::DEVICE_LIST,
+            SELECTOR_DEVICE_IS_ALIVE => hal_event::CAPTURED_DEVICE_DIED,
+            _ => 0,
+        }
+    })
+}
+
+/// The only thing a HAL property listener does: OR event bits into an atomic (no allocation, no
+/// lock, no syscall). The daemon takes them on its own thread and decides there.
+#[derive(Debug, Default)]
+pub struct HalSignals {
+    pending: core::sync::atomic::AtomicU32,
+}
+
+impl HalSignals {
+    pub const fn new() -> Self {
+        HalSignals {
+            pending: core::sync::atomic::AtomicU32::new(0),
+        }
+    }
+
+    /// Called on the HAL's notification thread.
+    pub fn signal(&self, bits: u32) {
+        if bits != 0 {
+            self.pending
+                .fetch_or(bits, core::sync::atomic::Ordering::Release);
+        }
+    }
+
+    /// Everything signalled since the last call (0 = nothing happened).
+    pub fn take(&self) -> u32 {
+        self.pending.swap(0, core::sync::atomic::Ordering::Acquire)
+    }
+}
+
+/// The daemon's one set of HAL signals (its listeners pass no client data, so a late callback
+/// after a listener is removed can never touch freed memory).
+pub static HAL_SIGNALS: HalSignals = HalSignals::new();
+
+/// AudioObjectPropertyAddress as the HAL passes it to a listener (the macOS module asserts it
+/// matches objc2-core-audio's type, and hands the listener's array over as this).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PropertyAddress {
+    pub selector: u32,
+    pub scope: u32,
+    pub element: u32,
+}
+const _: () = {
+    assert!(core::mem::size_of::<PropertyAddress>() == 12);
+    assert!(core::mem::align_of::<PropertyAddress>() == 4);
+    assert!(core::mem::offset_of!(PropertyAddress, selector) == 0);
+    assert!(core::mem::offset_of!(PropertyAddress, scope) == 4);
+    assert!(core::mem::offset_of!(PropertyAddress, element) == 8);
+};
+
+/// The body of the HAL property listener: map the addresses to event bits and signal them. Runs
+/// on the HAL's notification thread: reads the array, one atomic OR; cannot panic.
+///
+/// # Safety
+/// `addresses` points to `count` readable addresses (or `count` is 0).
+pub unsafe fn on_properties_changed(
+    signals: &HalSignals,
+    count: u32,
+    addresses: *const PropertyAddress,
+) {
+    if addresses.is_null() || count == 0 {
+        return;
+    }
+    // SAFETY: the caller (the HAL) passes `count` valid addresses for the duration of the call.
+    let addresses = unsafe { core::slice::from_raw_parts(addresses, count as usize) };
+    signals.signal(event_bits(addresses.iter().map(|a| a.selector)));
+}
+
 /// Whether to stop capturing from the physical mic now. With `release_on_mute`, the bridge lets go
 /// of the physical mic while hard-muted (the OS microphone indicator goes off); the plug-in keeps
 /// delivering zeros either way.
@@ -165,6 +265,38 @@ mod tests {
             follow(Some("BuiltInMic"), &[dev(2, MIC_UID, true)], None),
             Follow::Stop
         );
+    }
+
+    #[test]
+    fn listener_addresses_become_event_bits_and_unknown_selectors_none() {
+        assert_eq!(
+            event_bits([SELECTOR_DEFAULT_INPUT].into_iter()),
+            hal_event::DEFAULT_INPUT
+        );
+        assert_eq!(
+            event_bits(
+                [
+                    SELECTOR_DEVICES,
+                    u32::from_be_bytes(*b"nsrt"),
+                    SELECTOR_DEVICE_IS_ALIVE
+                ]
+                .into_iter()
+            ),
+            hal_event::DEVICE_LIST | hal_event::CAPTURED_DEVICE_DIED
+        );
+        assert_eq!(event_bits([u32::from_be_bytes(*b"nsrt")].into_iter()), 0);
+        assert_eq!(event_bits(core::iter::empty()), 0);
+    }
+
+    #[test]
+    fn signals_accumulate_until_taken_once() {
+        let s = HalSignals::new();
+        assert_eq!(s.take(), 0);
+        s.signal(hal_event::DEFAULT_INPUT);
+        s.signal(hal_event::DEVICE_LIST);
+        s.signal(0);
+        assert_eq!(s.take(), hal_event::DEFAULT_INPUT | hal_event::DEVICE_LIST);
+        assert_eq!(s.take(), 0, "taking clears");
     }
 
     #[test]

@@ -7,6 +7,9 @@
 //!   clear it; a set returns once the plug-in's IO thread sees the new state.
 //! - [`Bridge`]: physical mic -> hidden "HardMute Feed" device, drift-corrected.
 //! - Listeners from the HAL's process list (macOS 14+).
+//! - [`DeviceWatcher`]: HAL property listeners (default input, device list, the captured device's
+//!   liveness) that only set bits; [`Backend::poll`] takes them every poll interval and applies
+//!   [`macos_policy::react`].
 //!
 //! The decisions live in the bridge crate's `policy` and in [`super::macos_policy`], both tested
 //! on Linux; this file only gathers their inputs and applies their answers. It is type-checked for
@@ -15,7 +18,7 @@
 use super::macos_policy;
 use super::{Backend, BackendError, BackendOptions, BackendStatus};
 use hardmute_ipc::{ChangeSource, Counters, InputDevice, Listener};
-use hardmute_macos_bridge::macos::{self as hal, Bridge, HardMute};
+use hardmute_macos_bridge::macos::{self as hal, Bridge, DeviceWatcher, HardMute};
 use hardmute_macos_bridge::policy;
 
 fn failed(what: &str, e: hal::Error) -> BackendError {
@@ -34,8 +37,10 @@ struct Running {
     bridge: Option<Bridge>,
     /// Capture stopped by release-on-mute (the feed keeps running, so we stay a client).
     capture_paused: bool,
-    /// The UID being captured.
-    capturing: Option<String>,
+    /// The device being captured (HAL id, UID).
+    capturing: Option<(u32, String)>,
+    /// `None` if the HAL refused the listeners: then the bridge follows nothing (logged).
+    watcher: Option<DeviceWatcher>,
 }
 
 pub struct MacosBackend {
@@ -60,24 +65,42 @@ impl MacosBackend {
         self.running.as_ref().ok_or(BackendError::NotRunning)
     }
 
-    /// (Re)starts the bridge on `target` (`None` = none left: no bridge, zeros).
+    /// (Re)starts the bridge on `target` (`None` = none left: no bridge, zeros). With `open`
+    /// false the physical mic stays closed (release-on-mute while muted); the feed runs.
     fn start_bridge(
         running: &mut Running,
         target: Option<&policy::InputDevice>,
+        open: bool,
     ) -> Result<(), BackendError> {
         // The old capture goes first: one physical capture at a time.
         running.bridge = None;
         running.capturing = None;
         running.capture_paused = false;
+        let watched = target.map(|d| d.id);
+        if let Some(watcher) = running.watcher.as_mut() {
+            if let Err(e) = watcher.watch_captured(watched) {
+                log::warn!("not watching the captured device for removal: {e:?}");
+            }
+        }
         let Some(device) = target else {
             log::warn!("no physical input: HardMute Microphone delivers silence");
             return Ok(());
         };
-        let bridge = Bridge::start(device.id, &running.devices)
+        let bridge = Bridge::start(device.id, &running.devices, open)
             .map_err(|e| failed(&format!("capturing {:?}", device.name), e))?;
-        log::info!("bridging {:?} ({}) into HardMute", device.name, device.uid);
+        log::info!(
+            "bridging {:?} ({}) into HardMute{}",
+            device.name,
+            device.uid,
+            if open {
+                ""
+            } else {
+                " (mic closed while muted)"
+            }
+        );
         running.bridge = Some(bridge);
-        running.capturing = Some(device.uid.clone());
+        running.capturing = Some((device.id, device.uid.clone()));
+        running.capture_paused = !open;
         Ok(())
     }
 
@@ -125,15 +148,21 @@ impl Backend for MacosBackend {
         devices
             .set_muted(true)
             .map_err(|e| failed("muting HardMute", e))?;
+        // Listen before reading the device list, so no change between the two is missed.
+        let watcher = DeviceWatcher::start()
+            .map_err(|e| log::warn!("not following default-input changes or hot-plug: {e:?}"))
+            .ok();
         let mut running = Running {
             devices,
             bridge: None,
             capture_paused: false,
             capturing: None,
+            watcher,
         };
         let inputs = hal::input_devices().map_err(|e| failed("listing inputs", e))?;
         let target = macos_policy::capture_target(&inputs, self.options.device.as_deref());
-        if let Err(e) = Self::start_bridge(&mut running, target) {
+        let open = policy::should_capture(true, self.options.release_on_mute, true);
+        if let Err(e) = Self::start_bridge(&mut running, target, open) {
             // The virtual mic is muted and delivers zeros; report it, keep serving.
             log::warn!("{e}");
         }
@@ -190,7 +219,7 @@ impl Backend for MacosBackend {
             generation: self.generation,
             source: self.source,
             device: running
-                .and_then(|r| r.capturing.clone())
+                .and_then(|r| r.capturing.as_ref().map(|(_, uid)| uid.clone()))
                 .or_else(|| self.options.device.clone()),
             physical_open: running.is_some_and(|r| r.bridge.is_some() && !r.capture_paused),
             // The plug-in's counters stay inside coreaudiod ('hmut' carries only the flag).
@@ -211,10 +240,12 @@ impl Backend for MacosBackend {
         let muted = self.hard_mute();
         let running = self.running.as_mut().ok_or(BackendError::NotRunning)?;
         let already = running.bridge.is_some()
-            && running.capturing.as_deref() == target.map(|d| d.uid.as_str());
+            && running.capturing.as_ref().map(|(_, uid)| uid.as_str())
+                == target.map(|d| d.uid.as_str());
         if !already {
             // The mute state lives in the plug-in and is untouched by the switch.
-            Self::start_bridge(running, target)?;
+            let open = policy::should_capture(muted, self.options.release_on_mute, true);
+            Self::start_bridge(running, target, open)?;
         }
         self.options.device = name.map(str::to_owned);
         self.apply_capture_policy(muted)
@@ -237,6 +268,52 @@ impl Backend for MacosBackend {
         self.options.release_on_mute = release;
         let muted = self.hard_mute();
         self.apply_capture_policy(muted)
+    }
+
+    fn poll(&mut self) {
+        let Some(events) = self
+            .running
+            .as_ref()
+            .and_then(|r| r.watcher.as_ref())
+            .map(DeviceWatcher::take_events)
+        else {
+            return;
+        };
+        if events == 0 {
+            return;
+        }
+        let inputs = match hal::input_devices() {
+            Ok(inputs) => inputs,
+            Err(e) => {
+                // Re-signal so the next poll retries (the capture is unchanged meanwhile).
+                policy::HAL_SIGNALS.signal(events);
+                log::warn!("{}", failed("re-reading the inputs after a HAL change", e));
+                return;
+            }
+        };
+        let muted = self.hard_mute();
+        let release = self.options.release_on_mute;
+        let selected = self.options.device.clone();
+        let Some(running) = self.running.as_mut() else {
+            return;
+        };
+        let now = macos_policy::CaptureNow {
+            device: running.capturing.clone(),
+            paused: running.capture_paused,
+        };
+        let result =
+            match macos_policy::react(events, &inputs, selected.as_deref(), &now, muted, release) {
+                macos_policy::Reaction::Keep => Ok(()),
+                macos_policy::Reaction::Stop => Self::start_bridge(running, None, false),
+                macos_policy::Reaction::Restart { id, open, .. } => {
+                    let target = inputs.iter().find(|d| d.id == id);
+                    Self::start_bridge(running, target, open)
+                }
+            };
+        if let Err(e) = result {
+            // The plug-in keeps its mute state and delivers zeros without a feed.
+            log::warn!("following the input change: {e}");
+        }
     }
 
     fn stop(&mut self) {

@@ -63,6 +63,78 @@ pub fn capture_target<'a>(
         .or_else(|| bridge::choose_capture_device(devices, selected))
 }
 
+/// What the bridge is doing now, as the follower sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CaptureNow {
+    /// The physical device the bridge runs on (HAL id, UID); `None` = no bridge.
+    pub device: Option<(u32, String)>,
+    /// The physical mic is closed (release-on-mute) while the feed keeps running.
+    pub paused: bool,
+}
+
+/// What to do after the HAL signalled (`hal_event` bits) — never a change of the mute state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reaction {
+    Keep,
+    /// (Re)start the bridge on this device; `open` = whether the physical mic may be opened now
+    /// (false while hard-muted with release-on-mute: the mic stays closed across the switch).
+    Restart {
+        id: u32,
+        uid: String,
+        open: bool,
+    },
+    /// No physical input left: drop the bridge (HardMute delivers silence).
+    Stop,
+}
+
+/// The follower: after the HAL's `events`, the device to capture is picked from `devices` (the
+/// live inputs, re-read after the event) by [`capture_target`] for an explicit selection, else
+/// the default input, else (HardMute is the default) the device captured so far; never HardMute
+/// itself. The
+/// bridge restarts when that is another device (a new default, a fallback, an explicit
+/// selection plugged back in), when the captured device came back under a new HAL id, or when the
+/// captured device died (its AudioUnit delivers nothing any more). The mute state is not an
+/// output: a restart while hard-muted with release-on-mute keeps the physical mic closed.
+pub fn react(
+    events: u32,
+    devices: &[bridge::InputDevice],
+    selected: Option<&str>,
+    now: &CaptureNow,
+    muted: bool,
+    release_on_mute: bool,
+) -> Reaction {
+    use hardmute_macos_bridge::policy::hal_event;
+    if events == 0 {
+        return Reaction::Keep;
+    }
+    let died = events & hal_event::CAPTURED_DEVICE_DIED != 0;
+    let current_uid = now.device.as_ref().map(|(_, uid)| uid.as_str());
+    // Following the default: when the default becomes HardMute itself (the usual setup), the
+    // device captured so far is the remembered choice, not "the first physical input".
+    let target = match selected {
+        Some(_) => capture_target(devices, selected),
+        None => bridge::choose_capture_device(devices, current_uid),
+    };
+    let Some(target) = target else {
+        return match now.device {
+            Some(_) => Reaction::Stop,
+            None => Reaction::Keep,
+        };
+    };
+    let same = now
+        .device
+        .as_ref()
+        .is_some_and(|(id, uid)| *id == target.id && *uid == target.uid);
+    if same && !died {
+        return Reaction::Keep;
+    }
+    Reaction::Restart {
+        id: target.id,
+        uid: target.uid.clone(),
+        open: bridge::should_capture(muted, release_on_mute, true),
+    }
+}
+
 /// The HAL's input processes (macOS 14+) as listeners, the daemon's own capture left out.
 /// A process with any physical input open is flagged with that input (it bypasses hard mute).
 pub fn listeners(processes: &[InputProcess], daemon_pid: i32) -> Vec<Listener> {
@@ -166,6 +238,181 @@ mod tests {
         // Unplugged selection: fall back to the default rather than fail the start.
         assert_eq!(capture_target(&devs, Some("gone")).unwrap().id, 1);
         assert!(capture_target(&[dev(2, MIC_UID, "HardMute", true)], None).is_none());
+    }
+
+    /// A scripted HAL: the devices plugged in (with their ids), the default input, and the
+    /// bridge as the daemon would run it after each [`react`]. The mute state is held here and
+    /// never touched by the follower.
+    struct World {
+        devices: Vec<bridge::InputDevice>,
+        next_id: u32,
+        capture: CaptureNow,
+        muted: bool,
+        release_on_mute: bool,
+        selected: Option<String>,
+        restarts: usize,
+    }
+
+    impl World {
+        fn new() -> Self {
+            let mut w = World {
+                devices: vec![dev(2, MIC_UID, "HardMute Microphone", false)],
+                next_id: 10,
+                capture: CaptureNow::default(),
+                muted: false,
+                release_on_mute: false,
+                selected: None,
+                restarts: 0,
+            };
+            w.plug("BuiltInMicUID", "MacBook Pro Microphone");
+            w.set_default("BuiltInMicUID");
+            w.step(hal_event::DEFAULT_INPUT);
+            w
+        }
+        fn plug(&mut self, uid: &str, name: &str) {
+            self.next_id += 1;
+            self.devices.push(dev(self.next_id, uid, name, false));
+        }
+        fn unplug(&mut self, uid: &str) {
+            self.devices.retain(|d| d.uid != uid);
+        }
+        fn set_default(&mut self, uid: &str) {
+            for d in &mut self.devices {
+                d.is_default = d.uid == uid;
+            }
+        }
+        fn step(&mut self, events: u32) -> Reaction {
+            let r = react(
+                events,
+                &self.devices,
+                self.selected.as_deref(),
+                &self.capture,
+                self.muted,
+                self.release_on_mute,
+            );
+            match &r {
+                Reaction::Keep => {}
+                Reaction::Restart { id, uid, open } => {
+                    assert!(!bridge::is_own(uid), "re-selected HardMute itself: {uid}");
+                    self.capture = CaptureNow {
+                        device: Some((*id, uid.clone())),
+                        paused: !open,
+                    };
+                    self.restarts += 1;
+                }
+                Reaction::Stop => self.capture = CaptureNow::default(),
+            }
+            r
+        }
+        fn captured_uid(&self) -> Option<&str> {
+            self.capture.device.as_ref().map(|(_, u)| u.as_str())
+        }
+    }
+
+    use hardmute_macos_bridge::policy::hal_event;
+
+    #[test]
+    fn follows_the_default_input_to_another_mic_and_not_to_hardmute() {
+        let mut w = World::new();
+        assert_eq!(w.captured_uid(), Some("BuiltInMicUID"));
+        w.plug("USB-UID", "USB Mic");
+        assert_eq!(
+            w.step(hal_event::DEVICE_LIST),
+            Reaction::Keep,
+            "a new device alone"
+        );
+        w.set_default("USB-UID");
+        assert!(matches!(
+            w.step(hal_event::DEFAULT_INPUT),
+            Reaction::Restart { open: true, .. }
+        ));
+        assert_eq!(w.captured_uid(), Some("USB-UID"));
+        // The user makes HardMute the default input (the usual setup): keep the USB mic.
+        w.set_default(MIC_UID);
+        assert_eq!(w.step(hal_event::DEFAULT_INPUT), Reaction::Keep);
+        assert_eq!(w.captured_uid(), Some("USB-UID"));
+        // Nothing signalled: nothing is re-read or changed.
+        w.set_default("BuiltInMicUID");
+        assert_eq!(w.step(0), Reaction::Keep);
+        assert_eq!(w.captured_uid(), Some("USB-UID"));
+        assert_eq!(w.restarts, 2);
+    }
+
+    #[test]
+    fn captured_device_unplugged_then_back() {
+        let mut w = World::new();
+        w.plug("USB-UID", "USB Mic");
+        w.selected = Some("USB-UID".into());
+        w.set_default(MIC_UID);
+        w.step(hal_event::DEVICE_LIST);
+        assert_eq!(w.captured_uid(), Some("USB-UID"));
+        // Unplugged: the liveness listener and the device list fire together.
+        w.unplug("USB-UID");
+        w.step(hal_event::CAPTURED_DEVICE_DIED | hal_event::DEVICE_LIST);
+        assert_eq!(
+            w.captured_uid(),
+            Some("BuiltInMicUID"),
+            "fallback while it is gone"
+        );
+        // Plugged back (a new HAL id): the selection wins again.
+        w.plug("USB-UID", "USB Mic");
+        let r = w.step(hal_event::DEVICE_LIST);
+        assert!(matches!(r, Reaction::Restart { ref uid, .. } if uid == "USB-UID"));
+        let (id, _) = w.capture.device.clone().unwrap();
+        assert_eq!(
+            id,
+            w.devices.iter().find(|d| d.uid == "USB-UID").unwrap().id
+        );
+        // Every physical input gone: stop, and HardMute alone is never captured.
+        w.unplug("USB-UID");
+        w.unplug("BuiltInMicUID");
+        assert_eq!(
+            w.step(hal_event::CAPTURED_DEVICE_DIED | hal_event::DEVICE_LIST),
+            Reaction::Stop
+        );
+        assert_eq!(w.captured_uid(), None);
+        assert_eq!(w.step(hal_event::DEVICE_LIST), Reaction::Keep);
+    }
+
+    #[test]
+    fn a_dead_captured_device_restarts_even_if_it_is_still_listed() {
+        let mut w = World::new();
+        // The liveness listener can fire before the device leaves the list: the AudioUnit is
+        // dead either way, so the bridge restarts on what is chosen now.
+        let r = w.step(hal_event::CAPTURED_DEVICE_DIED);
+        assert!(matches!(r, Reaction::Restart { ref uid, .. } if uid == "BuiltInMicUID"));
+    }
+
+    #[test]
+    fn release_on_mute_during_a_change_stays_muted_and_closed() {
+        let mut w = World::new();
+        w.muted = true;
+        w.release_on_mute = true;
+        w.capture.paused = true; // what apply_capture_policy did on mute
+        w.plug("USB-UID", "USB Mic");
+        w.set_default("USB-UID");
+        assert_eq!(
+            w.step(hal_event::DEFAULT_INPUT | hal_event::DEVICE_LIST),
+            Reaction::Restart {
+                id: 11 + 1,
+                uid: "USB-UID".into(),
+                open: false
+            }
+        );
+        assert!(w.muted, "the follower never unmutes");
+        assert!(w.capture.paused, "the new mic is not opened while muted");
+        w.unplug("USB-UID");
+        w.step(hal_event::CAPTURED_DEVICE_DIED | hal_event::DEVICE_LIST);
+        assert_eq!(w.captured_uid(), Some("BuiltInMicUID"));
+        assert!(w.muted && w.capture.paused);
+        // Muted without release-on-mute: the mic may stay open (the plug-in delivers zeros).
+        w.release_on_mute = false;
+        w.plug("USB-UID", "USB Mic");
+        w.set_default("USB-UID");
+        assert!(matches!(
+            w.step(hal_event::DEFAULT_INPUT),
+            Reaction::Restart { open: true, .. }
+        ));
     }
 
     #[test]
