@@ -7,6 +7,7 @@ use std::path::PathBuf;
 pub const USAGE: &str = "\
 usage: hardmute leak-test [--out DIR] [--short] [--backend simulated|linux] [--seed N]
                           [--clips N] [--secs S] [--per-minute] [--summary FILE]
+       hardmute leak-test --device-mode --play-to OUTPUT --mic INPUT [--hardmute-mic NAME] ...
 
 Plays synthetic household activities into the microphone path and runs the attack of
 \"Are You Really Muted?\" (PETS 2022) against what apps receive: (a) app-level mute,
@@ -19,6 +20,11 @@ Plays synthetic household activities into the microphone path and runs the attac
                    HardMute Microphone; see the crate docs)
   --seed N         change the synthetic room
   --clips N        clips per activity;  --secs S  seconds per clip
+  --device-mode    macOS/Windows with the installed driver: hardmuted's source is a loopback
+                   device (BlackHole 2ch, VB-CABLE); the clips are played to its output
+                   (--play-to), (a) records its input (--mic) directly, (b) records
+                   --hardmute-mic (default \"HardMute Microphone\"). HardMute must be
+                   hard-muted (the daemon is asked before and after (b)).
   --per-minute     classify per-minute aggregates of the 1 s reports, like the paper
                    (needs clips of at least 60 s)
   --summary FILE   also write a short summary (docs/leak-test.md) linking the plots
@@ -43,6 +49,10 @@ fn parse_and_run(args: &[String]) -> Result<i32, String> {
     let mut summary: Option<PathBuf> = None;
     let mut backend_name = "simulated".to_string();
     let mut per_minute = false;
+    let mut device_mode = false;
+    let mut play_to: Option<String> = None;
+    let mut mic: Option<String> = None;
+    let mut hardmute_mic = crate::backend::device::HARDMUTE_MIC.to_string();
     let mut it = args.iter();
     let mut overrides: Vec<(String, String)> = Vec::new();
     while let Some(a) = it.next() {
@@ -61,6 +71,10 @@ fn parse_and_run(args: &[String]) -> Result<i32, String> {
             "--summary" => summary = Some(PathBuf::from(value()?)),
             "--backend" => backend_name = value()?,
             "--per-minute" => per_minute = true,
+            "--device-mode" => device_mode = true,
+            "--play-to" => play_to = Some(value()?),
+            "--mic" => mic = Some(value()?),
+            "--hardmute-mic" => hardmute_mic = value()?,
             "--seed" | "--clips" | "--secs" => overrides.push((a.clone(), value()?)),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -84,12 +98,63 @@ fn parse_and_run(args: &[String]) -> Result<i32, String> {
         }
         cfg.aggregate_windows = Some(windows_per_minute);
     }
-    let mut backend: Box<dyn Backend> = match backend_name.as_str() {
+    if device_mode {
+        let need =
+            |v: Option<String>, flag: &str| v.ok_or(format!("--device-mode needs {flag}\n{USAGE}"));
+        let setup = crate::backend::device::DeviceSetup {
+            play_to: need(play_to, "--play-to OUTPUT")?,
+            mic: need(mic, "--mic INPUT")?,
+            hardmute_mic,
+        };
+        return finish_run(args, &cfg, &out, summary, device_backend(setup)?);
+    }
+    if play_to.is_some() || mic.is_some() {
+        return Err(format!("--play-to and --mic need --device-mode\n{USAGE}"));
+    }
+    let backend: Box<dyn Backend> = match backend_name.as_str() {
         "simulated" => Box::new(Simulated::new(cfg.sim)),
         #[cfg(target_os = "linux")]
         "linux" => Box::new(crate::backend::linux::PipeWire::from_env()?),
         other => return Err(format!("unknown or unavailable backend {other}")),
     };
+    finish_run(args, &cfg, &out, summary, backend)
+}
+
+/// Asks the running daemon for the hard-mute state.
+fn daemon_mute_probe() -> crate::backend::device::MuteProbe {
+    Box::new(|| {
+        let mut client = hardmute_ipc::Client::connect_default().map_err(|e| format!("{e:?}"))?;
+        Ok(client.status().map_err(|e| format!("{e:?}"))?.muted)
+    })
+}
+
+#[cfg(any(target_os = "macos", windows))]
+fn device_backend(setup: crate::backend::device::DeviceSetup) -> Result<Box<dyn Backend>, String> {
+    use crate::backend::device::{cpal_host::CpalDevices, DeviceBackend};
+    Ok(Box::new(DeviceBackend::new(
+        CpalDevices::new(),
+        setup,
+        daemon_mute_probe(),
+    )?))
+}
+
+#[cfg(not(any(target_os = "macos", windows)))]
+fn device_backend(_: crate::backend::device::DeviceSetup) -> Result<Box<dyn Backend>, String> {
+    let _ = daemon_mute_probe;
+    Err(
+        "--device-mode needs macOS or Windows (with the HardMute driver); on Linux use \
+         --backend linux"
+            .into(),
+    )
+}
+
+fn finish_run(
+    args: &[String],
+    cfg: &RunConfig,
+    out: &std::path::Path,
+    summary: Option<PathBuf>,
+    mut backend: Box<dyn Backend>,
+) -> Result<i32, String> {
     eprintln!(
         "leak test: {} activities x {} clips x {} s, backend {}",
         cfg.classes(),
@@ -98,12 +163,12 @@ fn parse_and_run(args: &[String]) -> Result<i32, String> {
         backend.name()
     );
     let started = std::time::Instant::now();
-    let outcome = run(&cfg, backend.as_mut())?;
+    let outcome = run(cfg, backend.as_mut())?;
     let report_path =
-        report::write(&outcome, &out).map_err(|e| format!("writing the report: {e}"))?;
+        report::write(&outcome, out).map_err(|e| format!("writing the report: {e}"))?;
     if let Some(s) = summary {
         let command = format!("hardmute leak-test {}", args.join(" "));
-        report::write_summary(&outcome, &out, &s, &command)
+        report::write_summary(&outcome, out, &s, &command)
             .map_err(|e| format!("writing the summary: {e}"))?;
     }
     print!("{}", report::console(&outcome));

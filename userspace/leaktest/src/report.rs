@@ -122,9 +122,31 @@ pub fn write_summary(o: &Outcome, report_dir: &Path, file: &Path, command: &str)
         }
         s.push('\n');
     }
+    s.push_str(BACKENDS_CHECKED);
     std::fs::write(file, s)?;
     Ok(())
 }
+
+/// Kept in the summary whatever run wrote it: which backends ran where, and what needs a real
+/// Mac or PC.
+const BACKENDS_CHECKED: &str = "\
+## Backends: what ran here and what needs a Mac or PC
+
+- `simulated` (any OS) and `linux` (a private PipeWire with the real HardMute PipeWire driver)
+  ran on Linux; their reports are above.
+- `--device-mode` (macOS, Windows: `hardmute leak-test --device-mode --play-to \"<loopback
+  output>\" --mic \"<loopback input>\"`, with hardmuted's source set to that loopback input and
+  HardMute hard-muted) plays the clips into a loopback device (BlackHole 2ch, VB-CABLE), records
+  the loopback input for (a) and \"HardMute Microphone\" for (b) through cpal. **Checked on
+  Linux:** its scheduling, device checks, refusal to run unless the daemon reports hard mute
+  (before and after (b)) and the mapping of recordings to clips, against a fake device
+  (`cargo test -p hardmute-leaktest --lib backend::device`); its cpal code type-checks for
+  aarch64/x86_64-apple-darwin and x86_64-pc-windows-msvc (`cargo xtask cross-check crates`).
+  **Not run:** it has never played or recorded on a real Mac or PC, so no device-mode report
+  exists yet; that needs a Mac or PC with the driver, a loopback device and a run of the
+  command above.
+
+";
 
 fn confusion_file(c: Condition) -> String {
     format!("confusion-{}.png", c.tag())

@@ -15,11 +15,9 @@
 //! All clips of a condition are played back to back in one stream, in a shuffled order, so
 //! slow drifts of the machine's load are spread over every activity instead of following one.
 
-use super::Backend;
+use super::{concatenate_shuffled, playback_start, split_by_clip, Arrival, Backend};
 use crate::activity::Clip;
 use crate::sim::{AppCapture, Condition};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
 use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -127,20 +125,13 @@ fn has_output_port(port: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// One read from the recorder's pipe: when it arrived and how many samples it carried.
-struct Arrival {
-    at: Duration,
-    first_sample: usize,
-    samples: usize,
-}
-
 impl PipeWire {
     fn record_concatenated(
         &self,
         target: &str,
         app_node: &str,
         playback: Vec<f32>,
-    ) -> Result<(Vec<f32>, Vec<Arrival>, usize), String> {
+    ) -> Result<(Vec<f32>, Vec<Arrival>, Duration), String> {
         let rate = self.rate.to_string();
         let mut rec = Owned(
             Command::new("pw-record")
@@ -242,13 +233,7 @@ impl PipeWire {
         std::thread::sleep(Duration::from_millis(500));
         drop(rec);
         let (samples, arrivals) = reader.join().map_err(|_| "reader thread panicked")?;
-        // The sample the player's first frame reached: the first one received after the link,
-        // refined to the first non-zero sample when the signal is audible (condition (a)).
-        let by_clock = arrivals
-            .iter()
-            .find(|a| a.at >= started)
-            .map_or(samples.len(), |a| a.first_sample);
-        Ok((samples, arrivals, by_clock))
+        Ok((samples, arrivals, started))
     }
 }
 
@@ -271,14 +256,7 @@ impl Backend for PipeWire {
             Condition::HardMute => self.target.clone(),
             other => return Err(format!("{other:?} needs the simulated backend")),
         };
-        let mut order: Vec<usize> = (0..clips.len()).collect();
-        order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(0x5EED));
-        let mut offsets = vec![0usize; clips.len()];
-        let mut playback = Vec::new();
-        for &i in &order {
-            offsets[i] = playback.len();
-            playback.extend_from_slice(&clips[i].samples);
-        }
+        let (playback, offsets) = concatenate_shuffled(clips);
         log::info!(
             "playing {:.0} s into {} and recording {target}",
             playback.len() as f64 / self.rate as f64,
@@ -287,43 +265,12 @@ impl Backend for PipeWire {
         // A fresh node name per condition: session managers remember a stream's last target by
         // name and may "restore" it instead of honouring --target.
         let app_node = format!("hardmute-leaktest-app-{}", condition.tag());
-        let (samples, arrivals, by_clock) =
+        let (samples, arrivals, started) =
             self.record_concatenated(&target, &app_node, playback)?;
-        let start = match condition {
-            // The audible signal shows exactly where playback starts.
-            Condition::AppLevelMute => samples[by_clock..]
-                .iter()
-                .position(|x| *x != 0.0)
-                .map_or(by_clock, |p| by_clock + p),
-            _ => by_clock,
-        };
-        let mut caps = Vec::with_capacity(clips.len());
-        for (i, clip) in clips.iter().enumerate() {
-            let from = start + offsets[i];
-            let to = from + clip.samples.len();
-            if to > samples.len() {
-                return Err(format!(
-                    "recording too short: {} samples, clip {} needs up to {to}",
-                    samples.len(),
-                    clip.id
-                ));
-            }
-            let mut cap = AppCapture {
-                samples: samples[from..to].to_vec(),
-                ..Default::default()
-            };
-            let mine: Vec<&Arrival> = arrivals
-                .iter()
-                .filter(|a| a.first_sample >= from && a.first_sample < to)
-                .collect();
-            let t_first = mine.first().map_or(Duration::ZERO, |a| a.at);
-            for a in mine {
-                cap.arrivals_ns.push((a.at - t_first).as_nanos() as u64);
-                cap.frames.push(a.samples as u32);
-            }
-            caps.push(cap);
-        }
-        Ok(caps)
+        // The audible signal of (a) shows exactly where playback starts.
+        let audible = condition == Condition::AppLevelMute;
+        let start = playback_start(&samples, &arrivals, started, audible);
+        split_by_clip(&samples, &arrivals, start, &offsets, clips)
     }
 
     fn timing_is_deterministic(&self) -> bool {
