@@ -389,4 +389,71 @@ mod tests {
         let err = daemon.execute(4, Command::Status, &outbox).unwrap_err();
         assert_eq!(err.kind, ErrorKind::ShuttingDown);
     }
+
+    /// A backend that follows a device change it was told about asynchronously (as the macOS
+    /// HAL listeners signal) only when polled.
+    struct Following {
+        polls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        device: Option<String>,
+    }
+
+    impl Backend for Following {
+        fn name(&self) -> &'static str {
+            "following"
+        }
+        fn start(&mut self, _initial_muted: bool) -> Result<(), BackendError> {
+            Ok(())
+        }
+        fn set_hard_mute(&mut self, _: bool, _: ChangeSource) -> Result<(), BackendError> {
+            Ok(())
+        }
+        fn hard_mute(&self) -> bool {
+            true
+        }
+        fn status(&self) -> BackendStatus {
+            BackendStatus {
+                muted: true,
+                generation: 0,
+                source: ChangeSource::Startup,
+                device: self.device.clone(),
+                physical_open: self.device.is_some(),
+                counters: Counters::default(),
+            }
+        }
+        fn physical_inputs(&self) -> Result<Vec<InputDevice>, BackendError> {
+            Ok(Vec::new())
+        }
+        fn select_input(&mut self, _: Option<&str>) -> Result<(), BackendError> {
+            Ok(())
+        }
+        fn listeners(&self) -> Result<Vec<Listener>, BackendError> {
+            Ok(Vec::new())
+        }
+        fn set_release_on_mute(&mut self, _: bool) -> Result<(), BackendError> {
+            Ok(())
+        }
+        fn poll(&mut self) {
+            self.polls.fetch_add(1, Ordering::SeqCst);
+            self.device = Some("USB Mic".into());
+        }
+        fn stop(&mut self) {}
+    }
+
+    #[test]
+    fn the_periodic_poll_lets_the_backend_follow_device_changes_without_touching_mute() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::in_dir(dir.path());
+        let polls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let backend = Following {
+            polls: polls.clone(),
+            device: Some("Built-in".into()),
+        };
+        let daemon = Daemon::start(store, move |_| Ok(Box::new(backend))).unwrap();
+        assert_eq!(daemon.state().device.as_deref(), Some("Built-in"));
+        daemon.poll_changes();
+        assert_eq!(polls.load(Ordering::SeqCst), 1);
+        assert_eq!(daemon.state().device.as_deref(), Some("USB Mic"));
+        assert!(daemon.state().muted);
+        daemon.shutdown();
+    }
 }
