@@ -359,6 +359,16 @@ pub fn evaluate(
     Ok(r)
 }
 
+/// A confidence level as a percentage for people: 0.99 -> "99", 0.999 -> "99.9".
+pub fn percent(level: f64) -> String {
+    let tenths = (level * 1000.0).round() as i64;
+    if tenths % 10 == 0 {
+        format!("{}", tenths / 10)
+    } else {
+        format!("{}.{}", tenths / 10, tenths % 10)
+    }
+}
+
 fn identity_check(windows: &[WindowRecord]) -> IdentityCheck {
     let Some(first) = windows.first() else {
         return IdentityCheck {
@@ -457,8 +467,8 @@ fn judge(cfg: &RunConfig, r: &mut ConditionResult, timing_deterministic: bool) {
         check(
             acc >= lo && acc <= hi,
             format!(
-                "accuracy {acc:.3} inside the {:.0}% interval of chance [{lo:.3}, {hi:.3}] (chance {:.3})",
-                cfg.confidence * 100.0,
+                "accuracy {acc:.3} inside the {}% interval of chance [{lo:.3}, {hi:.3}] (chance {:.3})",
+                percent(cfg.confidence),
                 r.chance
             ),
         );
@@ -471,9 +481,9 @@ fn judge(cfg: &RunConfig, r: &mut ConditionResult, timing_deterministic: bool) {
         check(
             acc > floor,
             format!(
-                "classified far above chance: accuracy {acc:.3} > {floor:.3} (chance {:.3}, {:.0}% interval up to {hi:.3}); per clip {:.3}",
+                "classified far above chance: accuracy {acc:.3} > {floor:.3} (chance {:.3}, {}% interval up to {hi:.3}); per clip {:.3}",
                 r.chance,
-                cfg.confidence * 100.0,
+                percent(cfg.confidence),
                 r.cv.clip_accuracy
             ),
         );
@@ -517,6 +527,14 @@ mod alpha_tests {
         let mut loose = RunConfig::short();
         loose.set_alpha(0.05).unwrap();
         assert_eq!(loose.permutations, RunConfig::short().permutations);
+    }
+
+    #[test]
+    fn confidence_levels_print_as_people_write_them() {
+        assert_eq!(percent(0.99), "99");
+        assert_eq!(percent(0.999), "99.9");
+        assert_eq!(percent(1.0 - 0.001), "99.9");
+        assert_eq!(percent(0.95), "95");
     }
 
     #[test]
