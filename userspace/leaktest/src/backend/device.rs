@@ -460,4 +460,26 @@ mod tests {
             .unwrap_err();
         assert!(e.contains("recording too short"), "{e}");
     }
+
+    /// The whole leak test on the device backend (with the fake cable and HardMute; (c), (d)
+    /// simulated): passes with the gate closed, and reports a leak when "HardMute Microphone"
+    /// passes the room through while the daemon claims it is muted.
+    #[test]
+    fn the_full_run_passes_with_a_closed_gate_and_catches_an_open_one() {
+        let mut cfg = crate::RunConfig::short();
+        cfg.clips_per_class = 4;
+        cfg.clip_secs = 3.0;
+        cfg.permutations = 199;
+        let d = FakeDevices::new();
+        let mut b = backend(&d);
+        let outcome = crate::run(&cfg, &mut b).unwrap();
+        assert_eq!(outcome.verdict(), crate::Verdict::Pass);
+        let leaky = FakeDevices::new();
+        *leaky.muted.borrow_mut() = false;
+        let mut b = DeviceBackend::new(leaky.clone(), setup(), Box::new(|| Ok(true)))
+            .unwrap()
+            .with_settle(Duration::ZERO);
+        let outcome = crate::run(&cfg, &mut b).unwrap();
+        assert_eq!(outcome.verdict(), crate::Verdict::Leak);
+    }
 }
