@@ -9,7 +9,8 @@ use crate::{
     ShortcutAction, ShortcutEvent,
 };
 use ashpd::desktop::global_shortcuts::{
-    BindShortcutsOptions, GlobalShortcuts, ListShortcutsOptions, NewShortcut, Shortcut,
+    Activated, BindShortcutsOptions, Deactivated, GlobalShortcuts, ListShortcutsOptions,
+    NewShortcut, Shortcut, ShortcutsChanged,
 };
 use ashpd::desktop::{CreateSessionOptions, ResponseError, Session};
 use futures_channel::mpsc as async_mpsc;
@@ -389,28 +390,11 @@ async fn open(config: &PortalConfig) -> Result<Opened, PortalError> {
         }
     }
     let version = global_shortcuts_version(&connection).await?;
-    let portal = GlobalShortcuts::with_connection(connection)
+    let portal = GlobalShortcuts::with_connection(connection.clone())
         .await
         .map_err(|e| PortalError::Portal(e.to_string()))?;
 
-    // The portal sends these signals to the session's owner only, and this connection (private
-    // to this instance) holds one session, so they need no filtering by session handle.
-    let subscribe = |e: ashpd::Error| PortalError::Portal(format!("subscribing to signals: {e}"));
-    let activated = portal.receive_activated().await.map_err(subscribe)?;
-    let deactivated = portal.receive_deactivated().await.map_err(subscribe)?;
-    let changed = portal
-        .receive_shortcuts_changed()
-        .await
-        .map_err(subscribe)?;
-    let signals = stream::select(
-        stream::select(
-            activated.map(|a| Incoming::Activated(a.shortcut_id().to_owned())),
-            deactivated.map(|d| Incoming::Deactivated(d.shortcut_id().to_owned())),
-        ),
-        changed.map(|c| Incoming::Changed(bound_from(c.shortcuts()))),
-    )
-    .boxed_local();
-
+    let signals = shortcut_signals(&connection).await?;
     let session = portal
         .create_session(CreateSessionOptions::default())
         .await
@@ -421,6 +405,59 @@ async fn open(config: &PortalConfig) -> Result<Opened, PortalError> {
         session,
         signals,
     })
+}
+
+/// Activated, Deactivated and ShortcutsChanged as ONE stream, in the order the portal sent
+/// them. (Separate streams per signal, merged, may hand a release over before its press: a
+/// push-to-talk would then stay live.) Only the portal's current owner is listened to, so
+/// another program on the bus cannot press the shortcut by sending look-alike signals. The
+/// portal addresses these signals to the session's owner, and this connection (private to this
+/// instance) holds one session, so they need no filtering by session handle.
+async fn shortcut_signals(
+    connection: &zbus::Connection,
+) -> Result<LocalBoxStream<'static, Incoming>, PortalError> {
+    let failed = |e: zbus::Error| PortalError::Portal(format!("subscribing to signals: {e}"));
+    let owner = zbus::fdo::DBusProxy::new(connection)
+        .await
+        .map_err(failed)?
+        .get_name_owner(zbus::names::BusName::WellKnown(
+            zbus::names::WellKnownName::from_static_str_unchecked(PORTAL_DESTINATION),
+        ))
+        .await
+        .map_err(|_| PortalError::NoPortal)?;
+    let rule = zbus::MatchRule::builder()
+        .msg_type(zbus::message::Type::Signal)
+        .sender(owner.as_ref())
+        .and_then(|b| b.interface(GLOBAL_SHORTCUTS))
+        .and_then(|b| b.path(PORTAL_PATH))
+        .map_err(failed)?
+        .build();
+    let messages = zbus::MessageStream::for_match_rule(rule, connection, None)
+        .await
+        .map_err(failed)?;
+    Ok(messages
+        .filter_map(|message| future::ready(message.ok().and_then(|m| decode_signal(&m))))
+        .boxed_local())
+}
+
+fn decode_signal(message: &zbus::Message) -> Option<Incoming> {
+    let header = message.header();
+    let body = message.body();
+    match header.member()?.as_str() {
+        "Activated" => body
+            .deserialize::<Activated>()
+            .ok()
+            .map(|a| Incoming::Activated(a.shortcut_id().to_owned())),
+        "Deactivated" => body
+            .deserialize::<Deactivated>()
+            .ok()
+            .map(|d| Incoming::Deactivated(d.shortcut_id().to_owned())),
+        "ShortcutsChanged" => body
+            .deserialize::<ShortcutsChanged>()
+            .ok()
+            .map(|c| Incoming::Changed(bound_from(c.shortcuts()))),
+        _ => None,
+    }
 }
 
 /// Asks for the two shortcuts and waits for the desktop's answer (possibly a user dialog).

@@ -131,6 +131,53 @@ fn binds_both_shortcuts_and_delivers_presses_and_releases() {
 }
 
 #[test]
+fn presses_and_releases_keep_their_order() {
+    // A release handed over before its press would leave push-to-talk live.
+    let bus = PrivateBus::start();
+    let portal = FakePortal::start(&bus, 2, Answer::Grant);
+    let (shortcuts, events) = start(config(&bus, "Ctrl+Alt+M"));
+    let _shortcuts = shortcuts.expect("bound");
+    let (session, _) = portal.only_session();
+    const PAIRS: usize = 100;
+    for _ in 0..PAIRS {
+        portal.emit("Activated", &session, "push-to-talk");
+        portal.emit("Deactivated", &session, "push-to-talk");
+    }
+    for pair in 0..PAIRS {
+        assert_eq!(
+            next(&events),
+            ShortcutEvent::Activated(ShortcutAction::PushToTalk),
+            "press {pair}"
+        );
+        assert_eq!(
+            next(&events),
+            ShortcutEvent::Deactivated(ShortcutAction::PushToTalk),
+            "release {pair}"
+        );
+    }
+}
+
+#[test]
+fn look_alike_signals_from_another_bus_client_are_ignored() {
+    let bus = PrivateBus::start();
+    let portal = FakePortal::start(&bus, 2, Answer::Grant);
+    let (shortcuts, events) = start(config(&bus, "Ctrl+Alt+M"));
+    let _shortcuts = shortcuts.expect("bound");
+    let (session, owner) = portal.only_session();
+    let intruder = fake_portal::Intruder::connect(&bus);
+    intruder.emit_activated(&owner, &session, "push-to-talk");
+    assert!(
+        events.recv_timeout(Duration::from_millis(300)).is_err(),
+        "a signal not from the portal must not press the shortcut"
+    );
+    portal.emit("Activated", &session, "toggle-mute");
+    assert_eq!(
+        next(&events),
+        ShortcutEvent::Activated(ShortcutAction::ToggleMute)
+    );
+}
+
+#[test]
 fn the_desktop_closing_the_session_is_reported_once() {
     let bus = PrivateBus::start();
     let portal = FakePortal::start(&bus, 1, Answer::Grant);

@@ -559,3 +559,33 @@ impl FakePortal {
         false
     }
 }
+
+/// Another program on the same bus, sending signals that look like the portal's.
+pub struct Intruder {
+    connection: Connection,
+}
+
+impl Intruder {
+    pub fn connect(bus: &PrivateBus) -> Self {
+        let connection = zbus::block_on(async {
+            zbus::connection::Builder::address(bus.address.as_str())?
+                .build()
+                .await
+        })
+        .expect("intruder connection");
+        Self { connection }
+    }
+
+    pub fn emit_activated(&self, owner: &str, session: &str, shortcut_id: &str) {
+        let session_path = ObjectPath::try_from(session).expect("path");
+        let options: HashMap<String, Value<'_>> = HashMap::new();
+        zbus::block_on(self.connection.emit_signal(
+            Some(owner),
+            PORTAL_PATH,
+            GLOBAL_SHORTCUTS,
+            "Activated",
+            &(session_path, shortcut_id, 0u64, options),
+        ))
+        .expect("emit look-alike signal");
+    }
+}
