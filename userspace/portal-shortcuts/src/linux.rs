@@ -242,6 +242,11 @@ impl PortalShortcuts {
         // Dropping the sender ends the command stream: the thread closes the session and ends.
         self.commands.take();
         if let Some(worker) = self.worker.take() {
+            // Dropped from inside the event callback: the thread ends by itself once the
+            // callback returns (its command stream is closed); joining would wait for itself.
+            if worker.thread().id() == thread::current().id() {
+                return;
+            }
             if worker.join().is_err() {
                 log::warn!("the portal shortcut thread panicked");
             }
@@ -395,10 +400,21 @@ async fn open(config: &PortalConfig) -> Result<Opened, PortalError> {
         .map_err(|e| PortalError::Portal(e.to_string()))?;
 
     let signals = shortcut_signals(&connection).await?;
-    let session = portal
-        .create_session(CreateSessionOptions::default())
-        .await
-        .map_err(|e| refusal(PortalStep::CreateSession, e))?;
+    // CreateSession involves no dialog: a portal that does not answer it is stuck, and the
+    // caller should not wait forever.
+    let session = {
+        let create = pin!(portal.create_session(CreateSessionOptions::default()));
+        match future::select(create, pin!(async_io::Timer::after(CALL_TIMEOUT))).await {
+            Either::Left((created, _)) => {
+                created.map_err(|e| refusal(PortalStep::CreateSession, e))?
+            }
+            Either::Right(_) => {
+                return Err(PortalError::Portal(
+                    "the portal did not answer CreateSession".into(),
+                ))
+            }
+        }
+    };
     Ok(Opened {
         version,
         portal,
