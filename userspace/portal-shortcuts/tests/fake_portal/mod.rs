@@ -32,6 +32,7 @@ impl PrivateBus {
         let dir = tempfile::tempdir().expect("temp dir for the private bus");
         let config = dir.path().join("bus.conf");
         let socket = dir.path().join("bus");
+        let log = dir.path().join("dbus-daemon.log");
         std::fs::write(
             &config,
             format!(
@@ -56,7 +57,9 @@ impl PrivateBus {
             .arg(format!("--config-file={}", config.display()))
             .args(["--nofork", "--print-address"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            // Kept in a file: as root it warns about the fd limit on every start, which is noise
+            // unless it fails to start.
+            .stderr(std::fs::File::create(&log).expect("bus log file"))
             .spawn()
         {
             Ok(child) => child,
@@ -73,7 +76,8 @@ impl PrivateBus {
         let address = line.trim().to_owned();
         assert!(
             address.starts_with("unix:"),
-            "dbus-daemon printed no address: {line:?}"
+            "dbus-daemon printed no address ({line:?}); its log: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
         );
         Self {
             child,
