@@ -21,6 +21,7 @@ use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 use zbus::names::InterfaceName;
+use zbus::zvariant::OwnedObjectPath;
 
 const PORTAL_DESTINATION: &str = "org.freedesktop.portal.Desktop";
 const PORTAL_PATH: &str = "/org/freedesktop/portal/desktop";
@@ -273,9 +274,9 @@ struct Opened {
     version: u32,
     portal: GlobalShortcuts,
     session: Session<GlobalShortcuts>,
-    /// Activated / Deactivated / ShortcutsChanged, subscribed before binding so that nothing
-    /// sent right after the answer is missed.
-    signals: LocalBoxStream<'static, Incoming>,
+    /// Activated / Deactivated / ShortcutsChanged with their session handle, subscribed before
+    /// binding so that nothing sent right after the answer is missed.
+    signals: LocalBoxStream<'static, (OwnedObjectPath, Incoming)>,
 }
 
 async fn run(
@@ -322,9 +323,25 @@ async fn run(
             return;
         }
     };
+    // Older portals (xdg-desktop-portal 1.16, Debian 12) broadcast Activated and Deactivated to
+    // every client: another app's "push-to-talk" must not unmute us, so keep our session's only.
+    let ours = match session_path(&session) {
+        Ok(path) => path,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
     if ready.send(Ok((version, shortcuts))).is_err() {
         return;
     }
+    let signals = signals.filter_map(move |(session, signal)| {
+        let mine = session == ours;
+        if !mine {
+            log::debug!("ignored a shortcut signal for another session ({session})");
+        }
+        future::ready(mine.then_some(signal))
+    });
     let mut incoming = stream::select(signals, closed);
     loop {
         match future::select(commands.next(), incoming.next()).await {
@@ -426,12 +443,10 @@ async fn open(config: &PortalConfig) -> Result<Opened, PortalError> {
 /// Activated, Deactivated and ShortcutsChanged as ONE stream, in the order the portal sent
 /// them. (Separate streams per signal, merged, may hand a release over before its press: a
 /// push-to-talk would then stay live.) Only the portal's current owner is listened to, so
-/// another program on the bus cannot press the shortcut by sending look-alike signals. The
-/// portal addresses these signals to the session's owner, and this connection (private to this
-/// instance) holds one session, so they need no filtering by session handle.
+/// another program on the bus cannot press the shortcut by sending look-alike signals.
 async fn shortcut_signals(
     connection: &zbus::Connection,
-) -> Result<LocalBoxStream<'static, Incoming>, PortalError> {
+) -> Result<LocalBoxStream<'static, (OwnedObjectPath, Incoming)>, PortalError> {
     let failed = |e: zbus::Error| PortalError::Portal(format!("subscribing to signals: {e}"));
     let owner = zbus::fdo::DBusProxy::new(connection)
         .await
@@ -456,24 +471,35 @@ async fn shortcut_signals(
         .boxed_local())
 }
 
-fn decode_signal(message: &zbus::Message) -> Option<Incoming> {
+/// A shortcut signal and the session it is for.
+fn decode_signal(message: &zbus::Message) -> Option<(OwnedObjectPath, Incoming)> {
     let header = message.header();
     let body = message.body();
     match header.member()?.as_str() {
-        "Activated" => body
-            .deserialize::<Activated>()
-            .ok()
-            .map(|a| Incoming::Activated(a.shortcut_id().to_owned())),
-        "Deactivated" => body
-            .deserialize::<Deactivated>()
-            .ok()
-            .map(|d| Incoming::Deactivated(d.shortcut_id().to_owned())),
-        "ShortcutsChanged" => body
-            .deserialize::<ShortcutsChanged>()
-            .ok()
-            .map(|c| Incoming::Changed(bound_from(c.shortcuts()))),
+        "Activated" => body.deserialize::<Activated>().ok().map(|a| {
+            let id = a.shortcut_id().to_owned();
+            (a.session_handle().into(), Incoming::Activated(id))
+        }),
+        "Deactivated" => body.deserialize::<Deactivated>().ok().map(|d| {
+            let id = d.shortcut_id().to_owned();
+            (d.session_handle().into(), Incoming::Deactivated(id))
+        }),
+        "ShortcutsChanged" => body.deserialize::<ShortcutsChanged>().ok().map(|c| {
+            let shortcuts = bound_from(c.shortcuts());
+            (c.session_handle().into(), Incoming::Changed(shortcuts))
+        }),
         _ => None,
     }
+}
+
+/// The object path of an ashpd session (ashpd keeps it private; its public D-Bus encoding,
+/// a single `o`, carries it).
+fn session_path(session: &Session<GlobalShortcuts>) -> Result<OwnedObjectPath, PortalError> {
+    use zbus::zvariant::{serialized::Context, to_bytes, LE};
+    let bad = |e: zbus::zvariant::Error| PortalError::Portal(format!("session handle: {e}"));
+    let encoded = to_bytes(Context::new_dbus(LE, 0), session).map_err(bad)?;
+    let (path, _): (OwnedObjectPath, usize) = encoded.deserialize().map_err(bad)?;
+    Ok(path)
 }
 
 /// Asks for the two shortcuts and waits for the desktop's answer (possibly a user dialog).

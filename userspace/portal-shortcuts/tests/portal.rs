@@ -158,6 +158,26 @@ fn presses_and_releases_keep_their_order() {
 }
 
 #[test]
+fn another_apps_session_does_not_press_our_shortcut() {
+    // xdg-desktop-portal 1.16 broadcasts Activated/Deactivated; another app may well have a
+    // shortcut called "push-to-talk".
+    let bus = PrivateBus::start();
+    let portal = FakePortal::start(&bus, 1, Answer::Grant);
+    let (shortcuts, events) = start(config(&bus, "Ctrl+Alt+M"));
+    let _shortcuts = shortcuts.expect("bound");
+    let (session, _) = portal.only_session();
+    portal.broadcast_for_other_session("Activated", "push-to-talk");
+    portal.broadcast_for_other_session("Deactivated", "push-to-talk");
+    portal.emit("Activated", &session, "toggle-mute");
+    assert_eq!(
+        next(&events),
+        ShortcutEvent::Activated(ShortcutAction::ToggleMute),
+        "the other session's signals were skipped, ours came through"
+    );
+    assert!(events.recv_timeout(Duration::from_millis(200)).is_err());
+}
+
+#[test]
 fn look_alike_signals_from_another_bus_client_are_ignored() {
     let bus = PrivateBus::start();
     let portal = FakePortal::start(&bus, 2, Answer::Grant);

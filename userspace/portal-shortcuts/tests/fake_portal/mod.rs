@@ -532,6 +532,22 @@ impl FakePortal {
         .expect("emit shortcut signal");
     }
 
+    /// Emits Activated or Deactivated to everyone, as xdg-desktop-portal 1.16 does, for a
+    /// session that is not the client's (another app's shortcut with the same id).
+    pub fn broadcast_for_other_session(&self, signal: &str, shortcut_id: &str) {
+        let other =
+            ObjectPath::try_from(format!("{PORTAL_PATH}/session/1_99/other_app")).expect("path");
+        let options: HashMap<String, Value<'_>> = HashMap::new();
+        zbus::block_on(self.connection.emit_signal(
+            None::<()>,
+            PORTAL_PATH,
+            GLOBAL_SHORTCUTS,
+            signal,
+            &(other, shortcut_id, 0u64, options),
+        ))
+        .expect("broadcast shortcut signal");
+    }
+
     /// Emits ShortcutsChanged as if the user re-assigned triggers in the desktop's settings.
     pub fn emit_changed(&self, session: &str, shortcuts: &[(String, String, Option<String>)]) {
         let owner = self.log.lock().sessions[session].clone();
