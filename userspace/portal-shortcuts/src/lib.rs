@@ -14,8 +14,9 @@
 //! Linux only: elsewhere the types exist, [`probe`] and [`PortalShortcuts::start`] return
 //! [`PortalError::Unsupported`].
 //!
-//! Tested against a stand-in portal written from the specification (see the crate README), not
-//! against a real xdg-desktop-portal with a GNOME or KDE backend.
+//! Tested against a stand-in portal written from the specification, and (ignored by default)
+//! through the real xdg-desktop-portal 1.16 frontend with a stand-in desktop backend; never
+//! against a real GNOME, KDE or Hyprland backend (see the crate README).
 
 mod trigger;
 
