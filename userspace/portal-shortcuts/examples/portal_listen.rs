@@ -7,7 +7,9 @@
 //!
 //! The desktop should ask to confirm the shortcuts; then press and release them. Ctrl+C ends it.
 
-use hardmute_portal_shortcuts::{is_wayland_session, probe, PortalShortcuts, ShortcutEvent};
+use hardmute_portal_shortcuts::{
+    is_wayland_session, probe, PortalShortcuts, ShortcutEvent, ShortcutRequests,
+};
 use std::sync::mpsc;
 
 fn main() {
@@ -39,8 +41,9 @@ fn main() {
             bound.trigger_description
         );
     }
+    let mut requests = ShortcutRequests::new();
     for event in rx {
-        println!("{event:?}");
+        println!("{event:?} -> {:?}", requests.on_event(&event));
         if event == ShortcutEvent::Closed {
             break;
         }

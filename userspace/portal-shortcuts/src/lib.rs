@@ -18,6 +18,7 @@
 //! through the real xdg-desktop-portal 1.16 frontend with a stand-in desktop backend; never
 //! against a real GNOME, KDE or Hyprland backend (see the crate README).
 
+mod requests;
 mod trigger;
 
 #[cfg(target_os = "linux")]
@@ -31,6 +32,7 @@ mod unsupported;
 #[cfg(not(target_os = "linux"))]
 pub use unsupported::{probe, PortalShortcuts};
 
+pub use requests::{MuteRequest, ShortcutRequests};
 pub use trigger::{to_portal_trigger, TriggerError};
 
 use std::fmt;
