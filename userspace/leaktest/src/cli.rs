@@ -132,7 +132,7 @@ fn daemon_mute_probe() -> crate::backend::device::MuteProbe {
     })
 }
 
-#[cfg(any(target_os = "macos", windows))]
+#[cfg(any(target_os = "macos", windows, feature = "device-alsa"))]
 fn device_backend(setup: crate::backend::device::DeviceSetup) -> Result<Box<dyn Backend>, String> {
     use crate::backend::device::{cpal_host::CpalDevices, DeviceBackend};
     Ok(Box::new(DeviceBackend::new(
@@ -142,7 +142,7 @@ fn device_backend(setup: crate::backend::device::DeviceSetup) -> Result<Box<dyn 
     )?))
 }
 
-#[cfg(not(any(target_os = "macos", windows)))]
+#[cfg(not(any(target_os = "macos", windows, feature = "device-alsa")))]
 fn device_backend(_: crate::backend::device::DeviceSetup) -> Result<Box<dyn Backend>, String> {
     let _ = daemon_mute_probe;
     Err(

@@ -19,7 +19,7 @@ use crate::activity::Clip;
 use crate::sim::{AppCapture, Condition};
 use std::time::{Duration, Instant};
 
-#[cfg(any(target_os = "macos", windows))]
+#[cfg(any(target_os = "macos", windows, feature = "device-alsa"))]
 pub mod cpal_host;
 
 /// The name HardMute's virtual mic has on macOS and Windows.
@@ -140,8 +140,9 @@ fn require_hard_muted(probe: &mut MuteProbe, when: &str) -> Result<(), String> {
 
 impl<D: AudioDevices> Backend for DeviceBackend<D> {
     fn name(&self) -> String {
+        // No '|': the name goes into the report's markdown table.
         format!(
-            "device ({:?} -> {:?} | {:?})",
+            "device ({:?} -> {:?}, {:?})",
             self.setup.play_to, self.setup.mic, self.setup.hardmute_mic
         )
     }
@@ -330,6 +331,17 @@ mod tests {
         DeviceBackend::new(devices.clone(), setup(), devices.probe())
             .unwrap()
             .with_settle(Duration::ZERO)
+    }
+
+    #[test]
+    fn the_name_says_where_it_plays_and_records_and_fits_a_table_cell() {
+        let d = FakeDevices::new();
+        let name = backend(&d).name();
+        assert_eq!(
+            name,
+            "device (\"Cable Out\" -> \"Cable In\", \"HardMute Microphone\")"
+        );
+        assert!(!name.contains('|'));
     }
 
     #[test]
