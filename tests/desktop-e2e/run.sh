@@ -30,25 +30,45 @@ if [ "${1:-}" != "--inner" ]; then
         echo "0 passed, 1 failed"
         exit 1
     fi
+    BACKEND=${HARDMUTE_E2E_BACKEND:-simulated}
+    TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
+        /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
     if [ -z "${BIN_DIR:-}" ]; then
         (cd "$ROOT" && cargo build -q -p hardmuted -p hardmute-cli -p hardmute-panel) || {
             echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
-        BIN_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
-            /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug
+        BIN_DIR=$TARGET_DIR/debug
+    fi
+    if [ "$BACKEND" = linux ]; then
+        # The fake physical mic's player and the WAV analyser of tests/e2e-linux.
+        (cd "$ROOT" && cargo build -q --release -p hardmute-e2e-wavtool) || {
+            echo "build failed (hardmute-e2e-wavtool)"; echo "0 passed, 1 failed"; exit 1; }
+        for tool in pipewire wireplumber pipewire-pulse pw-record pw-cli pw-link; do
+            command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
+        done
+        if [ -n "$missing" ]; then
+            echo "missing:$missing (apt-get install pipewire pipewire-bin pipewire-pulse wireplumber)"
+            echo "0 passed, 1 failed"
+            exit 1
+        fi
     fi
     if [ -n "${PANEL_BIN:-}" ]; then
         PANEL_BIN="$(cd "$(dirname "$PANEL_BIN")" && pwd)/$(basename "$PANEL_BIN")"
         export PANEL_BIN
     fi
     WORK=$(mktemp -d /tmp/hardmute-desktop-e2e.XXXXXX)
-    display=""
-    for n in $(seq 91 140); do
-        if [ ! -e "/tmp/.X11-unix/X$n" ] && [ ! -e "/tmp/.X$n-lock" ]; then display=$n; break; fi
-    done
-    Xvfb ":$display" -screen 0 1024x768x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
+    # Xvfb picks a free display itself and reports it (-displayfd): other runs on the same
+    # machine may start at the same moment, so guessing a free number races.
+    Xvfb -displayfd 3 -screen 0 1024x768x24 -nolisten tcp 3>"$WORK/display" >"$WORK/xvfb.log" 2>&1 &
     XVFB=$!
-    for _ in $(seq 1 100); do [ -S "/tmp/.X11-unix/X$display" ] && break; sleep 0.1; done
-    DISPLAY=":$display" WORK="$WORK" BIN_DIR="$BIN_DIR" ROOT="$ROOT" \
+    display=""
+    for _ in $(seq 1 100); do
+        display=$(tr -dc 0-9 <"$WORK/display" 2>/dev/null)
+        [ -n "$display" ] && [ -S "/tmp/.X11-unix/X$display" ] && break
+        sleep 0.1
+    done
+    [ -n "$display" ] || { echo "Xvfb did not start: $(cat "$WORK/xvfb.log")"; echo "0 passed, 1 failed"; exit 1; }
+    DISPLAY=":$display" WORK="$WORK" BIN_DIR="$BIN_DIR" ROOT="$ROOT" BACKEND="$BACKEND" \
+        HMWAV="$TARGET_DIR/release/hm-wav" HMPLAY="$TARGET_DIR/release/hm-play" \
         dbus-run-session -- "$0" --inner
     rc=$?
     kill "$XVFB" 2>/dev/null; wait "$XVFB" 2>/dev/null
@@ -74,14 +94,59 @@ HARDMUTE="$BIN_DIR/hardmute"
 # PANEL_BIN=target/release/hardmute-panel measures a release build against debug daemon/CLI.
 PANEL_BIN=${PANEL_BIN:-$BIN_DIR/hardmute-panel}
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; }
+summary() { echo "$PASSED passed, $FAILED failed"; }
+
+if [ "$BACKEND" = linux ]; then
+    # The audio side of tests/e2e-linux: a private headless PipeWire + WirePlumber +
+    # pipewire-pulse in $XDG_RUNTIME_DIR, a fake physical mic (null-audio-sink driving the graph)
+    # playing hm-play's 1 s periodic noise, pw-record as the app, hm-wav as the judge.
+    # shellcheck source=../e2e-linux/lib.sh
+    source "$ROOT/tests/e2e-linux/lib.sh"   # sets HERE to tests/e2e-linux (its config lives there)
+    die() { echo "FAIL - $*"; FAILED=$((FAILED + 1)); summary; exit 1; }
+    export XDG_CONFIG_HOME=$WORK/xdg-config
+    unset PIPEWIRE_REMOTE PIPEWIRE_RUNTIME_DIR PIPEWIRE_CONFIG_DIR PIPEWIRE_CONFIG_NAME \
+        PIPEWIRE_NODE PIPEWIRE_AUTOCONNECT PULSE_RUNTIME_PATH || true
+    export PULSE_SERVER=unix:$XDG_RUNTIME_DIR/pulse/native
+    mkdir -p "$XDG_CONFIG_HOME"
+    cp -r "$HERE/wireplumber" "$XDG_CONFIG_HOME/wireplumber"
+fi
+# Stops everything this script started, newest first (the panel and hardmuted before PipeWire).
+cleanup() {
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill "${PIDS[i]}" 2>/dev/null; done
+    wait 2>/dev/null
+}
 trap cleanup EXIT
 
-/usr/bin/python3 "$HERE/sni_watcher.py" >"$WORK/watcher.log" 2>&1 &
+/usr/bin/python3 "$ROOT/tests/desktop-e2e/sni_watcher.py" >"$WORK/watcher.log" 2>&1 &
 PIDS+=($!)
-"$BIN_DIR/hardmuted" --backend "${HARDMUTE_E2E_BACKEND:-simulated}" >"$WORK/daemon.log" 2>&1 &
+if [ "$BACKEND" = linux ]; then
+    start_stack
+    make_fake_mic
+    play_fake_mic
+fi
+"$BIN_DIR/hardmuted" --backend "$BACKEND" >"$WORK/daemon.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 100); do "$HARDMUTE" status >/dev/null 2>&1 && break; sleep 0.1; done
+
+# recording_is zero|signal NAME: what an app recording the HardMute Microphone gets right now
+# (linux backend only). pw-record for 2 s after the graph settled; hm-wav checks every sample is
+# exactly 0, or that the recording is the fake mic's noise (aligned, RMS within 0.5 dB, no gap).
+recording_is() {
+    local want=$1 name=$2
+    rec_pw "$name" 48000 1 f32
+    wait_recs "$name"
+    sleep 2
+    stop_rec "$name"
+    if [ "$want" = zero ]; then
+        analyse "$WORK/$name.wav" --skip 1.0 --min-seconds 1.5 --expect-zero
+    else
+        analyse "$WORK/$name.wav" --skip 1.0 --min-seconds 1.5 --expect-signal --tol 0.5 --max-zero-run 8
+    fi
+}
+if [ "$BACKEND" = linux ]; then
+    check "linux backend: hardmuted links the fake mic into the gate" \
+        bash -c "for _ in \$(seq 1 100); do \"$HARDMUTE\" --json status | grep -q '\"physical_open\":true' && exit 0; sleep 0.1; done; exit 1"
+fi
 
 # state_is muted|live [source]: polls `hardmute status` for up to 5 s.
 state_is() {
@@ -139,7 +204,7 @@ menu_click() { # menu_click LABEL
     gdbus call --session --dest "$ITEM" --object-path "$path" \
         --method com.canonical.dbusmenu.Event -- "$id" clicked "<0>" 0 >/dev/null
 }
-shot() { import -window "$WID" "$WORK/$1" 2>/dev/null && [ -s "$WORK/$1" ]; }
+shot() { timeout 20 import -window "$WID" "$WORK/$1" 2>/dev/null && [ -s "$WORK/$1" ]; }
 
 measure() { # measure LABEL: CPU and RSS of $PANEL over $MEASURE_SECS seconds
     local ticks u0 s0 u1 s1 t0 t1 rss hwm cpu
@@ -180,6 +245,7 @@ check "the panel window is mapped" test -n "$WID"
 check "the tray registered a StatusNotifierItem" test -n "$ITEM"
 check "the panel grabbed the hotkey" grep -q "global hotkey ready" "$WORK/panel.log"
 check "fresh install: muted" state_is muted
+[ "$BACKEND" = linux ] && check "recording HardMute Microphone while muted: exact zeros (pw-record)" recording_is zero fresh_muted
 check "tray tooltip says MUTED" tooltip_is "HardMute: MUTED"
 MUTED_ICON=$(icon_hash)
 check "screenshot of the muted panel" shot panel-muted.png
@@ -188,6 +254,7 @@ xdotool key ctrl+alt+m
 check "hotkey Ctrl+Alt+M unmutes (hardmute status: live, source hotkey)" state_is live hotkey
 check "tray tooltip follows: LIVE" tooltip_is "HardMute: LIVE"
 check "tray icon follows" bash -c "[ \"$(icon_hash)\" != \"$MUTED_ICON\" ]"
+[ "$BACKEND" = linux ] && check "recording after the hotkey unmuted: the fake mic's signal" recording_is signal hotkey_live
 sleep 0.3
 check "screenshot of the live panel" shot panel-live.png
 
@@ -199,6 +266,7 @@ menu_click Mute
 check "tray menu Mute mutes (source tray)" state_is muted tray
 check "tray tooltip follows: MUTED" tooltip_is "HardMute: MUTED"
 check "tray icon is the muted one again" bash -c "[ \"$(icon_hash)\" = \"$MUTED_ICON\" ]"
+[ "$BACKEND" = linux ] && check "recording after tray Mute: exact zeros" recording_is zero tray_muted
 
 menu_click Unmute
 check "tray menu Unmute unmutes (source tray)" state_is live tray
@@ -277,5 +345,5 @@ if [ "${UPDATE_DOCS:-0}" = 1 ]; then
     echo "screenshots copied to docs/"
 fi
 
-echo "$PASSED passed, $FAILED failed"
+summary
 [ "$FAILED" -eq 0 ]
