@@ -3,7 +3,7 @@
 //! dies apps keep reading zeros from it; the gate runs in the daemon's filter, in the same graph
 //! cycle that captured the samples.
 
-use super::{Backend, BackendError, BackendOptions, BackendStatus};
+use super::{Backend, BackendError, BackendOptions, BackendStatus, LevelReading};
 use hardmute_core::control::ChangeSource as Core;
 use hardmute_ipc::{ChangeSource, Counters, InputDevice, ListenTarget, Listener};
 use hardmute_pipewire::{Captures, Config, Error, VirtualMic};
@@ -169,6 +169,15 @@ impl Backend for LinuxBackend {
         self.mic()?.set_release_on_mute(release).map_err(failed)?;
         self.options.release_on_mute = release;
         Ok(())
+    }
+
+    fn level(&self) -> Option<LevelReading> {
+        let reading = self.mic.as_ref()?.level();
+        Some(LevelReading {
+            peak: reading.peak,
+            rms: reading.rms,
+            windows: reading.windows,
+        })
     }
 
     fn stop(&mut self) {
