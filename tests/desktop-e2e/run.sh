@@ -143,6 +143,17 @@ recording_is() {
         analyse "$WORK/$name.wav" --skip 1.0 --min-seconds 1.5 --expect-signal --tol 0.5 --max-zero-run 8
     fi
 }
+# level_is none|some: what a client of hardmuted's level feed (subscribe_level) gets in 1.5 s:
+# not one event (muted, while the mic plays), or >= 10 events (<= 20/s) with a non-zero level.
+level_is() {
+    local out
+    out=$(/usr/bin/python3 "$ROOT/tests/desktop-e2e/level_client.py" "$HARDMUTE_SOCKET" 1.5)
+    echo "     level feed: $out"
+    case $1 in
+        none) [[ $out == "subscribed=True events=0 "* ]] ;;
+        some) echo "$out" | awk '{split($2,e,"="); split($3,p,"="); exit !(e[2] >= 10 && e[2] <= 32 && p[2] > 0.05)}' ;;
+    esac
+}
 if [ "$BACKEND" = linux ]; then
     check "linux backend: hardmuted links the fake mic into the gate" \
         bash -c "for _ in \$(seq 1 100); do \"$HARDMUTE\" --json status | grep -q '\"physical_open\":true' && exit 0; sleep 0.1; done; exit 1"
@@ -246,6 +257,7 @@ check "the tray registered a StatusNotifierItem" test -n "$ITEM"
 check "the panel grabbed the hotkey" grep -q "global hotkey ready" "$WORK/panel.log"
 check "fresh install: muted" state_is muted
 [ "$BACKEND" = linux ] && check "recording HardMute Microphone while muted: exact zeros (pw-record)" recording_is zero fresh_muted
+check "muted: the level feed sends nothing (the mic is playing)" level_is none
 check "tray tooltip says MUTED" tooltip_is "HardMute: MUTED"
 MUTED_ICON=$(icon_hash)
 check "screenshot of the muted panel" shot panel-muted.png
@@ -255,6 +267,8 @@ check "hotkey Ctrl+Alt+M unmutes (hardmute status: live, source hotkey)" state_i
 check "tray tooltip follows: LIVE" tooltip_is "HardMute: LIVE"
 check "tray icon follows" bash -c "[ \"$(icon_hash)\" != \"$MUTED_ICON\" ]"
 [ "$BACKEND" = linux ] && check "recording after the hotkey unmuted: the fake mic's signal" recording_is signal hotkey_live
+check "live: the level feed sends a non-zero level at <= 20 Hz" level_is some
+check "live: the panel draws the daemon's level on its meter" grep -q "meter: drawing hardmuted's level" "$WORK/panel.log"
 sleep 0.3
 check "screenshot of the live panel" shot panel-live.png
 
@@ -276,6 +290,8 @@ check "hotkey mutes again" state_is muted hotkey
 "$HARDMUTE" unmute >/dev/null
 check "a change from the CLI reaches the tray" tooltip_is "HardMute: LIVE"
 "$HARDMUTE" mute >/dev/null
+# The state button does what its label says; let the panel show MUTED before clicking it.
+tooltip_is "HardMute: MUTED" >/dev/null
 
 # The panel itself, driven with the mouse and keyboard in the real window (coordinates in the
 # window at its preferred 460x640 size; see docs/panel-muted.png).
@@ -309,7 +325,8 @@ xdotool key ctrl+alt+k
 check "the new hotkey Ctrl+Alt+K unmutes" state_is live hotkey
 xdotool key ctrl+alt+k
 check "and mutes again" state_is muted hotkey
-check "the new hotkey is saved in panel.toml" grep -q 'Ctrl+Alt+K' "$HARDMUTE_CONFIG_DIR/panel.toml"
+check "the new hotkey is stored by the daemon (hardmute status)" field_is hotkey '"Ctrl+Alt+K"'
+check "and not in a panel.toml" test ! -e "$HARDMUTE_CONFIG_DIR/panel.toml"
 
 xdotool mousemove --window "$WID" 196 231 click 1
 sleep 0.5
@@ -323,9 +340,15 @@ for _ in $(seq 1 30); do kill -0 "$PANEL" 2>/dev/null || break; sleep 0.1; done
 check "tray menu Quit ends the agent" bash -c "! kill -0 $PANEL 2>/dev/null"
 check "the daemon keeps its state after the agent quits" state_is muted
 
-# 3. Push-to-talk: live only while the keys are held.
+# 3. Push-to-talk, from a panel.toml an older panel left behind (it kept the hotkey itself):
+#    handed to the daemon once, then live only while the keys are held.
 printf 'hotkey = "Ctrl+Alt+M"\nmode = "push_to_talk"\n' >"$HARDMUTE_CONFIG_DIR/panel.toml"
 HIDDEN=1 start_panel panel-ptt.log --hidden
+for _ in $(seq 1 50); do grep -q "hotkey: Ctrl+Alt+M active (hold to talk)" "$WORK/panel-ptt.log" && break; sleep 0.1; done
+check "a leftover panel.toml is migrated to the daemon: Ctrl+Alt+M, push to talk" \
+    bash -c "\"$HARDMUTE\" --json status | grep -q '\"hotkey\":\"Ctrl+Alt+M\",\"hotkey_mode\":\"push_to_talk\"'"
+check "and renamed, so it is migrated only once" \
+    bash -c "[ ! -e \"$HARDMUTE_CONFIG_DIR/panel.toml\" ] && [ -e \"$HARDMUTE_CONFIG_DIR/panel.toml.migrated\" ]"
 visible_window() { xdotool search --onlyvisible --name "HardMute control panel" 2>/dev/null | head -1; }
 check "--hidden (autostart): tray registered, no window shown" \
     bash -c "[ -n \"$ITEM\" ] && [ -z \"\$(xdotool search --onlyvisible --name 'HardMute control panel' 2>/dev/null)\" ]"
@@ -337,6 +360,19 @@ check "push-to-talk: held keys unmute" state_is live hotkey
 xdotool keyup m
 check "push-to-talk: releasing mutes" state_is muted hotkey
 xdotool keyup ctrl+alt
+
+# The mode changed from the CLI (the daemon owns it): the running panel follows.
+seen=$(wc -l <"$WORK/panel-ptt.log")
+"$HARDMUTE" set hotkey-mode toggle >/dev/null
+for _ in $(seq 1 50); do
+    tail -n +"$((seen + 1))" "$WORK/panel-ptt.log" | grep -q "hotkey: Ctrl+Alt+M active (press to toggle)" && break
+    sleep 0.1
+done
+xdotool key ctrl+alt+m
+check "hardmute set hotkey-mode toggle: a press and release now leaves it live" state_is live hotkey
+sleep 0.5
+check "and it stays live after the release" state_is live hotkey
+"$HARDMUTE" mute >/dev/null
 
 if [ "${UPDATE_DOCS:-0}" = 1 ]; then
     for f in panel-muted.png panel-live.png panel-released.png panel-listeners.png panel-about.png; do
