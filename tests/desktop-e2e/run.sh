@@ -1,20 +1,30 @@
 #!/usr/bin/env bash
 # Headless desktop end-to-end test of hardmute-panel (Linux): a private Xvfb display, a private
-# D-Bus session with a minimal StatusNotifierWatcher, hardmuted with the simulated backend (or
-# $HARDMUTE_E2E_BACKEND), and xdotool pressing the real global hotkey.
+# D-Bus session with a minimal StatusNotifierWatcher, hardmuted with the simulated backend or
+# (HARDMUTE_E2E_BACKEND=linux) the real PipeWire backend, and xdotool pressing the real hotkey.
 #
 # Checks: the hotkey toggles the daemon's state (read back with `hardmute status`), the tray's
 # StatusNotifierItem (tooltip, icon) follows, the tray menu mutes and unmutes, clicks and typing
-# in the real panel window reach the daemon (state button, release-on-mute, a new hotkey),
-# push-to-talk holds the mic live only while the keys are down, Quit ends the agent, and a
-# missing display is reported. Takes about 40 s after the build.
+# in the real panel window reach the daemon (state button, release-on-mute, a new hotkey stored
+# by the daemon), a leftover panel.toml is migrated once, push-to-talk holds the mic live only
+# while the keys are down, a mode set with the CLI is followed, Quit ends the agent, a missing
+# display is reported; the level feed sends nothing while muted and a level while live, and the
+# panel draws it.
+# With HARDMUTE_E2E_BACKEND=linux, also on a private headless PipeWire + WirePlumber (from
+# tests/e2e-linux) with a fake physical mic playing a known noise: recordings of "HardMute
+# Microphone" (pw-record, judged by hm-wav) are exact zeros while muted (fresh start, tray Mute)
+# and the fake mic's signal after the hotkey unmuted.
+# About 12 s (simulated) / 21 s (linux) after the build.
 #
 #   tests/desktop-e2e/run.sh                 # the checks; ends with "N passed, N failed"
+#   HARDMUTE_E2E_BACKEND=linux tests/desktop-e2e/run.sh   # against the real Linux backend
 #   UPDATE_DOCS=1 tests/desktop-e2e/run.sh   # also copies the screenshots into docs/
 #   MEASURE_SECS=60 tests/desktop-e2e/run.sh # only measures panel CPU/RSS (meter running, then idle)
 #   PANEL_BIN=target/release/hardmute-panel MEASURE_SECS=60 tests/desktop-e2e/run.sh  # a release build
 #
-# Needs: xvfb xdotool imagemagick dbus python3-gi (system python), fonts-dejavu-core.
+# Needs: xvfb xdotool imagemagick dbus python3-gi (system python), fonts-dejavu-core; for the
+# linux backend also pipewire pipewire-bin pipewire-pulse wireplumber (and, to build,
+# libpipewire-0.3-dev libspa-0.2-dev clang libclang-dev).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)

@@ -33,6 +33,9 @@ struct Inner {
     level_subscribers: Vec<Outbox>,
     /// The backend's level window last sent (a new event only for a new window).
     last_level_window: u64,
+    /// Live at the last level tick. The first live tick only notes the window count: that
+    /// window was measured while muted (zeros), and sending it would say "silence" for nothing.
+    level_live: bool,
 }
 
 pub struct Daemon {
@@ -100,6 +103,7 @@ impl Daemon {
                 last_announced: None,
                 level_subscribers: Vec::new(),
                 last_level_window: 0,
+                level_live: false,
             }),
             stopping: AtomicBool::new(false),
         })
@@ -213,16 +217,24 @@ impl Daemon {
     /// server. A subscriber whose queue is full misses this one; a gone one is dropped.
     pub fn publish_level(&self) {
         let mut inner = self.inner.lock();
+        if inner.backend.hard_mute() {
+            inner.level_live = false;
+            return;
+        }
         if inner.level_subscribers.is_empty() || self.is_stopping() {
             return;
         }
-        let status = inner.backend.status();
-        if status.muted || !status.physical_open {
+        if !inner.backend.status().physical_open {
+            inner.level_live = false;
             return;
         }
         let Some(reading) = inner.backend.level() else {
             return;
         };
+        if !std::mem::replace(&mut inner.level_live, true) {
+            inner.last_level_window = reading.windows;
+            return;
+        }
         if reading.windows == inner.last_level_window {
             return; // nothing measured since the last event
         }

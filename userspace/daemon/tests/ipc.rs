@@ -745,14 +745,13 @@ fn a_level_only_subscriber_and_a_released_mic_get_nothing_while_muted() {
         other => panic!("nothing but the answer expected while muted: {other:?}"),
     }
     controller.unmute(ChangeSource::Cli).unwrap();
-    let level = loop {
-        match client.read_message().unwrap() {
-            ServerMessage::Event {
-                event: Event::Level(level),
-                ..
-            } => break level,
-            other => panic!("only level events on this connection: {other:?}"),
-        }
+    // This connection did not `subscribe`: the first thing it gets is a level event.
+    let level = match client.read_message().unwrap() {
+        ServerMessage::Event {
+            event: Event::Level(level),
+            ..
+        } => level,
+        other => panic!("only level events on this connection: {other:?}"),
     };
     assert!(level.peak > 0.0, "{level:?}");
 }
