@@ -296,6 +296,7 @@ menu_click Unmute
 check "tray menu Unmute unmutes (source tray)" state_is live tray
 xdotool key ctrl+alt+m
 check "hotkey mutes again" state_is muted hotkey
+[ "$BACKEND" = linux ] && check "recording after the hotkey muted: exact zeros" recording_is zero hotkey_muted
 
 "$HARDMUTE" unmute >/dev/null
 check "a change from the CLI reaches the tray" tooltip_is "HardMute: LIVE"

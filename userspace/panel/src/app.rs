@@ -366,8 +366,15 @@ impl App {
                     result.unwrap_or_else(|e| e)
                 }
                 Err(e) => {
+                    // Grab nothing rather than a key the daemon no longer names.
+                    self.window.set_hotkey_label("".into());
                     self.window.set_hotkey_text(text.into());
-                    format!("hardmuted's hotkey {text:?} is not usable: {e}")
+                    let released = self.hotkey.borrow_mut().clear();
+                    let mut status = format!("hardmuted's hotkey {text:?} is not usable: {e}");
+                    if let Err(why) = released {
+                        status.push_str(&format!(" ({why})"));
+                    }
+                    status
                 }
             },
         };
