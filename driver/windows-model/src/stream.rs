@@ -124,6 +124,8 @@ pub struct CaptureStream {
     frames_written: u64,
     /// Packets completed as of the last tick.
     packets_done: u64,
+    /// Number of ACQUIRE -> STOP transitions: a packet reader from before a STOP starts over.
+    stops: u32,
     gate: Gate,
 }
 
@@ -137,6 +139,7 @@ impl CaptureStream {
             qpc_freq,
             frames_written: 0,
             packets_done: 0,
+            stops: 0,
             gate: Gate::new(fade_frames_for(format.rate, DEFAULT_FADE_MS)),
         }
     }
@@ -213,6 +216,7 @@ impl CaptureStream {
                 // KS: STOP resets the position; the next RUN starts a new stream of frames.
                 self.frames_written = 0;
                 self.packets_done = 0;
+                self.stops = self.stops.wrapping_add(1);
                 TimerAction::None
             }
             _ => TimerAction::None,
@@ -247,6 +251,32 @@ impl CaptureStream {
     /// Total frames delivered since the last STOP.
     pub fn frames_written(&self) -> u64 {
         self.frames_written
+    }
+
+    /// Packets completed since the last STOP (0 in polling mode).
+    pub fn packets_completed(&self) -> u64 {
+        self.packets_done
+    }
+
+    /// Frames per packet and packets per buffer, with notifications (packet mode) only.
+    pub fn packet_geometry(&self) -> Option<(u32, u32)> {
+        let geometry = self
+            .buffer
+            .filter(|g| g.notifications > 0 && g.frames > 0)?;
+        Some((
+            geometry.frames / geometry.notifications,
+            geometry.notifications,
+        ))
+    }
+
+    /// The stream's QPC clock (segment start and base as of the last RUN).
+    pub fn clock(&self) -> SegmentClock {
+        self.clock
+    }
+
+    /// ACQUIRE -> STOP transitions so far.
+    pub fn stops(&self) -> u32 {
+        self.stops
     }
 
     /// Packets completed since the last STOP, and the QPC instant the last one completed
