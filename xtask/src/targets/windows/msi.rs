@@ -861,5 +861,10 @@ mod tests {
             [vec!["UserPath", "=-PATH", "[~];[INSTALLDIR]", "Cli"]]
         );
         assert!(wxs.contains("<Component Id=\"Cli\""));
+        // XML forbids "--" inside comments (both toolsets refuse the file).
+        for comment in wxs.split("<!--").skip(1) {
+            let body = comment.split("-->").next().unwrap();
+            assert!(!body.contains("--"), "`--` in a comment: {body}");
+        }
     }
 }
