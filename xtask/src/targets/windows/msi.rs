@@ -9,6 +9,8 @@
 //!   `installer/windows/wix/environment.idt` with `msibuild -i`;
 //! - `Shortcut/@Show` (the autostart shortcuts start minimized): set with an SQL `UPDATE`.
 //!
+//! (`Package/@Platform`, also ignored, comes from wixl's `-a x64`.)
+//!
 //! Any other attribute wixl drops (it warns "has no property named ...") fails the row, so the
 //! source cannot silently say more than the checked MSI holds.
 //!
@@ -34,8 +36,10 @@ pub const ENVIRONMENT_IDT: &str = "installer/windows/wix/environment.idt";
 /// Never change it: Windows Installer finds the installed version to replace by this code.
 pub const UPGRADE_CODE: &str = "{4683AA3E-E0F2-4DD6-AAEF-998E6275702D}";
 pub const PRODUCT_NAME: &str = "HardMute";
-/// Attributes wixl ignores that the rig puts back after wixl (class, property).
-const WIXL_IGNORED: &[(&str, &str)] = &[("WixlWixShortcut", "Show")];
+/// Attributes wixl ignores that the MSI still gets (class, property): `Show` is put back
+/// after wixl (`ShowCmd`), `Platform` comes from wixl's `-a x64` (the summary check asserts it).
+const WIXL_IGNORED: &[(&str, &str)] =
+    &[("WixlWixShortcut", "Show"), ("WixlWixPackage", "Platform")];
 /// `SW_SHOWMINNOACTIVE`: what WiX 3 writes for `Show="minimized"`.
 const SHOW_MINIMIZED: &str = "7";
 /// msidbComponentAttributes64bit | msidbComponentAttributesRegistryKeyPath.
@@ -854,6 +858,7 @@ mod tests {
         assert!(wxs.contains("<?ifndef var.Wixl?>") && wxs.contains("Name=\"PATH\""));
         assert!(wxs.contains("<?ifdef var.Panel?>"));
         assert!(wxs.contains("Show=\"minimized\""));
+        assert!(wxs.contains("Platform=\"x64\""));
         let env =
             Table::parse_idt(&fs::read_to_string(root.join(ENVIRONMENT_IDT)).unwrap()).unwrap();
         assert_eq!(
