@@ -105,3 +105,24 @@ fn the_heartbeat_follows_bridge_audio_and_a_dead_bridge_leaves_it_flat_with_zero
     }
     assert_eq!(get_state(&ctl).bridge_heartbeat, dead.bridge_heartbeat + 5);
 }
+
+#[test]
+fn a_muted_stream_still_beats_so_mute_never_looks_like_a_dead_bridge() {
+    use hardmute_core::control::{Authority, ChangeSource};
+    let ctl = ControlBlock::new(false);
+    let mut port = SimPort::open(F, F.byte_rate() / 50, 2);
+    let bridge = Bridge::new(9_600 * 2, 2);
+    ctl.set_muted(true, ChangeSource::Cli, Authority::Owner)
+        .unwrap();
+    // Muted: delivery keeps draining the ring (invariant 3), so the heartbeat keeps moving and
+    // the daemon's BridgeWatch sees a live bridge; apps get exact zeros all the while.
+    for i in 0..100 {
+        if i % 10 == 0 {
+            bridge.push(&[0.5f32; 960]);
+        }
+        port.tick_with(ONE_MS, &ctl, Some(&bridge), 2);
+    }
+    assert_eq!(get_state(&ctl).bridge_heartbeat, 100);
+    let heard = decode(F.sample, &port.engine_read());
+    assert!(!heard.is_empty() && heard.iter().all(|s| s.to_bits() == 0));
+}
