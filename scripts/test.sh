@@ -13,6 +13,9 @@ scripts/deps.sh
 step "unit, property and integration tests (every crate; simulated coreaudiod and PortCls included)"
 cargo test --workspace
 
+step "global-shortcuts portal client against the real xdg-desktop-portal frontend (unpacked, not installed)"
+bash userspace/portal-shortcuts/scripts/real-frontend-test.sh
+
 step "fuzz smoke run: IPC parser (${FUZZ_SECS:-20} s)"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run ipc_parse -- -max_total_time="${FUZZ_SECS:-20}" -dict=ipc_parse.dict)

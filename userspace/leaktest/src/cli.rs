@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 pub const USAGE: &str = "\
 usage: hardmute leak-test [--out DIR] [--short] [--backend simulated|linux] [--seed N]
-                          [--clips N] [--secs S] [--per-minute] [--summary FILE]
+                          [--clips N] [--secs S] [--alpha A] [--per-minute] [--summary FILE]
 
 Plays synthetic household activities into the microphone path and runs the attack of
 \"Are You Really Muted?\" (PETS 2022) against what apps receive: (a) app-level mute,
@@ -19,6 +19,9 @@ Plays synthetic household activities into the microphone path and runs the attac
                    HardMute Microphone; see the crate docs)
   --seed N         change the synthetic room
   --clips N        clips per activity;  --secs S  seconds per clip
+  --alpha A        false-alarm level of each statistical check of (b) (default 0.01): the
+                   chance interval is at 1-A and the timing test at A; smaller A needs
+                   more permutations, which are raised to match. Bit-identity is exact.
   --per-minute     classify per-minute aggregates of the 1 s reports, like the paper
                    (needs clips of at least 60 s)
   --summary FILE   also write a short summary (docs/leak-test.md) linking the plots
@@ -61,7 +64,7 @@ fn parse_and_run(args: &[String]) -> Result<i32, String> {
             "--summary" => summary = Some(PathBuf::from(value()?)),
             "--backend" => backend_name = value()?,
             "--per-minute" => per_minute = true,
-            "--seed" | "--clips" | "--secs" => overrides.push((a.clone(), value()?)),
+            "--seed" | "--clips" | "--secs" | "--alpha" => overrides.push((a.clone(), value()?)),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
@@ -71,6 +74,7 @@ fn parse_and_run(args: &[String]) -> Result<i32, String> {
         match k.as_str() {
             "--seed" => cfg.seed = v.parse().map_err(|e| bad(&e))?,
             "--clips" => cfg.clips_per_class = v.parse().map_err(|e| bad(&e))?,
+            "--alpha" => cfg.set_alpha(v.parse().map_err(|e| bad(&e))?)?,
             _ => cfg.clip_secs = v.parse().map_err(|e| bad(&e))?,
         }
     }

@@ -71,6 +71,22 @@ impl RunConfig {
         }
     }
 
+    /// Sets the false-alarm level of (b)'s statistical checks: the chance interval at
+    /// `1 - alpha`, the timing test at `alpha` (split over its two families). The permutation
+    /// count is raised so that the smallest reachable p-value, 1 / (permutations + 1), is at
+    /// most a quarter of the per-family level: otherwise a strict alpha could never be met
+    /// and the positive control (d) would be reported as undetected.
+    pub fn set_alpha(&mut self, alpha: f64) -> Result<(), String> {
+        if !(alpha > 0.0 && alpha < 0.5) {
+            return Err(format!("--alpha must be in (0, 0.5), got {alpha}"));
+        }
+        self.confidence = 1.0 - alpha;
+        self.ks_alpha = alpha;
+        let needed = (8.0 / alpha).ceil() as usize - 1;
+        self.permutations = self.permutations.max(needed);
+        Ok(())
+    }
+
     /// The full run: 7 activities x 20 clips x 30 s.
     pub fn full() -> Self {
         RunConfig {
@@ -343,6 +359,16 @@ pub fn evaluate(
     Ok(r)
 }
 
+/// A confidence level as a percentage for people: 0.99 -> "99", 0.999 -> "99.9".
+pub fn percent(level: f64) -> String {
+    let tenths = (level * 1000.0).round() as i64;
+    if tenths % 10 == 0 {
+        format!("{}", tenths / 10)
+    } else {
+        format!("{}.{}", tenths / 10, tenths % 10)
+    }
+}
+
 fn identity_check(windows: &[WindowRecord]) -> IdentityCheck {
     let Some(first) = windows.first() else {
         return IdentityCheck {
@@ -441,8 +467,8 @@ fn judge(cfg: &RunConfig, r: &mut ConditionResult, timing_deterministic: bool) {
         check(
             acc >= lo && acc <= hi,
             format!(
-                "accuracy {acc:.3} inside the {:.0}% interval of chance [{lo:.3}, {hi:.3}] (chance {:.3})",
-                cfg.confidence * 100.0,
+                "accuracy {acc:.3} inside the {}% interval of chance [{lo:.3}, {hi:.3}] (chance {:.3})",
+                percent(cfg.confidence),
                 r.chance
             ),
         );
@@ -455,9 +481,9 @@ fn judge(cfg: &RunConfig, r: &mut ConditionResult, timing_deterministic: bool) {
         check(
             acc > floor,
             format!(
-                "classified far above chance: accuracy {acc:.3} > {floor:.3} (chance {:.3}, {:.0}% interval up to {hi:.3}); per clip {:.3}",
+                "classified far above chance: accuracy {acc:.3} > {floor:.3} (chance {:.3}, {}% interval up to {hi:.3}); per clip {:.3}",
                 r.chance,
-                cfg.confidence * 100.0,
+                percent(cfg.confidence),
                 r.cv.clip_accuracy
             ),
         );
@@ -470,4 +496,51 @@ fn judge(cfg: &RunConfig, r: &mut ConditionResult, timing_deterministic: bool) {
     }
     r.passed = ok;
     r.evidence = ev;
+}
+
+#[cfg(test)]
+mod alpha_tests {
+    use super::*;
+
+    #[test]
+    fn a_strict_alpha_tightens_both_checks_and_stays_reachable() {
+        let mut cfg = RunConfig::short();
+        cfg.set_alpha(0.001).unwrap();
+        assert_eq!(cfg.confidence, 0.999);
+        assert_eq!(cfg.ks_alpha, 0.001);
+        // The smallest p the permutation test can return must be below the per-family level.
+        let smallest_p = 1.0 / (cfg.permutations + 1) as f64;
+        assert!(smallest_p <= cfg.ks_alpha / 2.0 / 4.0, "{smallest_p}");
+        // ... and a consistent timing difference really reaches it: every clip of a class is
+        // shifted by the same small amount (overlapping ranges, D of about 0.15), which only
+        // the true labelling lines up.
+        let clips: Vec<(usize, Vec<f64>)> = (0..28)
+            .map(|i| {
+                let class = i % 7;
+                let shift = class as f64 * 0.5;
+                (class, (0..20).map(|j| j as f64 + shift).collect())
+            })
+            .collect();
+        let (d, p) = classify::clip_permutation_test(&clips, 7, cfg.permutations, 1);
+        assert!(d > 0.1 && p <= cfg.ks_alpha / 2.0, "d {d} p {p}");
+        // A looser alpha never lowers the permutation count below the default.
+        let mut loose = RunConfig::short();
+        loose.set_alpha(0.05).unwrap();
+        assert_eq!(loose.permutations, RunConfig::short().permutations);
+    }
+
+    #[test]
+    fn confidence_levels_print_as_people_write_them() {
+        assert_eq!(percent(0.99), "99");
+        assert_eq!(percent(0.999), "99.9");
+        assert_eq!(percent(1.0 - 0.001), "99.9");
+        assert_eq!(percent(0.95), "95");
+    }
+
+    #[test]
+    fn a_meaningless_alpha_is_refused() {
+        for bad in [0.0, -0.1, 0.5, 0.9, f64::NAN] {
+            assert!(RunConfig::short().set_alpha(bad).is_err(), "{bad}");
+        }
+    }
 }

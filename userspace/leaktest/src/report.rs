@@ -170,8 +170,8 @@ fn markdown_body(o: &Outcome, rel: &Path, full: bool) -> String {
     );
     let _ = writeln!(
         s,
-        "| condition | backend | reports | accuracy | per clip | chance ({:.0}% interval) | reports identical | timing: max KS D, p | required | met |",
-        c.confidence * 100.0
+        "| condition | backend | reports | accuracy | per clip | chance ({}% interval) | reports identical | timing: max KS D, p | required | met |",
+        crate::percent(c.confidence)
     );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
     for r in &o.results {
