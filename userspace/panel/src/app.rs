@@ -9,6 +9,7 @@
 
 use crate::config::ConfigFile;
 use crate::hotkey::platform::{self, Availability, HotkeyGrab};
+use crate::hotkey::portal::{self, PortalHotkey, StatusSink};
 use crate::hotkey::{HotkeyLogic, HotkeyMode, HotkeyRequest, HotkeySpec};
 use crate::level::{meter_position, LevelFeed, METER_INTERVAL_MS};
 use crate::link::{Link, LinkCommand, LinkEvent};
@@ -44,6 +45,8 @@ pub fn mode_to_daemon(mode: HotkeyMode) -> hardmute_ipc::HotkeyMode {
 /// key-edge logic shared with the platform's event thread. What to grab comes from the daemon.
 pub struct HotkeyAgent {
     grab: Option<HotkeyGrab>,
+    /// On Wayland: the desktop's GlobalShortcuts portal instead of a grab.
+    portal: Option<PortalHotkey>,
     availability: Availability,
     logic: Arc<Mutex<HotkeyLogic>>,
     current_id: Arc<AtomicU32>,
@@ -54,6 +57,72 @@ impl HotkeyAgent {
     /// Sets up the grab if this session can have one and routes its key edges to `link`.
     /// `grab = false` (tests, `--no-hotkey`) grabs nothing.
     pub fn new(grab: bool, link: Sender<LinkCommand>) -> Self {
+        // On Wayland the portal is the only global shortcut; an X11 grab there would see keys
+        // only while an XWayland window has focus, and both at once could toggle twice.
+        let mut portal_missing = None;
+        if grab && portal::wanted() {
+            match Self::with_portal(None, link.clone()) {
+                Ok(agent) => return agent,
+                Err(e) => portal_missing = Some(e),
+            }
+        }
+        let mut agent = Self::with_grab(grab, link);
+        if let Some(e) = portal_missing {
+            log::info!("no GlobalShortcuts portal: {e}");
+            let why = format!("The desktop offers no global-shortcuts portal ({e}).");
+            agent.availability = match agent.availability {
+                Availability::Limited(text) => Availability::Limited(format!("{why} {text}")),
+                Availability::Unavailable(text) => {
+                    Availability::Unavailable(format!("{why} {text}"))
+                }
+                Availability::Ready => Availability::Ready,
+            };
+        }
+        agent
+    }
+
+    /// The hotkey through the GlobalShortcuts portal on the session bus (or `bus_address`);
+    /// fails when no portal with GlobalShortcuts answers there.
+    pub fn with_portal(
+        bus_address: Option<String>,
+        link: Sender<LinkCommand>,
+    ) -> Result<Self, hardmute_portal_shortcuts::PortalError> {
+        let logic = Arc::new(Mutex::new(HotkeyLogic::new(HotkeyMode::Toggle)));
+        let sender = link.clone();
+        let portal = PortalHotkey::probe(
+            bus_address,
+            Arc::new(move |request| {
+                let _ = sender.send(command_for(request));
+            }),
+        )?;
+        log::info!(
+            "global shortcuts through the desktop's portal (GlobalShortcuts version {})",
+            portal.version()
+        );
+        Ok(Self {
+            grab: None,
+            portal: Some(portal),
+            availability: Availability::Ready,
+            logic,
+            current_id: Arc::new(AtomicU32::new(0)),
+            link,
+        })
+    }
+
+    /// Where the portal reports what the desktop decided (bound, refused, closed) after
+    /// [`HotkeyAgent::apply`] returned; unused with a grab.
+    pub fn set_status_sink(&self, sink: StatusSink) {
+        if let Some(portal) = &self.portal {
+            portal.set_status_sink(sink);
+        }
+    }
+
+    /// Whether the hotkey goes through the desktop's portal (Wayland).
+    pub fn uses_portal(&self) -> bool {
+        self.portal.is_some()
+    }
+
+    fn with_grab(grab: bool, link: Sender<LinkCommand>) -> Self {
         let mode = HotkeyMode::Toggle;
         let availability = if grab {
             platform::availability()
@@ -90,6 +159,7 @@ impl HotkeyAgent {
         };
         Self {
             grab,
+            portal: None,
             availability,
             logic,
             current_id,
@@ -101,6 +171,9 @@ impl HotkeyAgent {
     pub fn apply(&mut self, spec: HotkeySpec, mode: HotkeyMode) -> Result<String, String> {
         if let Some(request) = self.logic.lock().reset(mode) {
             let _ = self.link.send(command_for(request));
+        }
+        if let Some(portal) = &mut self.portal {
+            return Ok(portal.bind(spec, mode));
         }
         let mode_text = match mode {
             HotkeyMode::Toggle => "press to toggle",
@@ -135,6 +208,9 @@ impl HotkeyAgent {
             let _ = self.link.send(command_for(request));
         }
         self.current_id.store(0, Ordering::Release);
+        if let Some(portal) = &mut self.portal {
+            portal.unbind();
+        }
         match &mut self.grab {
             Some(grab) => grab.set(None),
             None => Ok(()),
@@ -142,7 +218,8 @@ impl HotkeyAgent {
     }
 
     pub fn is_grabbing(&self) -> bool {
-        self.grab.as_ref().is_some_and(|g| g.current().is_some())
+        self.portal.as_ref().is_some_and(|p| p.is_bound())
+            || self.grab.as_ref().is_some_and(|g| g.current().is_some())
     }
 
     /// Called on quit: a held push-to-talk key must not leave the mic live.
@@ -152,6 +229,9 @@ impl HotkeyAgent {
         }
         if let Some(grab) = &mut self.grab {
             let _ = grab.set(None);
+        }
+        if let Some(portal) = &mut self.portal {
+            portal.unbind();
         }
     }
 }
@@ -200,6 +280,12 @@ impl App {
         window.set_version(env!("CARGO_PKG_VERSION").into());
         window.set_level_feed(level_feed.is_some());
         window.set_hotkey_status("The hotkey is kept by hardmuted; waiting for it…".into());
+        // The portal answers later (the user confirms in the desktop's dialog).
+        let weak_window = window.as_weak();
+        hotkey.set_status_sink(Arc::new(move |text: String| {
+            log::info!("hotkey: {text}");
+            let _ = weak_window.upgrade_in_event_loop(move |w| w.set_hotkey_status(text.into()));
+        }));
         window.set_status_line("Connecting to hardmuted…".into());
         let app = Rc::new(Self {
             window,
