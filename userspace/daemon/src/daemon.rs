@@ -311,6 +311,7 @@ impl Daemon {
     /// control, a fail-safe). Called periodically by the server.
     pub fn poll_changes(&self) {
         let mut inner = self.inner.lock();
+        inner.backend.poll();
         let muted = inner.backend.hard_mute();
         if muted != inner.settings.muted {
             inner.settings.muted = muted;

@@ -125,6 +125,12 @@ pub trait Backend: Send {
     /// Close the physical mic while muted (reopened on unmute).
     fn set_release_on_mute(&mut self, release: bool) -> Result<(), BackendError>;
 
+    /// Called by the server every poll interval, on its own thread (never a realtime one): a
+    /// backend applies here what it was told asynchronously (the macOS HAL's default-input and
+    /// hot-plug notifications) and repairs what it lost (PipeWire restarted). The mute state
+    /// must not change here.
+    fn poll(&mut self) {}
+
     /// Stops the bridge. The virtual mic stays muted-or-silent (fail closed).
     fn stop(&mut self);
 
