@@ -26,8 +26,11 @@ TOGGLE_SECS="${E2E_TOGGLE_SECS:-60}" bash tests/e2e-linux/run.sh
 step "leak test against the real Linux backend (the PETS 2022 attack, short mode)"
 bash userspace/leaktest/scripts/linux-leak-test.sh target/leak-test-linux
 
-step "desktop e2e: hotkey, tray (StatusNotifierItem) and panel under Xvfb (tests/desktop-e2e)"
+step "desktop e2e: hotkey, tray (StatusNotifierItem), panel and level feed under Xvfb, simulated backend (tests/desktop-e2e)"
 bash tests/desktop-e2e/run.sh
+
+step "desktop e2e against the real Linux backend: private PipeWire, fake mic, recordings of HardMute Microphone"
+HARDMUTE_E2E_BACKEND=linux bash tests/desktop-e2e/run.sh
 
 step "Linux packaging: the .deb (cargo-deb) and what it contains"
 cargo deb --version >/dev/null 2>&1 || cargo install cargo-deb --locked

@@ -3,7 +3,8 @@
 #   1. install the rig's system packages and inputs (Debian 12, as root; quick when present),
 #   2. the xtask's own tests (inspection helpers against real ld64.lld / lld-link output),
 #   3. every cross-check stage, ending with a summary table (incl. `windows`: driver .sys, programs
-#      linked for msvc+gnu, installer; `windows-wine`: the Windows crates' tests run under wine).
+#      linked for msvc+gnu, installer; `windows-wine`: the Windows crates' tests run under wine;
+#      `windows-msi`: the per-user MSI built with wixl and read back table by table).
 # Per-target std/core builds are cached in $HARDMUTE_XCHECK_CACHE (default ~/.cache/hardmute-xcheck),
 # outside the clone, so a fresh CI clone stays warm.
 set -euo pipefail

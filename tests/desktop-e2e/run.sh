@@ -1,20 +1,30 @@
 #!/usr/bin/env bash
 # Headless desktop end-to-end test of hardmute-panel (Linux): a private Xvfb display, a private
-# D-Bus session with a minimal StatusNotifierWatcher, hardmuted with the simulated backend (or
-# $HARDMUTE_E2E_BACKEND), and xdotool pressing the real global hotkey.
+# D-Bus session with a minimal StatusNotifierWatcher, hardmuted with the simulated backend or
+# (HARDMUTE_E2E_BACKEND=linux) the real PipeWire backend, and xdotool pressing the real hotkey.
 #
 # Checks: the hotkey toggles the daemon's state (read back with `hardmute status`), the tray's
 # StatusNotifierItem (tooltip, icon) follows, the tray menu mutes and unmutes, clicks and typing
-# in the real panel window reach the daemon (state button, release-on-mute, a new hotkey),
-# push-to-talk holds the mic live only while the keys are down, Quit ends the agent, and a
-# missing display is reported. Takes about 40 s after the build.
+# in the real panel window reach the daemon (state button, release-on-mute, a new hotkey stored
+# by the daemon), a leftover panel.toml is migrated once, push-to-talk holds the mic live only
+# while the keys are down, a mode set with the CLI is followed, Quit ends the agent, a missing
+# display is reported; the level feed sends nothing while muted and a level while live, and the
+# panel draws it.
+# With HARDMUTE_E2E_BACKEND=linux, also on a private headless PipeWire + WirePlumber (from
+# tests/e2e-linux) with a fake physical mic playing a known noise: recordings of "HardMute
+# Microphone" (pw-record, judged by hm-wav) are exact zeros while muted (fresh start, tray Mute)
+# and the fake mic's signal after the hotkey unmuted.
+# About 12 s (simulated) / 21 s (linux) after the build.
 #
 #   tests/desktop-e2e/run.sh                 # the checks; ends with "N passed, N failed"
+#   HARDMUTE_E2E_BACKEND=linux tests/desktop-e2e/run.sh   # against the real Linux backend
 #   UPDATE_DOCS=1 tests/desktop-e2e/run.sh   # also copies the screenshots into docs/
 #   MEASURE_SECS=60 tests/desktop-e2e/run.sh # only measures panel CPU/RSS (meter running, then idle)
 #   PANEL_BIN=target/release/hardmute-panel MEASURE_SECS=60 tests/desktop-e2e/run.sh  # a release build
 #
-# Needs: xvfb xdotool imagemagick dbus python3-gi (system python), fonts-dejavu-core.
+# Needs: xvfb xdotool imagemagick dbus python3-gi (system python), fonts-dejavu-core; for the
+# linux backend also pipewire pipewire-bin pipewire-pulse wireplumber (and, to build,
+# libpipewire-0.3-dev libspa-0.2-dev clang libclang-dev).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -30,25 +40,45 @@ if [ "${1:-}" != "--inner" ]; then
         echo "0 passed, 1 failed"
         exit 1
     fi
+    BACKEND=${HARDMUTE_E2E_BACKEND:-simulated}
+    TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
+        /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
     if [ -z "${BIN_DIR:-}" ]; then
         (cd "$ROOT" && cargo build -q -p hardmuted -p hardmute-cli -p hardmute-panel) || {
             echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
-        BIN_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null |
-            /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug
+        BIN_DIR=$TARGET_DIR/debug
+    fi
+    if [ "$BACKEND" = linux ]; then
+        # The fake physical mic's player and the WAV analyser of tests/e2e-linux.
+        (cd "$ROOT" && cargo build -q --release -p hardmute-e2e-wavtool) || {
+            echo "build failed (hardmute-e2e-wavtool)"; echo "0 passed, 1 failed"; exit 1; }
+        for tool in pipewire wireplumber pipewire-pulse pw-record pw-cli pw-link; do
+            command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
+        done
+        if [ -n "$missing" ]; then
+            echo "missing:$missing (apt-get install pipewire pipewire-bin pipewire-pulse wireplumber)"
+            echo "0 passed, 1 failed"
+            exit 1
+        fi
     fi
     if [ -n "${PANEL_BIN:-}" ]; then
         PANEL_BIN="$(cd "$(dirname "$PANEL_BIN")" && pwd)/$(basename "$PANEL_BIN")"
         export PANEL_BIN
     fi
     WORK=$(mktemp -d /tmp/hardmute-desktop-e2e.XXXXXX)
-    display=""
-    for n in $(seq 91 140); do
-        if [ ! -e "/tmp/.X11-unix/X$n" ] && [ ! -e "/tmp/.X$n-lock" ]; then display=$n; break; fi
-    done
-    Xvfb ":$display" -screen 0 1024x768x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
+    # Xvfb picks a free display itself and reports it (-displayfd): other runs on the same
+    # machine may start at the same moment, so guessing a free number races.
+    Xvfb -displayfd 3 -screen 0 1024x768x24 -nolisten tcp 3>"$WORK/display" >"$WORK/xvfb.log" 2>&1 &
     XVFB=$!
-    for _ in $(seq 1 100); do [ -S "/tmp/.X11-unix/X$display" ] && break; sleep 0.1; done
-    DISPLAY=":$display" WORK="$WORK" BIN_DIR="$BIN_DIR" ROOT="$ROOT" \
+    display=""
+    for _ in $(seq 1 100); do
+        display=$(tr -dc 0-9 <"$WORK/display" 2>/dev/null)
+        [ -n "$display" ] && [ -S "/tmp/.X11-unix/X$display" ] && break
+        sleep 0.1
+    done
+    [ -n "$display" ] || { echo "Xvfb did not start: $(cat "$WORK/xvfb.log")"; echo "0 passed, 1 failed"; exit 1; }
+    DISPLAY=":$display" WORK="$WORK" BIN_DIR="$BIN_DIR" ROOT="$ROOT" BACKEND="$BACKEND" \
+        HMWAV="$TARGET_DIR/release/hm-wav" HMPLAY="$TARGET_DIR/release/hm-play" \
         dbus-run-session -- "$0" --inner
     rc=$?
     kill "$XVFB" 2>/dev/null; wait "$XVFB" 2>/dev/null
@@ -74,14 +104,70 @@ HARDMUTE="$BIN_DIR/hardmute"
 # PANEL_BIN=target/release/hardmute-panel measures a release build against debug daemon/CLI.
 PANEL_BIN=${PANEL_BIN:-$BIN_DIR/hardmute-panel}
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; }
+summary() { echo "$PASSED passed, $FAILED failed"; }
+
+if [ "$BACKEND" = linux ]; then
+    # The audio side of tests/e2e-linux: a private headless PipeWire + WirePlumber +
+    # pipewire-pulse in $XDG_RUNTIME_DIR, a fake physical mic (null-audio-sink driving the graph)
+    # playing hm-play's 1 s periodic noise, pw-record as the app, hm-wav as the judge.
+    # shellcheck source=../e2e-linux/lib.sh
+    source "$ROOT/tests/e2e-linux/lib.sh"   # sets HERE to tests/e2e-linux (its config lives there)
+    die() { echo "FAIL - $*"; FAILED=$((FAILED + 1)); summary; exit 1; }
+    export XDG_CONFIG_HOME=$WORK/xdg-config
+    unset PIPEWIRE_REMOTE PIPEWIRE_RUNTIME_DIR PIPEWIRE_CONFIG_DIR PIPEWIRE_CONFIG_NAME \
+        PIPEWIRE_NODE PIPEWIRE_AUTOCONNECT PULSE_RUNTIME_PATH || true
+    export PULSE_SERVER=unix:$XDG_RUNTIME_DIR/pulse/native
+    mkdir -p "$XDG_CONFIG_HOME"
+    cp -r "$HERE/wireplumber" "$XDG_CONFIG_HOME/wireplumber"
+fi
+# Stops everything this script started, newest first (the panel and hardmuted before PipeWire).
+cleanup() {
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do kill "${PIDS[i]}" 2>/dev/null; done
+    wait 2>/dev/null
+}
 trap cleanup EXIT
 
-/usr/bin/python3 "$HERE/sni_watcher.py" >"$WORK/watcher.log" 2>&1 &
+/usr/bin/python3 "$ROOT/tests/desktop-e2e/sni_watcher.py" >"$WORK/watcher.log" 2>&1 &
 PIDS+=($!)
-"$BIN_DIR/hardmuted" --backend "${HARDMUTE_E2E_BACKEND:-simulated}" >"$WORK/daemon.log" 2>&1 &
+if [ "$BACKEND" = linux ]; then
+    start_stack
+    make_fake_mic
+    play_fake_mic
+fi
+"$BIN_DIR/hardmuted" --backend "$BACKEND" >"$WORK/daemon.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 1 100); do "$HARDMUTE" status >/dev/null 2>&1 && break; sleep 0.1; done
+
+# recording_is zero|signal NAME: what an app recording the HardMute Microphone gets right now
+# (linux backend only). pw-record for 2 s after the graph settled; hm-wav checks every sample is
+# exactly 0, or that the recording is the fake mic's noise (aligned, RMS within 0.5 dB, no gap).
+recording_is() {
+    local want=$1 name=$2
+    rec_pw "$name" 48000 1 f32
+    wait_recs "$name"
+    sleep 2
+    stop_rec "$name"
+    if [ "$want" = zero ]; then
+        analyse "$WORK/$name.wav" --skip 1.0 --min-seconds 1.5 --expect-zero
+    else
+        analyse "$WORK/$name.wav" --skip 1.0 --min-seconds 1.5 --expect-signal --tol 0.5 --max-zero-run 8
+    fi
+}
+# level_is none|some: what a client of hardmuted's level feed (subscribe_level) gets in 1.5 s:
+# not one event (muted, while the mic plays), or >= 10 events (<= 20/s) with a non-zero level.
+level_is() {
+    local out
+    out=$(/usr/bin/python3 "$ROOT/tests/desktop-e2e/level_client.py" "$HARDMUTE_SOCKET" 1.5)
+    echo "     level feed: $out"
+    case $1 in
+        none) [[ $out == "subscribed=True events=0 "* ]] ;;
+        some) echo "$out" | awk '{split($2,e,"="); split($3,p,"="); exit !(e[2] >= 10 && e[2] <= 32 && p[2] > 0.05)}' ;;
+    esac
+}
+if [ "$BACKEND" = linux ]; then
+    check "linux backend: hardmuted links the fake mic into the gate" \
+        bash -c "for _ in \$(seq 1 100); do \"$HARDMUTE\" --json status | grep -q '\"physical_open\":true' && exit 0; sleep 0.1; done; exit 1"
+fi
 
 # state_is muted|live [source]: polls `hardmute status` for up to 5 s.
 state_is() {
@@ -139,7 +225,7 @@ menu_click() { # menu_click LABEL
     gdbus call --session --dest "$ITEM" --object-path "$path" \
         --method com.canonical.dbusmenu.Event -- "$id" clicked "<0>" 0 >/dev/null
 }
-shot() { import -window "$WID" "$WORK/$1" 2>/dev/null && [ -s "$WORK/$1" ]; }
+shot() { timeout 20 import -window "$WID" "$WORK/$1" 2>/dev/null && [ -s "$WORK/$1" ]; }
 
 measure() { # measure LABEL: CPU and RSS of $PANEL over $MEASURE_SECS seconds
     local ticks u0 s0 u1 s1 t0 t1 rss hwm cpu
@@ -180,6 +266,8 @@ check "the panel window is mapped" test -n "$WID"
 check "the tray registered a StatusNotifierItem" test -n "$ITEM"
 check "the panel grabbed the hotkey" grep -q "global hotkey ready" "$WORK/panel.log"
 check "fresh install: muted" state_is muted
+[ "$BACKEND" = linux ] && check "recording HardMute Microphone while muted: exact zeros (pw-record)" recording_is zero fresh_muted
+check "muted: the level feed sends nothing (the mic is playing)" level_is none
 check "tray tooltip says MUTED" tooltip_is "HardMute: MUTED"
 MUTED_ICON=$(icon_hash)
 check "screenshot of the muted panel" shot panel-muted.png
@@ -188,6 +276,9 @@ xdotool key ctrl+alt+m
 check "hotkey Ctrl+Alt+M unmutes (hardmute status: live, source hotkey)" state_is live hotkey
 check "tray tooltip follows: LIVE" tooltip_is "HardMute: LIVE"
 check "tray icon follows" bash -c "[ \"$(icon_hash)\" != \"$MUTED_ICON\" ]"
+[ "$BACKEND" = linux ] && check "recording after the hotkey unmuted: the fake mic's signal" recording_is signal hotkey_live
+check "live: the level feed sends a non-zero level at <= 20 Hz" level_is some
+check "live: the panel draws the daemon's level on its meter" grep -q "meter: drawing hardmuted's level" "$WORK/panel.log"
 sleep 0.3
 check "screenshot of the live panel" shot panel-live.png
 
@@ -199,15 +290,19 @@ menu_click Mute
 check "tray menu Mute mutes (source tray)" state_is muted tray
 check "tray tooltip follows: MUTED" tooltip_is "HardMute: MUTED"
 check "tray icon is the muted one again" bash -c "[ \"$(icon_hash)\" = \"$MUTED_ICON\" ]"
+[ "$BACKEND" = linux ] && check "recording after tray Mute: exact zeros" recording_is zero tray_muted
 
 menu_click Unmute
 check "tray menu Unmute unmutes (source tray)" state_is live tray
 xdotool key ctrl+alt+m
 check "hotkey mutes again" state_is muted hotkey
+[ "$BACKEND" = linux ] && check "recording after the hotkey muted: exact zeros" recording_is zero hotkey_muted
 
 "$HARDMUTE" unmute >/dev/null
 check "a change from the CLI reaches the tray" tooltip_is "HardMute: LIVE"
 "$HARDMUTE" mute >/dev/null
+# The state button does what its label says; let the panel show MUTED before clicking it.
+tooltip_is "HardMute: MUTED" >/dev/null
 
 # The panel itself, driven with the mouse and keyboard in the real window (coordinates in the
 # window at its preferred 460x640 size; see docs/panel-muted.png).
@@ -241,7 +336,8 @@ xdotool key ctrl+alt+k
 check "the new hotkey Ctrl+Alt+K unmutes" state_is live hotkey
 xdotool key ctrl+alt+k
 check "and mutes again" state_is muted hotkey
-check "the new hotkey is saved in panel.toml" grep -q 'Ctrl+Alt+K' "$HARDMUTE_CONFIG_DIR/panel.toml"
+check "the new hotkey is stored by the daemon (hardmute status)" field_is hotkey '"Ctrl+Alt+K"'
+check "and not in a panel.toml" test ! -e "$HARDMUTE_CONFIG_DIR/panel.toml"
 
 xdotool mousemove --window "$WID" 196 231 click 1
 sleep 0.5
@@ -255,9 +351,15 @@ for _ in $(seq 1 30); do kill -0 "$PANEL" 2>/dev/null || break; sleep 0.1; done
 check "tray menu Quit ends the agent" bash -c "! kill -0 $PANEL 2>/dev/null"
 check "the daemon keeps its state after the agent quits" state_is muted
 
-# 3. Push-to-talk: live only while the keys are held.
+# 3. Push-to-talk, from a panel.toml an older panel left behind (it kept the hotkey itself):
+#    handed to the daemon once, then live only while the keys are held.
 printf 'hotkey = "Ctrl+Alt+M"\nmode = "push_to_talk"\n' >"$HARDMUTE_CONFIG_DIR/panel.toml"
 HIDDEN=1 start_panel panel-ptt.log --hidden
+for _ in $(seq 1 50); do grep -q "hotkey: Ctrl+Alt+M active (hold to talk)" "$WORK/panel-ptt.log" && break; sleep 0.1; done
+check "a leftover panel.toml is migrated to the daemon: Ctrl+Alt+M, push to talk" \
+    bash -c "\"$HARDMUTE\" --json status | grep -q '\"hotkey\":\"Ctrl+Alt+M\",\"hotkey_mode\":\"push_to_talk\"'"
+check "and renamed, so it is migrated only once" \
+    bash -c "[ ! -e \"$HARDMUTE_CONFIG_DIR/panel.toml\" ] && [ -e \"$HARDMUTE_CONFIG_DIR/panel.toml.migrated\" ]"
 visible_window() { xdotool search --onlyvisible --name "HardMute control panel" 2>/dev/null | head -1; }
 check "--hidden (autostart): tray registered, no window shown" \
     bash -c "[ -n \"$ITEM\" ] && [ -z \"\$(xdotool search --onlyvisible --name 'HardMute control panel' 2>/dev/null)\" ]"
@@ -270,6 +372,19 @@ xdotool keyup m
 check "push-to-talk: releasing mutes" state_is muted hotkey
 xdotool keyup ctrl+alt
 
+# The mode changed from the CLI (the daemon owns it): the running panel follows.
+seen=$(wc -l <"$WORK/panel-ptt.log")
+"$HARDMUTE" set hotkey-mode toggle >/dev/null
+for _ in $(seq 1 50); do
+    tail -n +"$((seen + 1))" "$WORK/panel-ptt.log" | grep -q "hotkey: Ctrl+Alt+M active (press to toggle)" && break
+    sleep 0.1
+done
+xdotool key ctrl+alt+m
+check "hardmute set hotkey-mode toggle: a press and release now leaves it live" state_is live hotkey
+sleep 0.5
+check "and it stays live after the release" state_is live hotkey
+"$HARDMUTE" mute >/dev/null
+
 if [ "${UPDATE_DOCS:-0}" = 1 ]; then
     for f in panel-muted.png panel-live.png panel-released.png panel-listeners.png panel-about.png; do
         cp "$WORK/$f" "$ROOT/docs/$f"
@@ -277,5 +392,5 @@ if [ "${UPDATE_DOCS:-0}" = 1 ]; then
     echo "screenshots copied to docs/"
 fi
 
-echo "$PASSED passed, $FAILED failed"
+summary
 [ "$FAILED" -eq 0 ]

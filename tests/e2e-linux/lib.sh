@@ -51,15 +51,18 @@ wait_for() { # wait_for SECONDS CMD...: poll until CMD succeeds
 # The desktop stack: PipeWire, WirePlumber (session manager: moves apps whose source vanished,
 # which is what the fail-closed design must survive) and pipewire-pulse (the PulseAudio API).
 start_stack() {
-    pipewire -c "$HERE/pipewire-e2e.conf" >"$WORK/pipewire.log" 2>&1 &
+    pipewire -c "$HERE/pipewire-e2e.conf" >>"$WORK/pipewire.log" 2>&1 &
+    PW_PID=$!
     PIDS+=($!)
     wait_for 10 pw-cli info 0 || die "pipewire did not start"
-    wireplumber >"$WORK/wireplumber.log" 2>&1 &
+    wireplumber >>"$WORK/wireplumber.log" 2>&1 &
     PIDS+=($!)
     local wp=$!
+    WP_PID=$wp
     wp_up() { local c; c=$(pw-cli ls Client 2>/dev/null) && grep -q 'WirePlumber' <<<"$c"; }
     wait_for 10 wp_up || die "wireplumber did not start"
-    pipewire-pulse >"$WORK/pulse.log" 2>&1 &
+    pipewire-pulse >>"$WORK/pulse.log" 2>&1 &
+    PULSE_PID=$!
     PIDS+=($!)
     wait_for 10 test -S "$XDG_RUNTIME_DIR/pulse/native" || die "pipewire-pulse did not start"
     # One quantum for the whole test: a client joining with a smaller latency (parecord) would
@@ -68,6 +71,13 @@ start_stack() {
     pw-metadata -n settings 0 clock.force-quantum "${QUANTUM:-1024}" >/dev/null || die "cannot force the quantum"
     sleep 0.3
     kill -0 "$wp" || die "wireplumber exited"
+}
+
+# The stack going away as in `systemctl --user restart pipewire` (SIGTERM, then gone).
+stop_stack() {
+    kill "$PULSE_PID" "$WP_PID" "$PW_PID" 2>/dev/null
+    wait "$PULSE_PID" "$WP_PID" "$PW_PID" 2>/dev/null || true
+    wait_for 5 sh -c '! pw-cli info 0' || die "pipewire still answers"
 }
 
 has_port() { local p; p=$(pw-link "$1" 2>/dev/null) && grep -qx "$2" <<<"$p"; }

@@ -315,8 +315,47 @@ m_cpu_rss() {
     note "cpu/rss run signal check: $(sed 's/.*longest_zero_run=\([0-9]*\).*/longest zero run \1 frames/' "$WORK/cpu-check.txt" | head -1)"
 }
 
+# 11. PipeWire restarts (an upgrade, `systemctl --user restart pipewire`): its graph, hardmute_mic
+#     included, goes with it. hardmuted stays up, takes a mute meanwhile, recreates the node once
+#     PipeWire is back, and apps record from it again: the fake mic's signal while live, exact
+#     zeros after a mute.
+t11_pipewire_restart() {
+    [ "$HM_IMPL" = daemon ] || { log "SKIP: needs hardmuted (HM_IMPL=daemon)"; return 0; }
+    setup_env; start_stack; make_fake_mic; play_fake_mic
+    echo unmuted >"$WORK/mute-state"; hm_start
+    wait_for 5 capture_linked || die "mic not linked"
+    stop_stack; log "PipeWire stopped"
+    sleep 1.5
+    kill -0 "$HM_PID" || die "hardmuted exited when PipeWire went away"
+    hm_cmd status | grep -q 'muted=true' || die "without PipeWire the status must say muted: $(hm_cmd status)"
+    hm_cmd unmute | grep -q '^error' || die "an unmute without PipeWire was accepted"
+    start_stack; make_fake_mic; play_fake_mic; log "PipeWire back"
+    wait_for 10 pw_node_exists hardmute_mic || die "hardmute_mic was not recreated"
+    [ "$(count_nodes hardmute_mic)" = 1 ] || die "$(count_nodes hardmute_mic) hardmute_mic nodes"
+    wait_for 5 capture_linked || die "the fake mic was not re-linked"
+    hm_cmd status | grep -q 'muted=false' || die "did not come back live: $(hm_cmd status)"
+    rec_pw pw 48000 1 f32; wait_recs pw
+    sleep 2.2; stop_rec pw
+    analyse "$WORK/pw.wav" --skip 1.0 --min-seconds 1 --expect-signal --tol 0.5 || exit 1
+    hm_cmd mute | grep -q '^ok muted' || die "mute refused after the reconnect"
+    rec_pw pw2 48000 1 f32; wait_recs pw2
+    sleep 1.6; stop_rec pw2
+    analyse "$WORK/pw2.wav" --expect-zero --min-seconds 1 || exit 1
+    # A mute taken while PipeWire is down is what the node comes back with.
+    hm_cmd unmute >/dev/null
+    stop_stack; sleep 1.2
+    hm_cmd mute | grep -q '^ok muted' || die "a mute without PipeWire was refused"
+    start_stack; make_fake_mic; play_fake_mic
+    wait_for 10 pw_node_exists hardmute_mic || die "hardmute_mic was not recreated (second restart)"
+    wait_for 5 capture_linked || die "not re-linked (second restart)"
+    hm_cmd status | grep -q 'muted=true' || die "the mute taken while PipeWire was down was lost"
+    rec_pw pw3 48000 1 f32; wait_recs pw3
+    sleep 1.6; stop_rec pw3
+    analyse "$WORK/pw3.wav" --expect-zero --min-seconds 1 || exit 1
+}
+
 ALL="t1_unmuted_passthrough t2_muted_exact_zeros t3_gate_at_delivery t4_unmute_restores t5_kill9_fail_closed
-t6_mic_removed_and_back t7_release_on_mute t8_toggle t9_unknown_source t10_listeners"
+t6_mic_removed_and_back t7_release_on_mute t8_toggle t9_unknown_source t10_listeners t11_pipewire_restart"
 [ "${MEASURE:-1}" = 1 ] && ALL="$ALL m_latency_and_reaction m_cpu_rss"
 TESTS=${*:-$ALL}
 passed=0 failed=0 failed_names=""

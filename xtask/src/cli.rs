@@ -16,6 +16,7 @@ enum Stage {
     Macos,
     Windows,
     WindowsWine,
+    WindowsMsi,
 }
 
 impl Stage {
@@ -27,6 +28,7 @@ impl Stage {
         Stage::Macos,
         Stage::Windows,
         Stage::WindowsWine,
+        Stage::WindowsMsi,
     ];
 
     fn name(self) -> &'static str {
@@ -38,6 +40,7 @@ impl Stage {
             Stage::Macos => "macos",
             Stage::Windows => "windows",
             Stage::WindowsWine => "windows-wine",
+            Stage::WindowsMsi => "windows-msi",
         }
     }
 
@@ -50,6 +53,7 @@ impl Stage {
             Stage::Macos => "HAL plug-in bundles for both Apple targets, universal HardMute.driver + Info.plist, bridge probe executables",
             Stage::Windows => "WDM kernel driver .sys (dev+release, PE/frame rules, GUIDs, clippy), userspace programs linked for msvc+gnu, installer",
             Stage::WindowsWine => "the Windows crates' listed test targets (x86_64-pc-windows-gnu) run under headless wine",
+            Stage::WindowsMsi => "the user-space MSI (installer/windows/wix) built by wixl from the msvc programs, tables asserted",
         }
     }
 
@@ -67,6 +71,7 @@ impl Stage {
             Stage::Macos => targets::macos::run_stage(toolchain, report),
             Stage::Windows => targets::windows::run_stage(toolchain, report),
             Stage::WindowsWine => targets::windows::run_wine_stage(toolchain, report),
+            Stage::WindowsMsi => targets::windows::run_msi_stage(toolchain, report),
         }
     }
 }
@@ -162,7 +167,8 @@ mod tests {
                 Stage::Selftest,
                 Stage::Macos,
                 Stage::Windows,
-                Stage::WindowsWine
+                Stage::WindowsWine,
+                Stage::WindowsMsi
             ]
         );
         assert!(!stages.contains(&Stage::Deps));

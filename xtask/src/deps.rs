@@ -43,6 +43,14 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ),
     ("wine64", "runs the Windows userspace tests (windows-wine)"),
     (
+        "wixl",
+        "builds the user-space MSI from installer/windows/wix (windows-msi)",
+    ),
+    (
+        "msitools",
+        "msiinfo/msibuild/msiextract: fix up and read back the MSI (windows-msi)",
+    ),
+    (
         "python3-pip",
         "downloads the ziglang wheel for libSystem.tbd",
     ),
@@ -195,6 +203,8 @@ mod tests {
             "rust-web-clippy",
             "gcc-mingw-w64-x86-64",
             "wine64",
+            "wixl",
+            "msitools",
         ] {
             assert!(names.contains(&needed), "{needed}");
         }

@@ -14,7 +14,7 @@ use pipewire_sys as pw_sys;
 
 use crate::graph::{FEEDER_NODE_NAME, MARKER_FEEDER, MARKER_KEY};
 use crate::hm_core::control::ControlBlock;
-use crate::rt::{RtGate, MAX_CHANNELS};
+use crate::rt::{LevelTap, RtGate, MAX_CHANNELS};
 
 /// What the process callback owns. Touched only by the data-loop thread while connected.
 struct ProcessData {
@@ -147,6 +147,7 @@ impl FeederFilter {
         rate_hz: u32,
         fade_ms: u32,
         ctl: Arc<ControlBlock>,
+        level: Arc<LevelTap>,
     ) -> Result<FeederFilter, FilterError> {
         let channels: Vec<String> = channels.iter().take(MAX_CHANNELS).cloned().collect();
         let props = properties(&[
@@ -170,7 +171,7 @@ impl FeederFilter {
         }
         let data = Box::into_raw(Box::new(ProcessData {
             ctl,
-            rt: RtGate::new(channels.len().max(1), rate_hz, fade_ms),
+            rt: RtGate::with_level_tap(channels.len().max(1), rate_hz, fade_ms, level),
             in_ports: [ptr::null_mut(); MAX_CHANNELS],
             out_ports: [ptr::null_mut(); MAX_CHANNELS],
         }));

@@ -97,6 +97,7 @@ pub struct Status {
 
 pub struct VirtualMic {
     ctl: Arc<ControlBlock>,
+    level: Arc<rt::LevelTap>,
     commands: pipewire::channel::Sender<session::Command>,
     status: Arc<Mutex<Status>>,
     thread: Option<JoinHandle<()>>,
@@ -113,6 +114,7 @@ impl VirtualMic {
     pub fn start(config: Config) -> Result<VirtualMic, Error> {
         let lock = lock::InstanceLock::acquire(config.lock_dir.clone())?;
         let ctl = Arc::new(ControlBlock::new(config.initially_muted));
+        let level = Arc::new(rt::LevelTap::new());
         let status = Arc::new(Mutex::new(Status::default()));
         let (tx, rx) = pipewire::channel::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
@@ -120,6 +122,7 @@ impl VirtualMic {
             source: config.source,
             release_on_mute: config.release_on_mute,
             fade_ms: config.fade_ms.unwrap_or(hm_core::gate::DEFAULT_FADE_MS),
+            level: level.clone(),
         };
         let thread = {
             let (ctl, status) = (ctl.clone(), status.clone());
@@ -130,6 +133,7 @@ impl VirtualMic {
         };
         let mut mic = VirtualMic {
             ctl,
+            level,
             commands: tx,
             status,
             thread: Some(thread),
@@ -151,6 +155,12 @@ impl VirtualMic {
     /// The shared mute state (the realtime callback reads it every cycle).
     pub fn control(&self) -> &Arc<ControlBlock> {
         &self.ctl
+    }
+
+    /// The level of what the gate last delivered (one window of about 50 ms). Metered after
+    /// the gate: while muted it is the zeros apps get.
+    pub fn level(&self) -> rt::LevelReading {
+        self.level.read()
     }
 
     pub fn is_muted(&self) -> bool {

@@ -67,6 +67,8 @@ pub(crate) struct Settings {
     pub source: Option<String>,
     pub release_on_mute: bool,
     pub fade_ms: u32,
+    /// Where every gate filter this session builds publishes the delivered level.
+    pub level: Arc<crate::rt::LevelTap>,
 }
 
 struct Session {
@@ -585,6 +587,7 @@ impl Session {
                     DEFAULT_RATE,
                     self.settings.fade_ms,
                     self.ctl.clone(),
+                    self.settings.level.clone(),
                 )
             } {
                 Ok(f) => self.filter = Some(f),

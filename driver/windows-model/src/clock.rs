@@ -31,8 +31,26 @@ impl SegmentClock {
         }
     }
 
+    /// A clock whose run segment is already known (the packet board rebuilds the stream's
+    /// clock from its published parts).
+    pub const fn with_segment(qpc_freq: u64, rate: u32, start: u64, base: u64) -> Self {
+        let mut clock = Self::new(qpc_freq, rate);
+        clock.segment_start = start;
+        clock.segment_base = base;
+        clock
+    }
+
     pub const fn rate(&self) -> u32 {
         self.rate
+    }
+
+    pub const fn qpc_freq(&self) -> u64 {
+        self.qpc_freq
+    }
+
+    /// (QPC at which the current run segment began, frames produced before it).
+    pub const fn segment(&self) -> (u64, u64) {
+        (self.segment_start, self.segment_base)
     }
 
     /// Starts a run segment at `now` continuing from `frames_so_far`.

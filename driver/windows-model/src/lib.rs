@@ -12,6 +12,7 @@ pub mod guid;
 pub mod ioctl;
 pub mod ks;
 pub mod miniport;
+pub mod packets;
 pub mod security;
 pub mod status;
 pub mod stream;

@@ -21,6 +21,7 @@ pub const STATUS_DEVICE_BUSY: NtStatus = 0x8000_0011_u32 as i32;
 pub const STATUS_INVALID_USER_BUFFER: NtStatus = 0xC000_00E8_u32 as i32;
 pub const STATUS_PENDING: NtStatus = 0x0000_0103;
 pub const STATUS_CANCELLED: NtStatus = 0xC000_0120_u32 as i32;
+pub const STATUS_DEVICE_NOT_READY: NtStatus = 0xC000_00A3_u32 as i32;
 
 /// `NT_SUCCESS(status)`: success and informational codes are >= 0.
 pub const fn nt_success(status: NtStatus) -> bool {

@@ -5,6 +5,14 @@
 //! Cadence, position and packet timing depend only on QPC time and the format, never on
 //! whether or what the bridge delivered (invariant 3): the tick always writes exactly the
 //! frames that are due, taking them from the ring when it has them and zeros otherwise.
+//!
+//! Bridge heartbeat: the bridge (WASAPI, in the user's daemon) cannot write the driver's
+//! control block, which lives in kernel memory. So the tick counts on its behalf: every tick
+//! that took at least one sample from the bridge ring bumps `bridge_heartbeat`, which
+//! GET_STATE reports. While an app records and the bridge feeds, it rises about once per
+//! millisecond; when the bridge dies (ring detached) or stops writing (its backlog, at most the
+//! ring, drains), it stops, and the tick delivers zeros. The daemon's `BridgeWatch` turns a
+//! flat heartbeat into "stale".
 
 use crate::clock::SegmentClock;
 use crate::format::{SampleFormat, StreamFormat};
@@ -102,6 +110,26 @@ pub struct TickReport {
     pub signal: bool,
 }
 
+/// Counts the samples delivery takes from a ring (for the bridge heartbeat).
+struct Counted<'a, R> {
+    ring: &'a mut R,
+    popped: usize,
+}
+
+impl<R: SampleRing> SampleRing for Counted<'_, R> {
+    fn pop_into<S: Sample>(&mut self, out: &mut [S]) -> usize {
+        let n = self.ring.pop_into(out);
+        self.popped += n;
+        n
+    }
+    fn discard_all(&mut self) {
+        self.ring.discard_all();
+    }
+    fn len(&self) -> usize {
+        self.ring.len()
+    }
+}
+
 /// The ring used while no bridge is registered: always empty, so delivery yields zeros.
 pub struct NoBridge;
 impl SampleRing for NoBridge {
@@ -124,6 +152,8 @@ pub struct CaptureStream {
     frames_written: u64,
     /// Packets completed as of the last tick.
     packets_done: u64,
+    /// Number of ACQUIRE -> STOP transitions: a packet reader from before a STOP starts over.
+    stops: u32,
     gate: Gate,
 }
 
@@ -137,6 +167,7 @@ impl CaptureStream {
             qpc_freq,
             frames_written: 0,
             packets_done: 0,
+            stops: 0,
             gate: Gate::new(fade_frames_for(format.rate, DEFAULT_FADE_MS)),
         }
     }
@@ -213,6 +244,7 @@ impl CaptureStream {
                 // KS: STOP resets the position; the next RUN starts a new stream of frames.
                 self.frames_written = 0;
                 self.packets_done = 0;
+                self.stops = self.stops.wrapping_add(1);
                 TimerAction::None
             }
             _ => TimerAction::None,
@@ -247,6 +279,32 @@ impl CaptureStream {
     /// Total frames delivered since the last STOP.
     pub fn frames_written(&self) -> u64 {
         self.frames_written
+    }
+
+    /// Packets completed since the last STOP (0 in polling mode).
+    pub fn packets_completed(&self) -> u64 {
+        self.packets_done
+    }
+
+    /// Frames per packet and packets per buffer, with notifications (packet mode) only.
+    pub fn packet_geometry(&self) -> Option<(u32, u32)> {
+        let geometry = self
+            .buffer
+            .filter(|g| g.notifications > 0 && g.frames > 0)?;
+        Some((
+            geometry.frames / geometry.notifications,
+            geometry.notifications,
+        ))
+    }
+
+    /// The stream's QPC clock (segment start and base as of the last RUN).
+    pub fn clock(&self) -> SegmentClock {
+        self.clock
+    }
+
+    /// ACQUIRE -> STOP transitions so far.
+    pub fn stops(&self) -> u32 {
+        self.stops
     }
 
     /// Packets completed since the last STOP, and the QPC instant the last one completed
@@ -297,14 +355,18 @@ impl CaptureStream {
         // skip the rest (the position still advances by every due frame).
         let buffer_frames = u64::from(geometry.frames);
         let mut write_from = self.frames_written + new_frames.saturating_sub(buffer_frames);
+        let mut ring = Counted { ring, popped: 0 };
         while write_from < due {
             let pos = (write_from % buffer_frames) as usize;
             let n = ((due - write_from) as usize)
                 .min(CHUNK_FRAMES)
                 .min(geometry.frames as usize - pos);
             let out = &mut buffer[pos * align..(pos + n) * align];
-            self.fill_chunk(ctl, ring, ring_channels, n, out);
+            self.fill_chunk(ctl, &mut ring, ring_channels, n, out);
             write_from += n as u64;
+        }
+        if ring.popped > 0 {
+            ctl.heartbeat();
         }
         self.frames_written = due;
         let mut signal = false;

@@ -5,6 +5,7 @@ mod common;
 use common::*;
 use hardmute_alloc_counter::heap_ops;
 use hardmute_core::control::{Authority, ChangeSource, ControlBlock};
+use hardmute_wavert_model::packets::PacketBoard;
 use hardmute_wavert_model::stream::NoBridge;
 
 #[global_allocator]
@@ -31,6 +32,7 @@ fn the_timer_tick_never_allocates() {
         let mut port = SimPort::open(f, f.byte_rate() / 50, 2);
         let samples: Vec<f32> = (0..2_000).map(|i| (i as f32 * 0.01).sin()).collect();
         let mut in_tick = 0;
+        let board = PacketBoard::new();
         for i in 0..300u64 {
             if i == 100 {
                 ctl.set_muted(false, ChangeSource::Hotkey, Authority::Owner)
@@ -48,6 +50,8 @@ fn the_timer_tick_never_allocates() {
                 }
                 port.stream.position();
                 port.stream.last_packet();
+                // The glue publishes the packet facts from the timer callback too.
+                board.publish(&port.stream);
             });
         }
         assert_eq!(in_tick, 0, "{f:?}: allocation in the tick");

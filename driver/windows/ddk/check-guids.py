@@ -40,17 +40,24 @@ alias = {"IID_IUNKNOWN": "IID_IUnknown", "IID_IMINIPORT": "IID_IMiniport",
          "IID_IMINIPORT_TOPOLOGY": "IID_IMiniportTopology", "IID_IMINIPORT_WAVERT": "IID_IMiniportWaveRT",
          "IID_IMINIPORT_WAVERT_STREAM": "IID_IMiniportWaveRTStream",
          "IID_IMINIPORT_WAVERT_STREAM_NOTIFICATION": "IID_IMiniportWaveRTStreamNotification",
+         "IID_IMINIPORT_WAVERT_INPUT_STREAM": "IID_IMiniportWaveRTInputStream",
          "CLSID_PORT_WAVERT": "CLSID_PortWaveRT", "CLSID_PORT_TOPOLOGY": "CLSID_PortTopology"}
+# GUIDs newer than mingw-w64's headers: value from the WDK header named, reported as unchecked
+# (not a failure) unless the headers gain the name, when they are checked like the rest.
+wdk_only = {"IID_IMINIPORT_WAVERT_INPUT_STREAM": "IID_IMiniportWaveRTInputStream (portcls.h, NTDDI_THRESHOLD)"}
 checks = list(rust_guids(os.path.join(HERE, "../../windows-model/src/guid.rs"), r"Guid::new")) + \
          list(rust_guids(os.path.join(HERE, "../src/guids.rs"), r"g"))
 bad = 0
+unchecked = 0
 for name, value in checks:
     hname = alias.get(name, name)
-    if hname not in known:
+    if name in wdk_only and wdk_only[name].split()[0] not in known:
+        print(f"UNCHECKED {name}: not in these headers; WDK {wdk_only[name]}"); unchecked += 1
+    elif hname not in known:
         print(f"MISSING {name} ({hname}) in headers"); bad += 1
     elif known[hname] != value:
         print(f"MISMATCH {name}: ours {value} headers {known[hname]}"); bad += 1
     else:
         print(f"ok {name}")
-print(f"{len(checks) - bad} of {len(checks)} GUIDs match the DDK headers")
+print(f"{len(checks) - bad - unchecked} of {len(checks)} GUIDs match the DDK headers, {unchecked} not in them")
 sys.exit(1 if bad or not checks else 0)

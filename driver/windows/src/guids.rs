@@ -42,6 +42,14 @@ pub const IID_IMINIPORT_WAVERT_STREAM_NOTIFICATION: GUID = g(
     0x423b,
     [0xab, 0x4d, 0x81, 0x63, 0x5b, 0xcf, 0x8c, 0xa1],
 );
+/// {CD8E756A-5FC7-4624-984B-2AF02925B91F}, the WDK's portcls.h (NTDDI_THRESHOLD). Not in
+/// mingw-w64's headers, so `ddk/check-guids.py` lists it as unchecked there.
+pub const IID_IMINIPORT_WAVERT_INPUT_STREAM: GUID = g(
+    0xcd8e_756a,
+    0x5fc7,
+    0x4624,
+    [0x98, 0x4b, 0x2a, 0xf0, 0x29, 0x25, 0xb9, 0x1f],
+);
 pub const CLSID_PORT_WAVERT: GUID = g(
     0xcc9b_e57a,
     0xeb9e,

@@ -1,11 +1,16 @@
 //! The WaveRT miniport (`IMiniportWaveRT`) and its capture stream
-//! (`IMiniportWaveRTStreamNotification`, which starts with `IMiniportWaveRTStream`).
+//! (`IMiniportWaveRTStreamNotification`, which starts with `IMiniportWaveRTStream`, and
+//! `IMiniportWaveRTInputStream` for packet-mode capture, a second vtable pointer in the same
+//! object).
 //!
 //! Concurrency: PortCls serialises the stream's methods. The model is touched by those
 //! methods only while the timer is stopped (SetState cancels and flushes the timer before
 //! leaving RUN; SetFormat/AllocateAudioBuffer are refused outside STOP/ACQUIRE by the
 //! model), and by the timer callback only while running. GetPosition, which PortCls may
-//! call at any time, reads an atomic the callback publishes. The callback takes no lock.
+//! call at any time, reads an atomic the callback publishes. GetReadPacket, likewise at any
+//! time, reads the model's `PacketBoard` (atomics the callback and the serialised calls
+//! publish) and its own `ReadCursor` under a spin lock nobody else takes. The callback takes no
+//! lock.
 
 use crate::control;
 use crate::ddk::access::{guid_eq, qpc};
@@ -19,6 +24,7 @@ use core::ptr::{null_mut, write_bytes};
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use hardmute_wavert_model::format::parse_stream_format;
 use hardmute_wavert_model::miniport::WaveMiniport;
+use hardmute_wavert_model::packets::{PacketBoard, ReadCursor};
 use hardmute_wavert_model::status::*;
 use hardmute_wavert_model::stream::{CaptureStream, KsState, TimerAction};
 
@@ -223,6 +229,12 @@ pub struct WaveStream {
     /// Set while the timer callback runs (SetState waits for it to drop to 0).
     in_tick: AtomicU32,
     event: AtomicPtr<KEVENT>,
+    /// `IMiniportWaveRTInputStream`: QueryInterface hands out a pointer to this field.
+    input_vtbl: *const IMiniportWaveRTInputStreamVtbl,
+    /// Packet facts for GetReadPacket, published after every tick and state change.
+    packets: PacketBoard,
+    /// The audio engine's packet cursor (GetReadPacket only).
+    read_cursor: SpinLock<ReadCursor>,
 }
 
 static STREAM_VTBL: IMiniportWaveRTStreamNotificationVtbl = IMiniportWaveRTStreamNotificationVtbl {
@@ -243,7 +255,22 @@ static STREAM_VTBL: IMiniportWaveRTStreamNotificationVtbl = IMiniportWaveRTStrea
     UnregisterNotificationEvent: Some(st_unregister_event),
 };
 
+static INPUT_STREAM_VTBL: IMiniportWaveRTInputStreamVtbl = IMiniportWaveRTInputStreamVtbl {
+    QueryInterface: Some(in_query_interface),
+    AddRef: Some(in_add_ref),
+    Release: Some(in_release),
+    GetReadPacket: Some(in_get_read_packet),
+};
+
 type This = *mut IMiniportWaveRTStreamNotification;
+type InputThis = *mut IMiniportWaveRTInputStream;
+
+/// The stream behind its `IMiniportWaveRTInputStream` pointer (the `input_vtbl` field).
+fn from_input(this: InputThis) -> This {
+    this.cast::<u8>()
+        .wrapping_sub(core::mem::offset_of!(WaveStream, input_vtbl))
+        .cast()
+}
 
 /// # Safety
 /// `this` is a live WaveStream.
@@ -273,6 +300,9 @@ impl WaveStream {
             position: AtomicU64::new(0),
             in_tick: AtomicU32::new(0),
             event: AtomicPtr::new(null_mut()),
+            input_vtbl: &INPUT_STREAM_VTBL,
+            packets: PacketBoard::new(),
+            read_cursor: SpinLock::new(ReadCursor::new()),
         };
         let p = pool::alloc(obj, pool::TAG_WAVE_STREAM);
         if p.is_null() {
@@ -349,6 +379,7 @@ impl WaveStream {
         self.buffer = va;
         self.buffer_bytes = geometry.bytes as usize;
         self.position.store(0, Ordering::Release);
+        self.packets.publish(model);
         // SAFETY: PortCls passes valid out pointers.
         unsafe {
             *out.mdl = mdl;
@@ -376,6 +407,7 @@ impl WaveStream {
                 free(self.port_stream, self.mdl);
             }
             (*self.model.get()).free_buffer();
+            self.packets.publish(&*self.model.get());
         }
         self.mdl = null_mut();
         self.buffer = null_mut();
@@ -437,6 +469,7 @@ unsafe extern "C" fn timer_callback(_timer: PEX_TIMER, context: PVOID) {
         });
         s.position
             .store(model.position().write_offset, Ordering::Release);
+        s.packets.publish(model);
         let event = s.event.load(Ordering::Acquire);
         if report.signal && !event.is_null() {
             // SAFETY: the event stays valid until UnregisterNotificationEvent, which PortCls
@@ -460,6 +493,16 @@ unsafe extern "C" fn st_query_interface(this: This, iid: *const IID, out: *mut P
         unsafe {
             st_add_ref(this);
             *out = this.cast();
+        }
+        STATUS_SUCCESS
+    } else if guid_eq(&IID_IMINIPORT_WAVERT_INPUT_STREAM, iid) {
+        // Every stream of this miniport is a capture stream (NewStream refuses render).
+        // SAFETY: live object; the interface pointer is the address of its `input_vtbl`.
+        unsafe {
+            st_add_ref(this);
+            *out = core::ptr::addr_of!((*this.cast::<WaveStream>()).input_vtbl)
+                .cast_mut()
+                .cast();
         }
         STATUS_SUCCESS
     } else {
@@ -531,7 +574,9 @@ unsafe extern "C" fn st_set_state(this: This, state: KSSTATE::Type) -> NTSTATUS 
     // SAFETY: the timer is not running now (stopped above, or never started in this state).
     let model = unsafe { &mut *s.model.get() };
     let (now, _) = qpc();
-    match model.set_state(new, now) {
+    let result = model.set_state(new, now);
+    s.packets.publish(model);
+    match result {
         Ok(TimerAction::Start) => {
             // SAFETY: the timer lives as long as the stream. Due in 1 ms, then every 1 ms.
             unsafe { ExSetTimer(s.timer, -ONE_MS_IN_100NS, ONE_MS_IN_100NS, null_mut()) };
@@ -648,5 +693,52 @@ unsafe extern "C" fn st_unregister_event(this: This, event: PKEVENT) -> NTSTATUS
     {
         Ok(_) => STATUS_SUCCESS,
         Err(_) => STATUS_INVALID_PARAMETER,
+    }
+}
+
+// ---------------------------------------------------------------- IMiniportWaveRTInputStream
+
+unsafe extern "C" fn in_query_interface(
+    this: InputThis,
+    iid: *const IID,
+    out: *mut PVOID,
+) -> NTSTATUS {
+    // SAFETY: `this` points at a live stream's `input_vtbl`; same contract as the main one.
+    unsafe { st_query_interface(from_input(this), iid, out) }
+}
+
+unsafe extern "C" fn in_add_ref(this: InputThis) -> ULONG {
+    // SAFETY: as above.
+    unsafe { st_add_ref(from_input(this)) }
+}
+
+unsafe extern "C" fn in_release(this: InputThis) -> ULONG {
+    // SAFETY: as above.
+    unsafe { st_release(from_input(this)) }
+}
+
+/// Packet-mode capture: which packet to read next and its QPC timestamp (the model's
+/// `ReadCursor`); `STATUS_DEVICE_NOT_READY` while none is complete. PASSIVE_LEVEL.
+unsafe extern "C" fn in_get_read_packet(
+    this: InputThis,
+    packet_number: *mut ULONG,
+    flags: *mut DWORD,
+    performance_counter: *mut ULONG64,
+    more_data: *mut BOOL,
+) -> NTSTATUS {
+    // SAFETY: live stream behind its input interface.
+    let s = unsafe { stream(from_input(this)) };
+    match s.read_cursor.with(|cursor| cursor.read(&s.packets)) {
+        Ok(packet) => {
+            // SAFETY: PortCls passes valid out pointers.
+            unsafe {
+                *packet_number = packet.packet_number;
+                *flags = packet.flags as DWORD;
+                *performance_counter = packet.performance_counter;
+                *more_data = BOOL::from(packet.more_data);
+            }
+            STATUS_SUCCESS
+        }
+        Err(status) => status,
     }
 }

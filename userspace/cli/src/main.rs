@@ -2,8 +2,8 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use hardmute_ipc::{
-    ChangeSource, Client, ClientError, DaemonOption, ErrorBody, InputDevice, ListenTarget,
-    Listener, State,
+    ChangeSource, Client, ClientError, DaemonOption, ErrorBody, HotkeyMode, InputDevice,
+    ListenTarget, Listener, State,
 };
 use serde::Serialize;
 use std::io::Write;
@@ -100,18 +100,40 @@ enum Cmd {
     },
     /// Change a daemon option.
     Set {
-        option: OptionName,
+        #[command(subcommand)]
+        option: SetOption,
+    },
+}
+
+#[derive(Subcommand)]
+enum SetOption {
+    /// Close the physical mic while muted (the OS mic indicator goes off).
+    ReleaseOnMute {
         #[arg(value_parser = parse_on_off, action = clap::ArgAction::Set, value_name = "on|off")]
         value: bool,
+    },
+    /// Start muted on every launch, whatever the last state was.
+    StartMuted {
+        #[arg(value_parser = parse_on_off, action = clap::ArgAction::Set, value_name = "on|off")]
+        value: bool,
+    },
+    /// The global hotkey the panel grabs: modifiers and one key joined by '+' (Ctrl+Alt+M), or
+    /// "none".
+    Hotkey {
+        #[arg(value_name = "KEYS|none")]
+        keys: String,
+    },
+    /// How the hotkey acts: toggle (each press flips) or push-to-talk (live while held).
+    HotkeyMode {
+        #[arg(value_enum)]
+        mode: HotkeyModeArg,
     },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum OptionName {
-    /// Close the physical mic while muted (the OS mic indicator goes off).
-    ReleaseOnMute,
-    /// Start muted on every launch, whatever the last state was.
-    StartMuted,
+enum HotkeyModeArg {
+    Toggle,
+    PushToTalk,
 }
 
 fn parse_on_off(value: &str) -> Result<bool, String> {
@@ -279,10 +301,16 @@ fn run(cli: Cli) -> Result<(), ClientError> {
         Cmd::Install { .. } | Cmd::Uninstall { .. } => {
             unreachable!("handled in main before connecting")
         }
-        Cmd::Set { option, value } => {
+        Cmd::Set { option } => {
             let option = match option {
-                OptionName::ReleaseOnMute => DaemonOption::ReleaseOnMute(value),
-                OptionName::StartMuted => DaemonOption::StartMuted(value),
+                SetOption::ReleaseOnMute { value } => DaemonOption::ReleaseOnMute(value),
+                SetOption::StartMuted { value } => DaemonOption::StartMuted(value),
+                SetOption::Hotkey { keys } if keys == "none" => DaemonOption::Hotkey(String::new()),
+                SetOption::Hotkey { keys } => DaemonOption::Hotkey(keys),
+                SetOption::HotkeyMode { mode } => DaemonOption::HotkeyMode(match mode {
+                    HotkeyModeArg::Toggle => HotkeyMode::Toggle,
+                    HotkeyModeArg::PushToTalk => HotkeyMode::PushToTalk,
+                }),
             };
             print_state(&client.set_option(option)?, json);
         }
@@ -383,11 +411,12 @@ fn print_state(state: &State, json: bool) {
         }
     );
     println!(
-        "  options:          release on mute {}, start muted {}, unmute fade {} ms, hotkey {}",
+        "  options:          release on mute {}, start muted {}, unmute fade {} ms, hotkey {} ({})",
         on_off(state.release_on_mute),
         on_off(state.start_muted),
         state.fade_ms,
-        state.hotkey.as_deref().unwrap_or("none")
+        state.hotkey.as_deref().unwrap_or("none"),
+        state.hotkey_mode
     );
     println!(
         "  delivered:        {} frames ({} zeroed), underruns {}, overruns {}",

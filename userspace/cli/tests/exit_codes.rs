@@ -105,6 +105,28 @@ fn commands_succeed_with_exit_code_0_and_json_is_one_document_per_line() {
         &["--json", "set", "release-on-mute", "on"],
     ));
     assert_eq!(set["release_on_mute"], true);
+    let set = json_line(&hardmute(
+        &daemon.socket,
+        &["--json", "set", "hotkey", "Ctrl+Alt+K"],
+    ));
+    assert_eq!(set["hotkey"], "Ctrl+Alt+K");
+    let set = json_line(&hardmute(
+        &daemon.socket,
+        &["--json", "set", "hotkey-mode", "push-to-talk"],
+    ));
+    assert_eq!(set["hotkey_mode"], "push_to_talk");
+    let set = json_line(&hardmute(
+        &daemon.socket,
+        &["--json", "set", "hotkey", "none"],
+    ));
+    assert_eq!(set["hotkey"], serde_json::Value::Null);
+    let output = hardmute(&daemon.socket, &["--json", "set", "hotkey", "Ctrl+"]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "the daemon refuses a malformed hotkey"
+    );
+    assert_eq!(json_line(&output)["error"]["kind"], "bad_request");
     for args in [
         &["devices"][..],
         &["listeners"],
@@ -144,6 +166,8 @@ fn usage_errors_exit_2() {
         &[],
         &["use"],
         &["set", "release-on-mute", "maybe"],
+        &["set", "hotkey-mode", "sometimes"],
+        &["set", "hotkey"],
         &["status", "--bogus"],
     ] {
         let output = hardmute(&socket, args);

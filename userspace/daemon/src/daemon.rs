@@ -2,11 +2,18 @@
 //!
 //! Every change goes through [`Daemon::execute`] under one lock, so the backend, the saved
 //! file and the events subscribers see always agree, in order.
+//!
+//! The level feed (`subscribe_level`) is sent only while live with the physical mic open:
+//! [`Daemon::publish_level`] checks the driver's mute flag under the same lock every mute takes,
+//! so no level event leaves after a mute has returned. Same-user processes can open the
+//! socket; while muted, a level stream would be exactly the side channel the PETS 2022 paper
+//! measured, while live apps already hear the audio itself.
 
 use crate::backend::{Backend, BackendError, BackendOptions};
 use crate::store::{Settings, StateStore};
 use hardmute_ipc::{
-    ChangeSource, Command, DaemonOption, ErrorBody, ErrorKind, Event, Reply, ServerMessage, State,
+    ChangeSource, Command, DaemonOption, ErrorBody, ErrorKind, Event, Level, Reply, ServerMessage,
+    State, LEVEL_MAX_HZ,
 };
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +29,13 @@ struct Inner {
     subscribers: Vec<Outbox>,
     /// The last state sent to subscribers, counters left out (they change every cycle).
     last_announced: Option<State>,
+    /// Connections that asked for `level` events.
+    level_subscribers: Vec<Outbox>,
+    /// The backend's level window last sent (a new event only for a new window).
+    last_level_window: u64,
+    /// Live at the last level tick. The first live tick only notes the window count: that
+    /// window was measured while muted (zeros), and sending it would say "silence" for nothing.
+    level_live: bool,
 }
 
 pub struct Daemon {
@@ -87,6 +101,9 @@ impl Daemon {
                 store,
                 subscribers: Vec::new(),
                 last_announced: None,
+                level_subscribers: Vec::new(),
+                last_level_window: 0,
+                level_live: false,
             }),
             stopping: AtomicBool::new(false),
         })
@@ -104,6 +121,7 @@ impl Daemon {
             start_muted: inner.settings.start_muted,
             fade_ms: inner.settings.fade_ms,
             hotkey: inner.settings.hotkey().map(str::to_owned),
+            hotkey_mode: inner.settings.hotkey_mode,
             physical_open: status.physical_open,
             counters: status.counters,
         }
@@ -176,13 +194,61 @@ impl Daemon {
                     DaemonOption::StartMuted(start_muted) => {
                         inner.settings.start_muted = start_muted
                     }
+                    DaemonOption::Hotkey(hotkey) => {
+                        check_hotkey(&hotkey)?;
+                        inner.settings.hotkey = hotkey;
+                    }
+                    DaemonOption::HotkeyMode(mode) => inner.settings.hotkey_mode = mode,
                 }
                 Self::save(&inner);
                 Self::announce(&mut inner);
                 Reply::State(Self::state_of(&inner))
             }
+            Command::SubscribeLevel => {
+                inner.level_subscribers.push(outbox.clone());
+                Reply::LevelSubscribed { hz: LEVEL_MAX_HZ }
+            }
         };
         Ok(Some(reply))
+    }
+
+    /// Sends the backend's newest level window to every level subscriber, if the mic is live
+    /// with the physical mic open (else nothing). Called [`LEVEL_MAX_HZ`] times a second by the
+    /// server. A subscriber whose queue is full misses this one; a gone one is dropped.
+    pub fn publish_level(&self) {
+        let mut inner = self.inner.lock();
+        if inner.backend.hard_mute() {
+            inner.level_live = false;
+            return;
+        }
+        if inner.level_subscribers.is_empty() || self.is_stopping() {
+            return;
+        }
+        if !inner.backend.status().physical_open {
+            inner.level_live = false;
+            return;
+        }
+        let Some(reading) = inner.backend.level() else {
+            return;
+        };
+        if !std::mem::replace(&mut inner.level_live, true) {
+            inner.last_level_window = reading.windows;
+            return;
+        }
+        if reading.windows == inner.last_level_window {
+            return; // nothing measured since the last event
+        }
+        inner.last_level_window = reading.windows;
+        let message = ServerMessage::event(Event::Level(Level {
+            peak: reading.peak,
+            rms: reading.rms,
+        }));
+        inner
+            .level_subscribers
+            .retain(|outbox| match outbox.try_send(message.clone()) {
+                Ok(()) | Err(TrySendError::Full(_)) => true,
+                Err(TrySendError::Disconnected(_)) => false,
+            });
     }
 
     fn set_muted(inner: &mut Inner, muted: bool, source: ChangeSource) -> Result<Reply, ErrorBody> {
@@ -270,7 +336,28 @@ impl Daemon {
         for outbox in inner.subscribers.drain(..) {
             let _ = outbox.try_send(goodbye.clone());
         }
+        inner.level_subscribers.clear();
         log::info!("backend stopped, state saved");
+    }
+}
+
+/// The daemon stores the hotkey for the frontends and does not grab it, but it refuses text
+/// that cannot be a key combination (modifiers and one key joined by `+`), so a typo from the
+/// CLI is an error here rather than a silently dead hotkey. `""` = no hotkey.
+fn check_hotkey(hotkey: &str) -> Result<(), ErrorBody> {
+    let well_formed = hotkey.is_empty()
+        || (hotkey.len() <= 64
+            && hotkey
+                .split('+')
+                .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric())));
+    if well_formed {
+        Ok(())
+    } else {
+        let shown: String = hotkey.chars().take(64).collect();
+        Err(ErrorBody::new(
+            ErrorKind::BadRequest,
+            format!("{shown:?} is not a hotkey: modifiers and one key joined by '+', e.g. Ctrl+Alt+M (empty = none)"),
+        ))
     }
 }
 

@@ -4,7 +4,10 @@
 use crate::daemon::{Daemon, Outbox};
 use hardmute_ipc::framing::{LineError, LineReader};
 use hardmute_ipc::transport::{Connection, PeerCheck, SocketListener};
-use hardmute_ipc::{parse_request, Command, ErrorBody, ErrorKind, ServerMessage, MAX_LINE_BYTES};
+use hardmute_ipc::{
+    parse_request, Command, ErrorBody, ErrorKind, Reply, ServerMessage, LEVEL_MAX_HZ,
+    MAX_LINE_BYTES,
+};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -27,6 +30,7 @@ pub struct RunningServer {
     socket: PathBuf,
     accept_thread: Option<JoinHandle<()>>,
     poll_thread: Option<JoinHandle<()>>,
+    level_thread: Option<JoinHandle<()>>,
 }
 
 impl RunningServer {
@@ -53,12 +57,25 @@ impl RunningServer {
                     }
                 })?
         };
+        let level_thread = {
+            let (daemon, stop) = (daemon.clone(), stop.clone());
+            let interval = Duration::from_millis(1000 / u64::from(LEVEL_MAX_HZ));
+            thread::Builder::new()
+                .name("level-feed".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Acquire) {
+                        thread::sleep(interval);
+                        daemon.publish_level();
+                    }
+                })?
+        };
         Ok(Self {
             daemon,
             stop,
             socket: socket.to_owned(),
             accept_thread: Some(accept_thread),
             poll_thread: Some(poll_thread),
+            level_thread: Some(level_thread),
         })
     }
 
@@ -89,8 +106,11 @@ impl RunningServer {
                 Err(e) => log::warn!("could not wake the accept loop ({e}); not waiting for it"),
             }
         }
-        if let Some(poll) = self.poll_thread.take() {
-            let _ = poll.join();
+        for thread in [self.poll_thread.take(), self.level_thread.take()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = thread.join();
         }
     }
 }
@@ -214,7 +234,7 @@ fn write_loop(mut connection: Connection, outgoing: Receiver<ServerMessage>) {
 }
 
 fn read_loop(mut lines: LineReader<Connection>, daemon: &Daemon, outbox: &Outbox) {
-    let mut subscribed = false;
+    let (mut subscribed, mut level_subscribed) = (false, false);
     loop {
         let message = match lines.read_line() {
             Ok(None) => return,
@@ -232,6 +252,17 @@ fn read_loop(mut lines: LineReader<Connection>, daemon: &Daemon, outbox: &Outbox
                             request.command = Command::Status;
                         }
                         subscribed = true;
+                    }
+                    // Likewise a second subscribe_level: answered, not registered twice.
+                    if request.command == Command::SubscribeLevel {
+                        if level_subscribed {
+                            let reply = Reply::LevelSubscribed { hz: LEVEL_MAX_HZ };
+                            if outbox.send(ServerMessage::response(request.id, reply)).is_err() {
+                                return;
+                            }
+                            continue;
+                        }
+                        level_subscribed = true;
                     }
                     match daemon.execute(request.id, request.command, outbox) {
                         Ok(Some(reply)) => ServerMessage::response(request.id, reply),

@@ -4,6 +4,7 @@
 //! file is logged, kept beside as `state.toml.bad` for the user to inspect, and the daemon starts
 //! muted with default settings.
 
+use hardmute_ipc::HotkeyMode;
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io::{self, Write};
@@ -26,6 +27,8 @@ pub struct Settings {
     /// The global hotkey; empty = none. (A string rather than an Option: TOML has no null, and
     /// an absent key must keep meaning "default", not "disabled".)
     pub hotkey: String,
+    /// How the hotkey acts (toggle / push to talk).
+    pub hotkey_mode: HotkeyMode,
 }
 
 impl Default for Settings {
@@ -38,6 +41,7 @@ impl Default for Settings {
             start_muted: false,
             fade_ms: hardmute_core::gate::DEFAULT_FADE_MS,
             hotkey: "Ctrl+Alt+M".into(),
+            hotkey_mode: HotkeyMode::Toggle,
         }
     }
 }
@@ -181,6 +185,7 @@ mod tests {
             start_muted: false,
             fade_ms: 12,
             hotkey: String::new(),
+            hotkey_mode: HotkeyMode::PushToTalk,
         };
         store.save(&saved).unwrap();
         let (loaded, origin) = store.load();

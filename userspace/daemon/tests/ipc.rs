@@ -632,3 +632,175 @@ fn subscribing_twice_on_one_connection_does_not_double_events() {
         "no duplicate of the first event"
     );
 }
+
+/// Collects every event of `events` on a thread, with its arrival time.
+fn collect_events(
+    mut events: hardmute_ipc::Subscription,
+) -> std::sync::mpsc::Receiver<(Instant, hardmute_ipc::Event)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        while let Some(Ok(event)) = events.next_event() {
+            if tx.send((Instant::now(), event)).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+fn levels_in(
+    rx: &std::sync::mpsc::Receiver<(Instant, hardmute_ipc::Event)>,
+    window: Duration,
+) -> Vec<(Instant, hardmute_ipc::Event)> {
+    let end = Instant::now() + window;
+    let mut got = Vec::new();
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(event) => got.push(event),
+            Err(_) => break,
+        }
+    }
+    got
+}
+
+#[test]
+fn level_events_flow_only_while_live_at_most_20_a_second() {
+    use hardmute_ipc::{Event, LEVEL_MAX_HZ};
+    let daemon = TestDaemon::start();
+    let (initial, mut events) = daemon.client().subscribe().unwrap();
+    assert!(initial.muted, "fresh start");
+    assert_eq!(events.subscribe_level().unwrap(), LEVEL_MAX_HZ);
+    // Asking twice on one connection does not double the stream.
+    assert_eq!(events.subscribe_level().unwrap(), LEVEL_MAX_HZ);
+    let rx = collect_events(events);
+
+    // Muted (the simulated mic plays its sine all along): not one level event.
+    let muted = levels_in(&rx, Duration::from_millis(700));
+    assert!(
+        !muted.iter().any(|(_, e)| matches!(e, Event::Level(_))),
+        "level events while muted: {muted:?}"
+    );
+
+    let mut controller = daemon.client();
+    controller.unmute(ChangeSource::Cli).unwrap();
+    let live = levels_in(&rx, Duration::from_millis(1500));
+    let levels: Vec<_> = live
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Level(level) => Some(*level),
+            _ => None,
+        })
+        .collect();
+    // The simulated sine: amplitude 0.5 (+0.01 offset): peak ~0.51, RMS ~0.35.
+    assert!(
+        levels.len() >= 10,
+        "live for 1.5 s: level events expected ({})",
+        levels.len()
+    );
+    assert!(
+        levels.len() <= (LEVEL_MAX_HZ as usize * 3) / 2 + 2,
+        "at most {LEVEL_MAX_HZ}/s: {} in 1.5 s",
+        levels.len()
+    );
+    let last = levels.last().unwrap();
+    assert!(
+        (0.45..=0.55).contains(&last.peak) && (0.3..=0.4).contains(&last.rms),
+        "{last:?}"
+    );
+
+    // After the mute has returned, nothing more: the state event is the last word.
+    controller.mute(ChangeSource::Cli).unwrap();
+    let after = levels_in(&rx, Duration::from_millis(700));
+    let muted_at = after
+        .iter()
+        .position(|(_, e)| matches!(e, Event::State(s) if s.muted))
+        .expect("the mute's state event");
+    assert!(
+        !after[muted_at..]
+            .iter()
+            .any(|(_, e)| matches!(e, Event::Level(_))),
+        "a level event after the mute: {after:?}"
+    );
+}
+
+#[test]
+fn a_level_only_subscriber_and_a_released_mic_get_nothing_while_muted() {
+    use hardmute_ipc::{DaemonOption, Event};
+    let daemon = TestDaemon::start();
+    let mut controller = daemon.client();
+    controller
+        .set_option(DaemonOption::ReleaseOnMute(true))
+        .unwrap();
+    let mut client = daemon.client();
+    client.subscribe_level().unwrap();
+    // Muted with the physical mic released: after 600 ms of level subscription, the next
+    // message on this connection is the answer to a status request, no level event before it.
+    std::thread::sleep(Duration::from_millis(600));
+    match answer(&mut client, b"{\"v\":1,\"id\":90,\"op\":\"status\"}\n") {
+        ServerMessage::Response {
+            id: 90,
+            result: Reply::State(state),
+            ..
+        } => assert!(state.muted && !state.physical_open),
+        other => panic!("nothing but the answer expected while muted: {other:?}"),
+    }
+    controller.unmute(ChangeSource::Cli).unwrap();
+    // This connection did not `subscribe`: the first thing it gets is a level event.
+    let level = match client.read_message().unwrap() {
+        ServerMessage::Event {
+            event: Event::Level(level),
+            ..
+        } => level,
+        other => panic!("only level events on this connection: {other:?}"),
+    };
+    assert!(level.peak > 0.0, "{level:?}");
+}
+
+#[test]
+fn the_hotkey_and_its_mode_are_daemon_options_saved_in_the_state() {
+    use hardmute_ipc::{DaemonOption, HotkeyMode};
+    let daemon = TestDaemon::start();
+    let mut client = daemon.client();
+    let initial = client.status().unwrap();
+    assert_eq!(initial.hotkey.as_deref(), Some("Ctrl+Alt+M"));
+    assert_eq!(initial.hotkey_mode, HotkeyMode::Toggle);
+    let (_, mut events) = daemon.client().subscribe().unwrap();
+
+    let state = client
+        .set_option(DaemonOption::Hotkey("Ctrl+Shift+F9".into()))
+        .unwrap();
+    assert_eq!(state.hotkey.as_deref(), Some("Ctrl+Shift+F9"));
+    let state = client
+        .set_option(DaemonOption::HotkeyMode(HotkeyMode::PushToTalk))
+        .unwrap();
+    assert_eq!(state.hotkey_mode, HotkeyMode::PushToTalk);
+    // Subscribers (the panel) learn both.
+    assert_eq!(
+        events.next().unwrap().unwrap().hotkey.as_deref(),
+        Some("Ctrl+Shift+F9")
+    );
+    assert_eq!(
+        events.next().unwrap().unwrap().hotkey_mode,
+        HotkeyMode::PushToTalk
+    );
+    for bad in ["Ctrl+", "Ctrl Alt M", "+M", "Ctrl+Alt+M\n"] {
+        let (kind, message) = daemon_error(client.set_option(DaemonOption::Hotkey(bad.into())));
+        assert_eq!(kind, ErrorKind::BadRequest, "{bad:?}");
+        assert!(message.contains("not a hotkey"), "{message}");
+    }
+    assert_eq!(
+        client.status().unwrap().hotkey.as_deref(),
+        Some("Ctrl+Shift+F9")
+    );
+
+    // Saved: a restart keeps them; "" is no hotkey at all.
+    let daemon = daemon.restart();
+    let mut client = daemon.client();
+    let state = client.status().unwrap();
+    assert_eq!(state.hotkey.as_deref(), Some("Ctrl+Shift+F9"));
+    assert_eq!(state.hotkey_mode, HotkeyMode::PushToTalk);
+    let state = client
+        .set_option(DaemonOption::Hotkey(String::new()))
+        .unwrap();
+    assert_eq!(state.hotkey, None);
+}

@@ -58,7 +58,7 @@ pub struct Client {
     reader: LineReader<Connection>,
     next_id: u64,
     /// Events that arrived while waiting for a response.
-    pending_events: VecDeque<State>,
+    pending_events: VecDeque<Event>,
     path: PathBuf,
 }
 
@@ -98,7 +98,7 @@ impl Client {
         &self.path
     }
 
-    /// Sends one request and waits for its answer. State events that arrive meanwhile (on a
+    /// Sends one request and waits for its answer. Events that arrive meanwhile (on a
     /// subscribed connection) are kept for [`Subscription`].
     pub fn request(&mut self, command: Command) -> Result<Reply, ClientError> {
         let id = self.next_id;
@@ -121,10 +121,7 @@ impl Client {
                 ServerMessage::Error { id: got, error, .. } if got == Some(id) || got.is_none() => {
                     return Err(ClientError::Daemon(error))
                 }
-                ServerMessage::Event {
-                    event: Event::State(state),
-                    ..
-                } => self.pending_events.push_back(state),
+                ServerMessage::Event { event, .. } => self.pending_events.push_back(event),
                 other => {
                     return Err(ClientError::Protocol(format!(
                         "answer to another request: {other:?}"
@@ -215,6 +212,18 @@ impl Client {
         }
     }
 
+    /// Asks for `level` events on this connection (read them with
+    /// [`Subscription::next_event`]). Returns the most events per second the daemon sends.
+    /// A daemon without a level feed answers `unknown_request`.
+    pub fn subscribe_level(&mut self) -> Result<u32, ClientError> {
+        match self.request(Command::SubscribeLevel)? {
+            Reply::LevelSubscribed { hz } => Ok(hz),
+            other => Err(ClientError::Protocol(format!(
+                "expected level_subscribed, got {other:?}"
+            ))),
+        }
+    }
+
     /// Subscribes to state changes. Returns the current state and an iterator over every later
     /// state; the iterator blocks until the next change and ends when the daemon goes away.
     pub fn subscribe(mut self) -> Result<(State, Subscription), ClientError> {
@@ -234,26 +243,45 @@ impl Subscription {
     pub fn request(&mut self, command: Command) -> Result<Reply, ClientError> {
         self.client.request(command)
     }
-}
 
-impl Iterator for Subscription {
-    type Item = Result<State, ClientError>;
+    /// Also streams `level` events on this connection ([`Client::subscribe_level`]).
+    pub fn subscribe_level(&mut self) -> Result<u32, ClientError> {
+        // The read timeout was lifted for the event stream; a request still wants one.
+        self.client.writer.set_recv_timeout(Some(REQUEST_TIMEOUT))?;
+        let result = self.client.subscribe_level();
+        self.client.writer.set_recv_timeout(None)?;
+        result
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
-        if let Some(state) = self.client.pending_events.pop_front() {
-            return Some(Ok(state));
+    /// The next event of any kind (state, level, or one this crate does not know); blocks
+    /// until it arrives, `None` once the daemon has gone.
+    pub fn next_event(&mut self) -> Option<Result<Event, ClientError>> {
+        if let Some(event) = self.client.pending_events.pop_front() {
+            return Some(Ok(event));
         }
         match self.client.read_message() {
-            Ok(ServerMessage::Event {
-                event: Event::State(state),
-                ..
-            }) => Some(Ok(state)),
+            Ok(ServerMessage::Event { event, .. }) => Some(Ok(event)),
             Ok(ServerMessage::Error { error, .. }) => Some(Err(ClientError::Daemon(error))),
             Ok(other) => Some(Err(ClientError::Protocol(format!(
                 "unexpected message: {other:?}"
             )))),
             Err(ClientError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => None,
             Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+/// The states only: other events (level, unknown kinds) are skipped.
+impl Iterator for Subscription {
+    type Item = Result<State, ClientError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.next_event()? {
+                Ok(Event::State(state)) => return Some(Ok(state)),
+                Ok(_) => continue,
+                Err(e) => return Some(Err(e)),
+            }
         }
     }
 }

@@ -13,6 +13,6 @@ pub mod transport;
 pub use client::{Client, ClientError, Subscription};
 pub use protocol::{
     parse_request, ChangeSource, Command, Counters, DaemonOption, ErrorBody, ErrorKind, Event,
-    InputDevice, ListenTarget, Listener, ParseError, Reply, Request, ServerMessage, State,
-    MAX_LINE_BYTES, PROTOCOL_VERSION,
+    HotkeyMode, InputDevice, Level, ListenTarget, Listener, ParseError, Reply, Request,
+    ServerMessage, State, LEVEL_MAX_HZ, MAX_LINE_BYTES, PROTOCOL_VERSION,
 };

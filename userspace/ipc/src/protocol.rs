@@ -100,12 +100,48 @@ pub struct State {
     pub start_muted: bool,
     /// Unmute fade-in length.
     pub fade_ms: u32,
-    /// The global hotkey, as stored (the hotkey frontend interprets it).
+    /// The global hotkey, as stored (the hotkey frontend interprets it); `None` = no hotkey.
     pub hotkey: Option<String>,
+    /// How the hotkey acts. Absent from daemons older than this field: toggle.
+    #[serde(default)]
+    pub hotkey_mode: HotkeyMode,
     /// Whether the bridge currently holds the physical mic open.
     pub physical_open: bool,
     pub counters: Counters,
 }
+
+/// How the global hotkey acts. Stored by the daemon, interpreted by the hotkey frontend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HotkeyMode {
+    /// Each press flips muted/live.
+    #[default]
+    Toggle,
+    /// Live only while held.
+    PushToTalk,
+}
+
+impl fmt::Display for HotkeyMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Toggle => "toggle",
+            Self::PushToTalk => "push_to_talk",
+        })
+    }
+}
+
+/// The input level of the physical mic as apps receive it through the HardMute Microphone,
+/// over one interval (see [`Command::SubscribeLevel`]). Linear full scale: 0.0..=1.0.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Level {
+    /// Largest absolute sample in the interval.
+    pub peak: f32,
+    /// Root mean square of the interval's samples (all channels).
+    pub rms: f32,
+}
+
+/// At most this many `level` events per second are sent to a level subscriber.
+pub const LEVEL_MAX_HZ: u32 = 20;
 
 /// A physical input that can feed the virtual mic.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +179,10 @@ pub struct Listener {
 pub enum DaemonOption {
     ReleaseOnMute(bool),
     StartMuted(bool),
+    /// The global hotkey (`Ctrl+Alt+M`); `""` = none. The daemon only stores it (and refuses
+    /// text that cannot be a key combination); the hotkey frontend grabs it.
+    Hotkey(String),
+    HotkeyMode(HotkeyMode),
 }
 
 /// What a client asks for. Serialized flat into the request object, tagged by `op`.
@@ -174,6 +214,11 @@ pub enum Command {
     SetOption {
         option: DaemonOption,
     },
+    /// Replies `level_subscribed`, then streams `level` events (at most [`LEVEL_MAX_HZ`] per
+    /// second) on the same connection, only while the mic is live and the physical mic open:
+    /// nothing about the room is sent while muted (DESIGN.md invariant 3). Opt-in and separate
+    /// from `subscribe`, so clients that do not draw a meter never receive it.
+    SubscribeLevel,
 }
 
 fn default_source() -> ChangeSource {
@@ -193,6 +238,7 @@ impl Command {
             Self::SelectDevice { .. } => "select_device",
             Self::Listeners => "listeners",
             Self::SetOption { .. } => "set_option",
+            Self::SubscribeLevel => "subscribe_level",
         }
     }
 }
@@ -212,6 +258,7 @@ const KNOWN_OPS: &[(&str, &[&str], &[&str])] = &[
     ("select_device", &["device"], &[]),
     ("listeners", &[], &[]),
     ("set_option", &["option"], &[]),
+    ("subscribe_level", &[], &[]),
 ];
 
 fn known_op_names() -> String {
@@ -355,17 +402,27 @@ pub enum Reply {
     Listeners {
         listeners: Vec<Listener>,
     },
+    /// subscribe_level: `level` events follow at most `hz` times a second, while live.
+    LevelSubscribed {
+        hz: u32,
+    },
 }
 
 /// Something the daemon tells a subscribed client without being asked.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
+    /// After `subscribe`: the state changed.
     State(State),
+    /// After `subscribe_level`: the level over the last interval (only while live).
+    Level(Level),
+    /// An event kind this version of the crate does not know (a newer daemon); ignore it.
+    #[serde(other)]
+    Unknown,
 }
 
 /// One line from the daemon.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     Response {
@@ -575,6 +632,16 @@ mod tests {
             Command::SetOption {
                 option: DaemonOption::StartMuted(false),
             },
+            Command::SetOption {
+                option: DaemonOption::Hotkey("Ctrl+Shift+F9".into()),
+            },
+            Command::SetOption {
+                option: DaemonOption::Hotkey(String::new()),
+            },
+            Command::SetOption {
+                option: DaemonOption::HotkeyMode(HotkeyMode::PushToTalk),
+            },
+            Command::SubscribeLevel,
         ];
         for (i, command) in commands.into_iter().enumerate() {
             let request = Request::new(i as u64 + 100, command);
@@ -659,6 +726,7 @@ mod tests {
             start_muted: false,
             fade_ms: 5,
             hotkey: Some("Ctrl+Alt+M".into()),
+            hotkey_mode: HotkeyMode::PushToTalk,
             physical_open: true,
             counters: Counters {
                 nonzero_samples_while_muted: Some(0),
@@ -668,6 +736,11 @@ mod tests {
         for message in [
             ServerMessage::response(1, Reply::State(state.clone())),
             ServerMessage::event(Event::State(state)),
+            ServerMessage::response(3, Reply::LevelSubscribed { hz: LEVEL_MAX_HZ }),
+            ServerMessage::event(Event::Level(Level {
+                peak: 0.5,
+                rms: 0.125,
+            })),
             ServerMessage::error(None, ErrorBody::new(ErrorKind::TooLarge, "big")),
             ServerMessage::response(
                 2,
@@ -695,5 +768,61 @@ mod tests {
             ServerMessage::Error { error, .. } => assert_eq!(error.kind, ErrorKind::Unknown),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn the_level_feed_on_the_wire() {
+        // The request of docs/panel.md, byte for byte.
+        let r = parse_request(br#"{"v":1,"id":12,"op":"subscribe_level"}"#).unwrap();
+        assert_eq!(r, Request::new(12, Command::SubscribeLevel));
+        assert_eq!(
+            kind_of(r#"{"v":1,"id":13,"op":"subscribe_level","hz":60}"#),
+            (Some(13), ErrorKind::BadRequest),
+            "the rate is the daemon's, not the client's"
+        );
+        let reply = ServerMessage::response(12, Reply::LevelSubscribed { hz: 20 }).to_line();
+        assert_eq!(
+            reply,
+            "{\"type\":\"response\",\"v\":1,\"id\":12,\"result\":{\"kind\":\"level_subscribed\",\"hz\":20}}\n"
+        );
+        let event = ServerMessage::parse(
+            br#"{"type":"event","v":1,"event":{"kind":"level","peak":0.42,"rms":0.11}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            event,
+            ServerMessage::event(Event::Level(Level {
+                peak: 0.42,
+                rms: 0.11
+            }))
+        );
+        // A newer daemon's event kinds are ignorable, not a protocol error.
+        let future = br#"{"type":"event","v":1,"event":{"kind":"spectrum","bins":[1,2]}}"#;
+        assert_eq!(
+            ServerMessage::parse(future).unwrap(),
+            ServerMessage::event(Event::Unknown)
+        );
+    }
+
+    #[test]
+    fn hotkey_options_on_the_wire_and_old_states_default_to_toggle() {
+        let r = parse_request(
+            br#"{"v":1,"id":4,"op":"set_option","option":{"name":"hotkey_mode","value":"push_to_talk"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.command,
+            Command::SetOption {
+                option: DaemonOption::HotkeyMode(HotkeyMode::PushToTalk)
+            }
+        );
+        assert_eq!(
+            kind_of(r#"{"v":1,"id":5,"op":"set_option","option":{"name":"hotkey","value":3}}"#),
+            (Some(5), ErrorKind::BadRequest)
+        );
+        // A state from a daemon that predates hotkey_mode.
+        let old = br#"{"muted":true,"generation":1,"source":"cli","backend":"simulated","device":null,"release_on_mute":false,"start_muted":false,"fade_ms":5,"hotkey":"Ctrl+Alt+M","physical_open":true,"counters":{"frames_delivered":0,"frames_zeroed":0,"underruns":0,"overruns":0}}"#;
+        let state: State = serde_json::from_slice(old).unwrap();
+        assert_eq!(state.hotkey_mode, HotkeyMode::Toggle);
     }
 }

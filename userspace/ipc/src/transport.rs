@@ -337,7 +337,7 @@ mod platform {
         // user SID must be ours. A process we may not open (another user's) is refused.
         // Known limit: a pid can be reused if the client exits while its pipe handle lives on
         // in an inheriting child; the DACL still applies then.
-        let pid = stream.peer_creds()?.pid().map(|p| p as u32);
+        let pid: Option<u32> = stream.peer_creds()?.pid();
         let Some(pid) = pid else {
             return Ok(PeerCheck::OtherUser {
                 who: "a client whose process id Windows did not report".into(),

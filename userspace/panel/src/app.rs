@@ -1,11 +1,17 @@
 //! Wires the Slint window and tray to the daemon link and the hotkey. Runs on the UI thread;
 //! link events reach it through [`App::handle`] (posted by the app's event sink, or pumped by
 //! tests with [`App::pump`]).
+//!
+//! The hotkey and its mode are the daemon's (`State::hotkey`, `State::hotkey_mode`): the panel
+//! grabs what the daemon's state says, and a hotkey typed here is sent to the daemon, grabbed
+//! once the daemon's state comes back with it. A `panel.toml` left by an older panel is handed
+//! to the daemon once and renamed.
 
-use crate::config::{ConfigFile, PanelConfig};
+use crate::config::ConfigFile;
 use crate::hotkey::platform::{self, Availability, HotkeyGrab};
+use crate::hotkey::portal::{self, PortalHotkey, StatusSink};
 use crate::hotkey::{HotkeyLogic, HotkeyMode, HotkeyRequest, HotkeySpec};
-use crate::level::{LevelFeed, METER_INTERVAL_MS};
+use crate::level::{meter_position, LevelFeed, METER_INTERVAL_MS};
 use crate::link::{Link, LinkCommand, LinkEvent};
 use crate::ui::{HardMuteTray, ListenerRow, PanelWindow};
 use crate::view;
@@ -19,26 +25,105 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The global hotkey as the app runs it: the grab (absent when the session has none), the
-/// key-edge logic shared with the platform's event thread, and the saved settings.
+/// The protocol's hotkey mode as the hotkey logic's.
+pub fn mode_from_daemon(mode: hardmute_ipc::HotkeyMode) -> HotkeyMode {
+    match mode {
+        hardmute_ipc::HotkeyMode::Toggle => HotkeyMode::Toggle,
+        hardmute_ipc::HotkeyMode::PushToTalk => HotkeyMode::PushToTalk,
+    }
+}
+
+/// The hotkey logic's mode as the protocol's.
+pub fn mode_to_daemon(mode: HotkeyMode) -> hardmute_ipc::HotkeyMode {
+    match mode {
+        HotkeyMode::Toggle => hardmute_ipc::HotkeyMode::Toggle,
+        HotkeyMode::PushToTalk => hardmute_ipc::HotkeyMode::PushToTalk,
+    }
+}
+
+/// The global hotkey as the app runs it: the grab (absent when the session has none) and the
+/// key-edge logic shared with the platform's event thread. What to grab comes from the daemon.
 pub struct HotkeyAgent {
     grab: Option<HotkeyGrab>,
+    /// On Wayland: the desktop's GlobalShortcuts portal instead of a grab.
+    portal: Option<PortalHotkey>,
     availability: Availability,
     logic: Arc<Mutex<HotkeyLogic>>,
     current_id: Arc<AtomicU32>,
-    config: Option<ConfigFile>,
     link: Sender<LinkCommand>,
 }
 
 impl HotkeyAgent {
     /// Sets up the grab if this session can have one and routes its key edges to `link`.
-    /// `grab = false` (tests, `--no-hotkey`) keeps only the settings.
-    pub fn new(
-        grab: bool,
-        config: Option<ConfigFile>,
-        mode: HotkeyMode,
+    /// `grab = false` (tests, `--no-hotkey`) grabs nothing.
+    pub fn new(grab: bool, link: Sender<LinkCommand>) -> Self {
+        // On Wayland the portal is the only global shortcut; an X11 grab there would see keys
+        // only while an XWayland window has focus, and both at once could toggle twice.
+        let mut portal_missing = None;
+        if grab && portal::wanted() {
+            match Self::with_portal(None, link.clone()) {
+                Ok(agent) => return agent,
+                Err(e) => portal_missing = Some(e),
+            }
+        }
+        let mut agent = Self::with_grab(grab, link);
+        if let Some(e) = portal_missing {
+            log::info!("no GlobalShortcuts portal: {e}");
+            let why = format!("The desktop offers no global-shortcuts portal ({e}).");
+            agent.availability = match agent.availability {
+                Availability::Limited(text) => Availability::Limited(format!("{why} {text}")),
+                Availability::Unavailable(text) => {
+                    Availability::Unavailable(format!("{why} {text}"))
+                }
+                Availability::Ready => Availability::Ready,
+            };
+        }
+        agent
+    }
+
+    /// The hotkey through the GlobalShortcuts portal on the session bus (or `bus_address`);
+    /// fails when no portal with GlobalShortcuts answers there.
+    pub fn with_portal(
+        bus_address: Option<String>,
         link: Sender<LinkCommand>,
-    ) -> Self {
+    ) -> Result<Self, hardmute_portal_shortcuts::PortalError> {
+        let logic = Arc::new(Mutex::new(HotkeyLogic::new(HotkeyMode::Toggle)));
+        let sender = link.clone();
+        let portal = PortalHotkey::probe(
+            bus_address,
+            Arc::new(move |request| {
+                let _ = sender.send(command_for(request));
+            }),
+        )?;
+        log::info!(
+            "global shortcuts through the desktop's portal (GlobalShortcuts version {})",
+            portal.version()
+        );
+        Ok(Self {
+            grab: None,
+            portal: Some(portal),
+            availability: Availability::Ready,
+            logic,
+            current_id: Arc::new(AtomicU32::new(0)),
+            link,
+        })
+    }
+
+    /// Where the portal reports what the desktop decided (bound, refused, closed) after
+    /// [`HotkeyAgent::apply`] returned; unused with a grab.
+    pub fn set_status_sink(&self, sink: StatusSink) {
+        if let Some(portal) = &self.portal {
+            portal.set_status_sink(sink);
+        }
+    }
+
+    /// Whether the hotkey goes through the desktop's portal (Wayland).
+    pub fn uses_portal(&self) -> bool {
+        self.portal.is_some()
+    }
+
+    fn with_grab(grab: bool, link: Sender<LinkCommand>) -> Self {
+        let mode = HotkeyMode::Toggle;
         let availability = if grab {
             platform::availability()
         } else {
@@ -74,18 +159,21 @@ impl HotkeyAgent {
         };
         Self {
             grab,
+            portal: None,
             availability,
             logic,
             current_id,
-            config,
             link,
         }
     }
 
-    /// Grabs `spec` in `mode` (and saves both). Returns the sentence for the panel.
+    /// Grabs `spec` in `mode`. Returns the sentence for the panel.
     pub fn apply(&mut self, spec: HotkeySpec, mode: HotkeyMode) -> Result<String, String> {
         if let Some(request) = self.logic.lock().reset(mode) {
             let _ = self.link.send(command_for(request));
+        }
+        if let Some(portal) = &mut self.portal {
+            return Ok(portal.bind(spec, mode));
         }
         let mode_text = match mode {
             HotkeyMode::Toggle => "press to toggle",
@@ -110,20 +198,28 @@ impl HotkeyAgent {
                 platform::SHORTCUT_COMMAND
             ),
         };
-        if let Some(config) = &self.config {
-            let saved = PanelConfig {
-                hotkey: spec.label(),
-                mode,
-            };
-            if let Err(e) = config.save(&saved) {
-                log::warn!("cannot save {}: {e}", config.path().display());
-            }
-        }
         Ok(grabbed)
     }
 
+    /// No hotkey at all (the daemon's is empty): releases the grab, muting a held
+    /// push-to-talk key first.
+    pub fn clear(&mut self) -> Result<(), String> {
+        if let Some(request) = self.logic.lock().reset(HotkeyMode::Toggle) {
+            let _ = self.link.send(command_for(request));
+        }
+        self.current_id.store(0, Ordering::Release);
+        if let Some(portal) = &mut self.portal {
+            portal.unbind();
+        }
+        match &mut self.grab {
+            Some(grab) => grab.set(None),
+            None => Ok(()),
+        }
+    }
+
     pub fn is_grabbing(&self) -> bool {
-        self.grab.as_ref().is_some_and(|g| g.current().is_some())
+        self.portal.as_ref().is_some_and(|p| p.is_bound())
+            || self.grab.as_ref().is_some_and(|g| g.current().is_some())
     }
 
     /// Called on quit: a held push-to-talk key must not leave the mic live.
@@ -133,6 +229,9 @@ impl HotkeyAgent {
         }
         if let Some(grab) = &mut self.grab {
             let _ = grab.set(None);
+        }
+        if let Some(portal) = &mut self.portal {
+            portal.unbind();
         }
     }
 }
@@ -153,9 +252,20 @@ pub struct App {
     state: RefCell<Option<State>>,
     devices: RefCell<Vec<InputDevice>>,
     device_names: RefCell<Vec<Option<String>>>,
+    /// `--demo-level`'s synthetic feed (drawn by the meter timer).
     level_feed: RefCell<Option<Box<dyn LevelFeed>>>,
+    /// The daemon offers `level` events (drawn as they arrive).
+    daemon_level: Cell<bool>,
+    /// Whether the daemon's level was drawn since the meter last appeared (logged once).
+    level_drawn: Cell<bool>,
     meter: slint::Timer,
     meter_running: Cell<bool>,
+    /// The daemon's hotkey and mode the grab was last set up for.
+    hotkey_applied: RefCell<Option<(Option<String>, hardmute_ipc::HotkeyMode)>>,
+    /// "global hotkey ready" is logged once, when the first grab is active.
+    hotkey_announced: Cell<bool>,
+    /// A panel.toml from an older panel, handed to the daemon at the first connection.
+    legacy_config: RefCell<Option<ConfigFile>>,
 }
 
 impl App {
@@ -164,13 +274,18 @@ impl App {
         tray: Option<HardMuteTray>,
         link: Link,
         hotkey: HotkeyAgent,
-        hotkey_config: &PanelConfig,
         level_feed: Option<Box<dyn LevelFeed>>,
+        legacy_config: Option<ConfigFile>,
     ) -> Rc<Self> {
         window.set_version(env!("CARGO_PKG_VERSION").into());
         window.set_level_feed(level_feed.is_some());
-        window.set_hotkey_text(hotkey_config.hotkey.as_str().into());
-        window.set_hotkey_mode(hotkey_config.mode.index());
+        window.set_hotkey_status("The hotkey is kept by hardmuted; waiting for it…".into());
+        // The portal answers later (the user confirms in the desktop's dialog).
+        let weak_window = window.as_weak();
+        hotkey.set_status_sink(Arc::new(move |text: String| {
+            log::info!("hotkey: {text}");
+            let _ = weak_window.upgrade_in_event_loop(move |w| w.set_hotkey_status(text.into()));
+        }));
         window.set_status_line("Connecting to hardmuted…".into());
         let app = Rc::new(Self {
             window,
@@ -181,11 +296,15 @@ impl App {
             devices: RefCell::new(Vec::new()),
             device_names: RefCell::new(vec![None]),
             level_feed: RefCell::new(level_feed),
+            daemon_level: Cell::new(false),
+            level_drawn: Cell::new(false),
             meter: slint::Timer::default(),
             meter_running: Cell::new(false),
+            hotkey_applied: RefCell::new(None),
+            hotkey_announced: Cell::new(false),
+            legacy_config: RefCell::new(legacy_config),
         });
         app.connect_callbacks();
-        app.apply_hotkey(&hotkey_config.hotkey, hotkey_config.mode);
         app
     }
 
@@ -208,7 +327,7 @@ impl App {
         let weak = Rc::downgrade(self);
         self.window.on_hotkey_apply(move |text, mode| {
             if let Some(app) = weak.upgrade() {
-                app.apply_hotkey(&text, HotkeyMode::from_index(mode));
+                app.request_hotkey(&text, HotkeyMode::from_index(mode));
             }
         });
         let weak = Rc::downgrade(self);
@@ -274,20 +393,105 @@ impl App {
         }
     }
 
-    fn apply_hotkey(&self, text: &str, mode: HotkeyMode) {
-        let status = match HotkeySpec::parse(text) {
-            Ok(spec) => {
-                let result = self.hotkey.borrow_mut().apply(spec, mode);
-                if result.is_ok() {
+    /// The user typed a hotkey: checked here (a clear message at once), then stored by the
+    /// daemon; it is grabbed when the daemon's state comes back with it. Empty = no hotkey.
+    fn request_hotkey(&self, text: &str, mode: HotkeyMode) {
+        let label = if text.trim().is_empty() {
+            String::new()
+        } else {
+            match HotkeySpec::parse(text) {
+                Ok(spec) => spec.label(),
+                Err(e) => {
+                    self.window.set_hotkey_status(e.to_string().into());
+                    return;
+                }
+            }
+        };
+        if self.state.borrow().is_none() {
+            self.window.set_hotkey_status(
+                "hardmuted is not running; it keeps the hotkey, so it cannot be changed now."
+                    .into(),
+            );
+            return;
+        }
+        self.link
+            .send(LinkCommand::SetOption(DaemonOption::Hotkey(label)));
+        self.link
+            .send(LinkCommand::SetOption(DaemonOption::HotkeyMode(
+                mode_to_daemon(mode),
+            )));
+    }
+
+    /// Grabs what the daemon's state says, when it differs from what is grabbed. (Re-grabbing
+    /// an unchanged hotkey on every state change would reset a held push-to-talk key.)
+    fn follow_hotkey(&self, state: &State) {
+        let wanted = (state.hotkey.clone(), state.hotkey_mode);
+        if self.hotkey_applied.borrow().as_ref() == Some(&wanted) {
+            return;
+        }
+        self.hotkey_applied.replace(Some(wanted));
+        let mode = mode_from_daemon(state.hotkey_mode);
+        self.window.set_hotkey_mode(mode.index());
+        let status = match state.hotkey.as_deref() {
+            None => {
+                self.window.set_hotkey_label("".into());
+                self.window.set_hotkey_text("".into());
+                match self.hotkey.borrow_mut().clear() {
+                    Ok(()) => format!(
+                        "No global hotkey. Type one here, or bind `{}` as a desktop shortcut.",
+                        platform::SHORTCUT_COMMAND
+                    ),
+                    Err(e) => e,
+                }
+            }
+            Some(text) => match HotkeySpec::parse(text) {
+                Ok(spec) => {
                     self.window.set_hotkey_label(spec.label().into());
                     self.window.set_hotkey_text(spec.label().into());
+                    let result = self.hotkey.borrow_mut().apply(spec, mode);
+                    result.unwrap_or_else(|e| e)
                 }
-                result.unwrap_or_else(|e| e)
-            }
-            Err(e) => e.to_string(),
+                Err(e) => {
+                    // Grab nothing rather than a key the daemon no longer names.
+                    self.window.set_hotkey_label("".into());
+                    self.window.set_hotkey_text(text.into());
+                    let released = self.hotkey.borrow_mut().clear();
+                    let mut status = format!("hardmuted's hotkey {text:?} is not usable: {e}");
+                    if let Err(why) = released {
+                        status.push_str(&format!(" ({why})"));
+                    }
+                    status
+                }
+            },
         };
         log::info!("hotkey: {status}");
         self.window.set_hotkey_status(status.into());
+        if self.hotkey_active() && !self.hotkey_announced.replace(true) {
+            log::info!("global hotkey ready");
+        }
+    }
+
+    /// Hands a panel.toml left by an older panel (which kept the hotkey itself) to the daemon,
+    /// once: the file is renamed `panel.toml.migrated` whatever it held.
+    fn migrate_legacy_config(&self) {
+        let Some(file) = self.legacy_config.take() else {
+            return;
+        };
+        let Some(legacy) = file.take_legacy() else {
+            return;
+        };
+        log::info!(
+            "moving the hotkey {:?} ({:?}) from {} to hardmuted",
+            legacy.hotkey,
+            legacy.mode,
+            file.path().display()
+        );
+        self.link
+            .send(LinkCommand::SetOption(DaemonOption::Hotkey(legacy.hotkey)));
+        self.link
+            .send(LinkCommand::SetOption(DaemonOption::HotkeyMode(
+                mode_to_daemon(legacy.mode),
+            )));
     }
 
     pub fn hotkey_active(&self) -> bool {
@@ -315,8 +519,22 @@ impl App {
     pub fn handle(self: &Rc<Self>, event: LinkEvent) {
         match event {
             LinkEvent::State(state) => self.show_state(state),
+            LinkEvent::LevelFeed(available) => {
+                self.daemon_level.set(available);
+                self.update_meter();
+            }
+            LinkEvent::Level(level) => {
+                let demo = self.level_feed.borrow().is_some();
+                if !demo && self.window.get_meter_shown() {
+                    self.window.set_level(meter_position(level.peak));
+                    if !self.level_drawn.replace(true) {
+                        log::info!("meter: drawing hardmuted's level (peak {:.3})", level.peak);
+                    }
+                }
+            }
             LinkEvent::Disconnected(why) => {
                 self.state.replace(None);
+                self.daemon_level.set(false);
                 self.window.set_connected(false);
                 self.window.set_status_line(why.into());
                 if let Some(tray) = &self.tray {
@@ -361,7 +579,9 @@ impl App {
             tray.set_connected(true);
             tray.set_muted(state.muted);
         }
+        self.follow_hotkey(&state);
         self.state.replace(Some(state));
+        self.migrate_legacy_config();
         self.show_devices();
         self.update_meter();
     }
@@ -376,15 +596,23 @@ impl App {
         self.device_names.replace(choices.names);
     }
 
-    /// Runs the meter timer only while the meter is drawn: no feed, no daemon or a released
-    /// mic cost nothing.
+    /// Shows the meter only while live (the daemon sends no level while muted). The demo
+    /// feed's timer runs only while the meter is drawn; the daemon's level is drawn as its
+    /// events arrive. No feed, no daemon, muted or a released mic cost nothing.
     fn update_meter(self: &Rc<Self>) {
         let connected = self.window.get_connected();
         let open = self.window.get_physical_open();
-        let feed = self.level_feed.borrow().is_some();
+        let muted = self.window.get_muted();
+        let demo = self.level_feed.borrow().is_some();
+        let feed = demo || self.daemon_level.get();
+        self.window.set_level_feed(feed);
         self.window
-            .set_level_note(view::level_note(connected, feed, open).into());
-        let wanted = connected && open && feed;
+            .set_level_note(view::level_note(connected, feed, open, muted).into());
+        if !self.window.get_meter_shown() {
+            self.window.set_level(0.0);
+            self.level_drawn.set(false);
+        }
+        let wanted = connected && open && !muted && demo;
         if wanted == self.meter_running.get() {
             return;
         }

@@ -1,6 +1,6 @@
-//! The panel's own settings: which hotkey to grab and how it behaves. Kept apart from the
-//! daemon's `state.toml` because the daemon never interprets the hotkey; the daemon's copy
-//! (`State::hotkey`) is used as the default until the user picks one here.
+//! `panel.toml`: where an older panel kept the hotkey and its mode. The daemon keeps them now
+//! (`state.toml`, `hardmute set hotkey`), so the panel only reads this file once, hands it to
+//! the daemon and renames it `panel.toml.migrated` ([`ConfigFile::take_legacy`]).
 
 use crate::hotkey::{HotkeyMode, HotkeySpec};
 use serde::{Deserialize, Serialize};
@@ -76,6 +76,23 @@ impl ConfigFile {
         }
     }
 
+    /// The settings of a leftover panel.toml, once: the file is renamed `panel.toml.migrated`
+    /// (kept for the user to look at), so the next start finds nothing. `None` when there is no
+    /// file; a broken one is renamed too and yields nothing.
+    pub fn take_legacy(&self) -> Option<PanelConfig> {
+        if !self.path.exists() {
+            return None;
+        }
+        let config = self.load();
+        let mut migrated = self.path.clone().into_os_string();
+        migrated.push(".migrated");
+        if let Err(e) = fs::rename(&self.path, &migrated) {
+            log::warn!("cannot rename {}: {e}", self.path.display());
+            return None; // not migrated: better than migrating on every start
+        }
+        config
+    }
+
     /// Writes atomically (temporary file + rename), so a crash never leaves half a file.
     pub fn save(&self, config: &PanelConfig) -> io::Result<()> {
         if let Some(dir) = self.path.parent() {
@@ -103,6 +120,21 @@ mod tests {
         };
         file.save(&config).unwrap();
         assert_eq!(file.load(), Some(config));
+    }
+
+    #[test]
+    fn a_leftover_file_is_taken_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = ConfigFile::in_dir(dir.path());
+        assert_eq!(file.take_legacy(), None, "nothing to migrate");
+        let config = PanelConfig {
+            hotkey: "Ctrl+Alt+K".into(),
+            mode: HotkeyMode::PushToTalk,
+        };
+        file.save(&config).unwrap();
+        assert_eq!(file.take_legacy(), Some(config));
+        assert_eq!(file.take_legacy(), None, "only once");
+        assert!(dir.path().join("panel.toml.migrated").exists());
     }
 
     #[test]

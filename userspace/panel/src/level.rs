@@ -1,9 +1,9 @@
 //! The input-level meter's feed. Local only by design (DESIGN.md invariant 3): the level is
 //! drawn in this window and never exported anywhere an app could read it.
 //!
-//! The IPC protocol has no level feed yet (a `level` subscription is proposed in
-//! docs/panel.md), so the real app shows "not available". [`SyntheticLevel`] is a stand-in,
-//! enabled with `--demo-level`, used to measure what drawing the meter costs.
+//! The real feed is the daemon's `level` events (`subscribe_level`, sent only while live; the
+//! link forwards them and the app draws [`meter_position`] of their peak). [`SyntheticLevel`]
+//! is a stand-in, enabled with `--demo-level`, used to measure what drawing the meter costs.
 
 use std::time::Instant;
 
@@ -13,6 +13,17 @@ pub const METER_INTERVAL_MS: u64 = 50;
 pub trait LevelFeed {
     /// The current level, 0..=1 (peak, already smoothed by the producer).
     fn level(&mut self) -> f32;
+}
+
+/// Where the meter's bar ends for a linear peak: dBFS from -60 (empty) to 0 (full), the way
+/// audio meters read, so speech at -30 dBFS fills half the bar instead of a sliver.
+pub fn meter_position(peak: f32) -> f32 {
+    const FLOOR_DB: f32 = -60.0;
+    if peak.is_nan() || peak <= 0.0 {
+        return 0.0;
+    }
+    let db = 20.0 * peak.min(1.0).log10();
+    ((db - FLOOR_DB) / -FLOOR_DB).clamp(0.0, 1.0)
 }
 
 /// A deterministic speech-like envelope (syllables of ~5 Hz under a slower phrase contour).
@@ -49,6 +60,19 @@ impl LevelFeed for SyntheticLevel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn meter_position_is_minus_60_to_0_dbfs() {
+        assert_eq!(meter_position(0.0), 0.0);
+        assert_eq!(meter_position(f32::NAN), 0.0);
+        assert_eq!(meter_position(0.001), 0.0, "-60 dBFS is the floor");
+        assert!(
+            (meter_position(0.031_62) - 0.5).abs() < 0.001,
+            "-30 dBFS is half"
+        );
+        assert_eq!(meter_position(1.0), 1.0);
+        assert_eq!(meter_position(4.0), 1.0);
+    }
 
     #[test]
     fn synthetic_level_stays_in_range_and_moves() {

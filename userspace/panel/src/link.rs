@@ -1,15 +1,19 @@
 //! The panel's connection to `hardmuted`: two background threads, so the UI thread never blocks
 //! on the socket.
 //!
-//! - the *subscription* thread connects, subscribes, and forwards every state the daemon
-//!   streams; when the daemon goes away it reports it and reconnects once a second;
+//! - the *subscription* thread connects, subscribes (states, and the level feed where the
+//!   daemon has one), and forwards what the daemon streams; when the daemon goes away it
+//!   reports it and reconnects once a second;
 //! - the *command* thread sends what the user asked for (mute, device, options) on its own
 //!   connection and re-reads the device and listener lists after changes and every few seconds
 //!   (the protocol has no listener events).
 //!
 //! Nothing here decides the state: the panel shows what the daemon streams back.
 
-use hardmute_ipc::{ChangeSource, Client, ClientError, DaemonOption, InputDevice, Listener, State};
+use hardmute_ipc::{
+    ChangeSource, Client, ClientError, DaemonOption, ErrorKind, Event, InputDevice, Level,
+    Listener, State,
+};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
@@ -35,10 +39,15 @@ pub enum LinkCommand {
 }
 
 /// What the link tells the UI.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum LinkEvent {
     /// The daemon's current state (first after connecting, then on every change).
     State(State),
+    /// Whether this daemon has a level feed (after connecting; an older one answers
+    /// `unknown_request`).
+    LevelFeed(bool),
+    /// The physical mic's level over the daemon's last interval (sent only while live).
+    Level(Level),
     /// The daemon is gone or was never there; the text says why.
     Disconnected(String),
     Devices(Vec<InputDevice>),
@@ -130,16 +139,27 @@ fn subscription_loop(
                 log::info!("connected to hardmuted at {}", socket.display());
                 sink(LinkEvent::State(state));
                 let _ = refresh.send(LinkCommand::Refresh);
-                for event in events {
+                let mut events = events;
+                match events.subscribe_level() {
+                    Ok(_) => sink(LinkEvent::LevelFeed(true)),
+                    Err(ClientError::Daemon(e)) if e.kind == ErrorKind::UnknownRequest => {
+                        log::info!("this hardmuted has no level feed");
+                        sink(LinkEvent::LevelFeed(false));
+                    }
+                    Err(e) => log::warn!("level feed: {e}"),
+                }
+                while let Some(event) = events.next_event() {
                     if stop.load(Ordering::Acquire) {
                         return;
                     }
                     match event {
-                        Ok(state) => {
+                        Ok(Event::State(state)) => {
                             sink(LinkEvent::State(state));
                             // Release-on-mute opens and closes the physical mic on a change.
                             let _ = refresh.send(LinkCommand::Refresh);
                         }
+                        Ok(Event::Level(level)) => sink(LinkEvent::Level(level)),
+                        Ok(Event::Unknown) => {}
                         Err(e) => {
                             log::warn!("subscription: {e}");
                             break;

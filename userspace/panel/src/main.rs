@@ -32,8 +32,8 @@ struct Args {
     /// No global hotkey.
     #[arg(long)]
     no_hotkey: bool,
-    /// Drive the level meter with a synthetic signal (for demos and for measuring the meter's
-    /// cost: hardmuted has no level feed yet).
+    /// Drive the level meter with a synthetic signal instead of hardmuted's level feed (for
+    /// demos and for measuring what drawing the meter costs).
     #[arg(long)]
     demo_level: bool,
     /// Socket of hardmuted (default: $HARDMUTE_SOCKET, else the per-user socket).
@@ -80,13 +80,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let config_file = ConfigFile::from_env()
-        .map_err(|e| log::warn!("hotkey settings will not be saved: {e}"))
-        .ok();
-    let config = config_file
-        .as_ref()
-        .and_then(ConfigFile::load)
-        .unwrap_or_default();
+    // The hotkey lives in hardmuted; a panel.toml of an older panel is handed over once.
+    let legacy_config = ConfigFile::from_env().ok();
 
     let window = match PanelWindow::new() {
         Ok(window) => window,
@@ -121,14 +116,11 @@ fn main() -> ExitCode {
         }
     });
     let link = Link::start(socket, sink);
-    let hotkey = HotkeyAgent::new(!args.no_hotkey, config_file, config.mode, link.sender());
+    let hotkey = HotkeyAgent::new(!args.no_hotkey, link.sender());
     let level: Option<Box<dyn LevelFeed>> = args
         .demo_level
         .then(|| Box::new(SyntheticLevel::new()) as Box<dyn LevelFeed>);
-    let app = App::new(window, tray, link, hotkey, &config, level);
-    if app.hotkey_active() {
-        log::info!("global hotkey ready");
-    }
+    let app = App::new(window, tray, link, hotkey, level, legacy_config);
 
     if !args.hidden || app.tray.is_none() {
         if let Err(e) = app.window.show() {

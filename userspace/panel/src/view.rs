@@ -110,14 +110,21 @@ fn is_hardmute_bridge(listener: &Listener) -> bool {
     app.starts_with("hardmute")
 }
 
-/// What the level-meter line says when no meter is drawn.
-pub fn level_note(connected: bool, level_feed: bool, physical_open: bool) -> &'static str {
+/// What the level-meter line says when no meter is drawn (the meter shows only while live).
+pub fn level_note(
+    connected: bool,
+    level_feed: bool,
+    physical_open: bool,
+    muted: bool,
+) -> &'static str {
     if !connected {
         ""
     } else if !physical_open {
         "physical mic released while muted — nothing to measure"
     } else if !level_feed {
         "not available: this hardmuted has no level feed"
+    } else if muted {
+        "hidden while muted: no level leaves hardmuted while muted"
     } else {
         ""
     }
@@ -139,6 +146,7 @@ mod tests {
             start_muted: false,
             fade_ms: 5,
             hotkey: None,
+            hotkey_mode: Default::default(),
             physical_open,
             counters: Counters::default(),
         }
@@ -218,8 +226,10 @@ mod tests {
 
     #[test]
     fn level_note_explains_a_hidden_meter() {
-        assert!(level_note(true, true, false).contains("released"));
-        assert!(level_note(true, false, true).contains("no level feed"));
-        assert_eq!(level_note(true, true, true), "");
+        assert!(level_note(true, true, false, true).contains("released"));
+        assert!(level_note(true, false, true, false).contains("no level feed"));
+        assert!(level_note(true, true, true, true).contains("while muted"));
+        assert_eq!(level_note(true, true, true, false), "");
+        assert_eq!(level_note(false, true, true, false), "");
     }
 }

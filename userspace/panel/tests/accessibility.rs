@@ -39,7 +39,7 @@ fn every_control_has_an_accessible_label_and_the_state_button_is_operable() {
     i_slint_backend_testing::init_no_event_loop();
     let ui = PanelWindow::new().unwrap();
     ui.set_connected(true);
-    ui.set_muted(true);
+    ui.set_muted(false); // live: the meter is drawn
     ui.set_level_feed(true);
     ui.set_physical_open(true);
     ui.set_listeners(ModelRc::new(VecModel::from(vec![
@@ -87,6 +87,20 @@ fn every_control_has_an_accessible_label_and_the_state_button_is_operable() {
     assert!(count(AccessibleRole::Combobox) >= 2);
     assert_eq!(count(AccessibleRole::TextInput), 1);
     assert_eq!(count(AccessibleRole::ProgressIndicator), 1);
+
+    // Muted: no meter; the line saying why has a label.
+    ui.set_muted(true);
+    ui.set_level_note("hidden while muted".into());
+    let meters = ElementQuery::from_root(&ui)
+        .find_all()
+        .iter()
+        .filter(|e| e.accessible_role() == Some(AccessibleRole::ProgressIndicator))
+        .count();
+    assert_eq!(meters, 0, "no meter while muted");
+    assert_eq!(
+        ElementHandle::find_by_accessible_label(&ui, "Mic level: hidden while muted").count(),
+        1
+    );
 
     // The state is announced, and the screen reader's default action presses the button.
     let clicks = Rc::new(Cell::new(0));

@@ -7,7 +7,7 @@
 
 use hardmute_ipc::{ChangeSource, Client};
 use hardmute_panel::app::{App, HotkeyAgent};
-use hardmute_panel::config::PanelConfig;
+use hardmute_panel::config::{ConfigFile, PanelConfig};
 use hardmute_panel::hotkey::HotkeyMode;
 use hardmute_panel::link::{EventSink, Link, LinkEvent};
 use hardmute_panel::ui::PanelWindow;
@@ -154,19 +154,54 @@ fn panel_renders_both_states_and_its_button_drives_the_daemon() {
         let _ = events_tx.send(event);
     });
     let link = Link::start(socket.clone(), sink);
-    let hotkey = HotkeyAgent::new(false, None, HotkeyMode::Toggle, link.sender());
-    let app = App::new(
-        ui.clone_strong(),
-        None,
-        link,
-        hotkey,
-        &PanelConfig::default(),
-        None,
-    );
+    // An older panel left its hotkey in panel.toml: handed to the daemon once.
+    let panel_dir = tempfile::tempdir().unwrap();
+    let legacy = ConfigFile::in_dir(panel_dir.path());
+    legacy
+        .save(&PanelConfig {
+            hotkey: "Ctrl+Alt+K".into(),
+            mode: HotkeyMode::PushToTalk,
+        })
+        .unwrap();
+    let hotkey = HotkeyAgent::new(false, link.sender());
+    let app = App::new(ui.clone_strong(), None, link, hotkey, None, Some(legacy));
     pump_until(&app, &events, "the first state", |app| {
         app.window.get_connected()
     });
     assert!(ui.get_muted(), "a fresh install starts muted");
+    // The daemon announces its level feed just after the first state; muted, the meter stays
+    // hidden and the line says why.
+    pump_until(&app, &events, "the level feed's announcement", |app| {
+        app.window.get_level_note().contains("while muted")
+    });
+    assert!(!ui.get_meter_shown(), "no meter while muted");
+    pump_until(&app, &events, "the migrated hotkey", |app| {
+        app.window.get_hotkey_label() == "Ctrl+Alt+K" && app.window.get_hotkey_mode() == 1
+    });
+    let mut observer = Client::connect(&socket).unwrap();
+    let state = observer.status().unwrap();
+    assert_eq!(state.hotkey.as_deref(), Some("Ctrl+Alt+K"));
+    assert_eq!(state.hotkey_mode, hardmute_ipc::HotkeyMode::PushToTalk);
+    assert!(
+        !panel_dir.path().join("panel.toml").exists()
+            && panel_dir.path().join("panel.toml.migrated").exists(),
+        "migrated once"
+    );
+    // A hotkey typed into the panel is stored by the daemon, and the panel follows it.
+    ui.invoke_hotkey_apply("ctrl+shift+f9".into(), 0);
+    pump_until(&app, &events, "the typed hotkey", |app| {
+        app.window.get_hotkey_label() == "Ctrl+Shift+F9" && app.window.get_hotkey_mode() == 0
+    });
+    let state = observer.status().unwrap();
+    assert_eq!(state.hotkey.as_deref(), Some("Ctrl+Shift+F9"));
+    assert_eq!(state.hotkey_mode, hardmute_ipc::HotkeyMode::Toggle);
+    let before = ui.get_hotkey_status();
+    ui.invoke_hotkey_apply("Ctrl+".into(), 0);
+    assert_ne!(
+        ui.get_hotkey_status(),
+        before,
+        "a malformed hotkey is refused in the panel, with a reason"
+    );
 
     // MUTED: the button is the muted red with white text on it.
     let muted_frame = render(&window);
@@ -182,7 +217,6 @@ fn panel_renders_both_states_and_its_button_drives_the_daemon() {
 
     // A click on the button unmutes — in the daemon, not just on screen.
     click(&window, ui.get_state_button_x(), ui.get_state_button_y());
-    let mut observer = Client::connect(&socket).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let state = loop {
         let state = observer.status().unwrap();
@@ -212,6 +246,11 @@ fn panel_renders_both_states_and_its_button_drives_the_daemon() {
         live_text > 200 && live_text != muted_text,
         "the LIVE label is drawn"
     );
+    // Live: the meter shows the daemon's level feed (the simulated sine peaks at ~0.51,
+    // -5.8 dBFS, ~0.9 of the bar).
+    pump_until(&app, &events, "the daemon's level on the meter", |app| {
+        app.window.get_meter_shown() && app.window.get_level() > 0.8
+    });
 
     // A change made elsewhere (the CLI) shows up without any click.
     observer.mute(ChangeSource::Cli).unwrap();
@@ -220,6 +259,10 @@ fn panel_renders_both_states_and_its_button_drives_the_daemon() {
     });
     let (red, _) = button_colours(&render(&window), button_rect(&ui), MUTED_BG);
     assert!(red > 0.6, "muted again by the CLI ({red:.2})");
+    assert!(
+        !ui.get_meter_shown() && ui.get_level() == 0.0,
+        "muted: the meter is hidden and emptied"
+    );
 
     // Keyboard: the clicks above focused the state button; Tab leaves it, Shift+Tab (Backtab)
     // comes back, Space presses it.

@@ -82,3 +82,38 @@ mod kernel_runtime {
         pub fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32;
     }
 }
+
+/// `ULONG64` and `BOOL` (an `int`) as the WDK defines them (the generated bindings do not
+/// need them elsewhere).
+pub type ULONG64 = u64;
+#[allow(clippy::upper_case_acronyms)] // the DDK's name
+pub type BOOL = i32;
+
+/// `IMiniportWaveRTInputStream` (portcls.h, Windows 10+, NTDDI_THRESHOLD): packet-mode
+/// capture. mingw-w64's portcls.h predates it, so it is declared here from the WDK header:
+/// IUnknown's three slots, then `GetReadPacket`. Layout asserted in `layout.rs`.
+#[repr(C)]
+pub struct IMiniportWaveRTInputStream {
+    pub lpVtbl: *const IMiniportWaveRTInputStreamVtbl,
+}
+#[repr(C)]
+pub struct IMiniportWaveRTInputStreamVtbl {
+    pub QueryInterface: Option<
+        unsafe extern "C" fn(
+            This: *mut IMiniportWaveRTInputStream,
+            InterfaceId: *const IID,
+            Interface: *mut PVOID,
+        ) -> NTSTATUS,
+    >,
+    pub AddRef: Option<unsafe extern "C" fn(This: *mut IMiniportWaveRTInputStream) -> ULONG>,
+    pub Release: Option<unsafe extern "C" fn(This: *mut IMiniportWaveRTInputStream) -> ULONG>,
+    pub GetReadPacket: Option<
+        unsafe extern "C" fn(
+            This: *mut IMiniportWaveRTInputStream,
+            PacketNumber: *mut ULONG,
+            Flags: *mut DWORD,
+            PerformanceCounterValue: *mut ULONG64,
+            MoreData: *mut BOOL,
+        ) -> NTSTATUS,
+    >,
+}

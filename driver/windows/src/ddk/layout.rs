@@ -85,6 +85,15 @@ const _: () = {
             UnregisterNotificationEvent
         ) == 14 * PTR
     );
+    // Hand-declared in extra.rs (mingw-w64 lacks it): IUnknown, then GetReadPacket, whose
+    // out parameters are ULONG, DWORD, ULONG64 and BOOL.
+    assert!(size_of::<extra::IMiniportWaveRTInputStreamVtbl>() == 4 * PTR);
+    assert!(offset_of!(extra::IMiniportWaveRTInputStreamVtbl, QueryInterface) == 0);
+    assert!(offset_of!(extra::IMiniportWaveRTInputStreamVtbl, Release) == 2 * PTR);
+    assert!(offset_of!(extra::IMiniportWaveRTInputStreamVtbl, GetReadPacket) == 3 * PTR);
+    assert!(size_of::<extra::IMiniportWaveRTInputStream>() == PTR);
+    assert!(size_of::<DWORD>() == 4 && size_of::<extra::BOOL>() == 4);
+    assert!(size_of::<extra::ULONG64>() == 8);
     assert!(size_of::<IMiniportTopologyVtbl>() == 6 * PTR);
     assert!(offset_of!(IMiniportTopologyVtbl, Init) == 5 * PTR);
     assert!(size_of::<IPortWaveRTStreamVtbl>() == 10 * PTR);

@@ -3,23 +3,56 @@
 //! dies apps keep reading zeros from it; the gate runs in the daemon's filter, in the same graph
 //! cycle that captured the samples.
 
-use super::{Backend, BackendError, BackendOptions, BackendStatus};
+use super::{Backend, BackendError, BackendOptions, BackendStatus, LevelReading};
 use hardmute_core::control::ChangeSource as Core;
 use hardmute_ipc::{ChangeSource, Counters, InputDevice, ListenTarget, Listener};
 use hardmute_pipewire::{Captures, Config, Error, VirtualMic};
+use std::time::{Duration, Instant};
+
+/// How often a lost PipeWire is looked for again.
+const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 
 pub struct LinuxBackend {
     options: BackendOptions,
     mic: Option<VirtualMic>,
+    /// PipeWire went away (restart, upgrade): the mute state to come back in, and when we last
+    /// tried. Its graph, hardmute_mic included, went with it, so nothing can be recorded from
+    /// HardMute meanwhile.
+    lost: Option<Lost>,
+}
+
+struct Lost {
+    muted: bool,
+    last_try: Instant,
 }
 
 impl LinuxBackend {
     pub fn new(options: BackendOptions) -> Self {
-        LinuxBackend { options, mic: None }
+        LinuxBackend {
+            options,
+            mic: None,
+            lost: None,
+        }
     }
 
     fn mic(&self) -> Result<&VirtualMic, BackendError> {
-        self.mic.as_ref().ok_or(BackendError::NotRunning)
+        self.mic.as_ref().ok_or(if self.lost.is_some() {
+            BackendError::Failed(
+                "PipeWire is gone (restarting?); HardMute reconnects when it is back".into(),
+            )
+        } else {
+            BackendError::NotRunning
+        })
+    }
+
+    fn connect(&self, muted: bool) -> Result<VirtualMic, Error> {
+        VirtualMic::start(Config {
+            source: self.options.device.clone(),
+            release_on_mute: self.options.release_on_mute,
+            initially_muted: muted,
+            lock_dir: None,
+            fade_ms: Some(self.options.fade_ms),
+        })
     }
 }
 
@@ -70,14 +103,7 @@ impl Backend for LinuxBackend {
         if self.mic.is_some() {
             return Ok(());
         }
-        let mic = VirtualMic::start(Config {
-            source: self.options.device.clone(),
-            release_on_mute: self.options.release_on_mute,
-            initially_muted: initial_muted,
-            lock_dir: None,
-            fade_ms: Some(self.options.fade_ms),
-        })
-        .map_err(failed)?;
+        let mic = self.connect(initial_muted).map_err(failed)?;
         if let Some(warning) = mic.status().last_error {
             log::warn!("{warning}");
         }
@@ -86,6 +112,13 @@ impl Backend for LinuxBackend {
     }
 
     fn set_hard_mute(&mut self, muted: bool, source: ChangeSource) -> Result<(), BackendError> {
+        // Without PipeWire nothing can be recorded; a mute is still taken, for the reconnect.
+        if let (None, Some(lost)) = (&self.mic, &mut self.lost) {
+            if muted {
+                lost.muted = true;
+                return Ok(());
+            }
+        }
         self.mic()?
             .set_hard_mute(muted, to_core(source))
             .map_err(failed)
@@ -171,7 +204,65 @@ impl Backend for LinuxBackend {
         Ok(())
     }
 
+    fn level(&self) -> Option<LevelReading> {
+        let reading = self.mic.as_ref()?.level();
+        Some(LevelReading {
+            peak: reading.peak,
+            rms: reading.rms,
+            windows: reading.windows,
+        })
+    }
+
+    /// A PipeWire that went away (its connection reported EPIPE) is reconnected to once it is
+    /// back, with hardmute_mic recreated in the mute state it had (or muted, if a mute came
+    /// meanwhile). Tried at most every [`RECONNECT_EVERY`]; each try is a socket connect that
+    /// fails at once while PipeWire is down.
+    fn poll(&mut self) {
+        if let Some(mic) = &self.mic {
+            if mic.status().connected || mic.is_running() {
+                return;
+            }
+            let muted = mic.is_muted();
+            log::warn!(
+                "PipeWire went away; HardMute Microphone went with it. Reconnecting when it is \
+                 back ({})",
+                if muted { "muted" } else { "live" }
+            );
+            self.mic = None;
+            self.lost = Some(Lost {
+                muted,
+                last_try: Instant::now(),
+            });
+            return;
+        }
+        let Some(lost) = &self.lost else { return };
+        if lost.last_try.elapsed() < RECONNECT_EVERY {
+            return;
+        }
+        let muted = lost.muted;
+        match self.connect(muted) {
+            Ok(mic) => {
+                log::info!(
+                    "PipeWire is back: HardMute Microphone recreated ({})",
+                    if muted { "muted" } else { "live" }
+                );
+                if let Some(warning) = mic.status().last_error {
+                    log::warn!("{warning}");
+                }
+                self.mic = Some(mic);
+                self.lost = None;
+            }
+            Err(e) => {
+                log::debug!("PipeWire not back yet: {e}");
+                if let Some(lost) = &mut self.lost {
+                    lost.last_try = Instant::now();
+                }
+            }
+        }
+    }
+
     fn stop(&mut self) {
+        self.lost = None;
         if let Some(mut mic) = self.mic.take() {
             // Fail closed first; then the filter and its links leave the graph. hardmute_mic
             // stays, so apps keep reading zeros.

@@ -46,6 +46,16 @@ pub struct BackendStatus {
     pub counters: Counters,
 }
 
+/// The level of what the virtual mic delivered over the backend's last metering window
+/// (about 50 ms), linear full scale.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LevelReading {
+    pub peak: f32,
+    pub rms: f32,
+    /// Windows measured so far; unchanged between two reads = nothing new was measured.
+    pub windows: u64,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BackendError {
     /// `select_input` named an input that does not exist.
@@ -117,11 +127,19 @@ pub trait Backend: Send {
 
     /// Called by the server every poll interval, on its own thread (never a realtime one): a
     /// backend applies here what it was told asynchronously (the macOS HAL's default-input and
-    /// hot-plug notifications). The mute state must not change here.
+    /// hot-plug notifications) and repairs what it lost (PipeWire restarted). The mute state
+    /// must not change here.
     fn poll(&mut self) {}
 
     /// Stops the bridge. The virtual mic stays muted-or-silent (fail closed).
     fn stop(&mut self);
+
+    /// The level of what the virtual mic last delivered, measured after the gate (so it is 0
+    /// while muted whatever the room does). `None`: this backend has no meter. The daemon
+    /// sends it to level subscribers only while live (it never asks while muted).
+    fn level(&self) -> Option<LevelReading> {
+        None
+    }
 }
 
 /// The backends compiled into this build, first = default. A platform backend goes first under

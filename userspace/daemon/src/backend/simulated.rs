@@ -9,9 +9,10 @@
 //! - *app* (the delivery side): every period, calls `deliver_from_ring` like a driver's IO path,
 //!   then checks what it got: a cycle that began under an acknowledged mute and saw no change of
 //!   generation must be all zeros; every non-zero sample there is counted
-//!   (`nonzero_samples_while_muted`, which must stay 0).
+//!   (`nonzero_samples_while_muted`, which must stay 0). It also meters what it got, as the
+//!   Linux filter does: peak and RMS per 50 ms window of the *delivered* audio (0 while muted).
 
-use super::{Backend, BackendError, BackendOptions, BackendStatus};
+use super::{Backend, BackendError, BackendOptions, BackendStatus, LevelReading};
 use hardmute_core::control::{Authority, ControlBlock};
 use hardmute_core::deliver::deliver_from_ring;
 use hardmute_core::gate::{fade_frames_for, Gate};
@@ -19,7 +20,7 @@ use hardmute_core::ring::RbConsumer;
 use hardmute_ipc::{ChangeSource, Counters, InputDevice, ListenTarget, Listener};
 use ringbuf::traits::{Producer, Split};
 use ringbuf::HeapRb;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -29,6 +30,8 @@ pub const CHANNELS: usize = 2;
 /// 10 ms periods, as a typical audio server quantum.
 pub const PERIOD_FRAMES: usize = 480;
 const PERIOD: Duration = Duration::from_millis(10);
+/// Periods per level window (50 ms, as the Linux filter's).
+const LEVEL_WINDOW_PERIODS: u32 = 5;
 /// Four periods of slack between the two fake clocks.
 const RING_SAMPLES: usize = PERIOD_FRAMES * CHANNELS * 4;
 
@@ -47,6 +50,39 @@ struct Shared {
     release_on_mute: AtomicBool,
     physical_open: AtomicBool,
     nonzero_while_muted: AtomicU64,
+    /// The last level window of the delivered audio (f32 bits) and how many were published.
+    level_peak: AtomicU32,
+    level_rms: AtomicU32,
+    level_windows: AtomicU64,
+}
+
+/// Peak and RMS of delivered periods, published every [`LEVEL_WINDOW_PERIODS`].
+#[derive(Default)]
+struct SimMeter {
+    periods: u32,
+    peak: f32,
+    sum_squares: f64,
+    samples: usize,
+}
+
+impl SimMeter {
+    fn add(&mut self, delivered: &[f32], shared: &Shared) {
+        for &s in delivered {
+            self.peak = self.peak.max(s.abs());
+            self.sum_squares += f64::from(s) * f64::from(s);
+        }
+        self.samples += delivered.len();
+        self.periods += 1;
+        if self.periods >= LEVEL_WINDOW_PERIODS {
+            let rms = (self.sum_squares / self.samples.max(1) as f64).sqrt() as f32;
+            shared
+                .level_peak
+                .store(self.peak.to_bits(), Ordering::Relaxed);
+            shared.level_rms.store(rms.to_bits(), Ordering::Relaxed);
+            shared.level_windows.fetch_add(1, Ordering::Release);
+            *self = Self::default();
+        }
+    }
 }
 
 pub struct SimulatedBackend {
@@ -170,11 +206,13 @@ fn app_thread(
 ) {
     let mut gate = Gate::new(fade_frames_for(RATE_HZ, fade_ms));
     let mut out = vec![0.0f32; PERIOD_FRAMES * CHANNELS];
+    let mut meter = SimMeter::default();
     let mut next = Instant::now() + PERIOD; // let the mic get one period ahead
     while shared.running.load(Ordering::Acquire) {
         tick(&mut next);
         let before = shared.control.snapshot();
         deliver_from_ring(&shared.control, &mut gate, &mut ring, &mut out, CHANNELS);
+        meter.add(&out, &shared);
         let after = shared.control.snapshot();
         let leaked = leaked_samples(before.muted, before.generation, after.generation, &out);
         if leaked > 0 {
@@ -222,6 +260,9 @@ impl Backend for SimulatedBackend {
             release_on_mute: AtomicBool::new(self.options.release_on_mute),
             physical_open: AtomicBool::new(false),
             nonzero_while_muted: AtomicU64::new(0),
+            level_peak: AtomicU32::new(0),
+            level_rms: AtomicU32::new(0),
+            level_windows: AtomicU64::new(0),
         });
         let (producer, consumer) = HeapRb::<f32>::new(RING_SAMPLES).split();
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
@@ -361,6 +402,16 @@ impl Backend for SimulatedBackend {
             .store(release, Ordering::Release);
         self.options.release_on_mute = release;
         Ok(())
+    }
+
+    fn level(&self) -> Option<LevelReading> {
+        let shared = self.shared.as_ref()?;
+        let windows = shared.level_windows.load(Ordering::Acquire);
+        Some(LevelReading {
+            peak: f32::from_bits(shared.level_peak.load(Ordering::Relaxed)),
+            rms: f32::from_bits(shared.level_rms.load(Ordering::Relaxed)),
+            windows,
+        })
     }
 
     fn stop(&mut self) {

@@ -4,6 +4,7 @@
 //! The logic here is pure and tested; only [`platform`] touches the OS.
 
 pub mod platform;
+pub mod portal;
 
 use global_hotkey::hotkey::{Code, HotKey, Modifiers};
 use serde::{Deserialize, Serialize};

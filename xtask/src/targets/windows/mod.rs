@@ -10,9 +10,12 @@
 //! - [`installer`]: `installer/windows` (its own workspace) linked for msvc and clippy-clean.
 //! - [`wine`] (stage `windows-wine`): the test targets those crates list, run under headless
 //!   wine as the cargo runner (x86_64-pc-windows-gnu, panic = unwind).
+//! - [`msi`] (stage `windows-msi`): the user-space MSI built by wixl from the msvc programs,
+//!   its tables, summary and cabinet asserted.
 
 pub mod driver;
 pub mod installer;
+pub mod msi;
 pub mod user;
 pub mod wine;
 
@@ -68,6 +71,10 @@ pub fn run_stage(toolchain: &Toolchain, report: &mut Report) {
 
 pub fn run_wine_stage(toolchain: &Toolchain, report: &mut Report) {
     wine::run_rows(toolchain, report);
+}
+
+pub fn run_msi_stage(toolchain: &Toolchain, report: &mut Report) {
+    msi::run_rows(toolchain, report);
 }
 
 /// How a target dir's std/core units are built: `cargo build`/`test` or `cargo check`/`clippy`.

@@ -23,7 +23,10 @@ use std::time::SystemTime;
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
 
-use super::{target_config, units_target_dir, Units, GNU, MINGW_GCC, MINGW_LIB, MSVC, SYSTEM_DLLS};
+use super::{
+    target_config, units_target_dir, verify_clippy, Units, GNU, MINGW_GCC, MINGW_LIB, MSVC,
+    SYSTEM_DLLS,
+};
 use crate::inspect::pe::{self, ExeRules, PeImage, SUBSYSTEM_CONSOLE};
 use crate::report::Report;
 use crate::targets::crates::BUILD_STD;
@@ -159,6 +162,38 @@ pub fn run_rows(toolchain: &Toolchain, report: &mut Report) {
             .map(Some)
         });
     }
+    // Lints that only fire for Windows (cfg(windows) code, Windows-only type widths).
+    report.step("windows-user", &format!("{MSVC} clippy"), || {
+        clippy(toolchain, MSVC, &claimed)
+    });
+    report.step(
+        "windows-user",
+        &format!("{GNU} clippy --all-targets"),
+        || clippy(toolchain, GNU, &claimed),
+    );
+}
+
+/// `cargo clippy -D warnings` of the claimed crates for a Windows target. msvc: `--lib --bins`
+/// with the shipped panic = abort std (the `crates` stage's check dir; test targets need an
+/// unwinding std); gnu: `--all-targets` (the Windows-only tests too) with its own check std.
+/// No linker setting: check builds never link, and cargo fingerprints the linker.
+fn clippy(toolchain: &Toolchain, target: &str, claimed: &[Claim]) -> Result<()> {
+    verify_clippy(toolchain)?;
+    let mut cmd = toolchain.cargo(&repo_root());
+    // --no-deps: lint the claimed crates, not their path dependencies (tests/alloc-counter
+    // trips clippy's `thread_local` const lint only inside std's Windows-gnu macro expansion).
+    cmd.args(["clippy", "--no-deps", "--target", target]);
+    if target == MSVC {
+        cmd.args(["--lib", "--bins"]).args(BUILD_STD);
+    } else {
+        cmd.args(["--all-targets", "-Zbuild-std"]);
+    }
+    for claim in claimed {
+        cmd.args(["--package", &claim.package]);
+    }
+    cmd.arg("--target-dir")
+        .arg(units_target_dir(target, true, Units::Check));
+    run(cmd.args(["--", "-D", "warnings"]))
 }
 
 /// Builds the claimed crates (lib + bins) for `target` in `workspace` and checks every

@@ -100,6 +100,8 @@ fn run_tests(toolchain: &Toolchain, claimed: &[Claim]) -> Result<TestCounts> {
         for test in &claim.wine_tests {
             cmd.args(test.cargo_args());
         }
+        // Print what passing tests say, so a `SKIPPED:` line is seen (libtest hides it).
+        cmd.args(["--", "--nocapture"]);
         wine_env(&mut cmd, &prefix);
         eprintln!("+ {}", describe(&cmd));
         // libtest writes results to stdout: captured for the counts, echoed for the log.
@@ -117,6 +119,11 @@ fn run_tests(toolchain: &Toolchain, claimed: &[Claim]) -> Result<TestCounts> {
             ));
         } else if counts.binaries == 0 || counts.passed == 0 {
             failures.push(format!("{}: no test ran ({counts})", claim.package));
+        } else if let Some(line) = skipped_lines(&stdout).first() {
+            failures.push(format!(
+                "{}: a test skipped its checks: {line}",
+                claim.package
+            ));
         }
         total.binaries += counts.binaries;
         total.passed += counts.passed;
@@ -137,8 +144,22 @@ fn wine_env(cmd: &mut Command, prefix: &Path) {
         .env("WINEDEBUG", "-all")
         // No Mono/Gecko installers on first start; no display.
         .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
+        // ALSA's null PCM as the default device: wine's winealsa then offers one capture
+        // endpoint, so the WASAPI capture tests really capture instead of skipping.
+        .env("ALSA_CONFIG_PATH", repo_root().join(ALSA_NULL_CONFIG))
         .env_remove("DISPLAY")
         .env_remove("WAYLAND_DISPLAY");
+}
+
+/// The ALSA config with a null default PCM (`userspace/windows-audio/tests/wine/`).
+pub const ALSA_NULL_CONFIG: &str = "userspace/windows-audio/tests/wine/asound.conf";
+
+/// Tests that print `SKIPPED:` ran nothing that could fail (e.g. no capture endpoint).
+pub fn skipped_lines(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("SKIPPED"))
+        .collect()
 }
 
 /// The private prefix: `wineboot -i` once, then the ProcessPrng shim in system32 (rebuilt and
@@ -211,5 +232,13 @@ note: a test result: mentioned mid-line
             "14 passed, 1 failed, 1 ignored (2 test binaries under wine)"
         );
         assert_eq!(parse_test_results("no tests here"), TestCounts::default());
+    }
+
+    #[test]
+    fn a_test_that_skips_is_noticed_and_the_alsa_config_exists() {
+        let out = "running 1 test\nSKIPPED: no capture endpoint\ntest x ... ok\n";
+        assert_eq!(skipped_lines(out), ["SKIPPED: no capture endpoint"]);
+        assert!(skipped_lines("test skipped_thing ... ok\n").is_empty());
+        assert!(repo_root().join(ALSA_NULL_CONFIG).exists());
     }
 }

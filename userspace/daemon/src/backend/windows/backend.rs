@@ -2,11 +2,12 @@
 //! owns the COM objects (device watcher, capture stream) and the bridge registration, and
 //! re-plans the capture on every event (mute change, device change, selection, capture end)
 //! and on a 250 ms poll of the driver (its stream rate; whether someone else muted; whether it
-//! still holds the bridge).
+//! still holds the bridge; whether its bridge heartbeat moves while an app records: a capture
+//! that went silent without an error is reopened, see `policy::BridgeWatch`).
 
 use super::control_device::{BridgeRegistration, ControlDevice};
 use super::feed::{CaptureFeed, FeedStats};
-use super::policy::{self, Action, Plan, PlanInputs};
+use super::policy::{self, Action, BridgeHealth, BridgeWatch, Plan, PlanInputs};
 use crate::backend::{Backend, BackendError, BackendOptions, BackendStatus};
 use hardmute_core::bridge::HostClock;
 use hardmute_ipc::{ChangeSource, Counters, InputDevice, Listener};
@@ -258,6 +259,9 @@ struct Running {
     endpoints: Vec<EndpointInfo>,
     muted: bool,
     last_failure: Option<Instant>,
+    /// The driver's bridge heartbeat across polls, against `started`.
+    watch: BridgeWatch,
+    started: Instant,
 }
 
 impl ControllerContext {
@@ -295,6 +299,8 @@ impl ControllerContext {
             }),
             muted: true,
             last_failure: None,
+            watch: BridgeWatch::default(),
+            started: Instant::now(),
         };
         let _ = ready.send(Ok(()));
         loop {
@@ -346,6 +352,25 @@ impl ControllerContext {
             Ok(state) => {
                 st.muted = state.hard_mute != 0;
                 self.shared.device_rate.store(state.stream_rate, Relaxed);
+                let health = st.watch.observe(
+                    state.bridge_heartbeat,
+                    state.stream_running != 0,
+                    st.capture.is_some(),
+                    st.started.elapsed(),
+                );
+                if let BridgeHealth::Stale(flat) = health {
+                    // The capture stream is open but the driver gets nothing from it (a
+                    // wedged endpoint, a stalled thread): apps hear zeros. Reopen it.
+                    let problem = format!(
+                        "the driver got no bridge audio for {} ms while an app records; reopening the capture",
+                        flat.as_millis()
+                    );
+                    log::warn!("{problem}");
+                    self.shared.link.lock().last_problem = Some(problem);
+                    st.capture = None;
+                    st.last_failure = Some(Instant::now());
+                    st.watch.restart();
+                }
             }
             // No answer: treat as muted (release-on-mute then closes the mic).
             Err(_) => st.muted = true,

@@ -6,6 +6,7 @@ use crate::backend::BackendError;
 use hardmute_ipc::{ChangeSource, Counters, InputDevice, ListenTarget, Listener};
 use hardmute_wavert_model::ioctl::StateReply;
 use hardmute_windows_audio::{EndpointInfo, SessionInfo};
+use std::time::Duration;
 
 /// The virtual mic's endpoint carries this in its friendly name ("Microphone (HardMute
 /// Microphone)"); it is never captured (that would feed the mic into itself) and its sessions
@@ -239,6 +240,67 @@ pub fn direct_physical_users(listeners: &[Listener], own_pid: u32) -> Vec<&Liste
         .iter()
         .filter(|l| matches!(l.target, ListenTarget::Physical { .. }) && l.pid != Some(own_pid))
         .collect()
+}
+
+/// How long the driver may report no bridge audio, while an app records and our capture is
+/// open, before the bridge counts as stale: the ring's backlog (at most ~200 ms), a WASAPI
+/// period (10 ms) and the controller's 250 ms poll, with margin.
+pub const BRIDGE_STALE_AFTER: Duration = Duration::from_millis(750);
+
+/// The bridge as the driver sees it (GET_STATE's `bridge_heartbeat`, bumped by every timer
+/// tick fed from our ring).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BridgeHealth {
+    /// Nothing to judge: no app records from the virtual mic, or our capture is closed on
+    /// purpose (release-on-mute, no input). A flat heartbeat is expected then.
+    Idle,
+    /// The heartbeat moved within [`BRIDGE_STALE_AFTER`] (or the watch just started).
+    Live,
+    /// An app records and our capture is open, yet the driver got no bridge audio for this
+    /// long: apps hear zeros. The controller reopens the capture.
+    Stale(Duration),
+}
+
+/// Watches the heartbeat across the controller's polls (`now` = any monotonic clock).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BridgeWatch {
+    /// The last heartbeat value and when it was first seen.
+    seen: Option<(u64, Duration)>,
+}
+
+impl BridgeWatch {
+    pub fn observe(
+        &mut self,
+        heartbeat: u64,
+        stream_running: bool,
+        capture_open: bool,
+        now: Duration,
+    ) -> BridgeHealth {
+        if !(stream_running && capture_open) {
+            // Start the grace period afresh once feeding is expected again.
+            self.seen = None;
+            return BridgeHealth::Idle;
+        }
+        match self.seen {
+            Some((beat, since)) if beat == heartbeat => {
+                let flat = now.saturating_sub(since);
+                if flat >= BRIDGE_STALE_AFTER {
+                    BridgeHealth::Stale(flat)
+                } else {
+                    BridgeHealth::Live
+                }
+            }
+            _ => {
+                self.seen = Some((heartbeat, now));
+                BridgeHealth::Live
+            }
+        }
+    }
+
+    /// After the controller acted on `Stale` (reopened the capture): a new grace period.
+    pub fn restart(&mut self) {
+        self.seen = None;
+    }
 }
 
 #[cfg(test)]
@@ -539,5 +601,54 @@ mod tests {
             (100, 40, 3, 6)
         );
         assert_eq!(c.nonzero_samples_while_muted, None);
+    }
+
+    #[test]
+    fn a_flat_heartbeat_is_stale_only_while_an_app_records_and_our_capture_is_open() {
+        let ms = Duration::from_millis;
+        let mut w = BridgeWatch::default();
+        // Feeding: the driver's heartbeat moves every poll.
+        for i in 0..10u64 {
+            assert_eq!(
+                w.observe(i * 250, true, true, ms(i * 250)),
+                BridgeHealth::Live
+            );
+        }
+        // The bridge dies: flat from 2250 ms on; stale once it has been flat for the limit.
+        let beat = 9 * 250;
+        let mut t = 2_250;
+        let mut first_stale = None;
+        while first_stale.is_none() {
+            t += 250;
+            if let BridgeHealth::Stale(flat) = w.observe(beat, true, true, ms(t)) {
+                first_stale = Some((t, flat));
+            }
+            assert!(t < 10_000, "never went stale");
+        }
+        let (t_stale, flat) = first_stale.unwrap();
+        assert!(flat >= BRIDGE_STALE_AFTER && flat < BRIDGE_STALE_AFTER + ms(250));
+        assert_eq!(ms(t_stale - 2_250), flat);
+        // It stays stale while nothing changes.
+        assert!(matches!(
+            w.observe(beat, true, true, ms(t_stale + 1_000)),
+            BridgeHealth::Stale(_)
+        ));
+        // No app recording, or our capture closed on purpose: flat is expected, never stale,
+        // and a fresh grace period starts when feeding is expected again.
+        assert_eq!(w.observe(beat, false, true, ms(20_000)), BridgeHealth::Idle);
+        assert_eq!(w.observe(beat, true, false, ms(30_000)), BridgeHealth::Idle);
+        assert_eq!(w.observe(beat, true, true, ms(40_000)), BridgeHealth::Live);
+        assert_eq!(w.observe(beat, true, true, ms(40_500)), BridgeHealth::Live);
+        assert!(matches!(
+            w.observe(beat, true, true, ms(40_750)),
+            BridgeHealth::Stale(_)
+        ));
+        // The controller reopened the capture: grace again; a moving heartbeat is live.
+        w.restart();
+        assert_eq!(w.observe(beat, true, true, ms(41_000)), BridgeHealth::Live);
+        assert_eq!(
+            w.observe(beat + 3, true, true, ms(42_000)),
+            BridgeHealth::Live
+        );
     }
 }
