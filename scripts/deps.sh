@@ -7,6 +7,7 @@ PKGS=(
   libpipewire-0.3-dev libspa-0.2-dev            # the PipeWire node
   pipewire pipewire-bin pipewire-pulse wireplumber pulseaudio-utils   # real daemon + real clients for e2e
   sox python3 dbus procps dpkg-dev systemd
+  libasound2-dev pipewire-alsa                  # the leak test's device mode (cpal) run on Linux
   libfontconfig-dev libfreetype-dev fonts-dejavu-core  # the control panel (Slint)
   libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0
   xvfb xauth xdotool imagemagick python3-gi bc         # the headless desktop e2e

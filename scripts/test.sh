@@ -26,6 +26,9 @@ TOGGLE_SECS="${E2E_TOGGLE_SECS:-60}" bash tests/e2e-linux/run.sh
 step "leak test against the real Linux backend (the PETS 2022 attack, short mode)"
 bash userspace/leaktest/scripts/linux-leak-test.sh target/leak-test-linux
 
+step "leak test, device mode (the cpal path of macOS/Windows) through ALSA on the private PipeWire"
+bash userspace/leaktest/scripts/linux-device-leak-test.sh target/leak-test-linux-device
+
 step "desktop e2e: hotkey, tray (StatusNotifierItem), panel and level feed under Xvfb, simulated backend (tests/desktop-e2e)"
 bash tests/desktop-e2e/run.sh
 

@@ -4,7 +4,8 @@
 # tests/e2e-linux/lib.sh, with the real `hardmuted --backend linux` hard-muted.
 #
 #   bash userspace/leaktest/scripts/linux-device-leak-test.sh [OUT_DIR] [leaktest args...]
-#   default args: --short --clips 4 --secs 3 (about 3 minutes of real-time playback)
+#   default args: --short --clips 4 --secs 3 --alpha 0.001 (about 3 minutes of real-time playback;
+#   alpha: see linux-leak-test.sh)
 #
 # The set-up a Mac/PC user makes with BlackHole or VB-CABLE, built in PipeWire:
 #   "Leaktest cable" (an Audio/Sink null node) --monitor--> fake-mic (hardmuted's source)
@@ -29,7 +30,7 @@ ROOT=$(cd "$HERE/../../.." && pwd)
 OUT=${1:-$ROOT/target/leak-test-linux-device}
 shift || true
 ARGS=("$@")
-[ ${#ARGS[@]} -eq 0 ] && ARGS=(--short --clips 4 --secs 3)
+[ ${#ARGS[@]} -eq 0 ] && ARGS=(--short --clips 4 --secs 3 --alpha 0.001)
 
 LIB=$ROOT/tests/e2e-linux/lib.sh
 if [ ! -f "$LIB" ] || [ ! -d "$ROOT/driver/linux" ]; then
