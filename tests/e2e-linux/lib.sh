@@ -51,7 +51,14 @@ wait_for() { # wait_for SECONDS CMD...: poll until CMD succeeds
 # The desktop stack: PipeWire, WirePlumber (session manager: moves apps whose source vanished,
 # which is what the fail-closed design must survive) and pipewire-pulse (the PulseAudio API).
 start_stack() {
-    pipewire -c "$HERE/pipewire-e2e.conf" >>"$WORK/pipewire.log" 2>&1 &
+    local conf=$HERE/pipewire-e2e.conf
+    if [ "${DUP_DEFAULT_METADATA:-0}" = 1 ]; then  # the rig's old mistake, kept for t13
+        conf=$WORK/pipewire-dup-metadata.conf
+        sed 's/^context.objects = \[$/&\n    { factory = metadata args = { metadata.name = default } }/' \
+            "$HERE/pipewire-e2e.conf" >"$conf"
+        grep -q 'metadata.name = default' "$conf" || die "cannot add the second default metadata"
+    fi
+    pipewire -c "$conf" >>"$WORK/pipewire.log" 2>&1 &
     PW_PID=$!
     PIDS+=($!)
     wait_for 10 pw-cli info 0 || die "pipewire did not start"

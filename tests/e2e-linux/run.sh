@@ -354,8 +354,77 @@ t11_pipewire_restart() {
     analyse "$WORK/pw3.wav" --expect-zero --min-seconds 1 || exit 1
 }
 
+# One round of the "direct capture, then HardMute" sequence: a KIND (pw|pa) client records
+# fake-mic directly and stops, then a client of the same kind asks for hardmute_mic and keeps
+# recording (named a<KIND><N>). Sets ID_DIRECT and ID_APP: the case that trapped WirePlumber is
+# the new stream being given the node id the direct one freed, which PipeWire usually does.
+direct_then_hardmute() { # direct_then_hardmute KIND N
+    local kind=$1 n=$2 fmt=f32
+    [ "$kind" = pa ] && fmt=float32le
+    "rec_$kind" "d$kind$n" 48000 1 $fmt fake-mic
+    wait_recs "d$kind$n"
+    linked_from fake-mic "rec-d$kind$n" || die "control: the direct $kind recording is not on fake-mic"
+    ID_DIRECT=$(node_id "rec-d$kind$n")
+    sleep 0.3; stop_rec "d$kind$n"; sleep 0.5
+    "rec_$kind" "a$kind$n" 48000 1 $fmt
+    wait_recs "a$kind$n"
+    ID_APP=$(node_id "rec-a$kind$n")
+    log "$kind round $n: direct node $ID_DIRECT, then node $ID_APP asked for hardmute_mic"
+}
+
+# 12. an app that asks for HardMute gets HardMute, also right after a direct recording of the
+#     physical mic (pw-record and parecord). With the rig's old second `default` metadata,
+#     WirePlumber 0.4 linked such a stream to fake-mic (t13 keeps that case). Repeated until the
+#     new stream got the freed node id; every round must be clean: links and exact zeros.
+t12_target_survives_direct_capture() {
+    setup_env; start_stack; make_fake_mic; play_fake_mic
+    echo muted >"$WORK/mute-state"; hm_start
+    wait_for 5 capture_linked || die "mic not linked"
+    local kind n
+    for kind in pw pa; do
+        for n in 1 2 3 4 5; do
+            direct_then_hardmute $kind $n
+            only_hardmute_feeds "rec-a$kind$n"
+            sleep 1.2; stop_rec "a$kind$n"
+            analyse "$WORK/d$kind$n.wav" --expect-signal --skip 0.2 --min-seconds 0.5 || exit 1
+            analyse "$WORK/a$kind$n.wav" --expect-zero --min-seconds 1.5 || exit 1
+            [ "$ID_DIRECT" = "$ID_APP" ] && break
+        done
+        [ "$ID_DIRECT" = "$ID_APP" ] || die "$kind: the node id was never reused, the case was not exercised"
+    done
+}
+
+# 13. the same with a second `default` metadata in the graph (the rig's old mistake; a user's
+#     config could make it too): WirePlumber does link the stream to the physical mic (control:
+#     this case is real), and HardMute cannot prevent that, but says so: hardmuted warns about
+#     the second metadata and about the stream, and `listeners` flags it as a physical capture.
+t13_misrouted_stream_reported() {
+    [ "$HM_IMPL" = daemon ] || { log "SKIP: needs hardmuted (HM_IMPL=daemon)"; return 0; }
+    DUP_DEFAULT_METADATA=1
+    setup_env; start_stack; make_fake_mic; play_fake_mic
+    echo muted >"$WORK/mute-state"; hm_start
+    wait_for 5 capture_linked || die "mic not linked"
+    wait_for 3 grep -q 'a second "default" metadata' "$WORK/node.log" || die "no warning about the second default metadata"
+    local n trapped=
+    for n in 1 2 3 4 5; do
+        direct_then_hardmute pw $n
+        if [ "$ID_DIRECT" = "$ID_APP" ]; then trapped=rec-apw$n; break; fi
+        stop_rec "apw$n"
+    done
+    [ -n "$trapped" ] || die "the node id was never reused, the case was not exercised"
+    linked_from fake-mic "$trapped" ||
+        die "control: WirePlumber linked $trapped to hardmute_mic here; the case this test covers did not happen"
+    local warned='asked for hardmute_mic but the session manager linked it from "fake-mic"'
+    wait_for 3 grep -q "stream $ID_APP ($trapped) $warned" "$WORK/node.log" || die "no warning about $trapped"
+    local l pidvar=PID_apw$n; l=$(hm_cmd listeners); echo "$l" | sed 's/^/    /'
+    grep -q "captures=Physical { source_name: \"fake-mic\" } app=pw-record pid=${!pidvar} " <<<"$l" ||
+        die "$trapped (pid ${!pidvar}) is not listed as capturing the physical mic"
+    stop_rec "apw$n"
+}
+
 ALL="t1_unmuted_passthrough t2_muted_exact_zeros t3_gate_at_delivery t4_unmute_restores t5_kill9_fail_closed
-t6_mic_removed_and_back t7_release_on_mute t8_toggle t9_unknown_source t10_listeners t11_pipewire_restart"
+t6_mic_removed_and_back t7_release_on_mute t8_toggle t9_unknown_source t10_listeners t11_pipewire_restart
+t12_target_survives_direct_capture t13_misrouted_stream_reported"
 [ "${MEASURE:-1}" = 1 ] && ALL="$ALL m_latency_and_reaction m_cpu_rss"
 TESTS=${*:-$ALL}
 passed=0 failed=0 failed_names=""

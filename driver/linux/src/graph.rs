@@ -49,6 +49,11 @@ pub struct NodeEntry {
     pub info_received: bool,
     pub marker: Option<String>,
     pub app: AppIdentity,
+    /// `object.serial` (global props): what `target.object` names a node by.
+    pub serial: Option<String>,
+    /// The target a stream asked for in its own props: `target.object`, else `node.target`
+    /// (a node name, an object serial or a node id).
+    pub requested_target: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -246,6 +251,39 @@ impl Graph {
         self.links
             .values()
             .any(|l| l.out_port == out_port && l.in_port == in_port)
+    }
+
+    /// Capture streams that asked for HardMute in their own props (`target.object` or
+    /// `node.target` naming `hardmute_mic` by name, serial or id). The session manager should
+    /// link them to `hm`, but WirePlumber 0.4 can send them to the default source instead.
+    pub fn streams_asking_for(&self, hm: u32) -> Vec<u32> {
+        let Some(ours) = self.nodes.get(&hm) else {
+            return Vec::new();
+        };
+        let id = hm.to_string();
+        self.nodes
+            .values()
+            .filter(|n| n.media_class.starts_with("Stream/Input/Audio") && !self.is_ours(n))
+            .filter(|n| match n.requested_target.as_deref() {
+                Some(t) => t == HARDMUTE_NODE_NAME || t == id || Some(t) == ours.serial.as_deref(),
+                None => false,
+            })
+            .map(|n| n.id)
+            .collect()
+    }
+
+    /// Streams that asked for HardMute but are linked from another node, with that node's name.
+    pub fn misrouted_streams(&self, hm: u32) -> Vec<(u32, String)> {
+        let mut out: Vec<(u32, String)> = Vec::new();
+        for stream in self.streams_asking_for(hm) {
+            for l in self.links.values() {
+                if l.in_node == stream && l.out_node != hm && !out.iter().any(|o| o.0 == stream) {
+                    let from = self.nodes.get(&l.out_node).map(|n| n.name.clone());
+                    out.push((stream, from.unwrap_or_else(|| l.out_node.to_string())));
+                }
+            }
+        }
+        out
     }
 
     /// Everyone capturing from HardMute or from a physical source, except our own filter.
@@ -470,6 +508,51 @@ mod tests {
         assert_eq!(map_channels(&[&mono], &stereo), vec![(3, 0), (3, 1)]);
         assert_eq!(map_channels(&[&fl, &fr], &mono_dst), vec![(1, 0)]);
         assert_eq!(map_channels(&[], &stereo), vec![]);
+    }
+
+    #[test]
+    fn streams_asking_for_hardmute_by_name_serial_or_id_and_the_misrouted_ones() {
+        let mut g = graph(vec![
+            node(
+                30,
+                HARDMUTE_NODE_NAME,
+                "Audio/Source/Virtual",
+                Some(MARKER_SOURCE),
+            ),
+            node(40, "mic", "Audio/Source", None),
+            node(50, FEEDER_NODE_NAME, "", Some(MARKER_FEEDER)),
+            node(60, "by-name", "Stream/Input/Audio", None),
+            node(61, "by-serial", "Stream/Input/Audio", None),
+            node(62, "by-id", "Stream/Input/Audio", None),
+            node(63, "wants-mic", "Stream/Input/Audio", None),
+            node(64, "no-target", "Stream/Input/Audio", None),
+            node(65, "player", "Stream/Output/Audio", None),
+        ]);
+        g.nodes.get_mut(&30).unwrap().serial = Some("77".into());
+        let want = |g: &mut Graph, id: u32, t: &str| {
+            g.nodes.get_mut(&id).unwrap().requested_target = Some(t.into());
+        };
+        want(&mut g, 60, HARDMUTE_NODE_NAME);
+        want(&mut g, 61, "77");
+        want(&mut g, 62, "30");
+        want(&mut g, 63, "mic");
+        want(&mut g, 65, HARDMUTE_NODE_NAME); // a playback stream cannot record us
+        want(&mut g, 50, HARDMUTE_NODE_NAME); // our own filter never counts
+        assert_eq!(g.streams_asking_for(30), vec![60, 61, 62]);
+        assert!(g.streams_asking_for(99).is_empty(), "unknown node");
+        let l = |id, o, i| LinkEntry {
+            id,
+            out_node: o,
+            out_port: 0,
+            in_node: i,
+            in_port: 0,
+        };
+        g.links.insert(1, l(1, 30, 60)); // right
+        g.links.insert(2, l(2, 40, 61)); // asked for us, got the mic
+        g.links.insert(3, l(3, 40, 61)); // second channel: reported once
+        g.links.insert(4, l(4, 40, 63)); // asked for the mic, got it: fine
+        g.links.insert(5, l(5, 40, 64)); // no target: the default, not ours to judge
+        assert_eq!(g.misrouted_streams(30), vec![(61, "mic".to_string())]);
     }
 
     #[test]

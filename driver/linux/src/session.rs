@@ -4,7 +4,7 @@
 //! pipewire channel and reads the published `Status`.
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::rc::{Rc, Weak};
 use std::sync::{mpsc, Arc};
 
@@ -58,7 +58,6 @@ struct BoundClient {
     _proxy: Client,
 }
 struct BoundMetadata {
-    id: u32,
     _listener: MetadataListener,
     _proxy: Metadata,
 }
@@ -83,7 +82,12 @@ struct Session {
     graph: Graph,
     nodes: HashMap<u32, BoundNode>,
     clients: HashMap<u32, BoundClient>,
-    metadata: Option<BoundMetadata>,
+    /// Every `default` metadata, by id. Normally there is one (the session manager's); a
+    /// second one (a config that also creates it) makes WirePlumber 0.4 ignore stream targets
+    /// (driver/linux/README.md), so it is warned about.
+    metadata: HashMap<u32, BoundMetadata>,
+    /// Streams that asked for hardmute_mic but capture another source, already warned about.
+    misrouted: HashSet<u32>,
     /// Proxy of the hardmute_mic we created; kept so the creation is not cancelled. The node
     /// lingers after our connection is gone.
     created_node: Option<Node>,
@@ -140,7 +144,8 @@ pub(crate) fn run(
             graph: Graph::default(),
             nodes: HashMap::new(),
             clients: HashMap::new(),
-            metadata: None,
+            metadata: HashMap::new(),
+            misrouted: HashSet::new(),
             created_node: None,
             create_requested: false,
             filter: None,
@@ -213,7 +218,7 @@ pub(crate) fn run(
     s.links.clear();
     s.nodes.clear();
     s.clients.clear();
-    s.metadata = None;
+    s.metadata.clear();
     s.created_node = None;
     s.status.lock().connected = false;
 }
@@ -349,6 +354,7 @@ impl Session {
                     description: prop(props, "node.description").unwrap_or_default(),
                     media_class: prop(props, "media.class").unwrap_or_default(),
                     client_id: prop_u32(props, "client.id"),
+                    serial: prop(props, "object.serial"),
                     ..Default::default()
                 };
                 self.graph.nodes.insert(global.id, entry);
@@ -477,11 +483,22 @@ impl Session {
                                 0
                             })
                             .register();
-                        self.metadata = Some(BoundMetadata {
-                            id: global.id,
-                            _listener: listener,
-                            _proxy: proxy,
-                        });
+                        if !self.metadata.is_empty() {
+                            log::warn!(
+                                "a second \"default\" metadata ({}) besides {:?}: clients and \
+                                 the session manager may each use a different one (stream \
+                                 targets can be ignored)",
+                                global.id,
+                                self.metadata.keys().collect::<Vec<_>>()
+                            );
+                        }
+                        self.metadata.insert(
+                            global.id,
+                            BoundMetadata {
+                                _listener: listener,
+                                _proxy: proxy,
+                            },
+                        );
                     }
                     Err(e) => log::warn!("cannot bind metadata {}: {e}", global.id),
                 }
@@ -508,11 +525,16 @@ impl Session {
             if let Some(v) = props.get("client.id").and_then(|v| v.parse().ok()) {
                 entry.client_id = Some(v);
             }
+            entry.requested_target = props
+                .get("target.object")
+                .or_else(|| props.get("node.target"))
+                .map(str::to_owned);
         }
         self.reconcile();
     }
 
     fn on_global_remove(&mut self, id: u32) {
+        self.misrouted.remove(&id);
         if let Some(gone) = self.graph.links.get(&id) {
             // One of ours destroyed by someone else: forget the proxy so it is made again.
             self.links.remove(&(gone.out_port, gone.in_port));
@@ -520,8 +542,7 @@ impl Session {
         self.graph.remove_global(id);
         self.nodes.remove(&id);
         self.clients.remove(&id);
-        if self.metadata.as_ref().is_some_and(|m| m.id == id) {
-            self.metadata = None;
+        if self.metadata.remove(&id).is_some() && self.metadata.is_empty() {
             self.graph.default_source = None;
         }
         // Links whose ports vanished are gone on the server; forget their proxies.
@@ -555,6 +576,7 @@ impl Session {
             return;
         };
         self.create_requested = false;
+        self.warn_misrouted(hm);
 
         let hm_inputs: Vec<(u32, String)> = self
             .graph
@@ -702,6 +724,23 @@ impl Session {
             let _ = ready.send(Ok(()));
         }
         self.publish();
+    }
+
+    /// A stream that asked for hardmute_mic (by name, serial or id) but that the session
+    /// manager linked from another source captures the physical mic ungated. That happened in
+    /// our e2e rig with two `default` metadata objects (see driver/linux/README.md); it is
+    /// logged once per stream here, and `listeners` reports the stream as a physical capture.
+    fn warn_misrouted(&mut self, hm: u32) {
+        for (stream, from) in self.graph.misrouted_streams(hm) {
+            if self.misrouted.insert(stream) {
+                let name = self.graph.nodes.get(&stream).map(|n| n.name.as_str());
+                log::warn!(
+                    "stream {stream} ({}) asked for {HARDMUTE_NODE_NAME} but the session \
+                     manager linked it from {from:?}: it records that source, not HardMute",
+                    name.unwrap_or("?")
+                );
+            }
+        }
     }
 
     fn create_hardmute_node(&mut self) {
