@@ -14,12 +14,11 @@
 #     "Leaktest cable"       playback -> node leaktest-cable      (--play-to)
 #     "Loopback input"       capture  <- node fake-mic-tap        (--mic, condition (a))
 #     "HardMute Microphone"  capture  <- node hardmute_mic        (condition (b))
-# (a) records a second source carrying the same loopback signal rather than fake-mic itself:
-# after any client has captured fake-mic directly, WirePlumber 0.4.13 links later streams that
-# target hardmute_mic to fake-mic instead (reproduced with plain pw-record, with hardmuted and
-# with the hardmute_node example; a capture of another source does not trigger it). The link
-# check below would fail such a run, and the leak test would report the room it recorded as a
-# leak; the tap keeps the run meaningful.
+# (a) records a second source carrying the same loopback signal rather than fake-mic itself, so
+# that (a) never shares a node with (b)'s routing. (Earlier runs that recorded fake-mic directly
+# saw WirePlumber link (b) to fake-mic: the e2e rig then created a second `default` metadata
+# object, fixed since — see driver/linux/README.md and e2e t12/t13. The link check below would
+# catch such a run either way.)
 # The leak test asks the daemon (HARDMUTE_SOCKET) whether it is hard-muted before and after (b).
 #
 # Needs: the packages of tests/e2e-linux, plus libasound2-dev (to build cpal's ALSA backend) and
