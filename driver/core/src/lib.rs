@@ -11,6 +11,7 @@
 //! - [`bridge`]: the bridge's side of the ring: convert, resample, push, steer the drift.
 //! - [`drift`]: keeping a bridge between two clocks in step (fill-level controller + resampler).
 //! - [`convert`]: sample format and channel conversion.
+//! - [`level`]: the realtime-safe level meter (peak/RMS windows published through atomics).
 #![no_std]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
@@ -20,6 +21,7 @@ pub mod convert;
 pub mod deliver;
 pub mod drift;
 pub mod gate;
+pub mod level;
 pub mod ring;
 pub mod sample;
 

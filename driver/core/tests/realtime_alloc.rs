@@ -6,10 +6,12 @@ use hardmute_core::control::{Authority, ChangeSource, ControlBlock};
 use hardmute_core::convert::convert;
 use hardmute_core::deliver::{deliver_from_input, deliver_from_ring};
 use hardmute_core::drift::{DriftController, Resampler};
+use hardmute_core::level::{LevelMeter, LevelTap};
 use hardmute_core::ring::{RbConsumer, RingHeader, SharedRing};
 use hardmute_core::{Gate, I24};
 use ringbuf::traits::{Producer, Split};
 use std::sync::atomic::AtomicU32;
+use std::sync::Arc;
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -55,6 +57,12 @@ fn realtime_entry_points_do_not_allocate() {
     let mut out_i24 = vec![I24(0); 2 * 480];
     let mut out_i32 = vec![0i32; 2 * 480];
     let mut out_i32_app = vec![0i32; 2 * 480];
+    // The level meter as the Linux filter (Arc tap, f32 output) and the bridges (integer
+    // capture, silent packets) run it.
+    let tap = Arc::new(LevelTap::new());
+    let mut meter_out = LevelMeter::new(tap.clone(), 48_000);
+    let bridge_tap = LevelTap::new();
+    let mut meter_in = LevelMeter::new(&bridge_tap, 44_100);
 
     let n = counted(|| {
         for i in 0..200 {
@@ -81,9 +89,24 @@ fn realtime_entry_points_do_not_allocate() {
             convert(&out_f, 2, &mut out_i32, 2);
             deliver_from_input(&ctl, &mut gate, Some(&out_i32[..480]), &mut out_i32_app, 2);
             convert(&out_i16, 2, &mut out_i24, 2);
+            meter_out.add(&out_f, 2);
+            meter_in.add_samples(&mic, 2);
+            meter_in.add_silence(441, 2);
+            std::hint::black_box(tap.read());
             std::hint::black_box((&out_f, &out_i16, &out_i24, &out_i32_app));
         }
     });
     assert_eq!(n, 0, "allocations on the realtime path");
     assert!(ctl.snapshot().frames_delivered >= 3 * 200 * 480);
+    // The meters did real work: 200 x 480 frames = 40 windows of 2400; 200 x 882 frames =
+    // 80 windows of 2205 = 5 blocks of 441, the last one silence, mic, silence, mic, silence.
+    assert_eq!(tap.read().windows, 40);
+    let bridge = bridge_tap.read();
+    assert_eq!(bridge.windows, 80);
+    let mic_level = 1000.0 / 32768.0;
+    assert!((bridge.peak - mic_level).abs() < 1e-6, "{bridge:?}");
+    assert!(
+        (bridge.rms - mic_level * 0.4f32.sqrt()).abs() < 1e-6,
+        "silence counts in the RMS: {bridge:?}"
+    );
 }

@@ -7,13 +7,12 @@
 //! filter is built; this path allocates nothing, takes no lock, makes no syscall, logs nothing
 //! and has no indexing that could panic (tests/rt_no_alloc.rs counts allocations around it).
 //!
-//! The same cycle meters what it delivered ([`LevelTap`]): peak and RMS per window of about
+//! The same cycle meters what it delivered ([`LevelTap`], the core's `level` module): peak and RMS per window of about
 //! 50 ms, published through atomics for the daemon's level feed. It meters the gate's *output*,
 //! not the raw input: while muted that is the exact zeros apps get, so the meter cannot carry
 //! anything about the room whatever the daemon does with it; while live it is what apps already
 //! hear.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::hm_core::{control::ControlBlock, deliver::deliver_from_input, gate};
@@ -23,105 +22,15 @@ pub const MAX_CHANNELS: usize = 32;
 /// PipeWire's largest quantum. Longer cycles (never seen) are processed in chunks.
 pub const MAX_FRAMES: usize = 8192;
 
-/// Level windows per second (the daemon sends at most this many level events).
-pub const LEVEL_WINDOWS_PER_SEC: u32 = 20;
-
-/// The last level window the realtime cycle published. One writer (the process callback), any
-/// number of readers; plain atomic loads and stores, so the writer never waits.
-#[derive(Debug, Default)]
-pub struct LevelTap {
-    peak_bits: AtomicU32,
-    rms_bits: AtomicU32,
-    /// Windows published so far: a reader sees whether a new one arrived since its last look.
-    windows: AtomicU64,
-}
-
-/// One published window: linear full scale, all channels together.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct LevelReading {
-    pub peak: f32,
-    pub rms: f32,
-    /// How many windows had been published when this one was read (0 = none yet).
-    pub windows: u64,
-}
-
-impl LevelTap {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn publish(&self, peak: f32, rms: f32) {
-        self.peak_bits.store(peak.to_bits(), Ordering::Relaxed);
-        self.rms_bits.store(rms.to_bits(), Ordering::Relaxed);
-        self.windows.fetch_add(1, Ordering::Release);
-    }
-
-    /// The latest window. A window published while this reads may mix two windows' values;
-    /// a meter does not care, and the writer never waits for a reader.
-    pub fn read(&self) -> LevelReading {
-        let windows = self.windows.load(Ordering::Acquire);
-        LevelReading {
-            peak: f32::from_bits(self.peak_bits.load(Ordering::Relaxed)),
-            rms: f32::from_bits(self.rms_bits.load(Ordering::Relaxed)),
-            windows,
-        }
-    }
-}
-
-/// Accumulates one window of delivered frames on the realtime thread (plain fields).
-struct LevelMeter {
-    tap: Arc<LevelTap>,
-    window_frames: usize,
-    frames: usize,
-    peak: f32,
-    sum_squares: f64,
-    samples: usize,
-}
-
-impl LevelMeter {
-    fn new(tap: Arc<LevelTap>, rate_hz: u32) -> Self {
-        LevelMeter {
-            tap,
-            window_frames: (rate_hz / LEVEL_WINDOWS_PER_SEC).max(1) as usize,
-            frames: 0,
-            peak: 0.0,
-            sum_squares: 0.0,
-            samples: 0,
-        }
-    }
-
-    /// Meters interleaved frames of `channels` samples; publishes every full window.
-    fn add(&mut self, interleaved: &[f32], channels: usize) {
-        for frame in interleaved.chunks(channels.max(1)) {
-            for &sample in frame {
-                // NaN never wins `max`, so a corrupt sample cannot poison the meter.
-                self.peak = self.peak.max(sample.abs());
-                self.sum_squares += f64::from(sample) * f64::from(sample);
-            }
-            self.samples += frame.len();
-            self.frames += 1;
-            if self.frames >= self.window_frames {
-                let rms = if self.samples == 0 {
-                    0.0
-                } else {
-                    (self.sum_squares / self.samples as f64).sqrt() as f32
-                };
-                self.tap.publish(self.peak.min(1.0), rms.min(1.0));
-                self.frames = 0;
-                self.peak = 0.0;
-                self.sum_squares = 0.0;
-                self.samples = 0;
-            }
-        }
-    }
-}
+use crate::hm_core::level::LevelMeter;
+pub use crate::hm_core::level::{LevelReading, LevelTap, LEVEL_WINDOWS_PER_SEC};
 
 pub struct RtGate {
     gate: gate::Gate,
     channels: usize,
     interleaved_in: Box<[f32]>,
     interleaved_out: Box<[f32]>,
-    meter: LevelMeter,
+    meter: LevelMeter<Arc<LevelTap>>,
 }
 
 impl RtGate {
@@ -145,7 +54,7 @@ impl RtGate {
 
     /// Where this gate publishes the level of what it delivers.
     pub fn level_tap(&self) -> &Arc<LevelTap> {
-        &self.meter.tap
+        self.meter.tap()
     }
 
     pub fn channels(&self) -> usize {

@@ -49,6 +49,8 @@ fn without_the_driver_start_fails_closed_with_a_clear_error() {
         Err(BackendError::NotRunning)
     );
     assert_eq!(b.set_release_on_mute(true), Err(BackendError::NotRunning));
+    // No driver, no level: never the captured room's.
+    assert_eq!(b.level(), None);
     // The daemon refuses to start on it (it would otherwise serve a mute it cannot enforce).
     let dir = std::env::temp_dir().join(format!("hm-winbackend-{}", std::process::id()));
     let store = hardmuted::StateStore::in_dir(&dir);

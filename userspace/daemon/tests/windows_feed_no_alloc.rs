@@ -1,14 +1,17 @@
 //! Invariant 6 for the Windows bridge: the per-packet step (`CaptureFeed::on_packet`, what the
 //! WASAPI capture callback runs) allocates nothing, in every sample format, for silent packets,
-//! with the driver reading or idle, and when the driver's stream rate changes. A counting global
+//! with the driver reading or idle, and when the driver's stream rate changes; its level meter
+//! included. A counting global
 //! allocator watches this thread while it runs. Portable: runs on Linux and under wine.
 use hardmute_core::bridge::HostClock;
+use hardmute_core::level::LevelTap;
 use hardmute_core::ring::{RingHeader, SampleRing, SharedRing};
 use hardmute_windows_audio::{MixFormat, SampleKind, Samples};
 use hardmuted::backend::windows::feed::{
     init_header, ring_geometry, CaptureFeed, FeedStats, RING_CHANNELS, RING_FRAMES,
 };
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 #[global_allocator]
 static GLOBAL: hardmute_alloc_counter::CountingAllocator =
@@ -35,6 +38,7 @@ fn the_capture_callback_step_does_not_allocate() {
     let i32s = vec![1 << 28; 480 * 4];
     let mut out = vec![0.0f32; 960];
     let tps = 10_000_000u64;
+    let level = Arc::new(LevelTap::new());
 
     for (format, packet) in [
         (
@@ -62,7 +66,7 @@ fn the_capture_callback_step_does_not_allocate() {
             Samples::I32(&i32s),
         ),
     ] {
-        let mut feed = CaptureFeed::new(format, 48_000);
+        let mut feed = CaptureFeed::with_level_tap(format, 48_000, level.clone());
         let mut now = 1_000u64;
         let allocations = counted(|| {
             for cycle in 0..300u32 {
@@ -86,10 +90,20 @@ fn the_capture_callback_step_does_not_allocate() {
         });
         assert_eq!(allocations, 0, "{format:?}: the capture step allocated");
         assert_eq!(feed.device_rate(), 44_100, "the rate change was applied");
+        // The last window's level: the packet's level (silent packets mixed in lower the RMS).
+        let r = level.read();
+        assert!(
+            r.peak > 0.05 && r.rms > 0.05 && r.rms <= r.peak,
+            "{format:?}: {r:?}"
+        );
         reader.discard_all();
     }
     // The runs did real work, so the zero above is not an empty loop's.
     assert_eq!(stats.packets.load(Ordering::Relaxed), 900);
+    assert!(
+        level.read().windows >= 3 * 50,
+        "the meter published its windows"
+    );
     assert!(stats.frames_out.load(Ordering::Relaxed) > 100_000);
     assert!(stats.device_running_packets.load(Ordering::Relaxed) >= 600);
     assert!(

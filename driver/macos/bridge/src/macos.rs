@@ -19,6 +19,7 @@ use coreaudio::audio_unit::macos_helpers::{audio_unit_from_device_id, get_device
 use coreaudio::audio_unit::render_callback::{self, data};
 use coreaudio::audio_unit::{AudioUnit, Element, SampleFormat, Scope, StreamFormat};
 use hardmute_core::bridge::HostClock;
+use hardmute_core::level::{LevelReading, LevelTap};
 use objc2_core_audio::{
     kAudioDevicePropertyDeviceIsAlive, kAudioDevicePropertyDeviceUID,
     kAudioDevicePropertyNominalSampleRate, kAudioDevicePropertyStreamConfiguration,
@@ -31,6 +32,7 @@ use objc2_core_audio::{
     AudioObjectID, AudioObjectPropertyAddress, AudioObjectRemovePropertyListener,
     AudioObjectSetPropertyData,
 };
+use std::sync::Arc;
 
 /// The plug-in's hard-mute property selector ('hmut', see hardmute-hal-plugin's model).
 pub const HARD_MUTE_SELECTOR: u32 = u32::from_be_bytes(*b"hmut");
@@ -368,6 +370,7 @@ pub fn input_processes() -> Result<Vec<InputProcess>, Error> {
 pub struct Bridge {
     capture: AudioUnit,
     feed: AudioUnit,
+    level: Arc<LevelTap>,
 }
 
 fn float_format(rate: f64, channels: u32) -> StreamFormat {
@@ -421,6 +424,7 @@ impl Bridge {
             capacity_frames: 16 * period,
         });
 
+        let level = Arc::clone(capture_side.level_tap());
         let mut capture = audio_unit_from_device_id(mic, true)?;
         capture.set_stream_format(float_format(mic_rate, in_ch), Scope::Output, Element::Input)?;
         type In = render_callback::Args<data::Interleaved<f32>>;
@@ -445,7 +449,11 @@ impl Bridge {
         if open_capture {
             capture.start()?;
         }
-        Ok(Bridge { capture, feed })
+        Ok(Bridge {
+            capture,
+            feed,
+            level,
+        })
     }
 
     /// Releases the physical mic (release-on-mute); the feed keeps running and plays zeros.
@@ -455,6 +463,12 @@ impl Bridge {
 
     pub fn resume_capture(&mut self) -> Result<(), Error> {
         Ok(self.capture.start()?)
+    }
+
+    /// The physical mic's level as captured (the room's, muted or not: the caller decides when
+    /// it may be shown).
+    pub fn captured_level(&self) -> LevelReading {
+        self.level.read()
     }
 }
 

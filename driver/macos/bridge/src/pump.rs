@@ -6,8 +6,14 @@
 //! feed device's render callback (the plug-in's clock) stamps its cycle time and pulls; when the ring
 //! is short it plays zeros (never repeats). Both sides are realtime-safe: fixed scratch buffers,
 //! atomics, no allocation, no lock.
+//!
+//! The capture side also meters what it captures ([`LevelTap`], the core's `level` module) for
+//! the panel's level feed. The gate runs in the plug-in inside coreaudiod, out of the daemon's
+//! reach, so this is the room's level even while muted: the daemon reports it only while the
+//! plug-in says live (`hardmuted`'s `backend::captured_level`).
 
 use hardmute_core::bridge::{Feeder, FeederConfig, HostClock, RbProducer};
+use hardmute_core::level::{LevelMeter, LevelTap};
 use hardmute_core::ControlBlock;
 use ringbuf::traits::{Consumer as _, Observer as _, Split as _};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
@@ -31,6 +37,8 @@ pub struct CaptureSide {
     feeder: Feeder,
     ring: RbProducer<HeapProd<f32>>,
     timing: Arc<ControlBlock>,
+    meter: LevelMeter<Arc<LevelTap>>,
+    channels: usize,
     pub overruns: u64,
 }
 
@@ -59,6 +67,8 @@ pub fn pump(cfg: PumpConfig) -> (CaptureSide, FeedSide) {
         feeder,
         ring: RbProducer(prod),
         timing: Arc::clone(&timing),
+        meter: LevelMeter::new(Arc::new(LevelTap::new()), cfg.in_rate),
+        channels: cfg.in_channels.max(1),
         overruns: 0,
     };
     (
@@ -74,10 +84,19 @@ pub fn pump(cfg: PumpConfig) -> (CaptureSide, FeedSide) {
 impl CaptureSide {
     /// From the capture callback: interleaved `input`, with the host clock read in the callback.
     pub fn push(&mut self, input: &[f32], clock: HostClock) {
+        self.meter.add(input, self.channels);
         let pushed = self.feeder.push(input, &mut self.ring, &self.timing, clock);
         if pushed.overrun {
             self.overruns += 1;
         }
+    }
+}
+
+impl CaptureSide {
+    /// Where the capture side publishes the captured input's level (clone it before the
+    /// capture side moves into its callback).
+    pub fn level_tap(&self) -> &Arc<LevelTap> {
+        self.meter.tap()
     }
 }
 

@@ -1,6 +1,6 @@
 //! The bridge pump across two clocks: ±1000 ppm between the physical mic and the feed device for
 //! four simulated minutes gives no underrun or overrun after settling, bounded fill, and no allocation
-//! in either callback.
+//! in either callback (the capture side's level meter included, which reads the mic's level).
 
 use hardmute_core::bridge::HostClock;
 use hardmute_macos_bridge::pump::{pump, PumpConfig};
@@ -24,6 +24,7 @@ struct Outcome {
     max_fill: usize,
     allocations: u64,
     last_out: Vec<f32>,
+    level: hardmute_core::level::LevelReading,
 }
 
 /// Mic at `in_rate` (1 + ppm) delivering `in_period` frames; feed pulling 512 frames at 48 kHz.
@@ -42,6 +43,7 @@ fn run(in_rate: u32, in_ch: usize, ppm: f64, seconds: f64) -> Outcome {
         capacity_frames: 16 * OUT_PERIOD,
     };
     let (mut cap, mut feed) = pump(cfg);
+    let level = std::sync::Arc::clone(cap.level_tap());
     let input = vec![0.5f32; in_period * in_ch];
     let mut out = vec![0.0f32; OUT_PERIOD * OUT_CH];
     let in_dt = in_period as f64 / (f64::from(in_rate) * (1.0 + ppm * 1e-6));
@@ -75,6 +77,7 @@ fn run(in_rate: u32, in_ch: usize, ppm: f64, seconds: f64) -> Outcome {
         max_fill,
         allocations,
         last_out: out,
+        level: level.read(),
     }
 }
 
@@ -102,6 +105,19 @@ fn drift_of_plus_minus_1000_ppm_is_absorbed_without_underruns() {
             "{rate} {ppm}: fill {}..{}",
             o.min_fill,
             o.max_fill
+        );
+        // The capture side metered the mic: 0.5 constant, a window per 50 ms of it (one in
+        // progress may be left over, the simulated mic runs at 1 +- ppm).
+        assert_eq!(
+            (o.level.peak, o.level.rms),
+            (0.5, 0.5),
+            "{rate}: {:?}",
+            o.level
+        );
+        assert!(
+            (o.level.windows as i64 - 240 * 20).abs() <= 6,
+            "{rate} {ppm}: {} windows",
+            o.level.windows
         );
         // Converted, resampled audio of a constant stays that constant.
         assert!(

@@ -15,8 +15,9 @@
 //! on Linux; this file only gathers their inputs and applies their answers. It is type-checked for
 //! the Apple targets on Linux (`cargo xtask cross-check crates`) and runs only on a Mac.
 
+use super::captured_level::CapturedLevel;
 use super::macos_policy;
-use super::{Backend, BackendError, BackendOptions, BackendStatus};
+use super::{Backend, BackendError, BackendOptions, BackendStatus, LevelReading};
 use hardmute_ipc::{ChangeSource, Counters, InputDevice, Listener};
 use hardmute_macos_bridge::macos::{self as hal, Bridge, DeviceWatcher, HardMute};
 use hardmute_macos_bridge::policy;
@@ -49,6 +50,7 @@ pub struct MacosBackend {
     /// The plug-in keeps only the flag; the daemon numbers and attributes its own changes.
     generation: u64,
     source: ChangeSource,
+    captured_level: CapturedLevel,
 }
 
 impl MacosBackend {
@@ -58,6 +60,7 @@ impl MacosBackend {
             running: None,
             generation: 0,
             source: ChangeSource::Startup,
+            captured_level: CapturedLevel::default(),
         }
     }
 
@@ -314,6 +317,24 @@ impl Backend for MacosBackend {
             // The plug-in keeps its mute state and delivers zeros without a feed.
             log::warn!("following the input change: {e}");
         }
+    }
+
+    /// The gate runs in the plug-in inside coreaudiod, so nothing the daemon can reach meters
+    /// what apps get; the bridge's capture callback meters the physical mic instead, which is
+    /// the room even while muted. So the reading counts only while `'hmut'` reads live before
+    /// and after it is read, within one daemon generation (only this daemon can clear the mute,
+    /// and every change it makes bumps the generation): zeros otherwise. No bridge (no input,
+    /// or released while muted): zeros.
+    fn level(&self) -> Option<LevelReading> {
+        let running = self.running.as_ref()?;
+        let live = || (!running.devices.is_muted().unwrap_or(true)).then_some(self.generation);
+        let before = live();
+        let captured = match running.bridge.as_ref() {
+            Some(bridge) if !running.capture_paused => bridge.captured_level(),
+            _ => return Some(LevelReading::default()),
+        };
+        let after = live();
+        Some(self.captured_level.reading(before, captured, after))
     }
 
     fn stop(&mut self) {

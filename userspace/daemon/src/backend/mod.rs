@@ -9,6 +9,8 @@
 //!   buffer delivered after it returns `Ok` for a mute is all zeros;
 //! - on any failure the virtual mic stays (or becomes) muted, never the reverse.
 
+// How the Windows and macOS backends keep a meter of the captured input at 0 while muted.
+pub mod captured_level;
 #[cfg(target_os = "linux")]
 pub mod linux;
 #[cfg(target_os = "macos")]
@@ -46,8 +48,8 @@ pub struct BackendStatus {
     pub counters: Counters,
 }
 
-/// The level of what the virtual mic delivered over the backend's last metering window
-/// (about 50 ms), linear full scale.
+/// The level of the virtual mic's signal over the backend's last metering window (about
+/// 50 ms), linear full scale; zeros while muted (see [`Backend::level`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct LevelReading {
     pub peak: f32,
@@ -134,9 +136,12 @@ pub trait Backend: Send {
     /// Stops the bridge. The virtual mic stays muted-or-silent (fail closed).
     fn stop(&mut self);
 
-    /// The level of what the virtual mic last delivered, measured after the gate (so it is 0
-    /// while muted whatever the room does). `None`: this backend has no meter. The daemon
-    /// sends it to level subscribers only while live (it never asks while muted).
+    /// The level of the virtual mic's signal over the last metering window: 0 while muted
+    /// whatever the room does. Linux and simulated measure after the gate; Windows and macOS,
+    /// whose gate is in the driver, measure the bridge's captured input and report it only
+    /// while the driver says live ([`captured_level::CapturedLevel`]). `None`: this backend
+    /// has no meter. The daemon sends it to level subscribers only while live (it never asks
+    /// while muted).
     fn level(&self) -> Option<LevelReading> {
         None
     }

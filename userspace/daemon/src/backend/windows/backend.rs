@@ -8,8 +8,10 @@
 use super::control_device::{BridgeRegistration, ControlDevice};
 use super::feed::{CaptureFeed, FeedStats};
 use super::policy::{self, Action, BridgeHealth, BridgeWatch, Plan, PlanInputs};
-use crate::backend::{Backend, BackendError, BackendOptions, BackendStatus};
+use crate::backend::captured_level::CapturedLevel;
+use crate::backend::{Backend, BackendError, BackendOptions, BackendStatus, LevelReading};
 use hardmute_core::bridge::HostClock;
+use hardmute_core::level::LevelTap;
 use hardmute_ipc::{ChangeSource, Counters, InputDevice, Listener};
 use hardmute_windows_audio::capture::{CaptureStream, Packet};
 use hardmute_windows_audio::notify::DeviceWatcher;
@@ -50,6 +52,9 @@ struct Shared {
     link: Mutex<LinkState>,
     stats: Arc<FeedStats>,
     device_rate: Arc<AtomicU32>,
+    /// The captured input's level, metered in the capture callback (one tap for every capture
+    /// stream the controller opens).
+    level: Arc<LevelTap>,
 }
 
 struct Controller {
@@ -62,6 +67,7 @@ pub struct WindowsBackend {
     device: Option<Arc<ControlDevice>>,
     controller: Option<Controller>,
     shared: Arc<Shared>,
+    captured_level: CapturedLevel,
 }
 
 impl WindowsBackend {
@@ -74,7 +80,9 @@ impl WindowsBackend {
                 link: Mutex::new(LinkState::default()),
                 stats: Arc::new(FeedStats::default()),
                 device_rate: Arc::new(AtomicU32::new(0)),
+                level: Arc::new(LevelTap::new()),
             }),
+            captured_level: CapturedLevel::default(),
         }
     }
 
@@ -224,6 +232,25 @@ impl Backend for WindowsBackend {
         self.options.release_on_mute = release;
         self.send(Command::ReleaseOnMute(release));
         Ok(())
+    }
+
+    /// The gate runs in the kernel driver, so nothing the daemon can reach meters what apps
+    /// get; the capture callback meters the physical mic instead, which is the room even while
+    /// muted. So the reading counts only while the driver reports live with one generation
+    /// before and after it is read (no driver or no answer = muted): zeros otherwise.
+    fn level(&self) -> Option<LevelReading> {
+        let device = self.device.as_ref()?;
+        let live = || {
+            device
+                .get_state()
+                .ok()
+                .filter(|s| s.hard_mute == 0)
+                .map(|s| s.generation)
+        };
+        let before = live();
+        let captured = self.shared.level.read();
+        let after = live();
+        Some(self.captured_level.reading(before, captured, after))
     }
 
     fn stop(&mut self) {
@@ -440,13 +467,15 @@ impl ControllerContext {
     ) -> Result<CaptureStream, String> {
         let stats = self.shared.stats.clone();
         let rate = self.shared.device_rate.clone();
+        let level = self.shared.level.clone();
         let tx = self.tx.clone();
         let ended_id = id.to_owned();
         CaptureStream::start(
             id,
             move |format| {
                 // Set up on the capture thread before the first packet (may allocate).
-                let mut feed = CaptureFeed::new(format, rate.load(Relaxed));
+                let mut feed =
+                    CaptureFeed::with_level_tap(format, rate.load(Relaxed), level.clone());
                 move |packet: Packet<'_>| {
                     // Realtime: atomics, the ring and the feed only.
                     if let Some(ring) = reg.ring() {

@@ -12,14 +12,21 @@
 //!
 //! The driver's stream rate (GET_STATE, polled off the realtime path) arrives as a number; a
 //! change rebuilds the `Feeder` in place (no allocation: it is plain arrays).
+//!
+//! The same step meters the captured input ([`LevelTap`], the core's `level` module) for the
+//! panel's level feed. The gate runs in the kernel driver, out of the daemon's reach, so this
+//! is the room's level even while muted: the backend reports it only while the driver says
+//! live (`backend::captured_level`).
 
 use hardmute_core::bridge::{Feeder, FeederConfig, HostClock, Pushed, SampleSink};
+use hardmute_core::level::{LevelMeter, LevelTap};
 use hardmute_core::ring::RingHeader;
 use hardmute_core::{ControlBlock, Sample};
 use hardmute_wavert_model::ioctl::{MAX_RING_BYTES, MIN_RING_BYTES};
 use hardmute_windows_audio::format::{ChunkRef, SampleFn};
 use hardmute_windows_audio::{MixFormat, Samples};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 
 /// Channels of the ring (the driver converts to the app's format and channel count).
 pub const RING_CHANNELS: usize = 2;
@@ -112,6 +119,8 @@ pub struct CaptureFeed {
     timing: ControlBlock,
     used_after_last_push: Option<usize>,
     zeros: [f32; 1024],
+    /// The captured input's level (at the mic's rate and channel count).
+    meter: LevelMeter<Arc<LevelTap>>,
 }
 
 struct PushChunk<'a, K> {
@@ -119,10 +128,13 @@ struct PushChunk<'a, K> {
     sink: &'a mut K,
     timing: &'a ControlBlock,
     clock: HostClock,
+    meter: &'a mut LevelMeter<Arc<LevelTap>>,
+    channels: usize,
 }
 
 impl<K: SampleSink> SampleFn<Pushed> for PushChunk<'_, K> {
     fn call<S: Sample>(self, samples: &[S]) -> Pushed {
+        self.meter.add_samples(samples, self.channels);
         self.feeder
             .push(samples, self.sink, self.timing, self.clock)
     }
@@ -130,6 +142,12 @@ impl<K: SampleSink> SampleFn<Pushed> for PushChunk<'_, K> {
 
 impl CaptureFeed {
     pub fn new(input: MixFormat, device_rate: u32) -> Self {
+        Self::with_level_tap(input, device_rate, Arc::new(LevelTap::new()))
+    }
+
+    /// As [`CaptureFeed::new`], metering the captured input into `level` (which outlives a
+    /// capture stream reopened on another device).
+    pub fn with_level_tap(input: MixFormat, device_rate: u32, level: Arc<LevelTap>) -> Self {
         let device_rate = if device_rate == 0 {
             DEFAULT_DEVICE_RATE
         } else {
@@ -142,7 +160,13 @@ impl CaptureFeed {
             timing: ControlBlock::new(false),
             used_after_last_push: None,
             zeros: [0.0; 1024],
+            meter: LevelMeter::new(level, input.rate),
         }
+    }
+
+    /// Where this feed publishes the captured input's level.
+    pub fn level_tap(&self) -> &Arc<LevelTap> {
+        self.meter.tap()
     }
 
     pub fn device_rate(&self) -> u32 {
@@ -177,6 +201,7 @@ impl CaptureFeed {
             timing,
             zeros,
             input,
+            meter,
             ..
         } = self;
         let mut total = Pushed::default();
@@ -186,6 +211,8 @@ impl CaptureFeed {
                 sink: &mut *sink,
                 timing,
                 clock,
+                meter: &mut *meter,
+                channels: input.channels,
             });
             total.frames_in += p.frames_in;
             total.frames_out += p.frames_out;
@@ -314,6 +341,59 @@ mod tests {
             n > 0 && out[8..n].iter().all(|v| *v == 0.0),
             "silence is zeros"
         );
+    }
+
+    #[test]
+    fn the_feed_meters_the_captured_input_whatever_reads_the_ring() {
+        let g = ring_geometry(RING_FRAMES, RING_CHANNELS);
+        let (h, s) = ring(g);
+        let shared = SharedRing::attach(&h, &s).unwrap();
+        let mut writer = shared.writer();
+        let stats = FeedStats::default();
+        let tap = Arc::new(LevelTap::new());
+        let mut feed = CaptureFeed::with_level_tap(mic(48_000, 1, SampleKind::I16), 0, tap.clone());
+        assert!(Arc::ptr_eq(feed.level_tap(), &tap));
+        let clock = HostClock {
+            now: 7,
+            ticks_per_second: TPS,
+        };
+        // 10 packets of 10 ms at 0.25 full scale = two 50 ms windows; no app reads the ring
+        // (it overflows into dropped_idle), the meter still sees the mic.
+        let packet = [8192i16; 480];
+        for _ in 0..10 {
+            feed.on_packet(Samples::I16(&packet), &mut writer, clock, 0, &stats);
+        }
+        let r = tap.read();
+        assert_eq!(r.windows, 2);
+        assert!(
+            (r.peak - 0.25).abs() < 1e-6 && (r.rms - 0.25).abs() < 1e-6,
+            "{r:?}"
+        );
+        // Silent packets are metered as the zeros they are.
+        for _ in 0..5 {
+            feed.on_packet(
+                Samples::Silent { frames: 480 },
+                &mut writer,
+                clock,
+                0,
+                &stats,
+            );
+        }
+        let r = tap.read();
+        assert_eq!((r.peak, r.rms, r.windows), (0.0, 0.0, 3));
+        // Stereo f32 at 44.1 kHz: windows of 2205 frames, both channels together.
+        let tap = Arc::new(LevelTap::new());
+        let mut feed = CaptureFeed::with_level_tap(mic(44_100, 2, SampleKind::F32), 0, tap.clone());
+        let packet: Vec<f32> = (0..441 * 2)
+            .map(|i| if i % 2 == 0 { 0.6 } else { 0.0 })
+            .collect();
+        for _ in 0..5 {
+            feed.on_packet(Samples::F32(&packet), &mut writer, clock, 0, &stats);
+        }
+        let r = tap.read();
+        assert_eq!(r.windows, 1);
+        assert!((r.peak - 0.6).abs() < 1e-6, "{r:?}");
+        assert!((r.rms - 0.6 / 2f32.sqrt()).abs() < 1e-5, "{r:?}");
     }
 
     #[test]
