@@ -3,7 +3,9 @@
 //! dies apps keep reading zeros from it; the gate runs in the daemon's filter, in the same graph
 //! cycle that captured the samples.
 
-use super::{Backend, BackendError, BackendOptions, BackendStatus, LevelReading};
+use super::{
+    from_core, to_core, Backend, BackendError, BackendOptions, BackendStatus, LevelReading,
+};
 use hardmute_core::control::ChangeSource as Core;
 use hardmute_ipc::{ChangeSource, Counters, InputDevice, ListenTarget, Listener};
 use hardmute_pipewire::{Captures, Config, Error, VirtualMic};
@@ -53,34 +55,6 @@ impl LinuxBackend {
             lock_dir: None,
             fade_ms: Some(self.options.fade_ms),
         })
-    }
-}
-
-fn to_core(source: ChangeSource) -> Core {
-    match source {
-        ChangeSource::Startup => Core::Startup,
-        ChangeSource::Cli => Core::Cli,
-        ChangeSource::Hotkey => Core::Hotkey,
-        ChangeSource::Panel => Core::Panel,
-        ChangeSource::Tray => Core::Tray,
-        ChangeSource::Daemon => Core::Daemon,
-        ChangeSource::OsMuteControl => Core::OsMuteControl,
-        ChangeSource::OtherClient => Core::OtherClient,
-        ChangeSource::FailSafe => Core::FailSafe,
-    }
-}
-
-fn from_core(source: Option<Core>) -> ChangeSource {
-    match source {
-        Some(Core::Cli) => ChangeSource::Cli,
-        Some(Core::Hotkey) => ChangeSource::Hotkey,
-        Some(Core::Panel) => ChangeSource::Panel,
-        Some(Core::Tray) => ChangeSource::Tray,
-        Some(Core::Daemon) => ChangeSource::Daemon,
-        Some(Core::OsMuteControl) => ChangeSource::OsMuteControl,
-        Some(Core::OtherClient) => ChangeSource::OtherClient,
-        Some(Core::FailSafe) => ChangeSource::FailSafe,
-        Some(Core::Startup) | None => ChangeSource::Startup,
     }
 }
 

@@ -12,7 +12,9 @@
 //!   (`nonzero_samples_while_muted`, which must stay 0). It also meters what it got, as the
 //!   Linux filter does: peak and RMS per 50 ms window of the *delivered* audio (0 while muted).
 
-use super::{Backend, BackendError, BackendOptions, BackendStatus, LevelReading};
+use super::{
+    from_core, to_core, Backend, BackendError, BackendOptions, BackendStatus, LevelReading,
+};
 use hardmute_core::control::{Authority, ControlBlock};
 use hardmute_core::deliver::deliver_from_ring;
 use hardmute_core::gate::{fade_frames_for, Gate};
@@ -103,36 +105,6 @@ fn input_index(name: Option<&str>) -> Result<usize, BackendError> {
                     available: INPUTS.iter().map(|(n, _)| (*n).to_owned()).collect(),
                 })
         }
-    }
-}
-
-fn to_core(source: ChangeSource) -> hardmute_core::control::ChangeSource {
-    use hardmute_core::control::ChangeSource as Core;
-    match source {
-        ChangeSource::Startup => Core::Startup,
-        ChangeSource::Cli => Core::Cli,
-        ChangeSource::Hotkey => Core::Hotkey,
-        ChangeSource::Panel => Core::Panel,
-        ChangeSource::Tray => Core::Tray,
-        ChangeSource::Daemon => Core::Daemon,
-        ChangeSource::OsMuteControl => Core::OsMuteControl,
-        ChangeSource::OtherClient => Core::OtherClient,
-        ChangeSource::FailSafe => Core::FailSafe,
-    }
-}
-
-fn from_core(source: hardmute_core::control::ChangeSource) -> ChangeSource {
-    use hardmute_core::control::ChangeSource as Core;
-    match source {
-        Core::Startup => ChangeSource::Startup,
-        Core::Cli => ChangeSource::Cli,
-        Core::Hotkey => ChangeSource::Hotkey,
-        Core::Panel => ChangeSource::Panel,
-        Core::Tray => ChangeSource::Tray,
-        Core::Daemon => ChangeSource::Daemon,
-        Core::OsMuteControl => ChangeSource::OsMuteControl,
-        Core::OtherClient => ChangeSource::OtherClient,
-        Core::FailSafe => ChangeSource::FailSafe,
     }
 }
 
@@ -337,7 +309,7 @@ impl Backend for SimulatedBackend {
         BackendStatus {
             muted: snap.muted,
             generation: snap.generation,
-            source: snap.last_source.map_or(ChangeSource::Startup, from_core),
+            source: from_core(snap.last_source),
             device: (input != 0).then(|| INPUTS[input].0.to_owned()),
             physical_open: shared.physical_open.load(Ordering::Acquire),
             counters: Counters {

@@ -168,18 +168,7 @@ pub fn ioctl_source(source: ChangeSource) -> hardmute_core::ChangeSource {
 
 /// The driver's `last_source` as the IPC reports it (0 = none yet: the driver's startup mute).
 pub fn reply_source(raw: u32) -> ChangeSource {
-    use hardmute_core::ChangeSource as Core;
-    match Core::from_u32(raw) {
-        Some(Core::Cli) => ChangeSource::Cli,
-        Some(Core::Hotkey) => ChangeSource::Hotkey,
-        Some(Core::Panel) => ChangeSource::Panel,
-        Some(Core::Tray) => ChangeSource::Tray,
-        Some(Core::Daemon) => ChangeSource::Daemon,
-        Some(Core::OsMuteControl) => ChangeSource::OsMuteControl,
-        Some(Core::OtherClient) => ChangeSource::OtherClient,
-        Some(Core::FailSafe) => ChangeSource::FailSafe,
-        Some(Core::Startup) | None => ChangeSource::Startup,
-    }
+    crate::backend::from_core(hardmute_core::ChangeSource::from_u32(raw))
 }
 
 /// Counters for `status`: the driver's, plus the overruns the bridge saw in user space.
