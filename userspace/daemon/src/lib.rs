@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod daemon;
 pub mod server;
+pub mod service;
 pub mod store;
 
 pub use daemon::Daemon;
