@@ -747,6 +747,9 @@ impl Session {
                 // Outlives this connection: a crash of hardmuted leaves the graph as it was,
                 // and the gate closes through the lease.
                 "object.linger" => "true",
+                // Passive, as the gate's input is (`node.passive`): this link alone does not
+                // keep the physical source running; an app recording HardMute does.
+                "link.passive" => "true",
             };
             match self.core.create_object::<Link>("link-factory", &props) {
                 Ok(link) => {

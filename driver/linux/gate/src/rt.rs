@@ -281,8 +281,8 @@ mod tests {
     fn a_bad_header_means_zeros_and_muted_means_zeros() {
         let shm = GateShm::new(1);
         live(&shm);
-        shm.beat(0, 2);
         let mut g = GateRt::new(RATE, Some(&shm));
+        shm.beat(0, 2);
         let mut buf = [0.25f32; 128];
         assert_eq!(g.process(None, &mut buf, false), Verdict::NoBlock);
         assert!(buf.iter().all(|s| s.to_bits() == 0));
