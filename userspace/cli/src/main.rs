@@ -311,7 +311,20 @@ mod install {
         let mut paths = Vec::new();
         let dropin = dropin_path(home);
         match std::fs::remove_file(&dropin) {
-            Ok(()) => paths.push(dropin),
+            Ok(()) => {
+                // The folders install made, if nothing else is in them.
+                let conf_d = dropin.parent().map(Path::to_path_buf);
+                let pipewire = conf_d
+                    .as_deref()
+                    .and_then(Path::parent)
+                    .map(Path::to_path_buf);
+                paths.push(dropin);
+                for dir in [conf_d, pipewire].into_iter().flatten() {
+                    if std::fs::remove_dir(&dir).is_ok() {
+                        paths.push(dir);
+                    }
+                }
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }

@@ -77,9 +77,19 @@ context.modules = [
     )
 }
 
+/// Where the .deb puts the plugin (`hardmute install` finds it there).
+pub const PACKAGED_PLUGIN: &str = "/usr/lib/hardmute/libhardmute_pw_gate.so";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The .deb ships the drop-in rendered for its plugin path (installer/linux/debian/).
+    #[test]
+    fn the_packaged_dropin_is_the_rendered_one() {
+        let shipped = include_str!("../../../../installer/linux/debian/50-hardmute.conf");
+        assert_eq!(shipped, render(PACKAGED_PLUGIN, false));
+    }
 
     #[test]
     fn the_dropin_names_the_plugin_and_both_nodes() {

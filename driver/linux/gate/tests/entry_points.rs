@@ -150,7 +150,7 @@ fn the_plugin_as_filter_chain_drives_it() {
     plugin.run(FRAMES);
     assert!(out.iter().all(|s| s.to_bits() == 0), "no lease: zeros");
 
-    let lease_cycles = (RATE as u64 * LEASE_MS / 1000) as usize / FRAMES;
+    let lease_cycles = (u64::from(RATE as u32) * LEASE_MS / 1000) as usize / FRAMES;
     let (mut live_cycles, mut muted_cycles, mut expired_cycles) = (0, 0, 0);
     let before = hardmute_alloc_counter::heap_ops_on_this_thread();
     for cycle in 0..3000usize {
