@@ -50,6 +50,9 @@ setup_env() {
 # PipeWire below reads its config from there, so it loads exactly that drop-in.
 install_gate() { # install_gate [extra `hardmute install` args]
     [ -x "$HMCLI" ] || (cd "$ROOT" && cargo build -q -p hardmute-cli) || die "cannot build hardmute"
+    # Scripts that source this file (the leak tests) may not have built the gate.
+    [ -f "$HM_GATE_PLUGIN" ] || (cd "$ROOT" && cargo build -q --release -p hardmute-pw-gate) ||
+        die "cannot build the gate plugin"
     "$HMCLI" install --no-activate --gate-plugin "$HM_GATE_PLUGIN" "$@" >>"$WORK/install.log" 2>&1 ||
         die "hardmute install failed: $(cat "$WORK/install.log")"
     GATE_CONF=$XDG_CONFIG_HOME/pipewire/pipewire.conf.d/50-hardmute.conf
