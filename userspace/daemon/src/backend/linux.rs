@@ -73,18 +73,12 @@ impl LinuxBackend {
                 "HardMute Microphone is not in the PipeWire graph: run `hardmute install` (it \
                  writes the PipeWire drop-in and restarts PipeWire), or check PipeWire's log for \
                  libpipewire-module-filter-chain / {}",
-                hardmute_pw_gate_file()
+                hardmute_pipewire::GATE_PLUGIN_FILE
             );
         }
         self.gate_missing_warned = missing;
     }
 }
-
-fn hardmute_pw_gate_file() -> &'static str {
-    "libhardmute_pw_gate.so"
-}
-
-impl LinuxBackend {}
 
 fn failed(e: Error) -> BackendError {
     match e {
