@@ -134,8 +134,9 @@ t5_kill9_fail_closed() {
     analyse "$WORK/pw.wav" --expect-zero --min-seconds 3 || exit 1
     analyse "$WORK/pa.wav" --expect-zero --min-seconds 3 || exit 1
 
-    # Unmuted: the links die with the process, the lingering node delivers zeros; the restart
-    # (persisted: unmuted) re-links and audio resumes. Every non-zero sample must be the fake
+    # Unmuted: the graph stays as it was (the links linger), the gate delivers zeros once the
+    # lease ran out (1.5 s of audio); the restart (persisted: unmuted) takes the lease again and
+    # audio resumes. Every non-zero sample must be the fake
     # mic's signal in order: no stale, looped or repeated buffer.
     hm_cmd unmute >/dev/null
     rec_pw pw2 48000 1 f32; rec_pa pa2 48000 1 float32le
@@ -535,10 +536,10 @@ m_server_baseline() {
     note "cpu/rss PipeWire server without the drop-in, one app recording the fake mic directly: ${m[0]}% of one core, max RSS ${m[1]} KiB"
 }
 
-# 11. PipeWire restarts (an upgrade, `systemctl --user restart pipewire`): its graph, hardmute_mic
-#     included, goes with it. hardmuted stays up, takes a mute meanwhile, recreates the node once
-#     PipeWire is back, and apps record from it again: the fake mic's signal while live, exact
-#     zeros after a mute.
+# 11. PipeWire restarts (an upgrade, `systemctl --user restart pipewire`): hardmute_mic goes and
+#     comes back with it (the drop-in), muted and unleased. hardmuted stays up, takes a mute
+#     meanwhile, controls the new gate once PipeWire is back, and apps record from it again: the
+#     fake mic's signal while live, exact zeros after a mute.
 t11_pipewire_restart() {
     [ "$HM_IMPL" = daemon ] || { log "SKIP: needs hardmuted (HM_IMPL=daemon)"; return 0; }
     setup_env; start_stack; make_fake_mic; play_fake_mic
