@@ -100,6 +100,11 @@ inside() {
     mnt "$ROOTFS/tmp" --bind "$SCRATCH"
     mkdir -p "$ROOTFS$ROOT" || exit 1
     mnt "$ROOTFS$ROOT" --bind "$ROOT"    # the checkout at the same path: run.sh's paths hold
+    local target; target=$(readlink -f "$ROOT/target")
+    if [ "$target" != "$ROOT/target" ]; then    # CI's target/ is a symlink to a cache outside the clone
+        mkdir -p "$ROOTFS$target" || exit 1
+        mnt "$ROOTFS$target" --bind "$target"
+    fi
     if [ -f "$ROOT/docs/linux-measurements.md" ]; then
         mnt "$ROOTFS$ROOT/docs/linux-measurements.md" --bind "$REPORT_OUT"
     fi
@@ -108,6 +113,7 @@ inside() {
     for b in target/debug/hardmuted target/debug/hardmute target/debug/examples/hardmute_node \
         target/release/hm-play target/release/hm-wav; do
         [ -x "$ROOT/$b" ] || continue
+        chroot "$ROOTFS" test -x "$ROOT/$b" || { echo "pw14: $b is not visible inside the root" >&2; missing=1; continue; }
         if chroot "$ROOTFS" ldd "$ROOT/$b" | grep 'not found'; then
             echo "pw14: $b: missing libraries in the Debian 13 root" >&2; missing=1
         fi
