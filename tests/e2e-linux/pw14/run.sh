@@ -9,6 +9,7 @@
 #   HARDMUTE_TRIXIE_CACHE   where the Debian 13 root is kept (default ~/.cache/hardmute-trixie);
 #                           made on first use with mmdebstrap (installed on the host if missing),
 #                           reused afterwards; made again when the package list below changes
+#                           (delete the folder to get Debian 13's newest packages)
 #   HARDMUTE_TRIXIE_MIRROR  Debian mirror (default: mmdebstrap's, deb.debian.org)
 #   TOGGLE_SECS, E2E_TOGGLE_SECS, MEASURE_SECS, MEASURE, KEEP_WORK, QUANTUM, HM_IMPL: passed to
 #                           run.sh inside the root, same meaning
@@ -21,7 +22,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 E2E=$(cd "$HERE/.." && pwd)
 ROOT=$(cd "$E2E/../.." && pwd)
-CACHE=${HARDMUTE_TRIXIE_CACHE:-$HOME/.cache/hardmute-trixie}
+CACHE=${HARDMUTE_TRIXIE_CACHE:-${HOME:-/root}/.cache/hardmute-trixie}
 ROOTFS=$CACHE/root
 # Everything run.sh and lib.sh call: PipeWire's tools (pw-cli, pw-link, pw-record, pw-cat,
 # pw-metadata, pw-dump: pipewire-bin), parecord/pacat (pulseaudio-utils), sox, python3, procps.
