@@ -4,10 +4,7 @@
 //! whenever PipeWire runs and delivers zeros unless this daemon holds the gate's lease and the
 //! user's state is live.
 
-use super::{
-    from_core, to_core, Backend, BackendError, BackendOptions, BackendStatus, LevelReading,
-};
-use hardmute_core::control::ChangeSource as Core;
+use super::{Backend, BackendError, BackendOptions, BackendStatus, LevelReading};
 use hardmute_ipc::{ChangeSource, Counters, InputDevice, ListenTarget, Listener};
 use hardmute_pipewire::{Captures, Config, Controller, Error};
 use std::time::{Duration, Instant};
@@ -115,9 +112,7 @@ impl Backend for LinuxBackend {
                 return Ok(());
             }
         }
-        self.mic()?
-            .set_hard_mute(muted, to_core(source))
-            .map_err(failed)
+        self.mic()?.set_hard_mute(muted, source).map_err(failed)
     }
 
     fn hard_mute(&self) -> bool {
@@ -153,7 +148,7 @@ impl Backend for LinuxBackend {
         BackendStatus {
             muted: snap.muted,
             generation: snap.generation,
-            source: from_core(snap.last_source),
+            source: snap.source(),
             device: st.source_wanted.clone(),
             physical_open: st.physical_running,
             counters: Counters {
@@ -272,7 +267,7 @@ impl Backend for LinuxBackend {
         if let Some(mut mic) = self.mic.take() {
             // Fail closed first; then the lease is given up. The gate and its nodes stay in
             // PipeWire, so apps keep reading zeros.
-            let _ = mic.set_hard_mute(true, Core::FailSafe);
+            let _ = mic.set_hard_mute(true, ChangeSource::FailSafe);
             mic.stop();
         }
     }
@@ -281,6 +276,7 @@ impl Backend for LinuxBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hardmute_core::control::{Authority, ControlBlock};
 
     #[test]
     fn change_sources_round_trip_through_the_control_block() {
@@ -294,7 +290,10 @@ mod tests {
             ChangeSource::OtherClient,
             ChangeSource::FailSafe,
         ] {
-            assert_eq!(from_core(Some(to_core(s))), s);
+            let block = ControlBlock::new(true);
+            assert_eq!(block.snapshot().source(), ChangeSource::Startup);
+            block.set_muted(false, s, Authority::Owner).unwrap();
+            assert_eq!(block.snapshot().source(), s);
         }
     }
 
