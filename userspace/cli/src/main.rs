@@ -71,6 +71,9 @@ enum Cmd {
     },
     /// List the processes capturing the HardMute Microphone or a physical mic.
     Listeners,
+    /// Make the HardMute Microphone the default input again, so apps that record "the default"
+    /// (most do) are covered by the mute. The input you had picked feeds HardMute instead.
+    Protect,
     /// Run the "Are You Really Muted?" attack against hard mute and write a report
     /// (all arguments go to the leak test; see `hardmute leak-test --help`).
     #[cfg(feature = "leak-test")]
@@ -163,7 +166,7 @@ fn main() -> ExitCode {
         return ExitCode::from(u8::try_from(code).unwrap_or(exit::DAEMON_ERROR));
     }
     #[cfg(target_os = "linux")]
-    if let Some(code) = install::run(&cli.command, cli.json) {
+    if let Some(code) = install::run(&cli.command, cli.json, cli.socket.clone()) {
         return ExitCode::from(code);
     }
     let json = cli.json;
@@ -181,7 +184,7 @@ mod install {
     use std::path::{Path, PathBuf};
 
     /// `Some(exit code)` when `cmd` was an install command.
-    pub fn run(cmd: &Cmd, json: bool) -> Option<u8> {
+    pub fn run(cmd: &Cmd, json: bool, socket: Option<PathBuf>) -> Option<u8> {
         let (installing, no_activate) = match cmd {
             Cmd::Install { no_activate } => (true, *no_activate),
             Cmd::Uninstall { no_activate } => (false, *no_activate),
@@ -194,7 +197,7 @@ mod install {
         let result = if installing {
             install(&home, no_activate)
         } else {
-            uninstall(&home, no_activate)
+            uninstall(&home, no_activate, socket)
         };
         Some(match result {
             Ok((paths, warning)) => {
@@ -233,11 +236,29 @@ mod install {
         Ok((paths, warning))
     }
 
-    fn uninstall(home: &Path, no_activate: bool) -> Outcome {
-        let warning = (!no_activate)
+    fn uninstall(home: &Path, no_activate: bool, socket: Option<PathBuf>) -> Outcome {
+        // First give the default input back (hardmuted remembers what HardMute replaced), while
+        // the daemon still runs.
+        let restore_warning = match super::connect(socket).and_then(|mut c| c.restore_default()) {
+            Ok(state) => {
+                if let Some(name) = &state.default_input {
+                    eprintln!("hardmute: default input is now {name}");
+                }
+                None
+            }
+            Err(e) => Some(format!(
+                "could not ask hardmuted to give the default input back ({e}); if the HardMute \
+                 Microphone is still your default input, pick your microphone in the sound settings"
+            )),
+        };
+        let stop_warning = (!no_activate)
             .then(|| inst::deactivate().err())
             .flatten()
             .map(|e| format!("could not stop the running daemon through systemd: {e}"));
+        let warning = match (restore_warning, stop_warning) {
+            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+            (a, b) => a.or(b),
+        };
         Ok((inst::uninstall(home)?, warning))
     }
 
@@ -285,6 +306,14 @@ fn run(cli: Cli) -> Result<(), ClientError> {
                     "input: {}",
                     state.device.as_deref().unwrap_or("system default")
                 );
+            }
+        }
+        Cmd::Protect => {
+            let state = client.protect_default()?;
+            if json {
+                emit_json(&state);
+            } else {
+                print_default_line(&state);
             }
         }
         Cmd::Listeners => {
@@ -424,6 +453,20 @@ fn print_state(state: &State, json: bool) {
     );
     if let Some(leaked) = c.nonzero_samples_while_muted {
         println!("  non-zero samples read while muted: {leaked}");
+    }
+    print_default_line(state);
+}
+
+/// The default-input line of `status`: whether apps that record "the default" are protected,
+/// and the fix when they are not.
+fn print_default_line(state: &State) {
+    match (state.default_input_protected, state.default_input.as_deref()) {
+        (Some(true), _) => println!("  default input:    HardMute Microphone (apps on the default are protected)"),
+        (Some(false), name) => println!(
+            "  default input:    {} -- apps recording the default input are NOT protected by the mute; fix: `hardmute protect`",
+            name.unwrap_or("none")
+        ),
+        (None, _) => {}
     }
 }
 

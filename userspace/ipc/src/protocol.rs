@@ -108,6 +108,15 @@ pub struct State {
     /// Whether the bridge currently holds the physical mic open.
     pub physical_open: bool,
     pub counters: Counters,
+    /// The OS's default input (its stable id) as hardmuted last read it; `None` = unknown
+    /// (this backend does not read the OS default, or reading it failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_input: Option<String>,
+    /// Whether apps that record "the default input" record the HardMute Microphone. `false` =
+    /// such apps hear the room whatever the mute says: show it plainly, with the one-step fix
+    /// (`protect_default`, `hardmute protect`). `None` = unknown (as `default_input`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_input_protected: Option<bool>,
 }
 
 /// How the global hotkey acts. Stored by the daemon, interpreted by the hotkey frontend.
@@ -219,6 +228,13 @@ pub enum Command {
     /// nothing about the room is sent while muted (DESIGN.md invariant 3). Opt-in and separate
     /// from `subscribe`, so clients that do not draw a meter never receive it.
     SubscribeLevel,
+    /// Makes the HardMute Microphone the OS's default input again (the user had picked
+    /// another); replies with the state. The input the user had picked becomes HardMute's
+    /// physical source unless they chose one by hand.
+    ProtectDefault,
+    /// Gives the default input back to the one HardMute replaced (only while HardMute holds
+    /// it) and forgets the claim (`hardmute uninstall`); replies with the state.
+    RestoreDefault,
 }
 
 fn default_source() -> ChangeSource {
@@ -239,6 +255,8 @@ impl Command {
             Self::Listeners => "listeners",
             Self::SetOption { .. } => "set_option",
             Self::SubscribeLevel => "subscribe_level",
+            Self::ProtectDefault => "protect_default",
+            Self::RestoreDefault => "restore_default",
         }
     }
 }
@@ -259,6 +277,8 @@ const KNOWN_OPS: &[(&str, &[&str], &[&str])] = &[
     ("listeners", &[], &[]),
     ("set_option", &["option"], &[]),
     ("subscribe_level", &[], &[]),
+    ("protect_default", &[], &[]),
+    ("restore_default", &[], &[]),
 ];
 
 fn known_op_names() -> String {
@@ -642,6 +662,8 @@ mod tests {
                 option: DaemonOption::HotkeyMode(HotkeyMode::PushToTalk),
             },
             Command::SubscribeLevel,
+            Command::ProtectDefault,
+            Command::RestoreDefault,
         ];
         for (i, command) in commands.into_iter().enumerate() {
             let request = Request::new(i as u64 + 100, command);
@@ -732,6 +754,8 @@ mod tests {
                 nonzero_samples_while_muted: Some(0),
                 ..Counters::default()
             },
+            default_input: Some("alsa_input.usb".into()),
+            default_input_protected: Some(false),
         };
         for message in [
             ServerMessage::response(1, Reply::State(state.clone())),
