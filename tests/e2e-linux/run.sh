@@ -422,9 +422,12 @@ t13_misrouted_stream_reported() {
     stop_rec "apw$n"
 }
 
+# shellcheck source=t_routes.sh
+source "$HERE/t_routes.sh"   # routes around the gate: ROUTES_TESTS
 ALL="t1_unmuted_passthrough t2_muted_exact_zeros t3_gate_at_delivery t4_unmute_restores t5_kill9_fail_closed
 t6_mic_removed_and_back t7_release_on_mute t8_toggle t9_unknown_source t10_listeners t11_pipewire_restart
 t12_target_survives_direct_capture t13_misrouted_stream_reported"
+ALL="$ALL $ROUTES_TESTS"
 [ "${MEASURE:-1}" = 1 ] && ALL="$ALL m_latency_and_reaction m_cpu_rss"
 TESTS=${*:-$ALL}
 passed=0 failed=0 failed_names=""
