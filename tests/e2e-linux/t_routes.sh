@@ -2,7 +2,7 @@
 # `hardmute check`. Sourced by run.sh (ROUTES_TESTS joins its test list).
 # shellcheck shell=bash
 
-ROUTES_TESTS="t14_default_input"
+ROUTES_TESTS="t14_default_input t15_check_routes"
 
 default_source() { pactl get-default-source 2>/dev/null; }
 default_is() { [ "$(default_source)" = "$1" ]; }
@@ -65,4 +65,80 @@ t14_default_input() {
     HOME=$WORK "$HMCLI" uninstall --no-activate >"$WORK/uninstall.out" 2>&1 || die "uninstall failed: $(cat "$WORK/uninstall.out")"
     wait_for 5 default_is fake-mic || die "uninstall did not restore the previous default: $(default_source)"
     log "uninstall: default source back to $(default_source)"
+}
+
+# `hardmute check --json`: the status of route $1 (first match), "missing" if absent.
+route_status() { # route_status ROUTE [CHECK_JSON_FILE]
+    python3 -c '
+import json, sys
+r = json.load(open(sys.argv[2]))
+print(next((x["status"] for x in r["routes"] if x["route"] == sys.argv[1]), "missing"))' "$1" "$2"
+}
+run_check() { # run_check NAME: writes $WORK/NAME.json, sets CHECK_RC
+    "$HMCLI" --json check >"$WORK/$1.json" 2>"$WORK/$1.err"; CHECK_RC=$?
+    python3 -c '
+import json, sys
+for x in json.load(open(sys.argv[1]))["routes"]:
+    print("      %-44s %-7s %s" % (x["route"], x["status"], x["detail"]))' "$WORK/$1.json"
+}
+expect_route() { # expect_route NAME ROUTE STATUS
+    local got; got=$(route_status "$2" "$WORK/$1.json")
+    [ "$got" = "$3" ] || die "check $1: route \"$2\" is $got, expected $3"
+}
+
+# 15. `hardmute check` names each planted route OPEN and closed after its fix: the default
+#     changed to the physical mic (fix: `hardmute protect`), an app recording the physical mic
+#     (fix: it stops), a link from the mic into hardmute_mic after the gate (fix: unlink). The
+#     physical mic itself stays OPEN by name: Linux has no guard yet, and check says so.
+t15_check_routes() {
+    [ "$HM_IMPL" = daemon ] || { log "SKIP: needs hardmuted (HM_IMPL=daemon)"; return 0; }
+    setup_env; start_stack; make_fake_mic; play_fake_mic
+    rm -f "$WORK/mute-state"; hm_start
+    wait_for 5 default_is hardmute_mic || die "HardMute is not the default source"
+    wait_for 5 capture_linked || die "mic not linked"
+    run_check clean
+    for r in "default input" "default input (parecord, no device)" "default input (pw-record, no target)" \
+        "HardMute Microphone itself" "apps recording a physical mic now" "links into HardMute Microphone"; do
+        expect_route clean "$r" closed
+    done
+    expect_route clean "physical source fake-mic (by name)" open
+    [ "$CHECK_RC" = 4 ] || die "check exit status $CHECK_RC with a route open, expected 4"
+
+    # Planted: the default changed to the physical mic.
+    pactl set-default-source fake-mic
+    wait_for 8 protected_is false || die "status did not see the changed default"
+    run_check default
+    expect_route default "default input" open
+    expect_route default "default input (parecord, no device)" open
+    expect_route default "default input (pw-record, no target)" open
+    "$HMCLI" protect >/dev/null || die "protect failed"
+    wait_for 5 default_is hardmute_mic || die "protect did not take"
+    run_check default_fixed
+    expect_route default_fixed "default input" closed
+    expect_route default_fixed "default input (parecord, no device)" closed
+
+    # Planted: an app recording the physical mic.
+    rec_pw direct 48000 1 f32 fake-mic; wait_recs direct
+    run_check direct
+    expect_route direct "apps recording a physical mic now" open
+    grep -q "pid $PID_direct" "$WORK/direct.json" || die "check does not name the recorder's pid $PID_direct"
+    stop_rec direct
+    wait_for 5 sh -c "! pw-link -l | grep -q rec-direct"
+    run_check direct_fixed
+    expect_route direct_fixed "apps recording a physical mic now" closed
+
+    # Planted: the physical mic linked straight into hardmute_mic, after the gate (if it has
+    # input ports to link to).
+    local in_port; in_port=$(pw-link -i | grep '^hardmute_mic:' | head -1)
+    if [ -n "$in_port" ]; then
+        pw-link fake-mic:capture_MONO "$in_port" || die "cannot plant the link"
+        run_check link
+        expect_route link "links into HardMute Microphone" open
+        log "with the planted link, HardMute Microphone itself is: $(route_status "HardMute Microphone itself" "$WORK/link.json")"
+        pw-link -d fake-mic:capture_MONO "$in_port"
+        run_check link_fixed
+        expect_route link_fixed "links into HardMute Microphone" closed
+    else
+        log "hardmute_mic has no input port: nothing can be linked after the gate (route absent)"
+    fi
 }
