@@ -238,6 +238,18 @@ impl HardMute {
         Ok(muted)
     }
 
+    /// Whether some app runs IO on the HardMute Microphone now (the plug-in's count of StartIO
+    /// calls, reported as kAudioDevicePropertyDeviceIsRunningSomewhere).
+    pub fn is_running_somewhere(&self) -> Result<bool, Error> {
+        let running: u32 = get(
+            self.mic,
+            policy::SELECTOR_DEVICE_IS_RUNNING_SOMEWHERE,
+            kAudioObjectPropertyScopeGlobal,
+            &[],
+        )?;
+        Ok(running != 0)
+    }
+
     /// Sets hard mute. Clearing it works only from the daemon (the plug-in checks the caller).
     pub fn set_muted(&self, muted: bool) -> Result<(), Error> {
         // SAFETY: the CFBoolean constants are immortal.
@@ -550,6 +562,8 @@ fn unlisten(object: AudioObjectID, selector: u32) {
 /// (bits of [`policy::hal_event`]); the decisions are the daemon's.
 pub struct DeviceWatcher {
     captured: Option<AudioObjectID>,
+    /// The HardMute Microphone, listened to for "running somewhere" (on-demand capture).
+    mic: Option<AudioObjectID>,
 }
 
 impl DeviceWatcher {
@@ -562,7 +576,24 @@ impl DeviceWatcher {
         }
         // Whatever was signalled before we listened is not ours to act on.
         policy::HAL_SIGNALS.take();
-        Ok(DeviceWatcher { captured: None })
+        Ok(DeviceWatcher {
+            captured: None,
+            mic: None,
+        })
+    }
+
+    /// Listens to "running somewhere" on the HardMute Microphone: apps starting or stopping
+    /// recording it signal [`policy::hal_event::MIC_RUNNING`].
+    pub fn watch_mic_running(&mut self, mic: AudioObjectID) -> Result<(), Error> {
+        if self.mic == Some(mic) {
+            return Ok(());
+        }
+        if let Some(old) = self.mic.take() {
+            unlisten(old, policy::SELECTOR_DEVICE_IS_RUNNING_SOMEWHERE);
+        }
+        listen(mic, policy::SELECTOR_DEVICE_IS_RUNNING_SOMEWHERE)?;
+        self.mic = Some(mic);
+        Ok(())
     }
 
     /// Moves the liveness listener to the device now captured (`None` = none).
@@ -593,6 +624,9 @@ impl Drop for DeviceWatcher {
         unlisten(system, kAudioHardwarePropertyDevices);
         if let Some(old) = self.captured.take() {
             unlisten(old, kAudioDevicePropertyDeviceIsAlive);
+        }
+        if let Some(mic) = self.mic.take() {
+            unlisten(mic, policy::SELECTOR_DEVICE_IS_RUNNING_SOMEWHERE);
         }
     }
 }
