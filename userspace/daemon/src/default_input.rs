@@ -17,9 +17,11 @@
 //!
 //! The OS layers: Linux writes `default.configured.audio.source` in PipeWire's `default`
 //! metadata (what `pactl set-default-source` and desktop settings write) and reads the effective
-//! `default.audio.source` ([`crate::linux_default`]); macOS the HAL's default input and system
-//! input devices, Windows the default capture endpoint for all three roles (their layers are not
-//! wired yet; the decisions below are what they will run).
+//! `default.audio.source` ([`crate::linux_default`]); macOS sets the HAL's default input device
+//! (macOS has no separate system input); Windows the default capture endpoint for all three roles
+//! through IPolicyConfig (`hardmute-windows-audio`'s `policy_config`). The macOS and Windows
+//! layers are type-checked for their targets and, on Windows, run under wine up to the point wine
+//! supports; they have not run on a real Mac or Windows.
 
 use serde::{Deserialize, Serialize};
 
@@ -161,6 +163,33 @@ pub fn for_backend(name: &str) -> Option<Box<dyn DefaultInputOs>> {
             windows_os::WindowsDefault::find().map(|d| Box::new(d) as Box<dyn DefaultInputOs>)
         }
         _ => None,
+    }
+}
+
+/// macOS: the HAL's default input device, by UID (HardMute's is the plug-in's mic UID).
+#[cfg(target_os = "macos")]
+mod macos_os {
+    use super::DefaultInputOs;
+    use hardmute_macos_bridge::{macos as hal, policy};
+
+    pub struct MacDefault;
+
+    impl DefaultInputOs for MacDefault {
+        fn current(&mut self) -> Result<Option<String>, String> {
+            let inputs = hal::input_devices().map_err(|e| format!("{e:?}"))?;
+            Ok(inputs.into_iter().find(|d| d.is_default).map(|d| d.uid))
+        }
+        fn set(&mut self, uid: &str) -> Result<(), String> {
+            let inputs = hal::input_devices().map_err(|e| format!("{e:?}"))?;
+            let device = inputs
+                .iter()
+                .find(|d| d.uid == uid)
+                .ok_or_else(|| format!("no input device with UID {uid:?}"))?;
+            hal::set_default_input(device.id).map_err(|e| format!("{e:?}"))
+        }
+        fn hardmute_id(&self) -> &str {
+            policy::MIC_UID
+        }
     }
 }
 

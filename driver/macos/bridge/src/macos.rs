@@ -334,6 +334,28 @@ pub fn input_devices() -> Result<Vec<InputDevice>, Error> {
         .collect())
 }
 
+/// Makes `device` the system's default input device (kAudioHardwarePropertyDefaultInputDevice;
+/// macOS has no separate "system input", only a system *output*). Apps following the default
+/// input move to it.
+pub fn set_default_input(device: AudioObjectID) -> Result<(), Error> {
+    let system = kAudioObjectSystemObject as AudioObjectID;
+    let addr = address(
+        kAudioHardwarePropertyDefaultInputDevice,
+        kAudioObjectPropertyScopeGlobal,
+    );
+    // SAFETY: the property's data is one AudioObjectID; `device` lives for the call.
+    check(unsafe {
+        AudioObjectSetPropertyData(
+            system,
+            NonNull::from(&addr),
+            0,
+            core::ptr::null(),
+            core::mem::size_of::<AudioObjectID>() as u32,
+            NonNull::from(&device).cast(),
+        )
+    })
+}
+
 /// Processes running input (macOS 14+; earlier systems answer with an error).
 pub fn input_processes() -> Result<Vec<InputProcess>, Error> {
     let system = kAudioObjectSystemObject as AudioObjectID;
