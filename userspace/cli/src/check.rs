@@ -245,8 +245,11 @@ pub mod linux {
         pub media_class: String,
     }
 
-    /// Nodes and links (output node, input node) from `pw-dump`'s JSON.
-    pub fn parse_dump(json: &str) -> Result<(Vec<Node>, Vec<(u64, u64)>), String> {
+    /// A link: (output node id, input node id).
+    pub type Link = (u64, u64);
+
+    /// Nodes and links from `pw-dump`'s JSON.
+    pub fn parse_dump(json: &str) -> Result<(Vec<Node>, Vec<Link>), String> {
         let v: serde_json::Value =
             serde_json::from_str(json).map_err(|e| format!("pw-dump: {e}"))?;
         let mut nodes = Vec::new();

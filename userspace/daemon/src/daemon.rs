@@ -73,7 +73,7 @@ impl Daemon {
         store: StateStore,
         make_backend: impl FnOnce(BackendOptions) -> Result<Box<dyn Backend>, BackendError>,
     ) -> Result<Self, BackendError> {
-        Self::start_with_default(store, make_backend, |name| default_input::for_backend(name))
+        Self::start_with_default(store, make_backend, default_input::for_backend)
     }
 
     /// As [`Daemon::start`], with the OS default-input layer chosen by `make_default` from the
