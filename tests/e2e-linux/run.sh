@@ -403,6 +403,7 @@ t13_misrouted_stream_reported() {
     DUP_DEFAULT_METADATA=1
     setup_env; start_stack; make_fake_mic; play_fake_mic
     echo muted >"$WORK/mute-state"; hm_start
+    pactl set-default-source fake-mic   # the case needs the physical mic as the default (HardMute claims it at install: t14)
     wait_for 5 capture_linked || die "mic not linked"
     wait_for 3 grep -q 'a second "default" metadata' "$WORK/node.log" || die "no warning about the second default metadata"
     local n trapped=

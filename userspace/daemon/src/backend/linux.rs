@@ -49,12 +49,33 @@ impl LinuxBackend {
 
     fn connect(&self, muted: bool) -> Result<VirtualMic, Error> {
         VirtualMic::start(Config {
-            source: self.options.device.clone(),
+            // After PipeWire restarted, the chosen mic may appear after hardmute_mic: follow the
+            // default until it does (`reselect`), rather than stay muted as for a typo at start.
+            source: if self.lost.is_some() {
+                None
+            } else {
+                self.options.device.clone()
+            },
             release_on_mute: self.options.release_on_mute,
             initially_muted: muted,
             lock_dir: None,
             fade_ms: Some(self.options.fade_ms),
         })
+    }
+}
+
+/// The chosen physical source once it is there again (after a reconnect that followed the
+/// default meanwhile). An in-memory look at the graph; nothing when already selected.
+fn reselect(mic: &VirtualMic, wanted: Option<&str>) {
+    let Some(wanted) = wanted else { return };
+    if mic.status().source_wanted.as_deref() == Some(wanted)
+        || !mic.sources().iter().any(|s| s.name == wanted)
+    {
+        return;
+    }
+    match mic.select_source(Some(wanted.to_owned())) {
+        Ok(()) => log::info!("feeding HardMute from {wanted:?} again"),
+        Err(e) => log::debug!("{wanted:?} not selectable yet: {e}"),
     }
 }
 
@@ -194,6 +215,7 @@ impl Backend for LinuxBackend {
     fn poll(&mut self) {
         if let Some(mic) = &self.mic {
             if mic.status().connected || mic.is_running() {
+                reselect(mic, self.options.device.as_deref());
                 return;
             }
             let muted = mic.is_muted();
