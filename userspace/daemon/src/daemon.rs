@@ -328,15 +328,31 @@ impl Daemon {
         let Some(os) = os_slot.as_deref_mut() else {
             return;
         };
-        let status = match os.current() {
-            Ok(current) => Some(default_input::status(current.as_deref(), os.hardmute_id())),
+        let current = match os.current() {
+            Ok(current) => current,
             Err(e) => {
                 log::debug!("cannot read the default input: {e}");
-                None
+                self.inner.lock().default_status = None;
+                return;
             }
         };
-        drop(os_slot);
         let mut inner = self.inner.lock();
+        if !inner.settings.default_input.claimed {
+            // The claim at start failed (the session manager was not up yet at login): again.
+            let plan = default_input::on_start(
+                &inner.settings.default_input,
+                current.as_deref(),
+                os.hardmute_id(),
+                inner.settings.device.as_deref(),
+            );
+            let inner = &mut *inner;
+            let status = apply_plan(os, inner.backend.as_mut(), &mut inner.settings, plan);
+            inner.default_status = Some(status);
+            Self::save(inner);
+            return;
+        }
+        let status = Some(default_input::status(current.as_deref(), os.hardmute_id()));
+        drop(os_slot);
         if let Some(s) = &status {
             if !s.protected
                 && inner
@@ -753,6 +769,7 @@ mod tests {
             current: Some(current.into()),
             hardmute: "hardmute_mic".into(),
             sets: Vec::new(),
+            failing_sets: 0,
         }))
     }
 
@@ -833,6 +850,29 @@ mod tests {
             default_input::Remembered::default()
         );
         assert_eq!(daemon.state().default_input_protected, Some(false));
+        daemon.shutdown();
+    }
+
+    #[test]
+    fn a_claim_that_failed_at_start_is_retried_by_the_poll() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::in_dir(dir.path());
+        let os = os_default("alsa_mic");
+        os.lock().failing_sets = 1;
+        let daemon = start_with(&store, &os);
+        assert!(os.lock().sets.is_empty());
+        assert_eq!(daemon.state().default_input_protected, Some(false));
+        assert!(
+            !store.load().0.default_input.claimed,
+            "a failed claim is not remembered"
+        );
+        *daemon.default_read.lock() = None;
+        daemon.poll_changes();
+        assert_eq!(os.lock().sets, ["hardmute_mic"]);
+        assert_eq!(daemon.state().default_input_protected, Some(true));
+        let saved = store.load().0;
+        assert!(saved.default_input.claimed);
+        assert_eq!(saved.default_input.previous.as_deref(), Some("alsa_mic"));
         daemon.shutdown();
     }
 

@@ -249,6 +249,8 @@ pub struct MemoryDefault {
     pub hardmute: String,
     /// Every `set`, in order.
     pub sets: Vec<String>,
+    /// This many `set`s fail first (a session manager not up yet).
+    pub failing_sets: usize,
 }
 
 impl DefaultInputOs for MemoryDefault {
@@ -256,6 +258,10 @@ impl DefaultInputOs for MemoryDefault {
         Ok(self.current.clone())
     }
     fn set(&mut self, name: &str) -> Result<(), String> {
+        if self.failing_sets > 0 {
+            self.failing_sets -= 1;
+            return Err("the session manager is not up".into());
+        }
         self.sets.push(name.to_owned());
         self.current = Some(name.to_owned());
         Ok(())
@@ -374,6 +380,7 @@ mod tests {
             current: Some("a".into()),
             hardmute: HM.into(),
             sets: Vec::new(),
+            failing_sets: 0,
         };
         os.set(HM).unwrap();
         assert_eq!(os.current().unwrap().as_deref(), Some(HM));
