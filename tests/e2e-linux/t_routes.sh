@@ -65,6 +65,8 @@ t14_default_input() {
     HOME=$WORK "$HMCLI" uninstall --no-activate >"$WORK/uninstall.out" 2>&1 || die "uninstall failed: $(cat "$WORK/uninstall.out")"
     wait_for 5 default_is fake-mic || die "uninstall did not restore the previous default: $(default_source)"
     log "uninstall: default source back to $(default_source)"
+    sleep 3.5   # the daemon still runs here (--no-activate): it must not claim the default again
+    default_is fake-mic || die "hardmuted took the default back after the uninstall: $(default_source)"
 }
 
 # `hardmute check --json`: the status of route $1 (first match), "missing" if absent.

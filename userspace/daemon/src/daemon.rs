@@ -54,6 +54,8 @@ pub struct Daemon {
     default_os: Mutex<Option<Box<dyn DefaultInputOs>>>,
     /// When the default was last read.
     default_read: Mutex<Option<Instant>>,
+    /// `restore_default` ran (uninstall): this run does not claim the default again.
+    default_released: AtomicBool,
 }
 
 impl From<BackendError> for ErrorBody {
@@ -152,6 +154,7 @@ impl Daemon {
             stopping: AtomicBool::new(false),
             default_os: Mutex::new(default_os),
             default_read: Mutex::new(Some(Instant::now())),
+            default_released: AtomicBool::new(false),
         })
     }
 
@@ -296,6 +299,7 @@ impl Daemon {
             )
         };
         let wanted = plan.set_default.clone();
+        self.default_released.store(!protect, Ordering::Release);
         let inner = &mut *inner;
         let status = apply_plan(os, inner.backend.as_mut(), &mut inner.settings, plan);
         inner.default_status = Some(status.clone());
@@ -337,7 +341,7 @@ impl Daemon {
             }
         };
         let mut inner = self.inner.lock();
-        if !inner.settings.default_input.claimed {
+        if !inner.settings.default_input.claimed && !self.default_released.load(Ordering::Acquire) {
             // The claim at start failed (the session manager was not up yet at login): again.
             let plan = default_input::on_start(
                 &inner.settings.default_input,
@@ -842,9 +846,16 @@ mod tests {
             Some("usb_mic")
         );
 
-        // Uninstall gives it back and forgets the claim.
+        // Uninstall gives it back and forgets the claim; this run does not take it again.
         daemon.execute(2, Command::RestoreDefault, &outbox).unwrap();
         assert_eq!(os.lock().current.as_deref(), Some("usb_mic"));
+        *daemon.default_read.lock() = None;
+        daemon.poll_changes();
+        assert_eq!(
+            os.lock().current.as_deref(),
+            Some("usb_mic"),
+            "re-claimed after uninstall"
+        );
         assert_eq!(
             store.load().0.default_input,
             default_input::Remembered::default()
