@@ -129,7 +129,8 @@ pub fn daemon_routes(state: &State, listeners: &[Listener]) -> Vec<Route> {
     routes
 }
 
-/// Whether a recording heard anything.
+/// Whether a recording heard anything. (The recording routes run on Linux only so far.)
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Heard {
     pub samples: usize,
@@ -138,6 +139,7 @@ pub struct Heard {
 
 /// The 16-bit PCM samples of a WAV file as a recorder leaves it (the `data` chunk to the end of
 /// the file, whatever its size field says: a recorder stopped early may not have set it).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub fn heard_in_wav(bytes: &[u8]) -> Result<Heard, String> {
     if bytes.len() < 12 || &bytes[..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
         return Err("not a WAV file".into());
@@ -162,6 +164,7 @@ pub fn heard_in_wav(bytes: &[u8]) -> Result<Heard, String> {
 }
 
 /// The verdict on one recording made while muted.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub fn verdict_of(heard: &Result<Heard, String>, min_samples: usize) -> (Verdict, String) {
     match heard {
         Ok(h) if h.nonzero > 0 => (
