@@ -10,7 +10,7 @@
 //!   through the same mic, now gated.
 //! - **Never fight.** If the user later picks another default, hardmuted leaves it, but every
 //!   status says plainly that apps on the default are *not protected* and names the one-step fix
-//!   (`hardmute protect`, the panel's "Protect" button), which claims the default again.
+//!   (`hardmute protect`; the panel's status line names it), which claims the default again.
 //! - **Restore on uninstall.** `hardmute uninstall` asks hardmuted to give the default back to
 //!   the remembered one (only if HardMute still holds it) and forget the claim, so a reinstall
 //!   claims again.
