@@ -111,6 +111,12 @@ pub fn daemon_routes(state: &State, listeners: &[Listener]) -> Vec<Route> {
             "",
         ));
     }
+    routes.push(route(
+        "guard (apps kept off the physical mic)",
+        Verdict::Unknown,
+        "not built on this OS: any app may open a physical mic by name",
+        "see docs/threat-model.md (routes table)",
+    ));
     for (l, name) in physical {
         routes.push(route(
             "apps recording a physical mic now",
@@ -606,10 +612,15 @@ mod tests {
         let r = Report::new(true, daemon_routes(&state(Some(false)), &listeners));
         assert_eq!(r.open, 2);
         assert!(r.routes[0].detail.contains("usb") && r.routes[0].fix.contains("hardmute protect"));
-        assert!(r.routes[1].detail.contains("zoom (pid 42)"));
+        assert!(r.routes[2].detail.contains("zoom (pid 42)"));
         let r = Report::new(true, daemon_routes(&state(Some(true)), &[]));
         assert_eq!(r.open, 0);
-        assert_eq!(r.routes.len(), 2);
+        assert_eq!(r.routes.len(), 3);
+        assert_eq!(
+            r.routes[2].status,
+            Verdict::Unknown,
+            "no guard: never called closed"
+        );
         let r = Report::new(true, daemon_routes(&state(None), &[]));
         assert_eq!(r.routes[0].status, Verdict::Unknown);
     }
