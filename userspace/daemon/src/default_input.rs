@@ -158,6 +158,8 @@ pub fn for_backend(name: &str) -> Option<Box<dyn DefaultInputOs>> {
     match name {
         #[cfg(target_os = "linux")]
         "linux" => Some(Box::new(crate::linux_default::PipeWireDefault)),
+        #[cfg(target_os = "macos")]
+        "macos" => Some(Box::new(macos_os::MacDefault)),
         #[cfg(windows)]
         "windows" => {
             windows_os::WindowsDefault::find().map(|d| Box::new(d) as Box<dyn DefaultInputOs>)
