@@ -56,7 +56,11 @@ t14_default_input() {
     log "status says: $(grep 'default input' <<<"$text")"
     # ... and it is true: an app on the default hears the room while HardMute says muted.
     rec_pa_default leak; wait_recs leak; sleep 1.2; stop_rec leak
-    analyse "$WORK/leak.wav" --skip 0.2 --expect-signal || die "control: an app on the physical default did not hear it"
+    # (Only "it hears something": a non-realtime recorder on a loaded machine may miss a cycle,
+    # which would fail a sample-exact check without saying anything about the route.)
+    local heard; heard=$("$HMWAV" analyse "$WORK/leak.wav" --skip 0.2 | sed -n 's/.*nonzero=\([0-9]*\)\/.*/\1/p' | head -1)
+    log "control: an app on the physical default recorded $heard non-zero samples"
+    [ "${heard:-0}" -gt 24000 ] || die "control: an app on the physical default did not hear the fake mic ($heard non-zero samples)"
 
     "$HMCLI" protect >"$WORK/protect.out" 2>&1 || die "hardmute protect failed: $(cat "$WORK/protect.out")"
     wait_for 5 default_is hardmute_mic || die "protect did not make HardMute the default: $(default_source)"
