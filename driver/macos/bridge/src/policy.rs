@@ -1,12 +1,7 @@
 //! Decisions the bridge makes, apart from the CoreAudio calls that gather their inputs (so they
 //! are tested on Linux): which device to capture, and who is listening.
 
-/// The UID prefix of the plug-in's own devices (see hardmute-hal-plugin's model).
-pub const OWN_UID_PREFIX: &str = "org.hardmute.";
-/// The plug-in's feed device, which the bridge plays into.
-pub const FEED_UID: &str = "org.hardmute.feed";
-/// The virtual microphone apps record from.
-pub const MIC_UID: &str = "org.hardmute.microphone";
+pub use hardmute_macos_contract::{is_own_uid as is_own, FEED_UID, MIC_UID};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InputDevice {
@@ -15,10 +10,6 @@ pub struct InputDevice {
     pub name: String,
     /// The system's default input device.
     pub is_default: bool,
-}
-
-pub fn is_own(uid: &str) -> bool {
-    uid.starts_with(OWN_UID_PREFIX)
 }
 
 /// The physical mic to capture: the user's default input — unless that is HardMute's own
@@ -71,6 +62,9 @@ pub const SELECTOR_DEFAULT_INPUT: u32 = u32::from_be_bytes(*b"dIn ");
 pub const SELECTOR_DEVICES: u32 = u32::from_be_bytes(*b"dev#");
 /// kAudioDevicePropertyDeviceIsAlive (`'livn'`), on the captured device: it went away.
 pub const SELECTOR_DEVICE_IS_ALIVE: u32 = u32::from_be_bytes(*b"livn");
+/// kAudioDevicePropertyDeviceIsRunningSomewhere (`'gone'`), on the HardMute Microphone: an app
+/// started or stopped recording it (the plug-in announces its first StartIO and last StopIO).
+pub const SELECTOR_DEVICE_IS_RUNNING_SOMEWHERE: u32 = u32::from_be_bytes(*b"gone");
 
 /// What the HAL said changed, as bits in [`HalSignals`].
 pub mod hal_event {
@@ -81,6 +75,8 @@ pub mod hal_event {
     /// The device being captured is no longer alive (unplugged): its AudioUnit delivers nothing
     /// any more, so the bridge restarts on whatever is chosen now, even a device with its UID.
     pub const CAPTURED_DEVICE_DIED: u32 = 1 << 2;
+    /// Apps started or stopped recording the HardMute Microphone: open or close the physical mic.
+    pub const MIC_RUNNING: u32 = 1 << 3;
 }
 
 /// The event bits for the property addresses a listener was called with. The HAL may also pass
@@ -91,6 +87,7 @@ pub fn event_bits(selectors: impl Iterator<Item = u32>) -> u32 {
             SELECTOR_DEFAULT_INPUT => hal_event::DEFAULT_INPUT,
             SELECTOR_DEVICES => hal_event::DEVICE_LIST,
             SELECTOR_DEVICE_IS_ALIVE => hal_event::CAPTURED_DEVICE_DIED,
+            SELECTOR_DEVICE_IS_RUNNING_SOMEWHERE => hal_event::MIC_RUNNING,
             _ => 0,
         }
     })
@@ -163,9 +160,10 @@ pub unsafe fn on_properties_changed(
     signals.signal(event_bits(addresses.iter().map(|a| a.selector)));
 }
 
-/// Whether to stop capturing from the physical mic now. With `release_on_mute`, the bridge lets go
-/// of the physical mic while hard-muted (the OS microphone indicator goes off); the plug-in keeps
-/// delivering zeros either way.
+/// Whether to capture from the physical mic now: only while some app records the HardMute
+/// Microphone (on-demand: otherwise the OS's "mic in use" signals would name hardmuted all day),
+/// and, with `release_on_mute`, not while hard-muted (the OS microphone indicator goes off); the
+/// plug-in keeps delivering zeros either way.
 pub fn should_capture(hard_muted: bool, release_on_mute: bool, anyone_recording: bool) -> bool {
     anyone_recording && !(hard_muted && release_on_mute)
 }
@@ -286,6 +284,10 @@ mod tests {
         );
         assert_eq!(event_bits([u32::from_be_bytes(*b"nsrt")].into_iter()), 0);
         assert_eq!(event_bits(core::iter::empty()), 0);
+        assert_eq!(
+            event_bits([SELECTOR_DEVICE_IS_RUNNING_SOMEWHERE].into_iter()),
+            hal_event::MIC_RUNNING
+        );
     }
 
     #[test]
