@@ -108,6 +108,11 @@ pub struct State {
     /// Whether the bridge currently holds the physical mic open.
     pub physical_open: bool,
     pub counters: Counters,
+    /// Set when the driver refused this user control of the virtual mic because another user
+    /// owns it: why, for the status line and the panel. Absent (None) otherwise, and from
+    /// daemons older than this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_owner: Option<String>,
 }
 
 /// How the global hotkey acts. Stored by the daemon, interpreted by the hotkey frontend.
@@ -329,6 +334,9 @@ pub enum ErrorKind {
     Busy,
     /// The daemon is stopping.
     ShuttingDown,
+    /// The virtual microphone belongs to another user of this machine: this user's daemon may
+    /// add mute, but not clear it or feed the device (the driver decided; see `State::not_owner`).
+    NotOwner,
     /// An error kind this version of the crate does not know (a newer daemon).
     #[serde(other)]
     Unknown,
@@ -348,6 +356,7 @@ impl ErrorKind {
             Self::Backend => "backend",
             Self::Busy => "busy",
             Self::ShuttingDown => "shutting_down",
+            Self::NotOwner => "not_owner",
             Self::Unknown => "unknown",
         }
     }
@@ -732,8 +741,18 @@ mod tests {
                 nonzero_samples_while_muted: Some(0),
                 ..Counters::default()
             },
+            not_owner: None,
         };
+        let refused = State {
+            not_owner: Some("uid 502 owns the HardMute Microphone".into()),
+            ..state.clone()
+        };
+        // Older daemons send no `not_owner`; None is not sent either.
+        let line = ServerMessage::event(Event::State(state.clone())).to_line();
+        assert!(!line.contains("not_owner"), "{line}");
         for message in [
+            ServerMessage::response(1, Reply::State(refused)),
+            ServerMessage::error(None, ErrorBody::new(ErrorKind::NotOwner, "uid 502 owns it")),
             ServerMessage::response(1, Reply::State(state.clone())),
             ServerMessage::event(Event::State(state)),
             ServerMessage::response(3, Reply::LevelSubscribed { hz: LEVEL_MAX_HZ }),

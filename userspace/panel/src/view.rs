@@ -149,6 +149,7 @@ mod tests {
             hotkey_mode: Default::default(),
             physical_open,
             counters: Counters::default(),
+            not_owner: None,
         }
     }
 
