@@ -179,7 +179,10 @@ impl RingWriter<'_> {
         }
         // Wrapping: positions are the other side's to write; near u64::MAX they wrap, and an
         // overflow check would panic (found by fuzz/fuzz_targets/ring_positions.rs).
-        self.ring.header.write_pos.store(w.wrapping_add(n as u64), Release);
+        self.ring
+            .header
+            .write_pos
+            .store(w.wrapping_add(n as u64), Release);
         n
     }
 }
@@ -217,7 +220,10 @@ impl SampleRing for RingReader<'_> {
             *o = S::from_f32(f32::from_bits(slot.load(Relaxed)));
         }
         // Wrapping, as in `push`: a hostile producer can put `r` next to u64::MAX.
-        self.ring.header.read_pos.store(r.wrapping_add(n as u64), Release);
+        self.ring
+            .header
+            .read_pos
+            .store(r.wrapping_add(n as u64), Release);
         n
     }
 
