@@ -8,6 +8,11 @@ ROOT=$(cd "$HERE/../.." && pwd)
 HM_NODE=${HM_NODE:-$ROOT/target/debug/examples/hardmute_node}
 HMWAV=${HMWAV:-$ROOT/target/release/hm-wav}
 HMPLAY=${HMPLAY:-$ROOT/target/release/hm-play}
+# PipeWire 1.x (e.g. Debian 13, pw14/run.sh): WirePlumber 0.5 ignores the 0.4 Lua files in
+# wireplumber/ and gets the same settings from pw14/wireplumber.conf.d; pw-cat reads raw samples
+# from stdin only with --raw ("$PWCAT_RAW", empty where pw-cat has no such option, as on 0.3).
+WP_VERSION=$(wireplumber --version 2>/dev/null | awk '/Linked with/{print $NF}')
+PWCAT_RAW=$(pw-cat --help 2>&1 | grep -q -- '--raw' && echo --raw)
 
 log() { echo "    [$(date +%T.%3N)] $*"; }
 die() { log "FAIL: $*"; exit 1; }
@@ -38,6 +43,10 @@ setup_env() {
     mkdir -p -m 700 "$XDG_RUNTIME_DIR"
     mkdir -p "$XDG_CONFIG_HOME" "$XDG_STATE_HOME"
     cp -r "$HERE/wireplumber" "$XDG_CONFIG_HOME/wireplumber"
+    case ${WP_VERSION:-0.4} in
+        0.[0-4].*) ;;
+        *) cp -r "$HERE/pw14/wireplumber.conf.d" "$XDG_CONFIG_HOME/wireplumber/" ;;
+    esac
 }
 
 wait_for() { # wait_for SECONDS CMD...: poll until CMD succeeds

@@ -412,6 +412,16 @@ t13_misrouted_stream_reported() {
         stop_rec "apw$n"
     done
     [ -n "$trapped" ] || die "the node id was never reused, the case was not exercised"
+    case ${WP_VERSION:-0.4} in
+        0.[0-4].*) ;;
+        *)  # WirePlumber 0.5 writes the "follow the default" mark (target.node = -1) only when it
+            # rescans a stream already linked (linking/prepare-link.lua), not when it first links
+            # the direct recording, so the stale mark this case needs never exists: the stream
+            # must get what it asked for.
+            only_hardmute_feeds "$trapped"
+            log "WirePlumber $WP_VERSION: $trapped linked from hardmute_mic only (0.4's misroute does not occur)"
+            stop_rec "apw$n"; return 0 ;;
+    esac
     linked_from fake-mic "$trapped" ||
         die "control: WirePlumber linked $trapped to hardmute_mic here; the case this test covers did not happen"
     local warned='asked for hardmute_mic but the session manager linked it from "fake-mic"'

@@ -43,7 +43,7 @@
 //!   nothing else (no stream, counters, generation or last source: those would say when the
 //!   owner is in a call and when they mute).
 //! * Same-user malware is the same principal as the owner's daemon and is out of scope
-//!   (docs/threat-model.md).
+//!   (docs/threat-model.md; docs/design.md, threat model).
 
 use crate::ks::{rd_u32, wr_u32, wr_u64};
 use crate::status::*;
