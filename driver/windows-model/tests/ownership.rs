@@ -250,14 +250,18 @@ fn identification_and_anonymous_tokens_are_refused() {
         caller_identity(1, SubjectToken::Primary, &[9, 9]),
         Err(STATUS_ACCESS_DENIED)
     );
-    // A squatting server holding the console user's identification token cannot unmute.
+    // A squatting pipe server holding the console user's identification token gets no caller
+    // to act as; the device stays muted and bound to the console user.
     let mut m = Machine::installed_for(CONSOLE);
     let borrowed = caller_identity(
         5,
         SubjectToken::Impersonation(SECURITY_IDENTIFICATION),
         &console,
     );
-    assert!(borrowed.is_err());
+    assert_eq!(borrowed, Err(STATUS_BAD_IMPERSONATION_LEVEL));
     assert!(m.ctl.is_muted());
-    let _ = m.state(&caller(6, RDP));
+    assert_eq!(
+        m.state(&caller(6, RDP)).caller_is_owner,
+        OWNERSHIP_OTHER_USER
+    );
 }
