@@ -12,8 +12,8 @@
 #![no_main]
 
 use hardmute_hal_plugin::abi::*;
-use hardmute_hal_plugin::consts::*;
 use hardmute_hal_plugin::cf::fake;
+use hardmute_hal_plugin::consts::*;
 use hardmute_hal_plugin::model::{self, Value};
 use hardmute_hal_plugin::plugin::Plugin;
 use libfuzzer_sys::fuzz_target;
@@ -77,7 +77,12 @@ fuzz_target!(|data: &[u8]| {
         };
         let addr = AudioObjectPropertyAddress {
             mSelector: selector,
-            mScope: [kAudioObjectPropertyScopeGlobal, kAudioObjectPropertyScopeInput, kAudioObjectPropertyScopeOutput, u32_at(h, 10)][usize::from(h[10] % 4)],
+            mScope: [
+                kAudioObjectPropertyScopeGlobal,
+                kAudioObjectPropertyScopeInput,
+                kAudioObjectPropertyScopeOutput,
+                u32_at(h, 10),
+            ][usize::from(h[10] % 4)],
             mElement: u32::from(h[11] % 2),
         };
         let pid = [0, 4242, 100, -1][usize::from(h[12] % 4)];
@@ -86,38 +91,61 @@ fuzz_target!(|data: &[u8]| {
             // GetPropertyData; the qualifier of TranslateUIDToDevice is a CFString reference.
             let q = cf_of(h[14], body);
             let qualifier = (q as usize).to_ne_bytes();
-            let qualifier: &[u8] = if h[13] & 2 == 0 { &qualifier } else { &qualifier[..usize::from(h[14] % 8)] };
+            let qualifier: &[u8] = if h[13] & 2 == 0 {
+                &qualifier
+            } else {
+                &qualifier[..usize::from(h[14] % 8)]
+            };
             if let Ok(value) = plugin.get(id, &addr, qualifier) {
                 let capacity = u32::from(h[14]) * 2;
                 let mut out = vec![0u64; (capacity as usize).div_ceil(8).max(1)];
                 // SAFETY: `out` is valid, 8-aligned, for at least `capacity` bytes.
                 if let Ok(n) = unsafe { value.write(out.as_mut_ptr().cast(), capacity) } {
                     assert!(n <= capacity && n <= value.size());
-                    if matches!(value, Value::Cf(_) | Value::Bool(_)) && n as usize == core::mem::size_of::<CFTypeRef>() {
+                    if matches!(value, Value::Cf(_) | Value::Bool(_))
+                        && n as usize == core::mem::size_of::<CFTypeRef>()
+                    {
                         // The HAL owns the +1 reference it got: release it as the HAL would.
                         let r = out[0] as usize as CFTypeRef;
                         // SAFETY: a +1 reference the plug-in wrote.
-                        unsafe { <hardmute_hal_plugin::cf::Cf as hardmute_hal_plugin::cf::CoreFoundation>::release(r) };
+                        unsafe {
+                            <hardmute_hal_plugin::cf::Cf as hardmute_hal_plugin::cf::CoreFoundation>::release(r)
+                        };
                     }
                 }
             }
             // SAFETY: our own fake object (or null).
-            unsafe { <hardmute_hal_plugin::cf::Cf as hardmute_hal_plugin::cf::CoreFoundation>::release(q) };
+            unsafe {
+                <hardmute_hal_plugin::cf::Cf as hardmute_hal_plugin::cf::CoreFoundation>::release(q)
+            };
         } else {
             // SetPropertyData: CF-typed properties get a CF reference, the rest raw bytes.
             if selector == model::HARD_MUTE_SELECTOR {
                 let v = cf_of(h[14], body);
                 let bytes = (v as usize).to_ne_bytes();
-                let len = if h[13] & 2 == 0 { bytes.len() } else { usize::from(h[14] % 8) };
+                let len = if h[13] & 2 == 0 {
+                    bytes.len()
+                } else {
+                    usize::from(h[14] % 8)
+                };
                 let _ = plugin.set(id, pid, &addr, &bytes[..len]);
                 // SAFETY: our own fake object (or null); the plug-in retains what it keeps.
-                unsafe { <hardmute_hal_plugin::cf::Cf as hardmute_hal_plugin::cf::CoreFoundation>::release(v) };
+                unsafe {
+                    <hardmute_hal_plugin::cf::Cf as hardmute_hal_plugin::cf::CoreFoundation>::release(v)
+                };
             } else {
                 let _ = plugin.set(id, pid, &addr, body);
             }
         }
         // Nobody is the owner's daemon here (no client was added): hard mute is never cleared.
-        assert!(!muted_before || plugin.control.is_muted(), "hard mute cleared by pid {pid}");
+        assert!(
+            !muted_before || plugin.control.is_muted(),
+            "hard mute cleared by pid {pid}"
+        );
     }
-    assert_eq!(fake::live_objects(), live_before, "CF references leaked or over-released");
+    assert_eq!(
+        fake::live_objects(),
+        live_before,
+        "CF references leaked or over-released"
+    );
 });

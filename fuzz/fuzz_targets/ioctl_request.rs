@@ -55,13 +55,19 @@ fuzz_target!(|data: &[u8]| {
             0 => SubjectToken::Primary,
             l => SubjectToken::Impersonation(u32::from(l - 1)),
         };
-        let sid_bytes = if head[2] & 0x80 != 0 { input.to_vec() } else { sid(head[2] % 3) };
+        let sid_bytes = if head[2] & 0x80 != 0 {
+            input.to_vec()
+        } else {
+            sid(head[2] % 3)
+        };
         let caller = match caller_identity(usize::from(head[2] % 4), token, &sid_bytes) {
             Ok(c) => c,
             Err(status) => {
                 assert!(status == STATUS_BAD_IMPERSONATION_LEVEL || status == STATUS_ACCESS_DENIED);
                 if let SubjectToken::Impersonation(l) = token {
-                    assert!(l >= SECURITY_IMPERSONATION || status == STATUS_BAD_IMPERSONATION_LEVEL);
+                    assert!(
+                        l >= SECURITY_IMPERSONATION || status == STATUS_BAD_IMPERSONATION_LEVEL
+                    );
                 }
                 continue;
             }
@@ -84,7 +90,10 @@ fuzz_target!(|data: &[u8]| {
         let result = handle_request(&mut policy, &ctl, &caller, call, DriverFacts::default());
         match result {
             Ok(Outcome::Reply(n)) | Ok(Outcome::MuteSet(n)) => assert!(n <= output_len),
-            Ok(Outcome::AttachBridge { ring_bytes, ring_channels }) => {
+            Ok(Outcome::AttachBridge {
+                ring_bytes,
+                ring_channels,
+            }) => {
                 assert!(locked && ring_bytes == output_len && (1..=2).contains(&ring_channels));
                 if recorded {
                     assert!(is_owner, "only the recorded owner's bridge attaches");
@@ -97,7 +106,10 @@ fuzz_target!(|data: &[u8]| {
             Err(_) => {}
         }
         if recorded && !is_owner {
-            assert!(!muted_before || ctl.is_muted(), "a non-owner cleared hard mute");
+            assert!(
+                !muted_before || ctl.is_muted(),
+                "a non-owner cleared hard mute"
+            );
         }
         if code == IOCTL_HARDMUTE_GET_STATE && matches!(result, Ok(Outcome::Reply(_))) {
             let state = client::state_reply(&reply).expect("a v1 reply");

@@ -27,18 +27,30 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let storage = usize::from(data[0]) + 1;
-    let slots: Vec<AtomicU32> = (0..storage).map(|i| AtomicU32::new(0x3f00_0000 | i as u32)).collect();
+    let slots: Vec<AtomicU32> = (0..storage)
+        .map(|i| AtomicU32::new(0x3f00_0000 | i as u32))
+        .collect();
     let header = RingHeader::new(u32::from(data[1]), u32::from(data[2] % 40));
     if data[3] & 1 == 1 {
-        header.magic.store(u32::from_le_bytes([data[3], 0, 0, 0]), Relaxed);
+        header
+            .magic
+            .store(u32::from_le_bytes([data[3], 0, 0, 0]), Relaxed);
     }
     if data[3] & 2 == 2 {
         header.version.store(u32::from(data[3]), Relaxed);
     }
     let Ok(ring) = SharedRing::attach(&header, &slots) else {
         let (m, v) = (header.magic.load(Relaxed), header.version.load(Relaxed));
-        let (cap, ch) = (header.capacity.load(Relaxed) as usize, header.channels.load(Relaxed) as usize);
-        let valid = m == RING_MAGIC && v == RING_VERSION && (1..=32).contains(&ch) && cap > 0 && cap <= storage && cap % ch == 0;
+        let (cap, ch) = (
+            header.capacity.load(Relaxed) as usize,
+            header.channels.load(Relaxed) as usize,
+        );
+        let valid = m == RING_MAGIC
+            && v == RING_VERSION
+            && (1..=32).contains(&ch)
+            && cap > 0
+            && cap <= storage
+            && cap % ch == 0;
         assert!(!valid, "a consistent header was refused");
         return;
     };
@@ -61,7 +73,10 @@ fuzz_target!(|data: &[u8]| {
             }
             3 | 4 => {
                 let want = (value % 600) as usize;
-                let (r, w) = (header.read_pos.load(Relaxed), header.write_pos.load(Relaxed));
+                let (r, w) = (
+                    header.read_pos.load(Relaxed),
+                    header.write_pos.load(Relaxed),
+                );
                 let possible = w.wrapping_sub(r) <= capacity as u64;
                 let mut out = vec![f32::NAN; want];
                 let got = reader.pop_into(&mut out);
@@ -70,7 +85,11 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(got, 0, "impossible positions read as empty");
                 }
                 for s in &out[..got] {
-                    assert_eq!(s.to_bits() & 0xffff_0000, 0x3f00_0000, "a sample not from a slot");
+                    assert_eq!(
+                        s.to_bits() & 0xffff_0000,
+                        0x3f00_0000,
+                        "a sample not from a slot"
+                    );
                 }
             }
             _ => assert!(reader.len() <= capacity),
