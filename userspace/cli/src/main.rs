@@ -19,6 +19,8 @@ mod exit {
     pub const USAGE: u8 = 2;
     /// hardmuted is not running.
     pub const NOT_RUNNING: u8 = 3;
+    /// `hardmute check` found a route to the room open.
+    pub const ROUTE_OPEN: u8 = 4;
 }
 
 const EXIT_CODES: &str = "\
@@ -27,6 +29,7 @@ Exit codes:
   1  hardmuted reported an error (e.g. unknown device, backend failure, refused) or the connection broke
   2  usage error (bad command line)
   3  hardmuted is not running (start it with `hardmuted`)
+  4  `hardmute check` found a route by which apps can hear the room while muted
 `hardmute leak-test` has its own exit codes: see `hardmute leak-test --help`.
 
 With --json every result is one JSON document per line on stdout; errors too:
@@ -71,6 +74,14 @@ enum Cmd {
     },
     /// List the processes capturing the HardMute Microphone or a physical mic.
     Listeners,
+    /// Try every route by which an app could hear the room while muted (the default input,
+    /// each physical mic, links into HardMute, apps recording a physical mic) and print a
+    /// table: route, OPEN/closed, how to close it. On Linux it records through each route for
+    /// about 0.3 s while muted. Exit status 4 when a route is open.
+    Check,
+    /// Make the HardMute Microphone the default input again, so apps that record "the default"
+    /// (most do) are covered by the mute. The input you had picked feeds HardMute instead.
+    Protect,
     /// Run the "Are You Really Muted?" attack against hard mute and write a report
     /// (all arguments go to the leak test; see `hardmute leak-test --help`).
     #[cfg(feature = "leak-test")]
@@ -83,12 +94,22 @@ enum Cmd {
         )]
         args: Vec<String>,
     },
-    /// Install hardmuted for this user: a systemd user unit, enabled and started (Linux).
+    /// Install HardMute for this user (Linux): the PipeWire drop-in that loads the gate into
+    /// PipeWire (PipeWire is restarted once so it loads it), and hardmuted as a systemd user
+    /// unit, enabled and started.
     #[cfg(target_os = "linux")]
     Install {
-        /// Write and enable the unit only; do not talk to the user's systemd now.
+        /// Write the files only; do not restart PipeWire or talk to the user's systemd now.
         #[arg(long)]
         no_activate: bool,
+        /// The gate plugin (libhardmute_pw_gate.so) the drop-in loads. Default: beside this
+        /// program, else ../lib/hardmute/ from it, else /usr/lib/hardmute/.
+        #[arg(long, value_name = "PATH")]
+        gate_plugin: Option<PathBuf>,
+        /// Make the gate mandatory: PipeWire refuses to start when it cannot load it (default:
+        /// PipeWire starts without HardMute Microphone, and hardmuted reports it missing).
+        #[arg(long, hide = true)]
+        gate_mandatory: bool,
     },
     /// Remove everything `hardmute install` wrote (Linux). The HardMute Microphone node stays
     /// until PipeWire restarts, delivering zeros, so no app falls back to the physical mic.
@@ -163,10 +184,17 @@ fn main() -> ExitCode {
         return ExitCode::from(u8::try_from(code).unwrap_or(exit::DAEMON_ERROR));
     }
     #[cfg(target_os = "linux")]
-    if let Some(code) = install::run(&cli.command, cli.json) {
+    if let Some(code) = install::run(&cli.command, cli.json, cli.socket.clone()) {
         return ExitCode::from(code);
     }
     let json = cli.json;
+    if let Cmd::Check = cli.command {
+        return ExitCode::from(match run_check(cli.socket, json) {
+            Ok(report) if report.open > 0 => exit::ROUTE_OPEN,
+            Ok(_) => exit::OK,
+            Err(e) => report_error(&e, json),
+        });
+    }
     match run(cli) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => ExitCode::from(report_error(&e, json)),
@@ -181,20 +209,27 @@ mod install {
     use std::path::{Path, PathBuf};
 
     /// `Some(exit code)` when `cmd` was an install command.
-    pub fn run(cmd: &Cmd, json: bool) -> Option<u8> {
-        let (installing, no_activate) = match cmd {
-            Cmd::Install { no_activate } => (true, *no_activate),
-            Cmd::Uninstall { no_activate } => (false, *no_activate),
+    pub fn run(cmd: &Cmd, json: bool, socket: Option<PathBuf>) -> Option<u8> {
+        let (installing, no_activate, gate) = match cmd {
+            Cmd::Install {
+                no_activate,
+                gate_plugin,
+                gate_mandatory,
+            } => (
+                true,
+                *no_activate,
+                Some((gate_plugin.clone(), *gate_mandatory)),
+            ),
+            Cmd::Uninstall { no_activate } => (false, *no_activate, None),
             _ => return None,
         };
         let Some(home) = std::env::var_os("HOME").map(PathBuf::from) else {
             eprintln!("hardmute: HOME is not set; cannot find the user's systemd folder");
             return Some(exit::DAEMON_ERROR);
         };
-        let result = if installing {
-            install(&home, no_activate)
-        } else {
-            uninstall(&home, no_activate)
+        let result = match gate {
+            Some((plugin, mandatory)) => install(&home, no_activate, plugin, mandatory),
+            None => uninstall(&home, no_activate, socket),
         };
         Some(match result {
             Ok((paths, warning)) => {
@@ -220,25 +255,162 @@ mod install {
 
     type Outcome = std::io::Result<(Vec<PathBuf>, Option<String>)>;
 
-    fn install(home: &Path, no_activate: bool) -> Outcome {
+    fn install(
+        home: &Path,
+        no_activate: bool,
+        plugin: Option<PathBuf>,
+        mandatory: bool,
+    ) -> Outcome {
+        // The gate first: a drop-in naming a plugin that is not there would leave PipeWire
+        // without HardMute Microphone.
+        let plugin = match plugin {
+            Some(p) => std::path::absolute(&p)?,
+            None => gate_plugin_path().ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!(
+                        "the gate plugin {} was not found beside this program or in \
+                         /usr/lib/hardmute/; pass --gate-plugin PATH",
+                        gate::abi::PLUGIN_FILE
+                    ),
+                )
+            })?,
+        };
+        if !plugin.is_file() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("the gate plugin {} does not exist", plugin.display()),
+            ));
+        }
+        let plugin_str = plugin.to_str().ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the gate plugin's path is not UTF-8",
+            )
+        })?;
+        let dropin = dropin_path(home);
+        if let Some(dir) = dropin.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = dropin.with_extension("conf.tmp");
+        std::fs::write(&tmp, gate::dropin::render(plugin_str, mandatory))?;
+        std::fs::rename(&tmp, &dropin)?;
+        let mut paths = vec![dropin];
+
         let opts = inst::UnitOptions {
             exec: daemon_path(),
             ..inst::UnitOptions::default()
         };
-        let paths = inst::install(home, &opts)?;
-        let warning = (!no_activate)
-            .then(|| inst::activate().err())
-            .flatten()
-            .map(|e| format!("the unit is installed and enabled for the next login, but starting it now failed: {e}"));
-        Ok((paths, warning))
+        paths.extend(inst::install(home, &opts)?);
+        let mut warnings = Vec::new();
+        if !no_activate {
+            // PipeWire reads its drop-ins at start only.
+            eprintln!(
+                "hardmute: restarting PipeWire once so it loads HardMute Microphone (audio \
+                 streams stop for a moment)"
+            );
+            if let Err(e) = restart_pipewire() {
+                warnings.push(format!(
+                    "could not restart PipeWire ({e}); HardMute Microphone appears at its next start"
+                ));
+            }
+            if let Err(e) = inst::activate() {
+                warnings.push(format!("the unit is installed and enabled for the next login, but starting it now failed: {e}"));
+            }
+        }
+        Ok((paths, (!warnings.is_empty()).then(|| warnings.join("; "))))
     }
 
-    fn uninstall(home: &Path, no_activate: bool) -> Outcome {
-        let warning = (!no_activate)
+    fn uninstall(home: &Path, no_activate: bool, socket: Option<PathBuf>) -> Outcome {
+        // First give the default input back (hardmuted remembers what HardMute replaced), while
+        // the daemon still runs.
+        let restore_warning = match super::connect(socket).and_then(|mut c| c.restore_default()) {
+            Ok(state) => {
+                if let Some(name) = &state.default_input {
+                    eprintln!("hardmute: default input is now {name}");
+                }
+                None
+            }
+            Err(e) => Some(format!(
+                "could not ask hardmuted to give the default input back ({e}); if the HardMute \
+                 Microphone is still your default input, pick your microphone in the sound settings"
+            )),
+        };
+        let stop_warning = (!no_activate)
             .then(|| inst::deactivate().err())
             .flatten()
             .map(|e| format!("could not stop the running daemon through systemd: {e}"));
-        Ok((inst::uninstall(home)?, warning))
+        let mut paths = Vec::new();
+        let dropin = dropin_path(home);
+        match std::fs::remove_file(&dropin) {
+            Ok(()) => {
+                // The folders install made, if nothing else is in them.
+                let conf_d = dropin.parent().map(Path::to_path_buf);
+                let pipewire = conf_d
+                    .as_deref()
+                    .and_then(Path::parent)
+                    .map(Path::to_path_buf);
+                paths.push(dropin);
+                for dir in [conf_d, pipewire].into_iter().flatten() {
+                    if std::fs::remove_dir(&dir).is_ok() {
+                        paths.push(dir);
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        paths.extend(inst::uninstall(home)?);
+        let warning = match (restore_warning, stop_warning) {
+            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+            (a, b) => a.or(b),
+        };
+        Ok((paths, warning))
+    }
+
+    use hardmute_pw_gate as gate;
+
+    /// `$XDG_CONFIG_HOME/pipewire/pipewire.conf.d/50-hardmute.conf` (`~/.config` by default).
+    fn dropin_path(home: &Path) -> PathBuf {
+        let config = std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .unwrap_or_else(|| home.join(".config"));
+        config
+            .join("pipewire")
+            .join("pipewire.conf.d")
+            .join(gate::dropin::FILE_NAME)
+    }
+
+    /// The gate plugin: beside this program (a cargo build), else `../lib/hardmute/` from it
+    /// (a .deb: /usr/bin -> /usr/lib/hardmute), else /usr/lib/hardmute.
+    fn gate_plugin_path() -> Option<PathBuf> {
+        let exe_dir = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf));
+        let mut candidates = Vec::new();
+        if let Some(d) = &exe_dir {
+            candidates.push(d.join(gate::abi::PLUGIN_FILE));
+            candidates.push(d.join("../lib/hardmute").join(gate::abi::PLUGIN_FILE));
+        }
+        candidates.push(Path::new("/usr/lib/hardmute").join(gate::abi::PLUGIN_FILE));
+        candidates
+            .into_iter()
+            .find(|p| p.is_file())
+            .and_then(|p| p.canonicalize().ok())
+    }
+
+    fn restart_pipewire() -> std::io::Result<()> {
+        let status = std::process::Command::new("systemctl")
+            .args(["--user", "restart", "pipewire.service"])
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!(
+                "systemctl exited with {status}"
+            )))
+        }
     }
 
     /// The `hardmuted` beside this `hardmute` (a cargo build, a .deb's /usr/bin), else /usr/bin.
@@ -249,6 +421,36 @@ mod install {
             .filter(|p| p.is_file())
             .unwrap_or_else(|| inst::UnitOptions::default().exec)
     }
+}
+
+mod check;
+
+/// `hardmute check`: hardmuted's view (default input, direct recorders), then on Linux the
+/// routes tried by recording.
+fn run_check(socket: Option<PathBuf>, json: bool) -> Result<check::Report, ClientError> {
+    let mut client = connect(socket)?;
+    let state = client.status()?;
+    let listeners = client.listeners().unwrap_or_default();
+    #[allow(unused_mut)]
+    let mut routes = check::daemon_routes(&state, &listeners);
+    #[cfg(target_os = "linux")]
+    if state.backend == "linux" {
+        routes.extend(check::linux::routes(state.muted));
+    }
+    #[cfg(not(target_os = "linux"))]
+    routes.push(check::Route {
+        route: "physical mics (by name)".into(),
+        status: check::Verdict::Unknown,
+        detail: "not tried by recording on this OS yet".into(),
+        fix: "see docs/threat-model.md".into(),
+    });
+    let report = check::Report::new(state.muted, routes);
+    if json {
+        emit_json(&report);
+    } else {
+        check::print_table(&report);
+    }
+    Ok(report)
 }
 
 fn connect(socket: Option<PathBuf>) -> Result<Client, ClientError> {
@@ -285,6 +487,15 @@ fn run(cli: Cli) -> Result<(), ClientError> {
                     "input: {}",
                     state.device.as_deref().unwrap_or("system default")
                 );
+            }
+        }
+        Cmd::Check => unreachable!("handled in main"),
+        Cmd::Protect => {
+            let state = client.protect_default()?;
+            if json {
+                emit_json(&state);
+            } else {
+                print_default_line(&state);
             }
         }
         Cmd::Listeners => {
@@ -428,6 +639,20 @@ fn print_state(state: &State, json: bool) {
     if let Some(leaked) = c.nonzero_samples_while_muted {
         println!("  non-zero samples read while muted: {leaked}");
     }
+    print_default_line(state);
+}
+
+/// The default-input line of `status`: whether apps that record "the default" are protected,
+/// and the fix when they are not.
+fn print_default_line(state: &State) {
+    match (state.default_input_protected, state.default_input.as_deref()) {
+        (Some(true), _) => println!("  default input:    HardMute Microphone (apps on the default are protected)"),
+        (Some(false), name) => println!(
+            "  default input:    {} -- apps recording the default input are NOT protected by the mute; fix: `hardmute protect`",
+            name.unwrap_or("none")
+        ),
+        (None, _) => {}
+    }
 }
 
 fn print_watch_line(state: &State, json: bool) {
@@ -508,6 +733,7 @@ mod tests {
             "1  hardmuted reported an error",
             "2  usage error",
             "3  hardmuted is not running",
+            "4  `hardmute check` found a route",
         ] {
             assert!(help.contains(line), "{line:?} missing from --help");
         }
