@@ -17,7 +17,7 @@ cargo test --workspace
 step "global-shortcuts portal client against the real xdg-desktop-portal frontend (unpacked, not installed)"
 bash userspace/portal-shortcuts/scripts/real-frontend-test.sh
 
-step "fuzz smoke run: every target in fuzz/ (IPC, IOCTL, HAL properties, ring positions), ${FUZZ_SECS:-12} s each"
+step "fuzz smoke run: every target in fuzz/ (IPC, IOCTL, HAL properties, ring positions, Linux gate page), ${FUZZ_SECS:-12} s each"
 scripts/fuzz.sh smoke "${FUZZ_SECS:-12}"
 
 step "Linux end to end: private PipeWire + WirePlumber + pipewire-pulse, real clients (tests/e2e-linux)"
