@@ -13,6 +13,7 @@ use hardmute_hal_plugin::abi::*;
 use hardmute_hal_plugin::cf::{fake, Cf, CoreFoundation};
 use hardmute_hal_plugin::clock::sim::SimClock;
 use hardmute_hal_plugin::consts::*;
+use hardmute_hal_plugin::identity::fake as processes;
 use hardmute_hal_plugin::model::{self, *};
 use hardmute_hal_plugin::AudioServerPlugIn_Factory;
 use std::ffi::c_void;
@@ -142,6 +143,11 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 const DAEMON_PID: PidT = 4242;
 const APP_PID: PidT = 100;
+/// The user the installer recorded as the owner; the daemon and the app run as this user.
+const OWNER_UID: u32 = 501;
+/// A second login session's user (fast user switching).
+const OTHER_UID: u32 = 502;
+const OTHER_DAEMON_PID: PidT = 5353;
 const DAEMON_CLIENT: u32 = 7;
 const APP_CLIENT: u32 = 8;
 
@@ -176,6 +182,7 @@ impl Hal {
     /// the driver interface, Initialize with the host interface. `stored` is the persisted state.
     fn load(stored: Option<bool>) -> Hal {
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        Self::users(Some(OWNER_UID));
         host_state(|s| {
             for (_, v) in s.storage.drain(..) {
                 release(v as CFTypeRef);
@@ -219,6 +226,21 @@ impl Hal {
             vt,
             _serial: serial,
         }
+    }
+
+    /// The kernel's process table and the installer's record, as the plug-in will read them.
+    fn users(recorded_owner: Option<u32>) {
+        processes::set_recorded_owner(recorded_owner);
+        processes::set_process(DAEMON_PID, OWNER_UID);
+        processes::set_process(APP_PID, OWNER_UID);
+        processes::set_process(OTHER_DAEMON_PID, OTHER_UID);
+    }
+
+    /// Initialize again (coreaudiod restarting) with another owner record.
+    fn reload_with_owner(&self, recorded_owner: Option<u32>) {
+        Self::users(recorded_owner);
+        // SAFETY: calling through the plug-in's vtable as the host does.
+        assert_eq!(unsafe { (self.vt.Initialize)(self.driver, &HOST) }, 0);
     }
 
     fn add_client(&self, device: AudioObjectID, client: u32, pid: PidT, bundle: &str) -> OSStatus {
@@ -1141,6 +1163,178 @@ fn fail_closed_when_the_bridge_stops_and_feed_is_refused_to_other_processes() {
         hal.stop(MIC_DEVICE_ID, APP_CLIENT),
         kAudioHardwareNotRunningError
     );
+}
+
+/// Fast user switching: coreaudiod and the plug-in are shared by every login session, and each
+/// session's LaunchAgent starts a hardmuted. Only the recorded owner's daemon may clear hard mute
+/// or feed audio; the second user's daemon (same bundle id, another uid) may add mute, is
+/// refused the rest with the permissions error, and whichever order the two connect in.
+#[test]
+fn two_users_two_daemons_only_the_recorded_owner_controls_the_mute() {
+    const OTHER_CLIENT: u32 = 9;
+    for other_first in [true, false] {
+        let hal = Hal::load(Some(true));
+        let other = || {
+            assert_eq!(
+                hal.add_client(
+                    FEED_DEVICE_ID,
+                    OTHER_CLIENT,
+                    OTHER_DAEMON_PID,
+                    model::DAEMON_BUNDLE_ID
+                ),
+                0
+            );
+            assert_eq!(
+                hal.start(FEED_DEVICE_ID, OTHER_CLIENT),
+                kAudioDevicePermissionsError,
+                "never feeds audio"
+            );
+            assert_eq!(
+                hal.set_hard_mute(OTHER_DAEMON_PID, false),
+                kAudioDevicePermissionsError
+            );
+        };
+        if other_first {
+            other();
+            assert!(hal.hard_mute());
+        }
+        assert_eq!(
+            hal.add_client(
+                FEED_DEVICE_ID,
+                DAEMON_CLIENT,
+                DAEMON_PID,
+                model::DAEMON_BUNDLE_ID
+            ),
+            0
+        );
+        assert_eq!(
+            hal.add_client(MIC_DEVICE_ID, APP_CLIENT, APP_PID, "us.zoom.xos"),
+            0
+        );
+        if !other_first {
+            other();
+        }
+        assert_eq!(
+            hal.start(FEED_DEVICE_ID, DAEMON_CLIENT),
+            0,
+            "the owner's daemon feeds"
+        );
+        assert_eq!(
+            hal.set_hard_mute(DAEMON_PID, false),
+            0,
+            "other_first={other_first}"
+        );
+        assert!(!hal.hard_mute());
+        // The second user's daemon applies *its* saved state (muted): that adds mute...
+        assert_eq!(hal.set_hard_mute(OTHER_DAEMON_PID, true), 0);
+        assert!(hal.hard_mute());
+        // ...and can never take it back off; the owner can.
+        assert_eq!(
+            hal.set_hard_mute(OTHER_DAEMON_PID, false),
+            kAudioDevicePermissionsError
+        );
+        assert!(hal.hard_mute());
+        assert_eq!(hal.set_hard_mute(DAEMON_PID, false), 0);
+        // The owner's own conferencing app (same uid, not the daemon's bundle id) cannot clear it.
+        assert_eq!(hal.set_hard_mute(APP_PID, true), 0);
+        assert_eq!(
+            hal.set_hard_mute(APP_PID, false),
+            kAudioDevicePermissionsError
+        );
+        assert_eq!(
+            hal.remove_client(FEED_DEVICE_ID, OTHER_CLIENT, OTHER_DAEMON_PID),
+            0
+        );
+    }
+}
+
+/// The declared bundle id alone is nothing: a process of another uid that declares the daemon's
+/// bundle id, or a pid the kernel no longer knows, is not the owner. Without a recorded owner
+/// (development install) the first daemon binds its user, and the second user is still refused.
+#[test]
+fn the_uid_decides_not_the_declared_bundle_id() {
+    let hal = Hal::load(Some(true));
+    // pid reused / unknown to the kernel: no uid, no authority, no feed.
+    assert_eq!(
+        hal.add_client(
+            FEED_DEVICE_ID,
+            DAEMON_CLIENT,
+            DAEMON_PID,
+            model::DAEMON_BUNDLE_ID
+        ),
+        0
+    );
+    processes::remove_process(DAEMON_PID);
+    assert_eq!(
+        hal.set_hard_mute(DAEMON_PID, false),
+        kAudioDevicePermissionsError
+    );
+    assert_eq!(
+        hal.start(FEED_DEVICE_ID, DAEMON_CLIENT),
+        kAudioDevicePermissionsError
+    );
+    // The pid now belongs to another user (exit + reuse): still refused.
+    processes::set_process(DAEMON_PID, OTHER_UID);
+    assert_eq!(
+        hal.set_hard_mute(DAEMON_PID, false),
+        kAudioDevicePermissionsError
+    );
+    assert_eq!(
+        hal.remove_client(FEED_DEVICE_ID, DAEMON_CLIENT, DAEMON_PID),
+        0
+    );
+
+    // Owner recorded as the *other* user: the first user's daemon is the stranger now.
+    hal.reload_with_owner(Some(OTHER_UID));
+    assert_eq!(
+        hal.add_client(
+            FEED_DEVICE_ID,
+            DAEMON_CLIENT,
+            DAEMON_PID,
+            model::DAEMON_BUNDLE_ID
+        ),
+        0
+    );
+    assert_eq!(
+        hal.add_client(FEED_DEVICE_ID, 9, OTHER_DAEMON_PID, model::DAEMON_BUNDLE_ID),
+        0
+    );
+    assert_eq!(
+        hal.set_hard_mute(DAEMON_PID, false),
+        kAudioDevicePermissionsError
+    );
+    assert_eq!(hal.set_hard_mute(OTHER_DAEMON_PID, false), 0);
+    assert_eq!(hal.set_hard_mute(DAEMON_PID, true), 0);
+    assert_eq!(
+        hal.remove_client(FEED_DEVICE_ID, DAEMON_CLIENT, DAEMON_PID),
+        0
+    );
+    assert_eq!(hal.remove_client(FEED_DEVICE_ID, 9, OTHER_DAEMON_PID), 0);
+
+    // No record: the first daemon to connect binds its uid; the other user's daemon is refused.
+    for (first, second) in [
+        (DAEMON_PID, OTHER_DAEMON_PID),
+        (OTHER_DAEMON_PID, DAEMON_PID),
+    ] {
+        hal.reload_with_owner(None);
+        assert_eq!(
+            hal.add_client(FEED_DEVICE_ID, 20, first, model::DAEMON_BUNDLE_ID),
+            0
+        );
+        assert_eq!(
+            hal.add_client(FEED_DEVICE_ID, 21, second, model::DAEMON_BUNDLE_ID),
+            0
+        );
+        assert_eq!(
+            hal.set_hard_mute(second, false),
+            kAudioDevicePermissionsError
+        );
+        assert_eq!(hal.set_hard_mute(first, false), 0);
+        assert_eq!(hal.set_hard_mute(first, true), 0);
+        assert_eq!(hal.remove_client(FEED_DEVICE_ID, 20, first), 0);
+        assert_eq!(hal.remove_client(FEED_DEVICE_ID, 21, second), 0);
+    }
+    Hal::users(Some(OWNER_UID));
 }
 
 #[test]
