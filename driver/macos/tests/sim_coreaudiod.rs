@@ -12,6 +12,7 @@
 use hardmute_hal_plugin::abi::*;
 use hardmute_hal_plugin::cf::{fake, Cf, CoreFoundation};
 use hardmute_hal_plugin::clock::sim::SimClock;
+use hardmute_hal_plugin::clock::HostClock;
 use hardmute_hal_plugin::consts::*;
 use hardmute_hal_plugin::model::{self, *};
 use hardmute_hal_plugin::AudioServerPlugIn_Factory;
@@ -25,8 +26,125 @@ use std::sync::{Mutex, MutexGuard};
 static GLOBAL: hardmute_alloc_counter::CountingAllocator =
     hardmute_alloc_counter::CountingAllocator;
 
-fn allocations_during(f: impl FnOnce()) -> u64 {
-    hardmute_alloc_counter::heap_ops(f).1
+// ---- which plug-in: the Linux build of the crate, or the shipped x86_64 slice -----------------
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+use hardmute_macho_loader::shim::{self, libsystem as macsys, Category};
+
+type Factory = unsafe extern "C" fn(CFTypeRef, CFTypeRef) -> *mut c_void;
+
+/// The plug-in under test. `linux`: this crate compiled for the host, with the CF fake and the
+/// simulated clock. `shipped`: the x86_64 slice of the universal bundle the cross-check linked,
+/// mapped by `hardmute-macho-loader` (its own Apple code: `cf/apple.rs` calling CF through the
+/// shim, the Mach clock through the shim's settable `mach_absolute_time`).
+#[derive(Clone, Copy)]
+struct PlugIn {
+    factory: Factory,
+    shipped: bool,
+}
+
+/// What a measured piece of IO did.
+struct Measured {
+    /// Heap operations: the test binary's counting allocator (the Linux plug-in), plus the
+    /// shim's allocation calls (the shipped plug-in's malloc/free/thread-local blocks).
+    heap_ops: u64,
+    /// Shim calls that are locks, CF, syscalls or allocations, by symbol.
+    forbidden: Vec<(&'static str, u64)>,
+    /// mach_absolute_time calls seen by the shim.
+    clock_reads: u64,
+}
+
+impl PlugIn {
+    fn linux() -> Self {
+        PlugIn {
+            factory: AudioServerPlugIn_Factory,
+            shipped: false,
+        }
+    }
+
+    /// The shipped slice, or None (with a note) when the cross-check has not built it here.
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    fn shipped() -> Option<Self> {
+        let Some(image) = hardmute_macho_loader::shipped() else {
+            eprintln!(
+                "SKIPPED: no shipped plug-in at {} (run `cargo xtask cross-check macos`; \
+                 HARDMUTE_MACHO_REQUIRED=1 makes this a failure)",
+                hardmute_macho_loader::shipped_plugin_path().display()
+            );
+            return None;
+        };
+        Some(PlugIn {
+            factory: image
+                .factory()
+                .expect("the image exports AudioServerPlugIn_Factory"),
+            shipped: true,
+        })
+    }
+
+    fn set_clock(&self, t: u64) {
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        if self.shipped {
+            return macsys::set_mach_time(t);
+        }
+        SimClock::set(t)
+    }
+    fn advance_clock(&self, ticks: u64) {
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        if self.shipped {
+            return macsys::advance_mach_time(ticks);
+        }
+        SimClock::advance(ticks)
+    }
+    fn clock_now(&self) -> u64 {
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        if self.shipped {
+            return macsys::mach_time();
+        }
+        SimClock::now()
+    }
+    /// The host clock's rate. The shipped plug-in reads mach_timebase_info once (OnceLock), so
+    /// its rate is the shim's fixed 125/3 (24 MHz, Apple silicon's), which this asserts.
+    fn set_ticks_per_second(&self, t: u64) {
+        if self.shipped {
+            assert_eq!(t, 24_000_000, "the shim's timebase is 24 MHz");
+            return;
+        }
+        SimClock::set_ticks_per_second(t)
+    }
+
+    fn measure(&self, f: impl FnOnce()) -> Measured {
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        if self.shipped {
+            let before = shim::Counts::now();
+            let host = hardmute_alloc_counter::heap_ops(f).1;
+            let after = shim::Counts::now();
+            let calls = after.since(&before);
+            return Measured {
+                heap_ops: host + after.category_since(&before, Category::Alloc),
+                forbidden: calls
+                    .iter()
+                    .filter(|(_, c, _)| {
+                        matches!(
+                            c,
+                            Category::Alloc
+                                | Category::Lock
+                                | Category::Cf
+                                | Category::Syscall
+                                | Category::Fatal
+                        )
+                    })
+                    .map(|(name, _, n)| (*name, *n))
+                    .collect(),
+                clock_reads: after.of(shim::S::mach_absolute_time)
+                    - before.of(shim::S::mach_absolute_time),
+            };
+        }
+        Measured {
+            heap_ops: hardmute_alloc_counter::heap_ops(f).1,
+            forbidden: Vec::new(),
+            clock_reads: 0,
+        }
+    }
 }
 
 // ---- CF helpers: every reference in these tests is a live fake-CF object or null ---------------
@@ -174,7 +292,7 @@ fn client_info(client: u32, pid: PidT, bundle: CFTypeRef) -> AudioServerPlugInCl
 impl Hal {
     /// Loads the plug-in like coreaudiod: factory(kAudioServerPlugInTypeUUID), QueryInterface for
     /// the driver interface, Initialize with the host interface. `stored` is the persisted state.
-    fn load(stored: Option<bool>) -> Hal {
+    fn load(p: PlugIn, stored: Option<bool>) -> Hal {
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         host_state(|s| {
             for (_, v) in s.storage.drain(..) {
@@ -191,7 +309,7 @@ impl Hal {
         }
         let type_uuid = fake::uuid(kAudioServerPlugInTypeUUID);
         // SAFETY: the factory takes a CFUUID; the fake one is live.
-        let unknown = unsafe { AudioServerPlugIn_Factory(null(), type_uuid) };
+        let unknown = unsafe { (p.factory)(null(), type_uuid) };
         release(type_uuid);
         assert!(
             !unknown.is_null(),
@@ -553,13 +671,12 @@ const AFTER: f32 = 1.0;
 
 // ---- tests -------------------------------------------------------------------------------------
 
-#[test]
-fn factory_and_iunknown_follow_cfplugin_rules() {
-    let hal = Hal::load(None);
+fn factory_and_iunknown_follow_cfplugin_rules(p: PlugIn) {
+    let hal = Hal::load(p, None);
     // Wrong type: no instance.
     let other = fake::uuid([7; 16]);
     // SAFETY: factory with a live fake CFUUID.
-    assert!(unsafe { AudioServerPlugIn_Factory(null(), other) }.is_null());
+    assert!(unsafe { (p.factory)(null(), other) }.is_null());
     release(other);
     // Unknown interface: E_NOINTERFACE and a null out-pointer.
     let mut out: *mut c_void = std::ptr::dangling_mut::<c_void>();
@@ -599,9 +716,8 @@ fn factory_and_iunknown_follow_cfplugin_rules() {
     }
 }
 
-#[test]
-fn every_property_of_every_object_answers_consistently() {
-    let hal = Hal::load(Some(true));
+fn every_property_of_every_object_answers_consistently(p: PlugIn) {
+    let hal = Hal::load(p, Some(true));
     let live_before = fake::live_objects();
     let objects = [
         PLUGIN_ID,
@@ -718,9 +834,8 @@ fn every_property_of_every_object_answers_consistently() {
     assert_eq!(fake::live_objects(), live_before);
 }
 
-#[test]
-fn the_object_tree_and_key_values_are_what_coreaudiod_expects() {
-    let hal = Hal::load(Some(true));
+fn the_object_tree_and_key_values_are_what_coreaudiod_expects(p: PlugIn) {
+    let hal = Hal::load(p, Some(true));
     assert_eq!(
         hal.get_ids(PLUGIN_ID, &addr(kAudioPlugInPropertyDeviceList)),
         vec![MIC_DEVICE_ID, FEED_DEVICE_ID]
@@ -911,9 +1026,8 @@ fn the_object_tree_and_key_values_are_what_coreaudiod_expects() {
     );
 }
 
-#[test]
-fn sample_rate_and_format_changes_go_through_the_host() {
-    let hal = Hal::load(Some(true));
+fn sample_rate_and_format_changes_go_through_the_host(p: PlugIn) {
+    let hal = Hal::load(p, Some(true));
     let rate = addr(kAudioDevicePropertyNominalSampleRate);
     assert_eq!(
         hal.get_f64(MIC_DEVICE_ID, kAudioDevicePropertyNominalSampleRate),
@@ -996,9 +1110,8 @@ fn sample_rate_and_format_changes_go_through_the_host() {
     );
 }
 
-#[test]
-fn io_delivers_the_feed_and_exact_zeros_while_muted_with_the_gate_at_delivery() {
-    let hal = Hal::load(None).with_clients_running(); // fresh install: muted
+fn io_delivers_the_feed_and_exact_zeros_while_muted_with_the_gate_at_delivery(p: PlugIn) {
+    let hal = Hal::load(p, None).with_clients_running(); // fresh install: muted
     assert!(hal.hard_mute());
     assert_eq!(
         hal.will_do(MIC_DEVICE_ID, kAudioServerPlugInIOOperationReadInput),
@@ -1101,9 +1214,8 @@ fn io_delivers_the_feed_and_exact_zeros_while_muted_with_the_gate_at_delivery() 
     assert!(changed.contains(&(MIC_DEVICE_ID, model::HARD_MUTE_SELECTOR)));
 }
 
-#[test]
-fn fail_closed_when_the_bridge_stops_and_feed_is_refused_to_other_processes() {
-    let hal = Hal::load(Some(false)).with_clients_running();
+fn fail_closed_when_the_bridge_stops_and_feed_is_refused_to_other_processes(p: PlugIn) {
+    let hal = Hal::load(p, Some(false)).with_clients_running();
     assert!(!hal.hard_mute(), "persisted unmuted state restored");
     const CH: usize = 2;
     let mut out = vec![7.0f32; 256 * CH];
@@ -1143,10 +1255,9 @@ fn fail_closed_when_the_bridge_stops_and_feed_is_refused_to_other_processes() {
     );
 }
 
-#[test]
-fn mute_state_persists_through_the_host_storage() {
+fn mute_state_persists_through_the_host_storage(p: PlugIn) {
     {
-        let hal = Hal::load(None).with_clients_running();
+        let hal = Hal::load(p, None).with_clients_running();
         assert!(hal.hard_mute(), "a fresh install starts muted");
         assert_eq!(hal.set_hard_mute(DAEMON_PID, false), 0);
         let stored = host_state(|s| {
@@ -1160,16 +1271,15 @@ fn mute_state_persists_through_the_host_storage() {
             Some(false)
         );
     }
-    let hal = Hal::load(Some(true));
+    let hal = Hal::load(p, Some(true));
     assert!(hal.hard_mute());
     drop(hal);
-    let hal = Hal::load(Some(false));
+    let hal = Hal::load(p, Some(false));
     assert!(!hal.hard_mute());
 }
 
-#[test]
-fn io_calls_never_allocate_in_any_format() {
-    let hal = Hal::load(Some(false)).with_clients_running();
+fn io_calls_never_allocate_in_any_format(p: PlugIn) {
+    let hal = Hal::load(p, Some(false)).with_clients_running();
     let mut checked = 0;
     for (mic_ch, feed_ch) in [(2usize, 2usize), (1, 2), (2, 1)] {
         for (dev, stream, ch) in [
@@ -1194,9 +1304,9 @@ fn io_calls_never_allocate_in_any_format() {
         // Buffers and values prepared outside the measured region.
         let mut fed = vec![0.25f32; 512 * feed_ch];
         let mut out = vec![1.0f32; 512 * mic_ch];
-        let allocs = allocations_during(|| {
+        let io = p.measure(|| {
             for i in 0..200 {
-                SimClock::advance(10_000);
+                p.advance_clock(10_000);
                 hal.zero_time_stamp(MIC_DEVICE_ID);
                 hal.zero_time_stamp(FEED_DEVICE_ID);
                 assert_eq!(hal.write_mix(&mut fed, feed_ch), 0);
@@ -1207,9 +1317,24 @@ fn io_calls_never_allocate_in_any_format() {
             }
         });
         assert_eq!(
-            allocs, 0,
+            io.heap_ops, 0,
             "IO path allocated ({mic_ch} <- {feed_ch} channels)"
         );
+        // On the shipped bytes, every libSystem/CF call is counted by the loader's shim: the IO
+        // operations make none but reading the Mach clock (GetZeroTimeStamp) and plain memory
+        // functions; no lock, CF call or syscall.
+        assert!(
+            io.forbidden.is_empty(),
+            "IO path called {:?} ({mic_ch} <- {feed_ch} channels)",
+            io.forbidden
+        );
+        if p.shipped {
+            assert!(
+                io.clock_reads >= 400,
+                "the shim saw {} mach_absolute_time calls for 400 GetZeroTimeStamp calls",
+                io.clock_reads
+            );
+        }
         // The conversion really ran: steady-state audio at the fed level.
         assert!(
             out.iter().skip(256).all(|s| (*s - 0.25).abs() < 1e-6),
@@ -1220,9 +1345,8 @@ fn io_calls_never_allocate_in_any_format() {
     assert_eq!(checked, 3);
 }
 
-#[test]
-fn zero_time_stamps_are_whole_periods_of_the_host_clock() {
-    let hal = Hal::load(Some(true));
+fn zero_time_stamps_are_whole_periods_of_the_host_clock(p: PlugIn) {
+    let hal = Hal::load(p, Some(true));
     assert_eq!(
         hal.add_client(MIC_DEVICE_ID, APP_CLIENT, APP_PID, "us.zoom.xos"),
         0
@@ -1239,8 +1363,8 @@ fn zero_time_stamps_are_whole_periods_of_the_host_clock() {
             0
         );
         hal.perform_pending();
-        SimClock::set_ticks_per_second(24_000_000);
-        SimClock::set(5_000_000_000);
+        p.set_ticks_per_second(24_000_000);
+        p.set_clock(5_000_000_000);
         let (_, _, seed_before) = hal.zero_time_stamp(MIC_DEVICE_ID);
         assert_eq!(hal.start(MIC_DEVICE_ID, APP_CLIENT), 0);
         let (s0, h0, seed) = hal.zero_time_stamp(MIC_DEVICE_ID);
@@ -1260,13 +1384,12 @@ fn zero_time_stamps_are_whole_periods_of_the_host_clock() {
             1_000_000_000,
             123_456_789,
         ] {
-            SimClock::advance(step);
+            p.advance_clock(step);
             let (s, h, sd) = hal.zero_time_stamp(MIC_DEVICE_ID);
             assert_eq!(sd, seed);
             assert!(s >= last_s && h >= last_h, "time stamps went backwards");
             assert_eq!(s % period, 0.0, "sample time not on a period boundary");
-            let expect_periods =
-                ((SimClock_now() - h0) as f64 / (period * ticks_per_frame)).floor();
+            let expect_periods = ((p.clock_now() - h0) as f64 / (period * ticks_per_frame)).floor();
             assert_eq!(
                 s,
                 expect_periods * period,
@@ -1278,17 +1401,11 @@ fn zero_time_stamps_are_whole_periods_of_the_host_clock() {
                 (h as f64 - ideal).abs() <= 1.0,
                 "host {h} vs {ideal} at {rate} Hz"
             );
-            assert!(h <= SimClock_now());
+            assert!(h <= p.clock_now());
             (last_s, last_h) = (s, h);
         }
         assert!(last_s > 0.0);
     }
-}
-
-#[allow(non_snake_case)]
-fn SimClock_now() -> u64 {
-    use hardmute_hal_plugin::clock::HostClock;
-    SimClock::now()
 }
 
 /// The IO thread as coreaudiod runs it: feed, then read, cycle after cycle, on its own thread.
@@ -1321,11 +1438,10 @@ impl IoThread {
     }
 }
 
-#[test]
-fn a_mute_acknowledged_on_another_thread_holds_for_every_later_cycle() {
+fn a_mute_acknowledged_on_another_thread_holds_for_every_later_cycle(p: PlugIn) {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
     use std::sync::Arc;
-    let hal = Hal::load(Some(false)).with_clients_running();
+    let hal = Hal::load(p, Some(false)).with_clients_running();
     let io = IoThread {
         driver: hal.driver as usize,
         vt: hal.vt,
@@ -1414,3 +1530,36 @@ fn a_mute_acknowledged_on_another_thread_holds_for_every_later_cycle() {
         "audio delivered after the mute was acknowledged"
     );
 }
+
+// ---- every scenario, against both plug-ins ------------------------------------------------------
+
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        /// This crate compiled for Linux (the CF fake, the simulated clock).
+        mod linux {
+            $( #[test] fn $name() { super::$name(super::PlugIn::linux()) } )*
+        }
+        /// The shipped x86_64 slice, loaded by `hardmute-macho-loader`.
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        mod shipped_x86_64 {
+            $( #[test] fn $name() {
+                if let Some(p) = super::PlugIn::shipped() {
+                    super::$name(p)
+                }
+            } )*
+        }
+    };
+}
+
+scenarios!(
+    factory_and_iunknown_follow_cfplugin_rules,
+    every_property_of_every_object_answers_consistently,
+    the_object_tree_and_key_values_are_what_coreaudiod_expects,
+    sample_rate_and_format_changes_go_through_the_host,
+    io_delivers_the_feed_and_exact_zeros_while_muted_with_the_gate_at_delivery,
+    fail_closed_when_the_bridge_stops_and_feed_is_refused_to_other_processes,
+    mute_state_persists_through_the_host_storage,
+    io_calls_never_allocate_in_any_format,
+    zero_time_stamps_are_whole_periods_of_the_host_clock,
+    a_mute_acknowledged_on_another_thread_holds_for_every_later_cycle,
+);
