@@ -29,7 +29,9 @@ use std::process::Command;
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
 
-use crate::inspect::macho::{self, Arch, BundleRules, ExecutableRules, MachOImage};
+use crate::inspect::macho::{
+    self, Arch, BundleRules, ExecutableRules, FixupFormat, MachOImage, OsVersion,
+};
 use crate::report::Report;
 use crate::targets::crates::BUILD_STD;
 use crate::targets::{link, Product, RustcLink};
@@ -57,6 +59,27 @@ pub const FACTORY: &str = "AudioServerPlugIn_Factory";
 pub const PLUGIN_TYPE_UUID: &str = "443ABAB8-E7B3-491A-B985-BEB9187030DB";
 
 const LIBSYSTEM: &str = "/usr/lib/libSystem.B.dylib";
+
+/// The plug-in's deployment target, pinned at link time (`-platform_version`, the last one wins in
+/// ld64.lld) and asserted on LC_BUILD_VERSION: Info.plist's LSMinimumSystemVersion.
+pub const PLUGIN_MIN_MACOS: OsVersion = OsVersion(11, 0, 0);
+/// The SDK version written next to it (what rustc passes for the stub SDK).
+pub const PLUGIN_SDK: OsVersion = OsVersion(11, 0, 0);
+/// The plug-in's link flags beyond rustc's own: a bundle, no unused dylib load commands, classic
+/// dyld info (rebase/bind opcodes; what the loader in `driver/macos/loader` reads) rather than the
+/// chained fixups ld64.lld would choose from macOS 13 on, and the deployment target.
+pub const PLUGIN_LINK_FLAGS: &[&str] = &[
+    "-bundle",
+    "-dead_strip_dylibs",
+    "-no_fixup_chains",
+    "-platform_version",
+    "macos",
+    "11.0",
+    "11.0",
+];
+/// The imports of each slice, one `<symbol> <library>` per line: a new or vanished import fails
+/// `macos-plugin` and names it. Regenerate with `HARDMUTE_BLESS_IMPORTS=1`.
+pub const IMPORTS_DIR: &str = "driver/macos/imports";
 const CORE_FOUNDATION: &str =
     "/System/Library/Frameworks/CoreFoundation.framework/Versions/A/CoreFoundation";
 const CORE_AUDIO: &str = "/System/Library/Frameworks/CoreAudio.framework/Versions/A/CoreAudio";
@@ -137,7 +160,7 @@ fn link_plugin(toolchain: &Toolchain, target: &str) -> Result<PathBuf> {
     let sdk = stub_sdk(toolchain, target)?;
     let root = repo_root();
     // rustc links a cdylib with -dylib; ld64 takes the last of -dylib/-bundle.
-    let link_args = ld64_args(toolchain, &["-bundle", "-dead_strip_dylibs"]);
+    let link_args = ld64_args(toolchain, PLUGIN_LINK_FLAGS);
     let out = link(
         toolchain,
         &RustcLink {
@@ -158,10 +181,67 @@ fn link_plugin(toolchain: &Toolchain, target: &str) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// The allowlist file of one slice.
+pub fn imports_file(arch: Arch) -> PathBuf {
+    let name = match arch {
+        Arch::Arm64 => "arm64",
+        Arch::X86_64 => "x86_64",
+        Arch::Other(_) => "other",
+    };
+    repo_root().join(IMPORTS_DIR).join(format!("{name}.txt"))
+}
+
+/// The slice imports exactly its allowlist (or, with `HARDMUTE_BLESS_IMPORTS=1`, the allowlist
+/// is rewritten from the slice).
+fn check_plugin_imports(image: &MachOImage) -> Result<()> {
+    let path = imports_file(image.arch);
+    let shown = format!(
+        "{IMPORTS_DIR}/{}",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    );
+    if std::env::var("HARDMUTE_BLESS_IMPORTS").is_ok_and(|v| v == "1") {
+        let mut text = format!(
+            "# Every symbol the {:?} slice of the HAL plug-in imports: `<symbol> <library>`.\n\
+             # `cargo xtask cross-check macos` fails on any difference, naming it. After a reviewed\n\
+             # change: HARDMUTE_BLESS_IMPORTS=1 cargo xtask cross-check macos\n",
+            image.arch
+        );
+        for line in macho::import_lines(image) {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        fs::create_dir_all(path.parent().context("imports dir")?)?;
+        fs::write(&path, text)?;
+        eprintln!("wrote {}", path.display());
+    }
+    let allowlist = fs::read_to_string(&path)
+        .with_context(|| format!("reading {shown} (create it with HARDMUTE_BLESS_IMPORTS=1)"))?;
+    macho::check_imports(image, &allowlist, &shown)
+}
+
+/// The pinned fixup format and deployment target, read back from the load commands.
+fn check_plugin_load_commands(image: &MachOImage) -> Result<()> {
+    ensure!(
+        image.fixups == FixupFormat::DyldInfo,
+        "fixups are {:?}, expected classic dyld info (-no_fixup_chains)",
+        image.fixups
+    );
+    let (minos, sdk) = image
+        .build_version
+        .context("no LC_BUILD_VERSION for macOS")?;
+    ensure!(
+        minos == PLUGIN_MIN_MACOS && sdk == PLUGIN_SDK,
+        "LC_BUILD_VERSION minos {minos} sdk {sdk}, expected minos {PLUGIN_MIN_MACOS} sdk {PLUGIN_SDK}"
+    );
+    Ok(())
+}
+
 /// Every rule for one plug-in slice (thin file or a slice of the universal one).
 fn check_plugin(image: &MachOImage, arch: Arch) -> Result<()> {
     macho::check_bundle(image, &plugin_rules(arch))?;
     macho::check_exports_exactly(image, &[FACTORY])?;
+    check_plugin_load_commands(image)?;
+    check_plugin_imports(image)?;
     // The plug-in really uses CF (CFRetain/CFRelease of property values): a bundle that links CF
     // but binds nothing from it would mean the seam is not what we think it is.
     ensure!(
