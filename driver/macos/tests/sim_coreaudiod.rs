@@ -112,6 +112,17 @@ impl PlugIn {
         SimClock::set_ticks_per_second(t)
     }
 
+    /// CoreFoundation calls the shim has seen (always 0 for the Linux build, which calls the
+    /// fake directly).
+    fn cf_calls(&self) -> u64 {
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        if self.shipped {
+            let zero = shim::Counts::zero();
+            return shim::Counts::now().category_since(&zero, Category::Cf);
+        }
+        0
+    }
+
     fn measure(&self, f: impl FnOnce()) -> Measured {
         #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
         if self.shipped {
@@ -308,9 +319,18 @@ impl Hal {
             release(key);
         }
         let type_uuid = fake::uuid(kAudioServerPlugInTypeUUID);
+        let cf_calls = p.cf_calls();
         // SAFETY: the factory takes a CFUUID; the fake one is live.
         let unknown = unsafe { (p.factory)(null(), type_uuid) };
         release(type_uuid);
+        if p.shipped {
+            // The shipped factory reads the UUID through CoreFoundation (CFGetTypeID,
+            // CFUUIDGetUUIDBytes): seen by the shim, so these are the loaded bytes running.
+            assert!(
+                p.cf_calls() > cf_calls,
+                "the shipped factory made no CF call"
+            );
+        }
         assert!(
             !unknown.is_null(),
             "factory refused the AudioServerPlugIn type"

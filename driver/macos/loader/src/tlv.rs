@@ -79,7 +79,10 @@ extern "C" fn tlv_resolve(d: *const Descriptor) -> *mut u8 {
 }
 
 /// `_tlv_atexit(dtor, obj)`: std registers its thread-local destructors here.
-pub extern "C" fn tlv_atexit(dtor: Dtor, arg: *mut u8) {
+///
+/// # Safety
+/// `dtor(arg)` must be sound to call when this thread exits.
+pub unsafe extern "C" fn tlv_atexit(dtor: Dtor, arg: *mut u8) {
     crate::shim::hit(crate::shim::S::tlv_atexit);
     DESTRUCTORS.with(|d| d.borrow_mut().0.push((dtor, arg)));
 }

@@ -4,6 +4,8 @@
 //! very objects the simulated coreaudiod counts (+1 references, leaks, use after free).
 
 #![allow(non_snake_case)]
+// Each function's safety contract is its CoreFoundation namesake's (live CF objects or null).
+#![allow(clippy::missing_safety_doc)]
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -43,25 +45,25 @@ pub(crate) fn init() {
 // or null, which is the contract of the `FakeCf` methods. A bad pointer fails the fake's magic
 // check and aborts the test.
 
-pub extern "C" fn CFRetain(r: CFTypeRef) -> CFTypeRef {
+pub unsafe extern "C" fn CFRetain(r: CFTypeRef) -> CFTypeRef {
     hit(S::CFRetain);
     // SAFETY: see above.
     unsafe { FakeCf::retain(r) }
 }
 
-pub extern "C" fn CFRelease(r: CFTypeRef) {
+pub unsafe extern "C" fn CFRelease(r: CFTypeRef) {
     hit(S::CFRelease);
     // SAFETY: see above.
     unsafe { FakeCf::release(r) }
 }
 
-pub extern "C" fn CFEqual(a: CFTypeRef, b: CFTypeRef) -> u8 {
+pub unsafe extern "C" fn CFEqual(a: CFTypeRef, b: CFTypeRef) -> u8 {
     hit(S::CFEqual);
     // SAFETY: see above.
     u8::from(unsafe { FakeCf::equal(a, b) })
 }
 
-pub extern "C" fn CFGetTypeID(r: CFTypeRef) -> CFTypeID {
+pub unsafe extern "C" fn CFGetTypeID(r: CFTypeRef) -> CFTypeID {
     hit(S::CFGetTypeID);
     match fake::kind(r) {
         Some(Kind::String(_)) => STRING_TYPE_ID,
@@ -78,7 +80,7 @@ pub extern "C" fn CFUUIDGetTypeID() -> CFTypeID {
     UUID_TYPE_ID
 }
 
-pub extern "C" fn CFUUIDGetUUIDBytes(r: CFTypeRef) -> CFUUIDBytes {
+pub unsafe extern "C" fn CFUUIDGetUUIDBytes(r: CFTypeRef) -> CFUUIDBytes {
     hit(S::CFUUIDGetUUIDBytes);
     match fake::kind(r) {
         Some(Kind::Uuid(bytes)) => CFUUIDBytes { bytes },
@@ -91,7 +93,7 @@ pub extern "C" fn CFBooleanGetTypeID() -> CFTypeID {
     BOOLEAN_TYPE_ID
 }
 
-pub extern "C" fn CFBooleanGetValue(r: CFTypeRef) -> u8 {
+pub unsafe extern "C" fn CFBooleanGetValue(r: CFTypeRef) -> u8 {
     hit(S::CFBooleanGetValue);
     match fake::kind(r) {
         Some(Kind::Boolean(b)) => u8::from(b),
@@ -106,7 +108,7 @@ pub extern "C" fn CFNumberGetTypeID() -> CFTypeID {
 
 /// CFNumberGetValue for the integer and floating types (CFNumberType values 1..=16); returns
 /// whether the value was represented exactly, as CoreFoundation does.
-pub extern "C" fn CFNumberGetValue(r: CFTypeRef, the_type: CFIndex, out: *mut c_void) -> u8 {
+pub unsafe extern "C" fn CFNumberGetValue(r: CFTypeRef, the_type: CFIndex, out: *mut c_void) -> u8 {
     hit(S::CFNumberGetValue);
     let Some(Kind::Number(v)) = fake::kind(r) else {
         super::fatal("CFNumberGetValue on something that is not a CFNumber")
@@ -143,7 +145,7 @@ pub extern "C" fn CFNumberGetValue(r: CFTypeRef, the_type: CFIndex, out: *mut c_
     }
 }
 
-pub extern "C" fn CFStringCreateWithBytes(
+pub unsafe extern "C" fn CFStringCreateWithBytes(
     _alloc: CFTypeRef,
     bytes: *const u8,
     len: CFIndex,

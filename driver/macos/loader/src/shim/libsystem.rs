@@ -11,6 +11,10 @@
 //! - `mach_absolute_time` reads a settable clock ([`set_mach_time`]), `mach_timebase_info`
 //!   reports a settable ratio ([`set_timebase`]): the simulated coreaudiod moves time by hand.
 
+// Each function's safety contract is its libSystem namesake's (valid pointers of the documented
+// types and sizes).
+#![allow(clippy::missing_safety_doc)]
+
 use std::cell::Cell;
 use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -147,17 +151,17 @@ pub extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
     // SAFETY: plain libc allocation.
     unsafe { libc::calloc(n, size) }
 }
-pub extern "C" fn realloc(p: *mut c_void, n: usize) -> *mut c_void {
+pub unsafe extern "C" fn realloc(p: *mut c_void, n: usize) -> *mut c_void {
     hit(S::realloc);
     // SAFETY: `p` came from this shim's malloc family (the image has no other allocator).
     unsafe { libc::realloc(p, n) }
 }
-pub extern "C" fn free(p: *mut c_void) {
+pub unsafe extern "C" fn free(p: *mut c_void) {
     hit(S::free);
     // SAFETY: as for realloc.
     unsafe { libc::free(p) }
 }
-pub extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, n: usize) -> c_int {
+pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, n: usize) -> c_int {
     hit(S::posix_memalign);
     // SAFETY: `out` is a valid out-pointer (caller contract).
     let rc = unsafe { libc::posix_memalign(out, align, n) };
@@ -167,37 +171,37 @@ pub extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, n: usize) 
         mac_errno(rc)
     }
 }
-pub extern "C" fn malloc_size(p: *const c_void) -> usize {
+pub unsafe extern "C" fn malloc_size(p: *const c_void) -> usize {
     hit(S::malloc_size);
     // SAFETY: `p` came from this shim's malloc family.
     unsafe { libc::malloc_usable_size(p as *mut c_void) }
 }
-pub extern "C" fn memcpy(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void {
+pub unsafe extern "C" fn memcpy(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void {
     hit(S::memcpy);
     // SAFETY: caller contract of memcpy.
     unsafe { libc::memcpy(d, s, n) }
 }
-pub extern "C" fn memmove(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void {
+pub unsafe extern "C" fn memmove(d: *mut c_void, s: *const c_void, n: usize) -> *mut c_void {
     hit(S::memmove);
     // SAFETY: caller contract of memmove.
     unsafe { libc::memmove(d, s, n) }
 }
-pub extern "C" fn memset(d: *mut c_void, c: c_int, n: usize) -> *mut c_void {
+pub unsafe extern "C" fn memset(d: *mut c_void, c: c_int, n: usize) -> *mut c_void {
     hit(S::memset);
     // SAFETY: caller contract of memset.
     unsafe { libc::memset(d, c, n) }
 }
-pub extern "C" fn memcmp(a: *const c_void, b: *const c_void, n: usize) -> c_int {
+pub unsafe extern "C" fn memcmp(a: *const c_void, b: *const c_void, n: usize) -> c_int {
     hit(S::memcmp);
     // SAFETY: caller contract of memcmp.
     unsafe { libc::memcmp(a, b, n) }
 }
-pub extern "C" fn bzero(d: *mut c_void, n: usize) {
+pub unsafe extern "C" fn bzero(d: *mut c_void, n: usize) {
     hit(S::bzero);
     // SAFETY: caller contract of bzero.
     unsafe { libc::memset(d, 0, n) };
 }
-pub extern "C" fn memset_pattern16(d: *mut c_void, pattern: *const c_void, n: usize) {
+pub unsafe extern "C" fn memset_pattern16(d: *mut c_void, pattern: *const c_void, n: usize) {
     hit(S::memset_pattern16);
     // SAFETY: `d` has `n` writable bytes and `pattern` 16 readable ones (caller contract).
     unsafe {
@@ -208,7 +212,7 @@ pub extern "C" fn memset_pattern16(d: *mut c_void, pattern: *const c_void, n: us
         }
     }
 }
-pub extern "C" fn strlen(s: *const std::ffi::c_char) -> usize {
+pub unsafe extern "C" fn strlen(s: *const std::ffi::c_char) -> usize {
     hit(S::strlen);
     // SAFETY: caller contract of strlen.
     unsafe { libc::strlen(s) }
@@ -282,7 +286,7 @@ fn mutex_type(m: *mut MacMutex) -> c_int {
     unsafe { (*m).opaque.as_ptr().add(8).cast::<c_int>().read_unaligned() }
 }
 
-pub extern "C" fn pthread_mutexattr_init(a: *mut MacMutexAttr) -> c_int {
+pub unsafe extern "C" fn pthread_mutexattr_init(a: *mut MacMutexAttr) -> c_int {
     hit(S::pthread_mutexattr_init);
     // SAFETY: the image passes its 16-byte pthread_mutexattr_t.
     unsafe {
@@ -291,7 +295,7 @@ pub extern "C" fn pthread_mutexattr_init(a: *mut MacMutexAttr) -> c_int {
     }
     0
 }
-pub extern "C" fn pthread_mutexattr_settype(a: *mut MacMutexAttr, kind: c_int) -> c_int {
+pub unsafe extern "C" fn pthread_mutexattr_settype(a: *mut MacMutexAttr, kind: c_int) -> c_int {
     hit(S::pthread_mutexattr_settype);
     // SAFETY: as above.
     unsafe {
@@ -305,13 +309,13 @@ pub extern "C" fn pthread_mutexattr_settype(a: *mut MacMutexAttr, kind: c_int) -
     }
     0
 }
-pub extern "C" fn pthread_mutexattr_destroy(a: *mut MacMutexAttr) -> c_int {
+pub unsafe extern "C" fn pthread_mutexattr_destroy(a: *mut MacMutexAttr) -> c_int {
     hit(S::pthread_mutexattr_destroy);
     // SAFETY: as above.
     unsafe { (*a).sig = 0 };
     0
 }
-pub extern "C" fn pthread_mutex_init(m: *mut MacMutex, a: *const MacMutexAttr) -> c_int {
+pub unsafe extern "C" fn pthread_mutex_init(m: *mut MacMutex, a: *const MacMutexAttr) -> c_int {
     hit(S::pthread_mutex_init);
     let kind = if a.is_null() {
         MUTEX_NORMAL
@@ -335,7 +339,7 @@ pub extern "C" fn pthread_mutex_init(m: *mut MacMutex, a: *const MacMutexAttr) -
     }
     0
 }
-pub extern "C" fn pthread_mutex_lock(m: *mut MacMutex) -> c_int {
+pub unsafe extern "C" fn pthread_mutex_lock(m: *mut MacMutex) -> c_int {
     hit(S::pthread_mutex_lock);
     let lock = mutex_lock_of(m, "pthread_mutex_lock");
     if mutex_type(m) == MUTEX_ERRORCHECK && lock.is_locked() {
@@ -347,7 +351,7 @@ pub extern "C" fn pthread_mutex_lock(m: *mut MacMutex) -> c_int {
     unsafe { lock.raw() }.lock();
     0
 }
-pub extern "C" fn pthread_mutex_trylock(m: *mut MacMutex) -> c_int {
+pub unsafe extern "C" fn pthread_mutex_trylock(m: *mut MacMutex) -> c_int {
     hit(S::pthread_mutex_trylock);
     let lock = mutex_lock_of(m, "pthread_mutex_trylock");
     // SAFETY: as above.
@@ -357,7 +361,7 @@ pub extern "C" fn pthread_mutex_trylock(m: *mut MacMutex) -> c_int {
         errno::EBUSY
     }
 }
-pub extern "C" fn pthread_mutex_unlock(m: *mut MacMutex) -> c_int {
+pub unsafe extern "C" fn pthread_mutex_unlock(m: *mut MacMutex) -> c_int {
     hit(S::pthread_mutex_unlock);
     let lock = mutex_lock_of(m, "pthread_mutex_unlock");
     if !lock.is_locked() {
@@ -367,7 +371,7 @@ pub extern "C" fn pthread_mutex_unlock(m: *mut MacMutex) -> c_int {
     unsafe { lock.force_unlock() };
     0
 }
-pub extern "C" fn pthread_mutex_destroy(m: *mut MacMutex) -> c_int {
+pub unsafe extern "C" fn pthread_mutex_destroy(m: *mut MacMutex) -> c_int {
     hit(S::pthread_mutex_destroy);
     let lock = mutex_lock_of(m, "pthread_mutex_destroy");
     if lock.is_locked() {
@@ -396,7 +400,7 @@ fn cond_of<'a>(c: *mut MacCond, who: &str) -> &'a Condvar {
     unsafe { &*((*c).opaque.as_ptr().cast::<Condvar>()) }
 }
 
-pub extern "C" fn pthread_cond_init(c: *mut MacCond, _attr: *const c_void) -> c_int {
+pub unsafe extern "C" fn pthread_cond_init(c: *mut MacCond, _attr: *const c_void) -> c_int {
     hit(S::pthread_cond_init);
     // SAFETY: the image passes its pthread_cond_t, not in use.
     unsafe {
@@ -446,11 +450,11 @@ fn to_duration(t: &MacTimespec) -> Duration {
     )
 }
 
-pub extern "C" fn pthread_cond_wait(c: *mut MacCond, m: *mut MacMutex) -> c_int {
+pub unsafe extern "C" fn pthread_cond_wait(c: *mut MacCond, m: *mut MacMutex) -> c_int {
     hit(S::pthread_cond_wait);
     cond_wait(c, m, None, "pthread_cond_wait")
 }
-pub extern "C" fn pthread_cond_timedwait(
+pub unsafe extern "C" fn pthread_cond_timedwait(
     c: *mut MacCond,
     m: *mut MacMutex,
     abstime: *const MacTimespec,
@@ -465,7 +469,7 @@ pub extern "C" fn pthread_cond_timedwait(
     let deadline = Instant::now() + abs.saturating_sub(now);
     cond_wait(c, m, Some(deadline), "pthread_cond_timedwait")
 }
-pub extern "C" fn pthread_cond_timedwait_relative_np(
+pub unsafe extern "C" fn pthread_cond_timedwait_relative_np(
     c: *mut MacCond,
     m: *mut MacMutex,
     rel: *const MacTimespec,
@@ -480,17 +484,17 @@ pub extern "C" fn pthread_cond_timedwait_relative_np(
         "pthread_cond_timedwait_relative_np",
     )
 }
-pub extern "C" fn pthread_cond_signal(c: *mut MacCond) -> c_int {
+pub unsafe extern "C" fn pthread_cond_signal(c: *mut MacCond) -> c_int {
     hit(S::pthread_cond_signal);
     cond_of(c, "pthread_cond_signal").notify_one();
     0
 }
-pub extern "C" fn pthread_cond_broadcast(c: *mut MacCond) -> c_int {
+pub unsafe extern "C" fn pthread_cond_broadcast(c: *mut MacCond) -> c_int {
     hit(S::pthread_cond_broadcast);
     cond_of(c, "pthread_cond_broadcast").notify_all();
     0
 }
-pub extern "C" fn pthread_cond_destroy(c: *mut MacCond) -> c_int {
+pub unsafe extern "C" fn pthread_cond_destroy(c: *mut MacCond) -> c_int {
     hit(S::pthread_cond_destroy);
     cond_of(c, "pthread_cond_destroy");
     // SAFETY: as above.
@@ -505,15 +509,15 @@ fn unfair_of<'a>(l: *mut u32) -> &'a RawMutex {
     // RawMutex lives in its first byte (zero = unlocked), touched only by this shim.
     unsafe { &*(l.cast::<RawMutex>()) }
 }
-pub extern "C" fn os_unfair_lock_lock(l: *mut u32) {
+pub unsafe extern "C" fn os_unfair_lock_lock(l: *mut u32) {
     hit(S::os_unfair_lock_lock);
     unfair_of(l).lock();
 }
-pub extern "C" fn os_unfair_lock_trylock(l: *mut u32) -> bool {
+pub unsafe extern "C" fn os_unfair_lock_trylock(l: *mut u32) -> bool {
     hit(S::os_unfair_lock_trylock);
     unfair_of(l).try_lock()
 }
-pub extern "C" fn os_unfair_lock_unlock(l: *mut u32) {
+pub unsafe extern "C" fn os_unfair_lock_unlock(l: *mut u32) {
     hit(S::os_unfair_lock_unlock);
     let raw = unfair_of(l);
     if !raw.is_locked() {
@@ -565,7 +569,7 @@ pub extern "C" fn dispatch_semaphore_create(value: isize) -> *mut c_void {
     }))
     .cast()
 }
-pub extern "C" fn dispatch_semaphore_wait(s: *mut c_void, timeout: u64) -> isize {
+pub unsafe extern "C" fn dispatch_semaphore_wait(s: *mut c_void, timeout: u64) -> isize {
     hit(S::dispatch_semaphore_wait);
     let sem = sem_of(s);
     let deadline =
@@ -584,13 +588,13 @@ pub extern "C" fn dispatch_semaphore_wait(s: *mut c_void, timeout: u64) -> isize
     *count -= 1;
     0
 }
-pub extern "C" fn dispatch_semaphore_signal(s: *mut c_void) -> isize {
+pub unsafe extern "C" fn dispatch_semaphore_signal(s: *mut c_void) -> isize {
     hit(S::dispatch_semaphore_signal);
     let sem = sem_of(s);
     *sem.count.lock() += 1;
     isize::from(sem.cv.notify_one())
 }
-pub extern "C" fn dispatch_release(s: *mut c_void) {
+pub unsafe extern "C" fn dispatch_release(s: *mut c_void) {
     hit(S::dispatch_release);
     let sem = sem_of(s);
     // The semaphore is freed by its last release; objects here are single-owner (std's parker
@@ -617,6 +621,76 @@ pub extern "C" fn pthread_self() -> usize {
     hit(S::pthread_self);
     // SAFETY: no preconditions.
     unsafe { libc::pthread_self() as usize }
+}
+
+/// `int pthread_threadid_np(pthread_t, uint64_t *)`: the calling thread's id (only `NULL` =
+/// the caller is supported, which is how std and parking_lot ask).
+pub unsafe extern "C" fn pthread_threadid_np(thread: usize, out: *mut u64) -> c_int {
+    hit(S::pthread_threadid_np);
+    if thread != 0 {
+        fatal("pthread_threadid_np for another thread: not implemented by the shim");
+    }
+    // SAFETY: gettid has no preconditions; `out` is a valid out-pointer (caller contract).
+    unsafe { out.write(libc::gettid() as u64) };
+    0
+}
+
+/// The host's environment (read-only; std reads RUST_BACKTRACE when printing a panic).
+pub unsafe extern "C" fn getenv(name: *const std::ffi::c_char) -> *mut std::ffi::c_char {
+    hit(S::getenv);
+    // SAFETY: `name` is a C string (caller contract); nothing here sets the environment.
+    unsafe { libc::getenv(name) }
+}
+
+/// `strerror_r` for macOS errno values: writes "macOS errno N" (the text is only shown in
+/// messages; the number is what matters).
+pub unsafe extern "C" fn strerror_r(
+    errnum: c_int,
+    buf: *mut std::ffi::c_char,
+    len: usize,
+) -> c_int {
+    hit(S::strerror_r);
+    let text = format!("macOS errno {errnum}\0");
+    if len < text.len() {
+        return errno::EINVAL; // ERANGE's neighbour; callers retry with more room
+    }
+    // SAFETY: `buf` holds `len` bytes (caller contract), enough for `text` (checked).
+    unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), text.len()) };
+    0
+}
+
+/// macOS `struct timeval` (tv_usec is an `int` there, padded to the same 16 bytes).
+#[repr(C)]
+pub struct MacTimeval {
+    pub tv_sec: i64,
+    pub tv_usec: i32,
+}
+const _: () = assert!(std::mem::size_of::<MacTimeval>() == 16);
+
+pub unsafe extern "C" fn gettimeofday(tv: *mut MacTimeval, _tz: *mut c_void) -> c_int {
+    hit(S::gettimeofday);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    if !tv.is_null() {
+        // SAFETY: valid out-pointer (caller contract).
+        unsafe {
+            (*tv).tv_sec = now.as_secs() as i64;
+            (*tv).tv_usec = now.subsec_micros() as i32;
+        }
+    }
+    0
+}
+
+/// `writev`: `struct iovec` is `{ void *, size_t }` on both systems.
+pub unsafe extern "C" fn writev(fd: c_int, iov: *const libc::iovec, n: c_int) -> isize {
+    hit(S::writev);
+    // SAFETY: caller contract of writev (`n` iovecs of readable memory).
+    let r = unsafe { libc::writev(fd, iov, n) };
+    if r < 0 {
+        set_errno_from_linux();
+    }
+    r
 }
 
 // ---- the Mach clock ----------------------------------------------------------------------------
@@ -653,7 +727,7 @@ pub struct MachTimebaseInfo {
     pub denom: u32,
 }
 
-pub extern "C" fn mach_timebase_info(info: *mut MachTimebaseInfo) -> c_int {
+pub unsafe extern "C" fn mach_timebase_info(info: *mut MachTimebaseInfo) -> c_int {
     hit(S::mach_timebase_info);
     // SAFETY: valid out-pointer (caller contract).
     unsafe {
@@ -676,7 +750,7 @@ pub fn linux_clock(mac: c_int) -> Option<libc::clockid_t> {
     })
 }
 
-pub extern "C" fn clock_gettime(clock: c_int, out: *mut MacTimespec) -> c_int {
+pub unsafe extern "C" fn clock_gettime(clock: c_int, out: *mut MacTimespec) -> c_int {
     hit(S::clock_gettime);
     let Some(id) = linux_clock(clock) else {
         set_errno(errno::EINVAL);
@@ -701,7 +775,7 @@ pub extern "C" fn clock_gettime(clock: c_int, out: *mut MacTimespec) -> c_int {
 
 // ---- kernel ------------------------------------------------------------------------------------
 
-pub extern "C" fn write(fd: c_int, buf: *const c_void, n: usize) -> isize {
+pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: usize) -> isize {
     hit(S::write);
     // SAFETY: caller contract of write.
     let r = unsafe { libc::write(fd, buf, n) };
@@ -710,7 +784,7 @@ pub extern "C" fn write(fd: c_int, buf: *const c_void, n: usize) -> isize {
     }
     r
 }
-pub extern "C" fn nanosleep(req: *const MacTimespec, rem: *mut MacTimespec) -> c_int {
+pub unsafe extern "C" fn nanosleep(req: *const MacTimespec, rem: *mut MacTimespec) -> c_int {
     hit(S::nanosleep);
     // SAFETY: same layout as Linux's timespec (asserted size; both are two i64s).
     let r = unsafe { libc::nanosleep(req.cast(), rem.cast()) };

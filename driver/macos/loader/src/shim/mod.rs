@@ -140,6 +140,11 @@ symbols! {
     dispatch_time = "_dispatch_time", System, Clock, dispatch_time as *const () as usize;
     // ---- threads ----
     pthread_self = "_pthread_self", System, Runtime, pthread_self as *const () as usize;
+    pthread_threadid_np = "_pthread_threadid_np", System, Runtime, pthread_threadid_np as *const () as usize;
+    getenv = "_getenv", System, Runtime, getenv as *const () as usize;
+    strerror_r = "_strerror_r", System, Runtime, strerror_r as *const () as usize;
+    gettimeofday = "_gettimeofday", System, Syscall, gettimeofday as *const () as usize;
+    writev = "_writev", System, Syscall, writev as *const () as usize;
     // ---- clocks ----
     mach_absolute_time = "_mach_absolute_time", System, Clock, mach_absolute_time as *const () as usize;
     mach_timebase_info = "_mach_timebase_info", System, Clock, mach_timebase_info as *const () as usize;
@@ -165,6 +170,29 @@ symbols! {
     CFNumberGetValue = "_CFNumberGetValue", CoreFoundation, Cf, CFNumberGetValue as *const () as usize;
     CFStringCreateWithBytes = "_CFStringCreateWithBytes", CoreFoundation, Cf, CFStringCreateWithBytes as *const () as usize;
 }
+
+/// Imports of the shipped slice left as named traps: reached only while printing a panic's
+/// backtrace (std's unwinder and symbolizer, which opens and maps the image's file). A panic in
+/// the plug-in aborts coreaudiod's plug-in host either way, so imitating these proves nothing.
+pub const PANIC_ONLY_IMPORTS: &[&str] = &[
+    "__Unwind_Backtrace",
+    "__Unwind_GetIP",
+    "__dyld_get_image_header",
+    "__dyld_get_image_name",
+    "__dyld_get_image_vmaddr_slide",
+    "__dyld_image_count",
+    "_close$NOCANCEL",
+    "_closedir",
+    "_dirfd",
+    "_fcntl",
+    "_fstat$INODE64",
+    "_getcwd",
+    "_mmap",
+    "_munmap",
+    "_open",
+    "_opendir$INODE64",
+    "_readdir_r$INODE64",
+];
 
 const N: usize = NAMES.len();
 static COUNTS: [AtomicU64; N] = [const { AtomicU64::new(0) }; N];
@@ -201,6 +229,14 @@ impl Counts {
         Counts {
             calls: std::array::from_fn(|i| COUNTS[i].load(Ordering::SeqCst)),
             extra_allocs: EXTRA_ALLOCS.load(Ordering::SeqCst),
+        }
+    }
+
+    /// All counters at zero (to read totals with [`Counts::since`]).
+    pub fn zero() -> Counts {
+        Counts {
+            calls: [0; N],
+            extra_allocs: 0,
         }
     }
 
