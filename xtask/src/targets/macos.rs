@@ -633,6 +633,48 @@ mod tests {
     }
 
     #[test]
+    fn the_pinned_fixup_format_and_deployment_target_are_asserted() {
+        let good = MachOImage {
+            arch: Arch::X86_64,
+            filetype: object::macho::MH_BUNDLE.0,
+            flags: object::macho::MH_TWOLEVEL.0,
+            fixups: FixupFormat::DyldInfo,
+            libraries: vec![LIBSYSTEM.into()],
+            exports: Default::default(),
+            binds: Default::default(),
+            build_version: Some((PLUGIN_MIN_MACOS, PLUGIN_SDK)),
+        };
+        check_plugin_load_commands(&good).unwrap();
+        let chained = MachOImage {
+            fixups: FixupFormat::ChainedFixups,
+            ..good.clone()
+        };
+        let err = check_plugin_load_commands(&chained)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ChainedFixups"), "{err}");
+        let old = MachOImage {
+            build_version: Some((OsVersion(10, 12, 0), OsVersion(10, 12, 0))),
+            ..good.clone()
+        };
+        let err = check_plugin_load_commands(&old).unwrap_err().to_string();
+        assert!(err.contains("minos 10.12"), "{err}");
+        let none = MachOImage {
+            build_version: None,
+            ..good
+        };
+        assert!(check_plugin_load_commands(&none).is_err());
+        // The flags that pin them are the ones the plug-in is linked with.
+        assert!(PLUGIN_LINK_FLAGS.contains(&"-no_fixup_chains"));
+        let pv = PLUGIN_LINK_FLAGS
+            .iter()
+            .position(|f| *f == "-platform_version")
+            .unwrap();
+        assert_eq!(PLUGIN_LINK_FLAGS[pv + 1..pv + 4], ["macos", "11.0", "11.0"]);
+        assert_eq!(PLUGIN_MIN_MACOS.to_string(), "11.0");
+    }
+
+    #[test]
     fn uuid_shape() {
         assert!(is_uuid(PLUGIN_TYPE_UUID));
         assert!(is_uuid(&FACTORY_UUID.to_lowercase()));
