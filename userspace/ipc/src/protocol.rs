@@ -216,7 +216,7 @@ pub enum Command {
     },
     /// Replies `level_subscribed`, then streams `level` events (at most [`LEVEL_MAX_HZ`] per
     /// second) on the same connection, only while the mic is live and the physical mic open:
-    /// nothing about the room is sent while muted (DESIGN.md invariant 3). Opt-in and separate
+    /// nothing about the room is sent while muted (docs/design.md, invariant 3). Opt-in and separate
     /// from `subscribe`, so clients that do not draw a meter never receive it.
     SubscribeLevel,
 }

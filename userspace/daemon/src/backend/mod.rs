@@ -3,7 +3,7 @@
 //! One module per backend, chosen at the module edge like cpal's hosts: `simulated` everywhere
 //! (tests, demos), `linux` (PipeWire), `windows` (the WaveRT driver), `macos` (the HAL plug-in).
 //!
-//! The contract every backend keeps (DESIGN.md invariants 2 and 4):
+//! The contract every backend keeps (docs/design.md, invariants 2 and 4):
 //! - `start(initial_muted)` applies the mute before any audio can flow to an app;
 //! - `set_hard_mute` returns only once the realtime path will see the new state: the first
 //!   buffer delivered after it returns `Ok` for a mute is all zeros;
