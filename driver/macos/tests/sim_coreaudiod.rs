@@ -67,9 +67,8 @@ impl PlugIn {
     fn shipped() -> Option<Self> {
         let Some(image) = hardmute_macho_loader::shipped() else {
             eprintln!(
-                "SKIPPED: no shipped plug-in at {} (run `cargo xtask cross-check macos`; \
-                 HARDMUTE_MACHO_REQUIRED=1 makes this a failure)",
-                hardmute_macho_loader::shipped_plugin_path().display()
+                "SKIPPED: HARDMUTE_MACHO_PLUGIN is unset (`cargo xtask cross-check macos macos-run` \
+                 sets it to the bundle it just linked)"
             );
             return None;
         };

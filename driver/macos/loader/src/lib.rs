@@ -19,7 +19,7 @@ pub mod image;
 pub mod shim;
 pub mod tlv;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 pub use image::{BoundImport, Image, LoadError};
@@ -30,17 +30,12 @@ pub type Factory = unsafe extern "C" fn(
     hardmute_hal_plugin::abi::CFTypeRef,
 ) -> *mut std::ffi::c_void;
 
-/// Where the shipped plug-in is: `$HARDMUTE_MACHO_PLUGIN`, else the bundle the cross-check's
-/// `macos` stage assembles in its cache.
-pub fn shipped_plugin_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("HARDMUTE_MACHO_PLUGIN") {
-        return PathBuf::from(p);
-    }
-    let cache = std::env::var_os("HARDMUTE_XCHECK_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/hardmute-xcheck")))
-        .unwrap_or_else(|| PathBuf::from(".cache/hardmute-xcheck"));
-    cache.join("macos-bundle/HardMute.driver/Contents/MacOS/HardMute")
+/// Where the shipped plug-in is: `$HARDMUTE_MACHO_PLUGIN` (the universal or thin x86_64 file),
+/// which `cargo xtask cross-check macos-run` sets to the bundle the `macos` stage just linked.
+/// Unset: the shipped scenarios skip. There is deliberately no default path: a bundle left in a
+/// cache from an older source would be tested against newer expectations.
+pub fn shipped_plugin_path() -> Option<PathBuf> {
+    std::env::var_os("HARDMUTE_MACHO_PLUGIN").map(PathBuf::from)
 }
 
 /// Whether a missing plug-in must fail instead of skip (`HARDMUTE_MACHO_REQUIRED=1`, which the
@@ -49,18 +44,21 @@ pub fn required() -> bool {
     std::env::var("HARDMUTE_MACHO_REQUIRED").is_ok_and(|v| v == "1")
 }
 
-/// The shipped plug-in, loaded once per process (coreaudiod loads it once too). `None` if the
-/// file does not exist (not built here); a file that exists but does not load panics.
+/// The shipped plug-in, loaded once per process (coreaudiod loads it once too). `None` if
+/// `HARDMUTE_MACHO_PLUGIN` is unset; a file that is missing or does not load panics.
 pub fn shipped() -> Option<&'static Image> {
     static IMAGE: OnceLock<Option<Image>> = OnceLock::new();
     IMAGE
         .get_or_init(|| {
-            let path = shipped_plugin_path();
-            let data = match std::fs::read(&path) {
-                Ok(d) => d,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required() => return None,
-                Err(e) => panic!("reading {}: {e}", path.display()),
+            let Some(path) = shipped_plugin_path() else {
+                assert!(
+                    !required(),
+                    "HARDMUTE_MACHO_REQUIRED=1 but HARDMUTE_MACHO_PLUGIN is unset"
+                );
+                return None;
             };
+            let data =
+                std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
             let slice =
                 image::x86_64_slice(&data).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let image = Image::load(slice).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

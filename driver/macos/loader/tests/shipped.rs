@@ -3,14 +3,13 @@
 //! allowlist names except the ones listed here as reachable only on a panic's way out.
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
-use hardmute_macho_loader::{shim, shipped, shipped_plugin_path};
+use hardmute_macho_loader::{shim, shipped};
 
 fn image() -> Option<&'static hardmute_macho_loader::Image> {
     let image = shipped();
     if image.is_none() {
         eprintln!(
-            "SKIPPED: no shipped plug-in at {} (run `cargo xtask cross-check macos`)",
-            shipped_plugin_path().display()
+            "SKIPPED: HARDMUTE_MACHO_PLUGIN is unset (`cargo xtask cross-check macos macos-run` sets it)"
         );
     }
     image
