@@ -376,3 +376,69 @@ fn thread_local_variables_get_a_per_thread_copy_of_the_template_and_keep_registe
         "initialised from the template, not from this thread's copy"
     );
 }
+
+#[test]
+fn proc_pidinfo_reports_the_uid_set_for_a_pid_in_the_macos_layout() {
+    sys::set_process(4242, 501);
+    let mut info = [0xAAu8; 64];
+    // SAFETY: a 64-byte buffer, as the plug-in passes.
+    let got = unsafe {
+        sys::proc_pidinfo(
+            4242,
+            sys::PROC_PIDT_SHORTBSDINFO,
+            0,
+            info.as_mut_ptr().cast(),
+            64,
+        )
+    };
+    assert_eq!(got, 64);
+    let word = |at: usize| u32::from_ne_bytes(info[at..at + 4].try_into().unwrap());
+    assert_eq!(
+        (word(0), word(36), word(44), word(52)),
+        (4242, 501, 501, 501)
+    );
+    sys::remove_process(4242);
+    // SAFETY: as above.
+    let got = unsafe {
+        sys::proc_pidinfo(
+            4242,
+            sys::PROC_PIDT_SHORTBSDINFO,
+            0,
+            info.as_mut_ptr().cast(),
+            64,
+        )
+    };
+    assert_eq!(got, 0);
+    assert_eq!(sys::last_errno(), 3, "ESRCH");
+}
+
+#[test]
+fn only_files_the_test_provides_can_be_opened_and_read() {
+    let path = c"/Library/Audio/Plug-Ins/HAL/HardMute.driver/Contents/Resources/test-file";
+    // SAFETY (all calls): C strings and buffers of this test.
+    unsafe {
+        assert_eq!(
+            sys::open(path.as_ptr(), 0x0100_0000, 0),
+            -1,
+            "not provided yet"
+        );
+        assert_eq!(sys::last_errno(), errno::ENOENT);
+        sys::set_file(path.to_str().unwrap(), Some(b"501\n"));
+        assert_eq!(sys::open(path.as_ptr(), 1, 0), -1, "write access refused");
+        let fd = sys::open(path.as_ptr(), 0x0100_0000, 0o666); // O_RDONLY | O_CLOEXEC
+        assert!(fd >= 0x4000);
+        let mut st = [0u8; sys::MAC_STAT_SIZE];
+        assert_eq!(sys::fstat(fd, st.as_mut_ptr()), 0);
+        assert_eq!(i64::from_ne_bytes(st[96..104].try_into().unwrap()), 4);
+        assert_eq!(sys::lseek(fd, 0, 1), 0);
+        let mut buf = [0u8; 16];
+        assert_eq!(sys::read(fd, buf.as_mut_ptr().cast(), 16), 4);
+        assert_eq!(&buf[..4], b"501\n");
+        assert_eq!(sys::read(fd, buf.as_mut_ptr().cast(), 16), 0, "end of file");
+        assert_eq!(sys::close_nocancel(fd), 0);
+        assert_eq!(sys::close(fd), -1, "closed twice");
+        assert_eq!(sys::last_errno(), errno::EBADF);
+        sys::set_file(path.to_str().unwrap(), None);
+        assert_eq!(sys::open(path.as_ptr(), 0, 0), -1);
+    }
+}

@@ -817,3 +817,190 @@ pub extern "C" fn getpid() -> c_int {
     hit(S::getpid);
     std::process::id() as c_int
 }
+
+// ---- processes (libproc) -----------------------------------------------------------------------
+
+static PROCESSES: Mutex<Vec<(c_int, u32)>> = Mutex::new(Vec::new());
+
+/// Process `pid` runs as `uid` (real and effective) for `proc_pidinfo`.
+pub fn set_process(pid: c_int, uid: u32) {
+    let mut p = PROCESSES.lock();
+    p.retain(|(q, _)| *q != pid);
+    p.push((pid, uid));
+}
+/// `pid` no longer exists.
+pub fn remove_process(pid: c_int) {
+    PROCESSES.lock().retain(|(q, _)| *q != pid);
+}
+
+/// `PROC_PIDT_SHORTBSDINFO` (sys/proc_info.h).
+pub const PROC_PIDT_SHORTBSDINFO: c_int = 13;
+/// `sizeof(struct proc_bsdshortinfo)`; uid at 36, ruid at 44, svuid at 52.
+pub const PROC_BSDSHORTINFO_SIZE: c_int = 64;
+
+/// `int proc_pidinfo(int pid, int flavor, uint64_t arg, void *buffer, int size)`: only the
+/// short BSD info, from the table [`set_process`] fills; returns the bytes written, or 0 with
+/// errno ESRCH for an unknown pid (libproc's convention).
+pub unsafe extern "C" fn proc_pidinfo(
+    pid: c_int,
+    flavor: c_int,
+    _arg: u64,
+    buf: *mut c_void,
+    size: c_int,
+) -> c_int {
+    hit(S::proc_pidinfo);
+    if flavor != PROC_PIDT_SHORTBSDINFO {
+        fatal(&format!(
+            "proc_pidinfo flavor {flavor}: not implemented by the shim"
+        ));
+    }
+    if size < PROC_BSDSHORTINFO_SIZE || buf.is_null() {
+        set_errno(errno::ENOMEM);
+        return 0;
+    }
+    let Some(uid) = PROCESSES
+        .lock()
+        .iter()
+        .find(|(p, _)| *p == pid)
+        .map(|(_, u)| *u)
+    else {
+        set_errno(3); // ESRCH
+        return 0;
+    };
+    let mut info = [0u32; 16];
+    info[0] = pid as u32; // pbsi_pid
+    info[9] = uid; // pbsi_uid (offset 36)
+    info[11] = uid; // pbsi_ruid (offset 44)
+    info[13] = uid; // pbsi_svuid (offset 52)
+                    // SAFETY: `buf` holds `size` >= 64 writable bytes (checked; caller contract).
+    unsafe { std::ptr::copy_nonoverlapping(info.as_ptr().cast::<u8>(), buf.cast::<u8>(), 64) };
+    PROC_BSDSHORTINFO_SIZE
+}
+
+// ---- files: only those a test provides ---------------------------------------------------------
+
+struct OpenFile {
+    fd: c_int,
+    data: Vec<u8>,
+    pos: usize,
+}
+
+static FILES: Mutex<Vec<(String, Vec<u8>)>> = Mutex::new(Vec::new());
+static OPEN: Mutex<Vec<OpenFile>> = Mutex::new(Vec::new());
+static NEXT_FD: AtomicU32 = AtomicU32::new(0x4000);
+
+/// Makes `path` readable by the image with `contents` (None: removes it). No other path exists
+/// for the image: `open` of anything else fails with ENOENT.
+pub fn set_file(path: &str, contents: Option<&[u8]>) {
+    let mut f = FILES.lock();
+    f.retain(|(p, _)| p != path);
+    if let Some(c) = contents {
+        f.push((path.to_owned(), c.to_vec()));
+    }
+}
+
+/// `open(path, flags, ...)`: read-only opens of [`set_file`] files (macOS O_ACCMODE = 3).
+pub unsafe extern "C" fn open(path: *const std::ffi::c_char, flags: c_int, _mode: c_int) -> c_int {
+    hit(S::open);
+    // SAFETY: `path` is a C string (caller contract).
+    let path = unsafe { std::ffi::CStr::from_ptr(path) }.to_string_lossy();
+    if flags & 3 != 0 {
+        set_errno(errno::EPERM);
+        return -1;
+    }
+    let Some(data) = FILES
+        .lock()
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|(_, d)| d.clone())
+    else {
+        set_errno(errno::ENOENT);
+        return -1;
+    };
+    let fd = NEXT_FD.fetch_add(1, Ordering::SeqCst) as c_int;
+    OPEN.lock().push(OpenFile { fd, data, pos: 0 });
+    fd
+}
+
+fn with_open<R>(fd: c_int, f: impl FnOnce(&mut OpenFile) -> R) -> Option<R> {
+    OPEN.lock().iter_mut().find(|o| o.fd == fd).map(f)
+}
+
+pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: usize) -> isize {
+    hit(S::read);
+    with_open(fd, |o| {
+        let chunk = &o.data[o.pos.min(o.data.len())..];
+        let k = chunk.len().min(n);
+        // SAFETY: `buf` holds `n` writable bytes (caller contract), k <= n.
+        unsafe { std::ptr::copy_nonoverlapping(chunk.as_ptr(), buf.cast::<u8>(), k) };
+        o.pos += k;
+        k as isize
+    })
+    .unwrap_or_else(|| {
+        set_errno(errno::EBADF);
+        -1
+    })
+}
+
+pub extern "C" fn lseek(fd: c_int, offset: i64, whence: c_int) -> i64 {
+    hit(S::lseek);
+    with_open(fd, |o| {
+        let base = match whence {
+            0 => 0,
+            1 => o.pos as i64,
+            2 => o.data.len() as i64,
+            _ => return None,
+        };
+        let at = base.checked_add(offset).filter(|a| *a >= 0)?;
+        o.pos = at as usize;
+        Some(at)
+    })
+    .flatten()
+    .unwrap_or_else(|| {
+        set_errno(errno::EINVAL);
+        -1
+    })
+}
+
+/// macOS `struct stat` (64-bit inodes, x86_64): 144 bytes, `st_mode` at 4, `st_size` at 96,
+/// `st_blksize` at 112.
+pub const MAC_STAT_SIZE: usize = 144;
+
+pub unsafe extern "C" fn fstat(fd: c_int, st: *mut u8) -> c_int {
+    hit(S::fstat);
+    let Some(len) = with_open(fd, |o| o.data.len()) else {
+        set_errno(errno::EBADF);
+        return -1;
+    };
+    let mut b = [0u8; MAC_STAT_SIZE];
+    b[4..6].copy_from_slice(&0o100_444u16.to_ne_bytes()); // S_IFREG | r--r--r--
+    b[6..8].copy_from_slice(&1u16.to_ne_bytes()); // st_nlink
+    b[96..104].copy_from_slice(&(len as i64).to_ne_bytes());
+    b[112..116].copy_from_slice(&4096i32.to_ne_bytes());
+    // SAFETY: `st` points at a macOS struct stat (caller contract).
+    unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), st, MAC_STAT_SIZE) };
+    0
+}
+
+/// `close` / `close$NOCANCEL` of a shim file (any other descriptor: EBADF, nothing closed).
+pub extern "C" fn close(fd: c_int) -> c_int {
+    hit(S::close);
+    close_shim_fd(fd)
+}
+pub extern "C" fn close_nocancel(fd: c_int) -> c_int {
+    hit(S::close_nocancel);
+    close_shim_fd(fd)
+}
+fn close_shim_fd(fd: c_int) -> c_int {
+    let mut open = OPEN.lock();
+    match open.iter().position(|o| o.fd == fd) {
+        Some(i) => {
+            open.remove(i);
+            0
+        }
+        None => {
+            set_errno(errno::EBADF);
+            -1
+        }
+    }
+}

@@ -155,6 +155,13 @@ symbols! {
     sched_yield = "_sched_yield", System, Syscall, sched_yield as *const () as usize;
     sysconf = "_sysconf", System, Syscall, sysconf as *const () as usize;
     getpid = "_getpid", System, Syscall, getpid as *const () as usize;
+    proc_pidinfo = "_proc_pidinfo", System, Syscall, proc_pidinfo as *const () as usize;
+    open = "_open", System, Syscall, open as *const () as usize;
+    read = "_read", System, Syscall, read as *const () as usize;
+    lseek = "_lseek", System, Syscall, lseek as *const () as usize;
+    fstat = "_fstat$INODE64", System, Syscall, fstat as *const () as usize;
+    close = "_close", System, Syscall, close as *const () as usize;
+    close_nocancel = "_close$NOCANCEL", System, Syscall, close_nocancel as *const () as usize;
     // ---- CoreFoundation ----
     kCFBooleanTrue = "_kCFBooleanTrue", CoreFoundation, Cf, std::ptr::addr_of!(K_CF_BOOLEAN_TRUE) as usize;
     kCFBooleanFalse = "_kCFBooleanFalse", CoreFoundation, Cf, std::ptr::addr_of!(K_CF_BOOLEAN_FALSE) as usize;
@@ -172,7 +179,9 @@ symbols! {
 }
 
 /// Imports of the shipped slice left as named traps: reached only while printing a panic's
-/// backtrace (std's unwinder and symbolizer, which opens and maps the image's file). A panic in
+/// backtrace (std's unwinder and symbolizer, which maps the image's file and walks directories;
+/// `open`/`fstat`/`close` are shimmed over [`libsystem::set_file`]'s files, which the
+/// symbolizer would not find). A panic in
 /// the plug-in aborts coreaudiod's plug-in host either way, so imitating these proves nothing.
 pub const PANIC_ONLY_IMPORTS: &[&str] = &[
     "__Unwind_Backtrace",
@@ -181,15 +190,12 @@ pub const PANIC_ONLY_IMPORTS: &[&str] = &[
     "__dyld_get_image_name",
     "__dyld_get_image_vmaddr_slide",
     "__dyld_image_count",
-    "_close$NOCANCEL",
     "_closedir",
     "_dirfd",
     "_fcntl",
-    "_fstat$INODE64",
     "_getcwd",
     "_mmap",
     "_munmap",
-    "_open",
     "_opendir$INODE64",
     "_readdir_r$INODE64",
 ];
