@@ -427,6 +427,9 @@ fn only_files_the_test_provides_can_be_opened_and_read() {
         assert_eq!(sys::open(path.as_ptr(), 1, 0), -1, "write access refused");
         let fd = sys::open(path.as_ptr(), 0x0100_0000, 0o666); // O_RDONLY | O_CLOEXEC
         assert!(fd >= 0x4000);
+        assert_eq!(sys::fcntl(fd, 1, 0), 1, "F_GETFD: close-on-exec");
+        assert_eq!(sys::fcntl(-5, 1, 0), -1, "not a shim file");
+        assert_eq!(sys::last_errno(), errno::EBADF);
         let mut st = [0u8; sys::MAC_STAT_SIZE];
         assert_eq!(sys::fstat(fd, st.as_mut_ptr()), 0);
         assert_eq!(i64::from_ne_bytes(st[96..104].try_into().unwrap()), 4);

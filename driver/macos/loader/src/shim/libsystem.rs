@@ -962,6 +962,25 @@ pub extern "C" fn lseek(fd: c_int, offset: i64, whence: c_int) -> i64 {
     })
 }
 
+/// `fcntl(fd, cmd, ...)` on a shim file: F_GETFD (1) answers FD_CLOEXEC (every shim file is
+/// opened close-on-exec), F_SETFD (2) and F_GETFL (3, O_RDONLY) succeed; any other command
+/// aborts the test naming it. Other descriptors: EBADF. (Variadic in C; on x86_64 the third
+/// argument arrives in the same register either way.)
+pub extern "C" fn fcntl(fd: c_int, cmd: c_int, _arg: usize) -> c_int {
+    hit(S::fcntl);
+    if with_open(fd, |_| ()).is_none() {
+        set_errno(errno::EBADF);
+        return -1;
+    }
+    match cmd {
+        1 => 1,
+        2 | 3 => 0,
+        other => fatal(&format!(
+            "fcntl command {other}: not implemented by the shim"
+        )),
+    }
+}
+
 /// macOS `struct stat` (64-bit inodes, x86_64): 144 bytes, `st_mode` at 4, `st_size` at 96,
 /// `st_blksize` at 112.
 pub const MAC_STAT_SIZE: usize = 144;

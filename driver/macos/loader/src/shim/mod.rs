@@ -160,6 +160,7 @@ symbols! {
     read = "_read", System, Syscall, read as *const () as usize;
     lseek = "_lseek", System, Syscall, lseek as *const () as usize;
     fstat = "_fstat$INODE64", System, Syscall, fstat as *const () as usize;
+    fcntl = "_fcntl", System, Syscall, fcntl as *const () as usize;
     close = "_close", System, Syscall, close as *const () as usize;
     close_nocancel = "_close$NOCANCEL", System, Syscall, close_nocancel as *const () as usize;
     // ---- CoreFoundation ----
@@ -192,7 +193,6 @@ pub const PANIC_ONLY_IMPORTS: &[&str] = &[
     "__dyld_image_count",
     "_closedir",
     "_dirfd",
-    "_fcntl",
     "_getcwd",
     "_mmap",
     "_munmap",
@@ -301,7 +301,10 @@ pub fn resolve(symbol: &str, library: &str) -> Resolved {
 /// Prints `what` and aborts the process: for conditions a test cannot continue from (an
 /// unimplemented import called, the image aborting, a corrupted lock).
 pub fn fatal(what: &str) -> ! {
-    eprintln!("macho-loader: {what}");
+    use std::io::Write;
+    // Straight to the stderr stream: `eprintln!` inside a test is captured by libtest, and the
+    // capture is lost when the process aborts.
+    let _ = writeln!(std::io::stderr(), "macho-loader: {what}");
     std::process::abort()
 }
 
