@@ -96,6 +96,8 @@ const BRIDGE_LIBRARIES: &[&str] = &[
 ];
 
 pub fn run_stage(toolchain: &Toolchain, report: &mut Report) {
+    // A bundle from an earlier run must not outlive a failed link: `macos-run` would load it.
+    let _ = fs::remove_dir_all(cache_root().join("macos-bundle").join("HardMute.driver"));
     let mut plugins = Vec::new();
     for target in TARGETS {
         report.step("macos-plugin", target, || {
