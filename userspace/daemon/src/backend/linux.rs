@@ -3,10 +3,7 @@
 //! dies apps keep reading zeros from it; the gate runs in the daemon's filter, in the same graph
 //! cycle that captured the samples.
 
-use super::{
-    from_core, to_core, Backend, BackendError, BackendOptions, BackendStatus, LevelReading,
-};
-use hardmute_core::control::ChangeSource as Core;
+use super::{Backend, BackendError, BackendOptions, BackendStatus, LevelReading};
 use hardmute_ipc::{ChangeSource, Counters, InputDevice, ListenTarget, Listener};
 use hardmute_pipewire::{Captures, Config, Error, VirtualMic};
 use std::time::{Duration, Instant};
@@ -93,9 +90,7 @@ impl Backend for LinuxBackend {
                 return Ok(());
             }
         }
-        self.mic()?
-            .set_hard_mute(muted, to_core(source))
-            .map_err(failed)
+        self.mic()?.set_hard_mute(muted, source).map_err(failed)
     }
 
     fn hard_mute(&self) -> bool {
@@ -119,7 +114,7 @@ impl Backend for LinuxBackend {
         BackendStatus {
             muted: snap.muted,
             generation: snap.generation,
-            source: from_core(snap.last_source),
+            source: snap.source(),
             device: st.source_wanted.clone(),
             physical_open: st.capture_links > 0,
             counters: Counters {
@@ -240,7 +235,7 @@ impl Backend for LinuxBackend {
         if let Some(mut mic) = self.mic.take() {
             // Fail closed first; then the filter and its links leave the graph. hardmute_mic
             // stays, so apps keep reading zeros.
-            let _ = mic.set_hard_mute(true, Core::FailSafe);
+            let _ = mic.set_hard_mute(true, ChangeSource::FailSafe);
             mic.stop();
         }
     }
@@ -249,6 +244,7 @@ impl Backend for LinuxBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hardmute_core::control::{Authority, ControlBlock};
 
     #[test]
     fn change_sources_round_trip_through_the_control_block() {
@@ -262,7 +258,10 @@ mod tests {
             ChangeSource::OtherClient,
             ChangeSource::FailSafe,
         ] {
-            assert_eq!(from_core(Some(to_core(s))), s);
+            let block = ControlBlock::new(true);
+            assert_eq!(block.snapshot().source(), ChangeSource::Startup);
+            block.set_muted(false, s, Authority::Owner).unwrap();
+            assert_eq!(block.snapshot().source(), s);
         }
     }
 

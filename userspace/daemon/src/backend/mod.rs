@@ -24,38 +24,6 @@ pub mod windows;
 use hardmute_ipc::{ChangeSource, Counters, InputDevice, Listener};
 use std::fmt;
 
-/// Who changed the mute, as the protocol names it -> as the core's control block records it.
-pub fn to_core(source: ChangeSource) -> hardmute_core::control::ChangeSource {
-    use hardmute_core::control::ChangeSource as Core;
-    match source {
-        ChangeSource::Startup => Core::Startup,
-        ChangeSource::Cli => Core::Cli,
-        ChangeSource::Hotkey => Core::Hotkey,
-        ChangeSource::Panel => Core::Panel,
-        ChangeSource::Tray => Core::Tray,
-        ChangeSource::Daemon => Core::Daemon,
-        ChangeSource::OsMuteControl => Core::OsMuteControl,
-        ChangeSource::OtherClient => Core::OtherClient,
-        ChangeSource::FailSafe => Core::FailSafe,
-    }
-}
-
-/// The control block's last source as the protocol reports it (none yet = the startup mute).
-pub fn from_core(source: Option<hardmute_core::control::ChangeSource>) -> ChangeSource {
-    use hardmute_core::control::ChangeSource as Core;
-    match source {
-        Some(Core::Cli) => ChangeSource::Cli,
-        Some(Core::Hotkey) => ChangeSource::Hotkey,
-        Some(Core::Panel) => ChangeSource::Panel,
-        Some(Core::Tray) => ChangeSource::Tray,
-        Some(Core::Daemon) => ChangeSource::Daemon,
-        Some(Core::OsMuteControl) => ChangeSource::OsMuteControl,
-        Some(Core::OtherClient) => ChangeSource::OtherClient,
-        Some(Core::FailSafe) => ChangeSource::FailSafe,
-        Some(Core::Startup) | None => ChangeSource::Startup,
-    }
-}
-
 /// Settings a backend is created with (from the persisted state).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BackendOptions {
