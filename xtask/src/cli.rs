@@ -16,6 +16,7 @@ enum Stage {
     Macos,
     Windows,
     WindowsWine,
+    WindowsKernel,
     WindowsMsi,
 }
 
@@ -28,6 +29,7 @@ impl Stage {
         Stage::Macos,
         Stage::Windows,
         Stage::WindowsWine,
+        Stage::WindowsKernel,
         Stage::WindowsMsi,
     ];
 
@@ -40,6 +42,7 @@ impl Stage {
             Stage::Macos => "macos",
             Stage::Windows => "windows",
             Stage::WindowsWine => "windows-wine",
+            Stage::WindowsKernel => "windows-kernel",
             Stage::WindowsMsi => "windows-msi",
         }
     }
@@ -53,6 +56,7 @@ impl Stage {
             Stage::Macos => "HAL plug-in bundles for both Apple targets, universal HardMute.driver + Info.plist, bridge probe executables",
             Stage::Windows => "WDM kernel driver .sys (dev+release, PE/frame rules, GUIDs, clippy), userspace programs linked for msvc+gnu, installer",
             Stage::WindowsWine => "the Windows crates' listed test targets (x86_64-pc-windows-gnu) run under headless wine",
+            Stage::WindowsKernel => "the release driver .sys loaded by Wine's kernel layer with a stand-in portcls.sys, driven through its control device",
             Stage::WindowsMsi => "the user-space MSI (installer/windows/wix) built by wixl from the msvc programs, tables asserted",
         }
     }
@@ -71,6 +75,7 @@ impl Stage {
             Stage::Macos => targets::macos::run_stage(toolchain, report),
             Stage::Windows => targets::windows::run_stage(toolchain, report),
             Stage::WindowsWine => targets::windows::run_wine_stage(toolchain, report),
+            Stage::WindowsKernel => targets::windows::run_kernel_stage(toolchain, report),
             Stage::WindowsMsi => targets::windows::run_msi_stage(toolchain, report),
         }
     }
@@ -168,6 +173,7 @@ mod tests {
                 Stage::Macos,
                 Stage::Windows,
                 Stage::WindowsWine,
+                Stage::WindowsKernel,
                 Stage::WindowsMsi
             ]
         );
