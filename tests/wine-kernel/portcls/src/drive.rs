@@ -255,7 +255,7 @@ unsafe fn run_all() {
         return;
     }
     check!(
-        ADAPTER.topology.load(SeqCst).is_null() == false && ADAPTER.connections.load(SeqCst) == 1,
+        !ADAPTER.topology.load(SeqCst).is_null() && ADAPTER.connections.load(SeqCst) == 1,
         "StartDevice registered Topology + Wave and {} physical connection(s)",
         ADAPTER.connections.load(SeqCst)
     );
@@ -500,7 +500,7 @@ unsafe fn run_stream(miniport: *mut IMiniportWaveRT, pin: u32, format: &Format, 
             });
         let block = fmt.block_align();
         if !check!(
-            status == STATUS_SUCCESS && !mdl.is_null() && actual >= block && actual % (block * NOTIFICATIONS) == 0,
+            status == STATUS_SUCCESS && !mdl.is_null() && actual >= block && actual.is_multiple_of(block * NOTIFICATIONS),
             "{label} AllocateBufferWithNotification({NOTIFICATIONS}, {requested}): {status:#x}, {actual} bytes"
         ) {
             release(input.cast());
@@ -582,7 +582,7 @@ unsafe fn run_stream(miniport: *mut IMiniportWaveRT, pin: u32, format: &Format, 
                 .map_or(STATUS_NOT_IMPLEMENTED, |f| f(stream, &mut pos));
             if s != STATUS_SUCCESS
                 || pos.WriteOffset >= len as u64
-                || pos.WriteOffset % u64::from(block) != 0
+                || !pos.WriteOffset.is_multiple_of(u64::from(block))
             {
                 position_ok = false;
             }

@@ -20,7 +20,7 @@
 
 // The driver's own bindings and layout assertions (the same types the driver was built with).
 #[path = "../../../../driver/windows/src/ddk/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod ddk;
 #[path = "../../../../driver/windows/src/guids.rs"]
 #[allow(dead_code)]

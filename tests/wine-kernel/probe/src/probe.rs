@@ -908,6 +908,7 @@ ServiceBinary=%12%\\hardmute.sys\r
 const HARDWARE_ID: &str = "root\\hardmute_winetest";
 
 /// SetupAPI / newdev declared here (the windows crate's feature for them would rebuild it).
+#[allow(clippy::upper_case_acronyms, non_snake_case)]
 mod setupapi {
     use std::ffi::c_void;
     pub type HDEVINFO = isize;

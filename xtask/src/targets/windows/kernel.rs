@@ -10,7 +10,8 @@
 //! the loaded driver), `unload` (DriverUnload, the control device is gone, the `.sys` in the
 //! prefix is still byte-identical), `pnp + stream` (a root-enumerated device installed from a
 //! test INF, as Wine's `driver_pnp` test does: AddDevice, IRP_MN_START_DEVICE, then the
-//! stand-in opens and runs capture streams against the wave miniport and reports). Every wine run is bounded by [`STEP_TIMEOUT`]; Wine's
+//! stand-in opens and runs capture streams against the wave miniport and reports), and
+//! `clippy` of the stand-in (msvc, core) and the probe (gnu, all targets). Every wine run is bounded by [`STEP_TIMEOUT`]; Wine's
 //! stderr (winedevice included) and the stand-in's log are kept in `wine/kernel-logs/` in the
 //! cache and their tails printed when a row fails.
 
@@ -25,7 +26,7 @@ use anyhow::{bail, ensure, Context, Result};
 use super::driver::link_sys;
 use super::user::{build_target_dir, configure};
 use super::wine::{prepare_prefix_at, wine_env, WINE, WINESERVER};
-use super::{GNU, MSVC};
+use super::{units_target_dir, verify_clippy, Units, GNU, MSVC};
 use crate::report::Report;
 use crate::targets::core::BUILD_STD_CORE;
 use crate::targets::{link, Product, RustcLink};
@@ -108,6 +109,25 @@ pub fn run_rows(toolchain: &Toolchain, report: &mut Report) {
         },
     );
     rig.stop_wineserver();
+    report.step(STAGE, "clippy (stand-in msvc, probe gnu)", || clippy(toolchain));
+}
+
+/// The stand-in with the driver's clippy settings; the probe for gnu with all targets.
+fn clippy(toolchain: &Toolchain) -> Result<()> {
+    verify_clippy(toolchain)?;
+    run(toolchain
+        .cargo(&repo_root().join(STANDIN_DIR))
+        .args(["clippy", "--package", STANDIN_PACKAGE, "--target", MSVC])
+        .args(BUILD_STD_CORE)
+        .arg("--target-dir")
+        .arg(units_target_dir(MSVC, false, Units::Check))
+        .args(["--", "-D", "warnings"]))?;
+    run(toolchain
+        .cargo(&repo_root())
+        .args(["clippy", "--target", GNU, "-Zbuild-std"])
+        .arg("--target-dir")
+        .arg(units_target_dir(GNU, true, Units::Check))
+        .args(["--package", PROBE_PACKAGE, "--all-targets", "--", "-D", "warnings"]))
 }
 
 fn build(toolchain: &Toolchain) -> Result<Rig> {
