@@ -3,6 +3,7 @@
 #   scripts/test.sh
 # Environment: E2E_TOGGLE_SECS (default 60) — length of the Linux e2e toggling test;
 #              FUZZ_SECS (default 20) — the IPC parser fuzz smoke run.
+#              HARDMUTE_SKIP_PW14=1 — skip the e2e run on PipeWire 1.4 (tests/e2e-linux/pw14).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n=== %s\n' "$*"; }
@@ -22,6 +23,11 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 
 step "Linux end to end: private PipeWire + WirePlumber + pipewire-pulse, real clients (tests/e2e-linux)"
 TOGGLE_SECS="${E2E_TOGGLE_SECS:-60}" bash tests/e2e-linux/run.sh
+
+if [ "${HARDMUTE_SKIP_PW14:-0}" != 1 ]; then
+  step "Linux end to end again on PipeWire 1.4 + WirePlumber 0.5 (Debian 13 root, cached in ~/.cache/hardmute-trixie; HARDMUTE_SKIP_PW14=1 skips)"
+  TOGGLE_SECS="${E2E_TOGGLE_SECS:-60}" bash tests/e2e-linux/pw14/run.sh
+fi
 
 step "leak test against the real Linux backend (the PETS 2022 attack, short mode)"
 bash userspace/leaktest/scripts/linux-leak-test.sh target/leak-test-linux

@@ -13,14 +13,15 @@ if ! cargo deb --version >/dev/null 2>&1; then
     echo "0 passed, 0 failed"
     exit 0
 fi
-cargo build --release -q -p hardmuted -p hardmute-cli || { echo "0 passed, 1 failed"; exit 1; }
+cargo build --release -q -p hardmuted -p hardmute-cli -p hardmute-pw-gate || { echo "0 passed, 1 failed"; exit 1; }
 rm -rf target/debian
 cargo deb -q -p hardmute-installer-linux --no-build -o target/debian/ >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
 DEB=$(ls target/debian/hardmute_*.deb)
 LIST=$(dpkg -c "$DEB")
 INFO=$(dpkg-deb -I "$DEB")
 check "deb built" '[ -s "$DEB" ]'
-for f in ./usr/bin/hardmuted ./usr/bin/hardmute ./usr/lib/systemd/user/hardmuted.service; do
+for f in ./usr/bin/hardmuted ./usr/bin/hardmute ./usr/lib/systemd/user/hardmuted.service \
+    ./usr/lib/hardmute/libhardmute_pw_gate.so ./usr/share/hardmute/pipewire.conf.d/50-hardmute.conf; do
     check "contains $f" 'grep -q " $f\$" <<<"$LIST"'
 done
 check "binaries are executable" '[ "$(grep -c "^-rwxr-xr-x .* ./usr/bin/hardmute" <<<"$LIST")" = 2 ]'
@@ -30,6 +31,8 @@ check "maintainer scripts are valid sh" 'dpkg-deb --ctrl-tarfile "$DEB" | tar -x
 tmp=$(mktemp -d); dpkg-deb -x "$DEB" "$tmp"
 check "packaged unit is the generated one" 'cmp -s "$tmp/usr/lib/systemd/user/hardmuted.service" installer/linux/debian/hardmuted.service'
 check "packaged hardmuted runs" '"$tmp/usr/bin/hardmuted" --version >/dev/null'
+check "packaged gate exports ladspa_descriptor" 'nm -D --defined-only "$tmp/usr/lib/hardmute/libhardmute_pw_gate.so" | grep -q " T ladspa_descriptor\$"'
+check "packaged drop-in loads the packaged gate" 'grep -q "plugin = \"/usr/lib/hardmute/libhardmute_pw_gate.so\"" "$tmp/usr/share/hardmute/pipewire.conf.d/50-hardmute.conf"'
 if command -v systemd-analyze >/dev/null; then
     check "systemd accepts the packaged unit" 'sed "s|/usr/bin/hardmuted|$tmp/usr/bin/hardmuted|" "$tmp/usr/lib/systemd/user/hardmuted.service" >"$tmp/hardmuted.service" && systemd-analyze verify --man=no "$tmp/hardmuted.service" 2>&1 | { ! grep -q hardmuted.service; }'
 fi

@@ -8,6 +8,15 @@ ROOT=$(cd "$HERE/../.." && pwd)
 HM_NODE=${HM_NODE:-$ROOT/target/debug/examples/hardmute_node}
 HMWAV=${HMWAV:-$ROOT/target/release/hm-wav}
 HMPLAY=${HMPLAY:-$ROOT/target/release/hm-play}
+# The gate plugin the drop-in loads (built by run.sh; another checkout or a chroot may point
+# elsewhere). GATE_DROPIN=none starts PipeWire without HardMute (a control).
+HM_GATE_PLUGIN=${HM_GATE_PLUGIN:-$ROOT/target/release/libhardmute_pw_gate.so}
+GATE_DROPIN=${GATE_DROPIN:-install}
+# PipeWire 1.x (e.g. Debian 13, pw14/run.sh): WirePlumber 0.5 ignores the 0.4 Lua files in
+# wireplumber/ and gets the same settings from pw14/wireplumber.conf.d; pw-cat reads raw samples
+# from stdin only with --raw ("$PWCAT_RAW", empty where pw-cat has no such option, as on 0.3).
+WP_VERSION=$(wireplumber --version 2>/dev/null | awk '/Linked with/{print $NF}')
+PWCAT_RAW=$(pw-cat --help 2>&1 | grep -q -- '--raw' && echo --raw)
 
 log() { echo "    [$(date +%T.%3N)] $*"; }
 die() { log "FAIL: $*"; exit 1; }
@@ -36,8 +45,27 @@ setup_env() {
     unset PIPEWIRE_REMOTE PIPEWIRE_RUNTIME_DIR PIPEWIRE_CONFIG_DIR PIPEWIRE_CONFIG_NAME \
         PIPEWIRE_NODE PIPEWIRE_AUTOCONNECT DBUS_SESSION_BUS_ADDRESS PULSE_RUNTIME_PATH || true
     mkdir -p -m 700 "$XDG_RUNTIME_DIR"
-    mkdir -p "$XDG_CONFIG_HOME" "$XDG_STATE_HOME"
+    mkdir -p "$XDG_CONFIG_HOME/pipewire" "$XDG_STATE_HOME"
     cp -r "$HERE/wireplumber" "$XDG_CONFIG_HOME/wireplumber"
+    case ${WP_VERSION:-0.4} in
+        0.[0-4].*) ;;
+        *) cp -r "$HERE/pw14/wireplumber.conf.d" "$XDG_CONFIG_HOME/wireplumber/" ;;
+    esac
+    export HARDMUTE_CONFIG_DIR=$WORK/hmconf HARDMUTE_SOCKET=$WORK/run/hardmute.sock
+}
+
+# The product's install step, as a user runs it: `hardmute install` writes the PipeWire drop-in
+# (and a systemd user unit, unused here) under this test's HOME/XDG_CONFIG_HOME; the private
+# PipeWire below reads its config from there, so it loads exactly that drop-in.
+install_gate() { # install_gate [extra `hardmute install` args]
+    [ -x "$HMCLI" ] || (cd "$ROOT" && cargo build -q -p hardmute-cli) || die "cannot build hardmute"
+    # Scripts that source this file (the leak tests) may not have built the gate.
+    [ -f "$HM_GATE_PLUGIN" ] || (cd "$ROOT" && cargo build -q --release -p hardmute-pw-gate) ||
+        die "cannot build the gate plugin"
+    "$HMCLI" install --no-activate --gate-plugin "$HM_GATE_PLUGIN" "$@" >>"$WORK/install.log" 2>&1 ||
+        die "hardmute install failed: $(cat "$WORK/install.log")"
+    GATE_CONF=$XDG_CONFIG_HOME/pipewire/pipewire.conf.d/50-hardmute.conf
+    [ -f "$GATE_CONF" ] || die "hardmute install wrote no drop-in"
 }
 
 wait_for() { # wait_for SECONDS CMD...: poll until CMD succeeds
@@ -51,14 +79,16 @@ wait_for() { # wait_for SECONDS CMD...: poll until CMD succeeds
 # The desktop stack: PipeWire, WirePlumber (session manager: moves apps whose source vanished,
 # which is what the fail-closed design must survive) and pipewire-pulse (the PulseAudio API).
 start_stack() {
-    local conf=$HERE/pipewire-e2e.conf
+    # The rig's PipeWire config, as the user's ~/.config/pipewire/pipewire.conf: PipeWire then
+    # also reads the user's pipewire.conf.d/, where `hardmute install` put the drop-in.
+    local conf=$XDG_CONFIG_HOME/pipewire/pipewire.conf
+    cp "$HERE/pipewire-e2e.conf" "$conf"
     if [ "${DUP_DEFAULT_METADATA:-0}" = 1 ]; then  # the rig's old mistake, kept for t13
-        conf=$WORK/pipewire-dup-metadata.conf
-        sed 's/^context.objects = \[$/&\n    { factory = metadata args = { metadata.name = default } }/' \
-            "$HERE/pipewire-e2e.conf" >"$conf"
+        sed -i 's/^context.objects = \[$/&\n    { factory = metadata args = { metadata.name = default } }/' "$conf"
         grep -q 'metadata.name = default' "$conf" || die "cannot add the second default metadata"
     fi
-    pipewire -c "$conf" >>"$WORK/pipewire.log" 2>&1 &
+    if [ "$GATE_DROPIN" = install ] && [ -z "${GATE_CONF:-}" ]; then install_gate; fi
+    pipewire >>"$WORK/pipewire.log" 2>&1 &
     PW_PID=$!
     PIDS+=($!)
     wait_for 10 pw-cli info 0 || die "pipewire did not start"
@@ -147,7 +177,6 @@ hm_start() {
     if [ ! -x "$HMD" ] || [ ! -x "$HMCLI" ]; then   # scripts that source this file may not have built them
         (cd "$ROOT" && cargo build -q -p hardmuted -p hardmute-cli) || die "cannot build hardmuted and hardmute"
     fi
-    export HARDMUTE_CONFIG_DIR=$WORK/hmconf HARDMUTE_SOCKET=$WORK/run/hardmute.sock
     if [ "$HM_N" = 1 ]; then    # the persisted state the test asked for
         mkdir -p "$HARDMUTE_CONFIG_DIR"
         local release=false device=
@@ -191,8 +220,7 @@ hm_cmd() {
             status)
                 out=$("$HMCLI" --json status 2>&1) || { echo "error $out"; return; }
                 local open; open=$(sed -n 's/.*"physical_open":\([a-z]*\).*/\1/p' <<<"$out")
-                local links=0; [ "$open" = true ] && links=1
-                echo "status muted=$(sed -n 's/.*"muted":\([a-z]*\).*/\1/p' <<<"$out") capture_links=$links" ;;
+                echo "status muted=$(sed -n 's/.*"muted":\([a-z]*\).*/\1/p' <<<"$out") physical_open=$open" ;;
             stats)
                 out=$("$HMCLI" --json status 2>&1) || { echo "error $out"; return; }
                 echo "stats delivered=$(json_counter frames_delivered <<<"$out") zeroed=$(json_counter frames_zeroed <<<"$out") underruns=$(json_counter underruns <<<"$out")" ;;
@@ -233,7 +261,22 @@ hm_kill9() {
     return 0
 }
 
-capture_linked() { local s; s=$(hm_cmd status) && grep -q 'capture_links=[1-9]' <<<"$s"; }
+# The physical source is linked into the gate's input (by hardmuted). Whether it *runs* depends
+# on whether anything records (the link is passive): see `physical_running`.
+capture_linked() { local l; l=$(pw-link -l 2>/dev/null) && grep -q '|-> hardmute_capture:' <<<"$l"; }
+physical_running() { local s; s=$(hm_cmd status) && grep -Eq 'physical_open=true|running=true' <<<"$s"; }
+# pw-dump's state of a node by name ("running", "idle", "suspended", ...).
+node_state() {
+    pw-dump 2>/dev/null | python3 -c '
+import json, sys
+for o in json.load(sys.stdin):
+    if o.get("type", "").endswith("Node") and (o.get("info") or {}).get("props", {}).get("node.name") == sys.argv[1]:
+        print(o["info"]["state"]); break' "$1"
+}
+not_running() { [ "$(node_state "$1")" != running ]; }
+is_running() { [ "$(node_state "$1")" = running ]; }
+# The gate's page, as any process of this user can reach it (the hostile tests write to it).
+gate_page() { readlink "$XDG_RUNTIME_DIR/hardmute/gate"; }
 
 # --- real clients ---
 rec_pw() { # rec_pw NAME RATE CHANNELS FORMAT [TARGET]  (native PipeWire client)

@@ -8,15 +8,15 @@
 #   3. the hardmuted.exe binary under wine, where \\.\HardMuteControl cannot exist: it must
 #      exit 1 with the "driver is not running" error (fail closed).
 # Needs (Debian 12): rustc-web cargo-web rust-web-src rust-web-clippy (in /usr/bin, for
-# -Zbuild-std), gcc-mingw-w64-x86-64, wine64 (with libasound2). Uses ../shared beside the repo
-# for the wine bcryptprimitives shim source.
+# -Zbuild-std), gcc-mingw-w64-x86-64, wine64 (with libasound2). The wine bcryptprimitives shim is built from
+# xtask/shims/bcryptprimitives.c.
 # WINUSER_CACHE (default ${TMPDIR:-/tmp}/hardmute-winuser) holds the two target dirs and the
 # wine prefix: keep it between runs (the std builds dominate: cold ~12 min on 2 busy cores,
 # warm ~1.5 min).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${WINUSER_CACHE:-${TMPDIR:-/tmp}/hardmute-winuser}
-SHIM_SRC=${SHIM_SRC:-$ROOT/../shared/recipes/cross-check/assets/bcryptprimitives.c}
+SHIM_SRC=${SHIM_SRC:-$ROOT/xtask/shims/bcryptprimitives.c}
 mkdir -p "$CACHE"
 export PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1
 export WINEPREFIX=$CACHE/wineprefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="

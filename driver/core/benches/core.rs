@@ -1,4 +1,4 @@
-//! Benchmarks for the numbers in DESIGN.md:
+//! Benchmarks for the numbers in docs/design.md:
 //! - gate + copy (the delivery step) against a plain copy of the same buffer: goal >= 0.9;
 //! - ring push/pop throughput;
 //! - drift controller settling time and worst fill deviation (simulated, deterministic).

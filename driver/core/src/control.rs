@@ -22,9 +22,16 @@ pub const MAGIC: u32 = u32::from_le_bytes(*b"HMUT");
 /// Bumped on any layout or meaning change.
 pub const VERSION: u32 = 1;
 
-/// Who asked for the last change. Carried across the ABI as a `u32`.
+/// Who asked for the last change. Carried across the driver ABIs as a `u32` and across the IPC
+/// protocol by the snake-case names of [`ChangeSource::name`] (feature `serde`); this is the one
+/// definition both use.
 #[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum ChangeSource {
     Startup = 1,
     Cli = 2,
@@ -56,6 +63,7 @@ impl ChangeSource {
         })
     }
 
+    /// The name on the wire (the IPC protocol's `source` field).
     pub const fn name(self) -> &'static str {
         match self {
             Self::Startup => "startup",
@@ -64,10 +72,22 @@ impl ChangeSource {
             Self::Panel => "panel",
             Self::Tray => "tray",
             Self::Daemon => "daemon",
-            Self::OsMuteControl => "os-mute-control",
-            Self::OtherClient => "other-client",
-            Self::FailSafe => "fail-safe",
+            Self::OsMuteControl => "os_mute_control",
+            Self::OtherClient => "other_client",
+            Self::FailSafe => "fail_safe",
         }
+    }
+}
+
+/// For people: `status` prints "muted by the hotkey" style words.
+impl core::fmt::Display for ChangeSource {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::OsMuteControl => "os mute control",
+            Self::OtherClient => "other client",
+            Self::FailSafe => "fail-safe",
+            other => other.name(),
+        })
     }
 }
 
@@ -158,6 +178,13 @@ pub struct ControlSnapshot {
     pub bridge_heartbeat: u64,
     pub acked_generation: u64,
     pub cycle_host_time: u64,
+}
+
+impl ControlSnapshot {
+    /// Who made the last change; a block nobody has changed yet holds the startup mute.
+    pub fn source(&self) -> ChangeSource {
+        self.last_source.unwrap_or(ChangeSource::Startup)
+    }
 }
 
 impl ControlBlock {

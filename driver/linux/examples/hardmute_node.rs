@@ -1,5 +1,5 @@
-//! Test driver for the e2e harness until `hardmuted --backend linux` exists: hosts the
-//! HardMute node and takes commands on stdin, one per line, answering one line each:
+//! A bare controller of the in-server gate, without hardmuted: commands on stdin, one per
+//! line, answering one line each (the e2e rig's `HM_IMPL=node`):
 //!   mute | unmute            -> "ok muted" / "ok unmuted" once the realtime path has it
 //!   status                   -> "status muted=.. source=.. capture_links=.. feed_links=.."
 //!   listeners                -> one "listener ..." line per client, then "end"
@@ -9,7 +9,7 @@
 //! missing file = muted, as a fresh install).
 use std::io::{BufRead, Write};
 
-use hardmute_pipewire::{ChangeSource, Config, VirtualMic};
+use hardmute_pipewire::{ChangeSource, Config, Controller};
 
 struct StderrLog;
 impl log::Log for StderrLog {
@@ -29,6 +29,20 @@ impl log::Log for StderrLog {
     fn flush(&self) {}
 }
 static LOGGER: StderrLog = StderrLog;
+
+/// The gate's counters: (cycle_seq, delivered, zeroed, underruns); zeros before its page is found.
+fn counters(mic: &Controller) -> (u64, u64, u64, u64) {
+    mic.snapshot()
+        .map(|c| {
+            (
+                c.cycle_seq,
+                c.frames_delivered,
+                c.frames_zeroed,
+                c.underruns,
+            )
+        })
+        .unwrap_or((0, 0, 0, 0))
+}
 
 fn main() {
     let _ = log::set_logger(&LOGGER).map(|()| log::set_max_level(log::LevelFilter::Debug));
@@ -59,7 +73,7 @@ fn main() {
             let _ = std::fs::rename(&tmp, p);
         }
     };
-    let mic = match VirtualMic::start(config) {
+    let mic = match Controller::start(config) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("error: {e}");
@@ -76,11 +90,7 @@ fn main() {
     if let Some(e) = &st.last_error {
         say(format!("warning {e}"));
     }
-    say(format!(
-        "ready muted={} channels={}",
-        mic.is_muted(),
-        st.channels.join(",")
-    ));
+    say(format!("ready muted={}", mic.is_muted()));
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         let mut words = line.split_whitespace();
@@ -92,12 +102,10 @@ fn main() {
                 match mic.set_hard_mute(muted, ChangeSource::Cli) {
                     Ok(()) => {
                         // Counters at the acknowledgement, for the mute-reaction measurement.
-                        let c = mic.control().snapshot();
+                        let (_, delivered, zeroed, _) = counters(&mic);
                         say(format!(
-                            "ok {} delivered={} zeroed={}",
+                            "ok {} delivered={delivered} zeroed={zeroed}",
                             if muted { "muted" } else { "unmuted" },
-                            c.frames_delivered,
-                            c.frames_zeroed
                         ))
                     }
                     Err(e) => say(format!("error {e}")),
@@ -106,23 +114,21 @@ fn main() {
             (Some("status"), _) => {
                 let s = mic.status();
                 say(format!(
-                    "status muted={} source={} capture_links={} feed_links={} hardmute_node={:?} connected={}",
+                    "status muted={} source={} capture_links={} running={} hardmute_node={:?} page={} connected={}",
                     mic.is_muted(),
                     s.source_linked.as_deref().unwrap_or("-"),
                     s.capture_links,
-                    s.feed_links,
+                    s.physical_running,
                     s.hardmute_node,
+                    s.page.as_deref().unwrap_or("-"),
                     s.connected
                 ));
             }
             (Some("stats"), _) => {
-                let c = mic.control().snapshot();
+                let (seq, delivered, zeroed, underruns) = counters(&mic);
                 say(format!(
-                    "stats cycles={} delivered={} zeroed={} underruns={}",
-                    c.cycle_seq / 2,
-                    c.frames_delivered,
-                    c.frames_zeroed,
-                    c.underruns
+                    "stats cycles={} delivered={delivered} zeroed={zeroed} underruns={underruns}",
+                    seq / 2
                 ));
             }
             (Some("listeners"), _) => {

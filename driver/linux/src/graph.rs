@@ -4,16 +4,10 @@
 
 use std::collections::BTreeMap;
 
-/// `node.name` of the node apps record from.
-pub const HARDMUTE_NODE_NAME: &str = "hardmute_mic";
-/// `node.description` of the node apps record from.
-pub const HARDMUTE_NODE_DESCRIPTION: &str = "HardMute Microphone";
-/// Our marker property. `source` on the node apps record from, `feeder` on the filter.
-pub const MARKER_KEY: &str = "hardmute.role";
-pub const MARKER_SOURCE: &str = "source";
-pub const MARKER_FEEDER: &str = "feeder";
-/// `node.name` of the daemon's gate filter.
-pub const FEEDER_NODE_NAME: &str = "hardmute_feeder";
+pub use hardmute_pw_gate::abi::{
+    CAPTURE_NODE_NAME, MARKER_CAPTURE, MARKER_KEY, MARKER_SOURCE,
+    SOURCE_NODE_NAME as HARDMUTE_NODE_NAME,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -24,16 +18,26 @@ pub enum Direction {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppIdentity {
     pub app_name: Option<String>,
+    /// The pid to report: see [`Graph::listeners`] for which one is trusted.
     pub pid: Option<u32>,
     pub binary: Option<String>,
+    /// `application.process.id`: what the client says about itself.
+    pub declared_pid: Option<u32>,
+    /// `pipewire.sec.pid`: on a client, set by the server from the socket's peer credentials
+    /// (a client cannot change it); on a pipewire-pulse stream, set by pipewire-pulse from its
+    /// own client's socket.
+    pub sec_pid: Option<u32>,
 }
 
 impl AppIdentity {
     pub fn from_lookup<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Self {
+        let declared_pid = get("application.process.id").and_then(|p| p.parse().ok());
         AppIdentity {
             app_name: get("application.name").map(str::to_owned),
-            pid: get("application.process.id").and_then(|p| p.parse().ok()),
+            pid: declared_pid,
             binary: get("application.process.binary").map(str::to_owned),
+            declared_pid,
+            sec_pid: get("pipewire.sec.pid").and_then(|p| p.parse().ok()),
         }
     }
 }
@@ -49,6 +53,8 @@ pub struct NodeEntry {
     pub info_received: bool,
     pub marker: Option<String>,
     pub app: AppIdentity,
+    /// The node's state is `running` (from its info).
+    pub running: bool,
     /// `object.serial` (global props): what `target.object` names a node by.
     pub serial: Option<String>,
     /// The target a stream asked for in its own props: `target.object`, else `node.target`
@@ -130,10 +136,11 @@ pub struct Graph {
     pub ports: BTreeMap<u32, PortEntry>,
     pub links: BTreeMap<u32, LinkEntry>,
     pub clients: BTreeMap<u32, AppIdentity>,
+    /// Clients that are PulseAudio servers (pipewire-pulse): their streams carry the pulse
+    /// client's socket-verified pid in `pipewire.sec.pid`.
+    pub pulse_servers: std::collections::BTreeSet<u32>,
     /// `node.name` from the `default` metadata's `default.audio.source`.
     pub default_source: Option<String>,
-    /// The node id of our own filter (from pw_filter_get_node_id), if it has one yet.
-    pub feeder_node: Option<u32>,
 }
 
 impl Graph {
@@ -142,6 +149,7 @@ impl Graph {
         self.ports.remove(&id);
         self.links.remove(&id);
         self.clients.remove(&id);
+        self.pulse_servers.remove(&id);
     }
 
     /// Nodes that carry our source marker (read from their info, never from the global props).
@@ -153,13 +161,19 @@ impl Graph {
             .collect()
     }
 
+    /// The gate's input nodes (filter-chain's capture side), by marker from their info.
+    pub fn capture_nodes(&self) -> Vec<u32> {
+        self.nodes
+            .values()
+            .filter(|n| n.info_received && n.marker.as_deref() == Some(MARKER_CAPTURE))
+            .map(|n| n.id)
+            .collect()
+    }
+
     /// True for every node we must never capture from: anything with our marker or our
     /// names, whether or not its info has arrived yet.
     pub fn is_ours(&self, node: &NodeEntry) -> bool {
-        node.marker.is_some()
-            || node.name == HARDMUTE_NODE_NAME
-            || node.name == FEEDER_NODE_NAME
-            || Some(node.id) == self.feeder_node
+        node.marker.is_some() || node.name == HARDMUTE_NODE_NAME || node.name == CAPTURE_NODE_NAME
     }
 
     /// Audio sources we may feed from: `Audio/Source*`, info known, not ours.
@@ -286,7 +300,13 @@ impl Graph {
         out
     }
 
-    /// Everyone capturing from HardMute or from a physical source, except our own filter.
+    /// Everyone capturing from HardMute or from a physical source, except the gate's own input.
+    ///
+    /// The pid reported is the one the server verified: the reading node's client's
+    /// `pipewire.sec.pid` (peer credentials of its socket); for a stream of a PulseAudio client
+    /// (its PipeWire client is pipewire-pulse) the `pipewire.sec.pid` pipewire-pulse put on the
+    /// stream from that client's socket. Only when neither exists is the self-declared
+    /// `application.process.id` used.
     pub fn listeners(&self) -> Vec<ListenerInfo> {
         let hardmute: Vec<u32> = self.hardmute_nodes();
         let mut out: Vec<ListenerInfo> = Vec::new();
@@ -318,10 +338,20 @@ impl Graph {
             // The node's own props first, field by field; the client's where the node has none
             // (pw-record's node names the app but not its pid).
             let mut app = reader.app.clone();
+            let via_pulse = reader
+                .client_id
+                .is_some_and(|c| self.pulse_servers.contains(&c));
             if let Some(client) = reader.client_id.and_then(|c| self.clients.get(&c)) {
                 app.app_name = app.app_name.or_else(|| client.app_name.clone());
-                app.pid = app.pid.or(client.pid);
                 app.binary = app.binary.or_else(|| client.binary.clone());
+                app.pid = if via_pulse {
+                    reader.app.sec_pid.or(reader.app.declared_pid)
+                } else {
+                    client
+                        .sec_pid
+                        .or(reader.app.declared_pid)
+                        .or(client.declared_pid)
+                };
             }
             out.push(ListenerInfo {
                 node_id: reader.id,
@@ -520,7 +550,12 @@ mod tests {
                 Some(MARKER_SOURCE),
             ),
             node(40, "mic", "Audio/Source", None),
-            node(50, FEEDER_NODE_NAME, "", Some(MARKER_FEEDER)),
+            node(
+                50,
+                CAPTURE_NODE_NAME,
+                "Stream/Input/Audio",
+                Some(MARKER_CAPTURE),
+            ),
             node(60, "by-name", "Stream/Input/Audio", None),
             node(61, "by-serial", "Stream/Input/Audio", None),
             node(62, "by-id", "Stream/Input/Audio", None),
@@ -565,16 +600,33 @@ mod tests {
                 Some(MARKER_SOURCE),
             ),
             node(40, "mic", "Audio/Source", None),
-            node(50, FEEDER_NODE_NAME, "", Some(MARKER_FEEDER)),
+            node(
+                50,
+                CAPTURE_NODE_NAME,
+                "Stream/Input/Audio",
+                Some(MARKER_CAPTURE),
+            ),
             node(60, "zoom-in", "Stream/Input/Audio", None),
             node(61, "spy", "Stream/Input/Audio", None),
             node(62, "player", "Stream/Output/Audio", None),
+            node(63, "pulse-rec", "Stream/Input/Audio", None),
         ]);
-        g.nodes.get_mut(&60).unwrap().app = AppIdentity {
-            app_name: Some("Zoom".into()),
-            pid: Some(42),
-            binary: Some("zoom".into()),
-        };
+        // A native client that claims another pid: the server's peer credentials win.
+        g.nodes.get_mut(&60).unwrap().app = AppIdentity::from_lookup(|k| match k {
+            "application.name" => Some("Zoom"),
+            "application.process.id" => Some("1"),
+            "application.process.binary" => Some("zoom"),
+            _ => None,
+        });
+        g.nodes.get_mut(&60).unwrap().client_id = Some(8);
+        g.clients.insert(
+            8,
+            AppIdentity::from_lookup(|k| match k {
+                "application.process.id" => Some("1"),
+                "pipewire.sec.pid" => Some("42"),
+                _ => None,
+            }),
+        );
         g.nodes.get_mut(&61).unwrap().client_id = Some(9);
         g.clients.insert(
             9,
@@ -582,8 +634,23 @@ mod tests {
                 app_name: Some("Spy".into()),
                 pid: Some(7),
                 binary: Some("spy".into()),
+                declared_pid: Some(7),
+                sec_pid: None,
             },
         );
+        // A PulseAudio client's stream: its client is pipewire-pulse (pid 500); the stream's
+        // own sec pid (set by pipewire-pulse) is reported.
+        g.nodes.get_mut(&63).unwrap().client_id = Some(10);
+        g.nodes.get_mut(&63).unwrap().app = AppIdentity::from_lookup(|k| match k {
+            "pipewire.sec.pid" => Some("77"),
+            "application.process.id" => Some("78"),
+            _ => None,
+        });
+        g.clients.insert(
+            10,
+            AppIdentity::from_lookup(|k| (k == "pipewire.sec.pid").then_some("500")),
+        );
+        g.pulse_servers.insert(10);
         let l = |id, o, i| LinkEntry {
             id,
             out_node: o,
@@ -591,14 +658,15 @@ mod tests {
             in_node: i,
             in_port: 0,
         };
-        g.links.insert(1, l(1, 40, 50)); // mic -> our filter: not a listener
-        g.links.insert(2, l(2, 50, 30)); // filter -> hardmute: not a listener
+        g.links.insert(1, l(1, 40, 50)); // mic -> the gate's input: not a listener
         g.links.insert(3, l(3, 30, 60)); // hardmute -> zoom
         g.links.insert(4, l(4, 30, 60)); // second channel: deduplicated
         g.links.insert(5, l(5, 40, 61)); // spy on the physical mic
         g.links.insert(6, l(6, 62, 60)); // a player output: not a source
+        g.links.insert(7, l(7, 30, 63)); // hardmute -> a PulseAudio client
         let ls = g.listeners();
-        assert_eq!(ls.len(), 2, "{ls:?}");
+        assert_eq!(ls.len(), 3, "{ls:?}");
+        assert_eq!(ls[2].app.pid, Some(77), "pipewire-pulse's verified pid");
         assert_eq!(ls[0].captures, Captures::HardMute);
         assert_eq!(ls[0].app.pid, Some(42));
         assert_eq!(

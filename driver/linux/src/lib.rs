@@ -1,48 +1,54 @@
-//! HardMute Microphone on PipeWire.
+//! hardmuted's side of HardMute Microphone on PipeWire: the controller of the gate that runs
+//! inside the PipeWire server (`driver/linux/gate`, a LADSPA plugin hosted by PipeWire's
+//! module-filter-chain).
 //!
-//! The node apps record from, `hardmute_mic` ("HardMute Microphone"), is a lingering adapter
-//! null-audio-sink that no client's connection owns: it outlives the daemon, so after a crash
-//! apps keep recording from it and get zeros (fail closed, invariant 4) instead of being moved
-//! to the physical mic by the session manager. The daemon only feeds it, through one
-//! `pw_filter` whose process callback is the gate (`hardmute_core::deliver`): physical source
-//! -> filter -> hardmute_mic, all in the same graph cycle.
+//! The gate and both of its nodes (`hardmute_capture` before the gate, `hardmute_mic` after it)
+//! exist whenever PipeWire runs, with or without this crate. With no live controller the gate
+//! delivers zeros. [`Controller`] is what makes it a product:
+//! - finds the gate's shared page (`page`), applies the user's state to it (a fresh page
+//!   is muted) and beats its lease every `BEAT_MS` from the PipeWire thread;
+//! - links the chosen physical source into `hardmute_capture` (lingering links, so they stay
+//!   through a crash of the daemon; never HardMute itself, even when it is the default source),
+//!   and removes any other link into it;
+//! - reports whether the physical source is running, and who listens.
 //!
-//! [`VirtualMic`] is the safe handle the daemon uses; it owns a PipeWire thread.
+//! `mute` returns only once no cycle of the gate can still use the old state (the core's
+//! `cycle_seq` fence through the shared page).
 
-mod filter;
 pub mod graph;
 mod lock;
-pub mod rt;
+pub mod page;
 mod session;
 
-// The core API under one short name.
-pub(crate) use hardmute_core as hm_core;
-
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 
-pub use graph::{
-    Captures, ListenerInfo, SourceInfo, UnknownSource, HARDMUTE_NODE_DESCRIPTION,
-    HARDMUTE_NODE_NAME,
+pub use graph::{Captures, ListenerInfo, SourceInfo, UnknownSource};
+pub use hardmute_core::control::{Authority, ChangeSource, ControlBlock, ControlSnapshot};
+pub use hardmute_pw_gate::abi::{
+    CAPTURE_NODE_NAME, PLUGIN_FILE as GATE_PLUGIN_FILE,
+    SOURCE_NODE_DESCRIPTION as HARDMUTE_NODE_DESCRIPTION, SOURCE_NODE_NAME as HARDMUTE_NODE_NAME,
 };
-pub use hm_core::control::{Authority, ChangeSource, ControlBlock};
 
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     /// Physical source `node.name`; `None` = the default source, else the first one.
     pub source: Option<String>,
-    /// While muted, remove the capture links so the physical source goes idle.
+    /// While muted, remove the capture links so the physical source is released even while
+    /// apps record (they get zeros either way).
     pub release_on_mute: bool,
-    /// The persisted state (a fresh install starts muted). Applied before anything is linked.
+    /// The persisted state (a fresh install starts muted), applied to the gate as soon as its
+    /// page is found.
     pub initially_muted: bool,
     /// Where the single-instance lock lives (default: `$XDG_RUNTIME_DIR`).
     pub lock_dir: Option<PathBuf>,
-    /// Unmute fade-in (default: `hardmute_core::gate::DEFAULT_FADE_MS`). Mute is always instant.
-    pub fade_ms: Option<u32>,
+    /// The gate's locator (default: `$XDG_RUNTIME_DIR/hardmute/gate`).
+    pub locator: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -51,10 +57,9 @@ pub enum Error {
     AlreadyRunning(PathBuf),
     Lock(String),
     UnknownSource(UnknownSource),
-    Filter(String),
     /// Only the owner may unmute (invariant 5).
     Refused,
-    /// The realtime path did not acknowledge the change in time.
+    /// The gate did not acknowledge the change in time.
     NotEffective,
     Timeout(&'static str),
     Stopped,
@@ -64,12 +69,13 @@ impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Error::Connect(m) => write!(f, "pipewire: {m}"),
-            Error::AlreadyRunning(p) => write!(f, "another HardMute feeder holds {}", p.display()),
+            Error::AlreadyRunning(p) => {
+                write!(f, "another HardMute controller holds {}", p.display())
+            }
             Error::Lock(m) => write!(f, "lock: {m}"),
             Error::UnknownSource(u) => write!(f, "{u}"),
-            Error::Filter(m) => write!(f, "gate filter: {m}"),
             Error::Refused => write!(f, "refused: only the owner may unmute"),
-            Error::NotEffective => write!(f, "the realtime path did not acknowledge the change"),
+            Error::NotEffective => write!(f, "the gate did not acknowledge the change"),
             Error::Timeout(what) => write!(f, "timed out waiting for {what}"),
             Error::Stopped => write!(f, "the PipeWire thread has stopped"),
         }
@@ -82,22 +88,53 @@ impl std::error::Error for Error {}
 #[derive(Debug, Clone, Default)]
 pub struct Status {
     pub connected: bool,
+    /// `hardmute_mic` (apps record it) and `hardmute_capture` (the gate's input), by id.
     pub hardmute_node: Option<u32>,
-    pub feeder_node: Option<u32>,
-    pub channels: Vec<String>,
+    pub capture_node: Option<u32>,
+    /// The gate's page is mapped (its locator target), and beaten.
+    pub page: Option<String>,
+    /// Why the page is not mapped (no locator yet: nothing has recorded since PipeWire
+    /// started; a refused file; ...).
+    pub page_error: Option<String>,
     pub source_wanted: Option<String>,
     /// The physical source currently linked into the gate (None: none, or released).
     pub source_linked: Option<String>,
     pub capture_links: usize,
-    pub feed_links: usize,
+    /// The linked physical source is `running` (an app records HardMute, or someone else
+    /// records the source directly).
+    pub physical_running: bool,
     pub sources: Vec<SourceInfo>,
     pub listeners: Vec<ListenerInfo>,
     pub last_error: Option<String>,
 }
 
-pub struct VirtualMic {
-    ctl: Arc<ControlBlock>,
-    level: Arc<rt::LevelTap>,
+/// The user's state and the page it is applied to; one lock, so the beat thread re-applying
+/// the state to a new page and a mute command cannot interleave.
+pub(crate) struct CtlState {
+    pub wanted_muted: bool,
+    pub source: ChangeSource,
+    pub page: Option<Arc<page::MappedPage>>,
+}
+
+pub(crate) struct Shared {
+    pub state: Mutex<CtlState>,
+    pub connected: AtomicBool,
+}
+
+impl Shared {
+    /// Applies the wanted state to the page, if any. Returns the page to wait on.
+    pub fn apply(&self, st: &CtlState) -> Option<Arc<page::MappedPage>> {
+        let page = st.page.clone()?;
+        let _ = page
+            .shm()
+            .control
+            .set_muted(st.wanted_muted, st.source, Authority::Owner);
+        Some(page)
+    }
+}
+
+pub struct Controller {
+    shared: Arc<Shared>,
     commands: pipewire::channel::Sender<session::Command>,
     status: Arc<Mutex<Status>>,
     thread: Option<JoinHandle<()>>,
@@ -107,79 +144,101 @@ pub struct VirtualMic {
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 
-impl VirtualMic {
-    /// Connects to PipeWire, finds or creates hardmute_mic, starts the gate filter and links.
-    /// An unknown `config.source` does not fail: HardMute comes up muted and
-    /// `status().last_error` lists the available sources.
-    pub fn start(config: Config) -> Result<VirtualMic, Error> {
+/// Waits until no gate cycle can still use the previous state (a cycle lasts a few ms; 2000 x
+/// 0.5 ms is a generous bound).
+fn wait_effective(page: &page::MappedPage) -> bool {
+    page.shm()
+        .control
+        .wait_until_effective(|| std::thread::sleep(Duration::from_micros(500)), 2000)
+}
+
+impl Controller {
+    /// Connects to PipeWire and starts controlling the gate. An unknown `config.source` does
+    /// not fail: HardMute stays muted and `status().last_error` lists the available sources.
+    pub fn start(config: Config) -> Result<Controller, Error> {
         let lock = lock::InstanceLock::acquire(config.lock_dir.clone())?;
-        let ctl = Arc::new(ControlBlock::new(config.initially_muted));
-        let level = Arc::new(rt::LevelTap::new());
+        let shared = Arc::new(Shared {
+            state: Mutex::new(CtlState {
+                wanted_muted: config.initially_muted,
+                source: ChangeSource::Startup,
+                page: None,
+            }),
+            connected: AtomicBool::new(false),
+        });
         let status = Arc::new(Mutex::new(Status::default()));
         let (tx, rx) = pipewire::channel::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
         let settings = session::Settings {
             source: config.source,
             release_on_mute: config.release_on_mute,
-            fade_ms: config.fade_ms.unwrap_or(hm_core::gate::DEFAULT_FADE_MS),
-            level: level.clone(),
+            locator: config.locator.or_else(page::locator_path),
         };
         let thread = {
-            let (ctl, status) = (ctl.clone(), status.clone());
+            let (shared, status) = (shared.clone(), status.clone());
             std::thread::Builder::new()
                 .name("hardmute-pipewire".into())
-                .spawn(move || session::run(settings, ctl, status, rx, ready_tx))
+                .spawn(move || session::run(settings, shared, status, rx, ready_tx))
                 .map_err(|e| Error::Connect(e.to_string()))?
         };
-        let mut mic = VirtualMic {
-            ctl,
-            level,
+        let mut c = Controller {
+            shared,
             commands: tx,
             status,
             thread: Some(thread),
             _lock: lock,
         };
         match ready_rx.recv_timeout(START_TIMEOUT) {
-            Ok(Ok(())) => Ok(mic),
+            Ok(Ok(())) => Ok(c),
             Ok(Err(e)) => {
-                mic.stop();
+                c.stop();
                 Err(e)
             }
             Err(_) => {
-                mic.stop();
+                c.stop();
                 Err(Error::Timeout("PipeWire start-up"))
             }
         }
     }
 
-    /// The shared mute state (the realtime callback reads it every cycle).
-    pub fn control(&self) -> &Arc<ControlBlock> {
-        &self.ctl
-    }
-
-    /// The level of what the gate last delivered (one window of about 50 ms). Metered after
-    /// the gate: while muted it is the zeros apps get.
-    pub fn level(&self) -> rt::LevelReading {
-        self.level.read()
-    }
-
+    /// The state the gate obeys: the page's when it is mapped, else the one that will be
+    /// applied to it (the gate delivers zeros until then).
     pub fn is_muted(&self) -> bool {
-        self.ctl.is_muted()
+        let st = self.shared.state.lock();
+        match &st.page {
+            Some(p) => p.shm().control.is_muted(),
+            None => st.wanted_muted,
+        }
     }
 
-    /// Sets hard mute. Returns only when the realtime path will use the new state: no cycle
-    /// that started before this call can deliver after it returns (invariant 2). Then the
-    /// links follow (release-on-mute).
+    /// The gate's counters (None until its page is found).
+    pub fn snapshot(&self) -> Option<ControlSnapshot> {
+        let st = self.shared.state.lock();
+        st.page.as_ref().map(|p| p.shm().control.snapshot())
+    }
+
+    /// The level of what the gate delivered (peak, RMS, windows so far): exactly 0 while muted.
+    pub fn level(&self) -> Option<(f32, f32, u64)> {
+        let st = self.shared.state.lock();
+        st.page.as_ref().map(|p| p.shm().level())
+    }
+
+    /// Sets hard mute. With the gate's page mapped, returns only once no gate cycle can still
+    /// use the old state (invariant 2). Without it the gate delivers zeros anyway; the state is
+    /// applied when the page appears, before the lease lets anything through.
     pub fn set_hard_mute(&self, muted: bool, source: ChangeSource) -> Result<(), Error> {
-        self.ctl
-            .set_muted(muted, source, hm_core::control::Authority::Owner)
-            .map_err(|_| Error::Refused)?;
-        // A cycle lasts at most a few ms; 2000 x 0.5 ms is a generous bound.
-        if !self
-            .ctl
-            .wait_until_effective(|| std::thread::sleep(Duration::from_micros(500)), 2000)
-        {
-            return Err(Error::NotEffective);
+        if !muted && !self.shared.connected.load(Ordering::SeqCst) {
+            return Err(Error::Stopped);
+        }
+        let page = {
+            let mut st = self.shared.state.lock();
+            st.wanted_muted = muted;
+            st.source = source;
+            self.shared.apply(&st)
+        };
+        if let Some(page) = page {
+            if !wait_effective(&page) {
+                return Err(Error::NotEffective);
+            }
         }
         let _ = self.commands.send(session::Command::MuteChanged);
         Ok(())
@@ -187,7 +246,6 @@ impl VirtualMic {
 
     /// Chooses the physical source by `node.name` (`None` = follow the default). An unknown
     /// name is refused with the list of sources; the current source and the mute state stay.
-    /// (An unknown `Config::source` at start-up, where there is no current choice, mutes.)
     pub fn select_source(&self, name: Option<String>) -> Result<(), Error> {
         let (tx, rx) = mpsc::channel();
         self.commands
@@ -196,7 +254,7 @@ impl VirtualMic {
         rx.recv_timeout(REPLY_TIMEOUT).map_err(|_| Error::Stopped)?
     }
 
-    /// Release the physical source while muted (its capture links removed; it goes idle).
+    /// Release the physical source while muted (its capture links removed).
     pub fn set_release_on_mute(&self, release: bool) -> Result<(), Error> {
         self.commands
             .send(session::Command::SetReleaseOnMute(release))
@@ -220,17 +278,28 @@ impl VirtualMic {
         self.thread.as_ref().is_some_and(|t| !t.is_finished())
     }
 
-    /// Leaves the graph cleanly: the filter and our links go, hardmute_mic stays (apps keep
-    /// recording zeros). Does not wait on the server, which may already be gone.
+    /// Leaves cleanly: mutes the gate (and waits for it), gives the lease up, stops the thread.
+    /// The capture links stay (they linger); the gate delivers zeros with nobody beating.
     pub fn stop(&mut self) {
+        let page = {
+            let mut st = self.shared.state.lock();
+            st.wanted_muted = true;
+            st.source = ChangeSource::FailSafe;
+            self.shared.apply(&st)
+        };
+        if let Some(page) = page {
+            let _ = wait_effective(&page);
+            page.shm().release();
+        }
         let _ = self.commands.send(session::Command::Quit);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        self.shared.state.lock().page = None;
     }
 }
 
-impl Drop for VirtualMic {
+impl Drop for Controller {
     fn drop(&mut self) {
         self.stop();
     }

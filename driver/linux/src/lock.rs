@@ -1,5 +1,5 @@
-//! One feeder per user session: an flock in `$XDG_RUNTIME_DIR`, held while the daemon runs.
-//! It serialises the find-or-create of hardmute_mic (never two), and the kernel releases it
+//! One controller per user session: an flock in `$XDG_RUNTIME_DIR`, held while the daemon runs.
+//! Two controllers would fight over the links and the lease; the kernel releases the lock
 //! when the process dies, even by SIGKILL, so a restart is never blocked.
 
 use std::fs::{File, OpenOptions};

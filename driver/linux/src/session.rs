@@ -1,7 +1,8 @@
-//! The PipeWire thread: one main loop that watches the registry, finds or creates the
-//! lingering `hardmute_mic` node, runs the gate filter and keeps the links as they should be.
-//! Everything here runs on that one thread; the control thread talks to it through a
-//! pipewire channel and reads the published `Status`.
+//! The PipeWire thread: one main loop that watches the registry, finds the gate's nodes, keeps
+//! the links into the gate as they should be, and every `BEAT_MS` finds/maps the gate's page,
+//! applies the user's state to it and beats the lease. Everything here runs on that one
+//! thread; the control thread talks to it through a pipewire channel and reads the published
+//! `Status`.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -17,19 +18,16 @@ use pw::node::{Node, NodeListener};
 use pw::proxy::ProxyT;
 use pw::types::ObjectType;
 
-use crate::filter::FeederFilter;
 use crate::graph::{
     map_channels, parse_default_name, AppIdentity, Direction, Graph, LinkEntry, NodeEntry,
-    PortEntry, HARDMUTE_NODE_DESCRIPTION, HARDMUTE_NODE_NAME, MARKER_KEY, MARKER_SOURCE,
+    PortEntry, HARDMUTE_NODE_NAME, MARKER_KEY,
 };
-use crate::hm_core::control::{Authority, ChangeSource, ControlBlock};
-use crate::{Error, Status};
+use crate::{page, Error, Shared, Status};
+use hardmute_core::control::{Authority, ChangeSource};
+use hardmute_pw_gate::abi::{monotonic_ns, BEAT_MS};
 
 /// How often a failing link is retried before it is left alone (and logged).
 const MAX_LINK_ATTEMPTS: u32 = 5;
-
-/// The graph rate used for the fade length and for a newly created node.
-const DEFAULT_RATE: u32 = 48_000;
 
 pub(crate) enum Command {
     /// The mute state changed (already effective on the realtime path): fix the links.
@@ -65,14 +63,15 @@ struct BoundMetadata {
 pub(crate) struct Settings {
     pub source: Option<String>,
     pub release_on_mute: bool,
-    pub fade_ms: u32,
-    /// Where every gate filter this session builds publishes the delivered level.
-    pub level: Arc<crate::rt::LevelTap>,
+    /// The gate's locator (`$XDG_RUNTIME_DIR/hardmute/gate`).
+    pub locator: Option<std::path::PathBuf>,
 }
 
 struct Session {
     settings: Settings,
-    ctl: Arc<ControlBlock>,
+    shared: Arc<Shared>,
+    /// The last reason the page could not be mapped (logged once per reason).
+    page_error: Option<String>,
     core: pw::core::CoreRc,
     registry: pw::registry::RegistryRc,
     mainloop: pw::main_loop::MainLoopWeak,
@@ -88,12 +87,8 @@ struct Session {
     metadata: HashMap<u32, BoundMetadata>,
     /// Streams that asked for hardmute_mic but capture another source, already warned about.
     misrouted: HashSet<u32>,
-    /// Proxy of the hardmute_mic we created; kept so the creation is not cancelled. The node
-    /// lingers after our connection is gone.
-    created_node: Option<Node>,
-    create_requested: bool,
-    filter: Option<FeederFilter>,
-    /// Links we made, by (output port, input port). Dropping a proxy destroys its link.
+    /// Links we asked for, by (output port, input port). They linger (`object.linger`): they
+    /// stay when our connection goes, so a crash of the daemon changes nothing in the graph.
     links: HashMap<(u32, u32), Link>,
     /// Failed link attempts per (output port, input port): retried a few times, then left.
     link_failures: HashMap<(u32, u32), u32>,
@@ -105,7 +100,7 @@ struct Session {
 /// Runs the PipeWire thread until `Command::Quit` or until the server goes away.
 pub(crate) fn run(
     settings: Settings,
-    ctl: Arc<ControlBlock>,
+    shared: Arc<Shared>,
     status: Arc<Mutex<Status>>,
     commands: pw::channel::Receiver<Command>,
     ready: mpsc::Sender<Result<(), Error>>,
@@ -134,7 +129,8 @@ pub(crate) fn run(
     let session = Rc::new_cyclic(|me| {
         RefCell::new(Session {
             settings,
-            ctl,
+            shared: shared.clone(),
+            page_error: None,
             core: core.clone(),
             registry: registry.clone(),
             mainloop: mainloop.downgrade(),
@@ -146,9 +142,6 @@ pub(crate) fn run(
             clients: HashMap::new(),
             metadata: HashMap::new(),
             misrouted: HashSet::new(),
-            created_node: None,
-            create_requested: false,
-            filter: None,
             links: HashMap::new(),
             link_failures: HashMap::new(),
             ready: Some(ready),
@@ -202,6 +195,24 @@ pub(crate) fn run(
         })
     };
 
+    // The lease: beat (and find/map the page) every BEAT_MS on this thread. If this thread
+    // stalls, the beats stop and the gate closes by itself.
+    let beat = {
+        let on_beat = Rc::downgrade(&session);
+        mainloop.loop_().add_timer(move |_| {
+            if let Some(s) = on_beat.upgrade() {
+                s.borrow_mut().on_beat();
+            }
+        })
+    };
+    let _ = beat.update_timer(
+        Some(std::time::Duration::from_millis(1)),
+        Some(std::time::Duration::from_millis(BEAT_MS)),
+    );
+    shared
+        .connected
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+
     {
         let mut s = session.borrow_mut();
         match core.sync(0) {
@@ -211,16 +222,25 @@ pub(crate) fn run(
     }
     mainloop.run();
 
-    // Tear down in order: filter (leaves the graph; our links go with our connection), then
-    // our link proxies, then everything bound. hardmute_mic lingers: apps keep recording zeros.
+    // Tear down: the link proxies (the links themselves linger), everything bound. The page of
+    // a server we are no longer connected to is dropped: a restarted server makes a new one.
+    shared
+        .connected
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    shared.state.lock().page = None;
     let mut s = session.borrow_mut();
-    s.filter = None;
     s.links.clear();
     s.nodes.clear();
     s.clients.clear();
     s.metadata.clear();
-    s.created_node = None;
     s.status.lock().connected = false;
+}
+
+/// Whether the process behind a client's verified pid is pipewire-pulse (its streams then
+/// carry their PulseAudio client's verified pid).
+fn is_pulse_server(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|c| c.trim_end() == "pipewire-pulse")
 }
 
 fn prop(dict: Option<&pw::spa::utils::dict::DictRef>, key: &str) -> Option<String> {
@@ -294,6 +314,9 @@ impl Session {
         if id == pw::core::PW_ID_CORE && res == -libc::EPIPE {
             // The server went away. The daemon notices through `Status::connected`.
             self.status.lock().connected = false;
+            self.shared
+                .connected
+                .store(false, std::sync::atomic::Ordering::SeqCst);
             self.fail_start(Error::Connect(format!(
                 "pipewire connection lost: {message}"
             )));
@@ -307,9 +330,78 @@ impl Session {
     fn fail_safe_mute(&mut self, why: &str) {
         log::error!("hardmute-pipewire: {why}; staying muted");
         self.last_error = Some(why.to_owned());
-        let _ = self
-            .ctl
-            .set_muted(true, ChangeSource::FailSafe, Authority::Other);
+        let mut st = self.shared.state.lock();
+        st.wanted_muted = true;
+        st.source = ChangeSource::FailSafe;
+        if let Some(p) = &st.page {
+            let _ = p
+                .shm()
+                .control
+                .set_muted(true, ChangeSource::FailSafe, Authority::Other);
+        }
+    }
+
+    /// Every BEAT_MS: find or re-find the gate's page, keep the user's state on it, beat.
+    fn on_beat(&mut self) {
+        let Some(locator) = self.settings.locator.clone() else {
+            self.note_page_error("XDG_RUNTIME_DIR is not set: cannot find the gate".into());
+            return;
+        };
+        let current = self.shared.state.lock().page.clone();
+        let target = page::read_locator(&locator);
+        let stale = match (&current, &target) {
+            (None, _) => true,
+            (Some(p), Ok(t)) => &p.target != t,
+            (Some(_), Err(_)) => false, // keep a page whose locator was removed: still valid
+        };
+        if stale {
+            match page::open(&locator) {
+                Ok(p) => {
+                    log::info!("gate found: {} (PipeWire pid {})", p.target, p.server_pid);
+                    self.page_error = None;
+                    let mut st = self.shared.state.lock();
+                    st.page = Some(Arc::new(p));
+                    // A new page is muted: apply the user's state before the first beat opens
+                    // the lease.
+                    self.shared.apply(&st);
+                }
+                Err(e) if current.is_none() => self.note_page_error(e),
+                Err(e) => log::warn!("gate locator changed but cannot be opened: {e}"),
+            }
+        }
+        let page =
+            {
+                let mut st = self.shared.state.lock();
+                let page = st.page.clone();
+                if let Some(p) = &page {
+                    let muted = p.shm().control.is_muted();
+                    if muted != st.wanted_muted {
+                        log::warn!(
+                        "the gate's state was changed outside the controller (muted={muted}); {}",
+                        if muted { "keeping the mute" } else { "muting again" }
+                    );
+                        if muted {
+                            st.wanted_muted = true;
+                            st.source = ChangeSource::OtherClient;
+                        } else {
+                            self.shared.apply(&st);
+                        }
+                    }
+                }
+                page
+            };
+        if let Some(p) = page {
+            p.shm().beat(monotonic_ns(), std::process::id());
+        }
+        self.publish();
+    }
+
+    fn note_page_error(&mut self, e: String) {
+        if self.page_error.as_deref() != Some(e.as_str()) {
+            log::info!("gate page not mapped yet: {e}");
+        }
+        self.page_error = Some(e);
+        self.publish();
     }
 
     fn on_command(&mut self, command: Command) {
@@ -369,9 +461,13 @@ impl Session {
                                 // change carries none): never read a marker from those.
                                 let props =
                                     info.change_mask().contains(pw::node::NodeChangeMask::PROPS);
+                                let running = matches!(info.state(), pw::node::NodeState::Running);
                                 if let Some(s) = me.upgrade() {
-                                    s.borrow_mut()
-                                        .on_node_info(id, info.props().filter(|_| props));
+                                    s.borrow_mut().on_node_info(
+                                        id,
+                                        running,
+                                        info.props().filter(|_| props),
+                                    );
                                 }
                             })
                             .register();
@@ -446,7 +542,12 @@ impl Session {
                                 let app = AppIdentity::from_lookup(|k| {
                                     info.props().and_then(|p| p.get(k))
                                 });
-                                s.borrow_mut().graph.clients.insert(id, app);
+                                let pulse = app.sec_pid.is_some_and(is_pulse_server);
+                                let mut s = s.borrow_mut();
+                                if pulse {
+                                    s.graph.pulse_servers.insert(id);
+                                }
+                                s.graph.clients.insert(id, app);
                             }
                         })
                         .register();
@@ -508,11 +609,17 @@ impl Session {
         self.reconcile();
     }
 
-    fn on_node_info(&mut self, id: u32, props: Option<&pw::spa::utils::dict::DictRef>) {
+    fn on_node_info(
+        &mut self,
+        id: u32,
+        running: bool,
+        props: Option<&pw::spa::utils::dict::DictRef>,
+    ) {
         let Some(entry) = self.graph.nodes.get_mut(&id) else {
             return;
         };
         entry.info_received = true;
+        entry.running = running;
         if let Some(props) = props {
             entry.marker = props.get(MARKER_KEY).map(str::to_owned);
             entry.app = AppIdentity::from_lookup(|k| props.get(k));
@@ -557,146 +664,72 @@ impl Session {
         if self.phase != Phase::Running {
             return;
         }
-        let hardmute = self.graph.hardmute_nodes();
-        if hardmute.len() > 1 {
+        if let Some(ready) = self.ready.take() {
+            let _ = ready.send(Ok(()));
+        }
+        let sources = self.graph.hardmute_nodes();
+        let captures = self.graph.capture_nodes();
+        if sources.len() > 1 || captures.len() > 1 {
             log::warn!(
-                "{} nodes carry the HardMute marker ({hardmute:?}); using the first",
-                hardmute.len()
+                "more than one HardMute gate in the graph (sources {sources:?}, inputs \
+                 {captures:?}): is the drop-in loaded twice? Using the first"
             );
         }
-        let Some(&hm) = hardmute.first() else {
-            log::debug!(
-                "reconcile: no hardmute node (create_requested={})",
-                self.create_requested
-            );
-            if !self.create_requested {
-                self.create_hardmute_node();
-            }
+        if let Some(&hm) = sources.first() {
+            self.warn_misrouted(hm);
+        }
+        let Some(&capture) = captures.first() else {
             self.publish();
             return;
         };
-        self.create_requested = false;
-        self.warn_misrouted(hm);
-
-        let hm_inputs: Vec<(u32, String)> = self
+        let capture_in: Vec<(u32, String)> = self
             .graph
-            .node_ports(hm, Direction::In)
+            .node_ports(capture, Direction::In)
             .iter()
             .enumerate()
             .map(|(i, p)| (p.id, p.channel.clone().unwrap_or_else(|| format!("AUX{i}"))))
             .collect();
-        if hm_inputs.is_empty() {
-            self.publish();
-            return;
-        }
-        let channels: Vec<String> = hm_inputs.iter().map(|(_, c)| c.clone()).collect();
-        if self
-            .filter
-            .as_ref()
-            .is_some_and(|f| f.channels() != channels.as_slice())
-        {
-            log::info!("hardmute_mic channels changed to {channels:?}; rebuilding the gate filter");
-            self.filter = None;
-            self.graph.feeder_node = None;
-        }
-        if self.filter.is_none() {
-            // SAFETY: the core is live and belongs to this thread's loop; the filter is
-            // dropped before the core (end of `run`).
-            match unsafe {
-                FeederFilter::new(
-                    self.core.as_raw_ptr(),
-                    &channels,
-                    DEFAULT_RATE,
-                    self.settings.fade_ms,
-                    self.ctl.clone(),
-                    self.settings.level.clone(),
-                )
-            } {
-                Ok(f) => self.filter = Some(f),
-                Err(e) => {
-                    self.fail_start(Error::Filter(e.0));
-                    return;
-                }
-            }
-        }
-        self.graph.feeder_node = self.filter.as_ref().and_then(FeederFilter::node_id);
-        let Some(feeder) = self.graph.feeder_node else {
-            self.publish();
-            return;
-        };
-        let feeder_in: Vec<u32> = self
-            .graph
-            .node_ports(feeder, Direction::In)
-            .iter()
-            .map(|p| p.id)
-            .collect();
-        let feeder_out: Vec<(u32, Option<String>)> = self
-            .graph
-            .node_ports(feeder, Direction::Out)
-            .iter()
-            .map(|p| (p.id, p.channel.clone()))
-            .collect();
+        let channels: Vec<String> = capture_in.iter().map(|(_, c)| c.clone()).collect();
 
-        // What should exist: filter -> hardmute_mic always; source -> filter unless released.
+        // What should exist: source -> the gate's input, unless released while muted.
         let mut desired: Vec<(u32, u32, u32, u32)> = Vec::new(); // out_node, out_port, in_node, in_port
-        for (i, (hm_port, channel)) in hm_inputs.iter().enumerate() {
-            let by_name = feeder_out
-                .iter()
-                .find(|(_, c)| c.as_deref() == Some(channel.as_str()));
-            if let Some((port, _)) = by_name.or_else(|| feeder_out.get(i)) {
-                desired.push((feeder, *port, hm, *hm_port));
-            }
-        }
-        let released = self.settings.release_on_mute && self.ctl.is_muted();
+        let released = self.settings.release_on_mute && self.shared.state.lock().wanted_muted;
         let source = self.graph.choose_source(self.settings.source.as_deref());
         if let (Some(src), false) = (source, released) {
-            if feeder_in.len() == channels.len() {
-                for (src_port, idx) in map_channels(&self.graph.source_ports(src), &channels) {
-                    if let Some(&in_port) = feeder_in.get(idx) {
-                        desired.push((src, src_port, feeder, in_port));
-                    }
+            for (src_port, idx) in map_channels(&self.graph.source_ports(src), &channels) {
+                if let Some((in_port, _)) = capture_in.get(idx) {
+                    desired.push((src, src_port, capture, *in_port));
                 }
             }
         }
         let wanted: BTreeSet<(u32, u32)> = desired.iter().map(|d| (d.1, d.3)).collect();
 
-        // Drop ours that should not exist (a released mic, a previous source).
-        let stale: Vec<(u32, u32)> = self
-            .links
-            .keys()
-            .filter(|k| !wanted.contains(k))
-            .copied()
-            .collect();
-        for key in stale {
-            self.links.remove(&key);
-            if let Some(l) = self
-                .graph
-                .links
-                .values()
-                .find(|l| (l.out_port, l.in_port) == key)
-            {
-                let _ = self.registry.destroy_global(l.id);
-            }
-        }
-        // Anyone else's link into our filter (a session manager, a user, our own node) goes:
-        // the filter only ever captures from the chosen physical source.
-        let foreign: Vec<u32> = self
+        // Every other link into the gate's input goes: ours that are stale (a released mic, a
+        // previous source) and anyone else's (a patchbay, a session manager, a spy linking a
+        // second source in). Such a link would be muted with everything else, but while live
+        // only the chosen mic is HardMute.
+        let unwanted: Vec<LinkEntry> = self
             .graph
             .links
             .values()
-            .filter(|l| l.in_node == feeder && !wanted.contains(&(l.out_port, l.in_port)))
-            .map(|l| l.id)
+            .filter(|l| l.in_node == capture && !wanted.contains(&(l.out_port, l.in_port)))
+            .copied()
             .collect();
-        log::debug!(
-            "reconcile: hm={hm} feeder={feeder} desired={desired:?} ours={:?}",
-            self.links.keys()
-        );
-        for id in foreign {
-            log::info!("removing link {id} into the gate filter that HardMute did not make");
-            let _ = self.registry.destroy_global(id);
+        for l in unwanted {
+            if self.links.remove(&(l.out_port, l.in_port)).is_none() {
+                log::info!(
+                    "removing link {} into the gate that HardMute did not make",
+                    l.id
+                );
+            }
+            let _ = self.registry.destroy_global(l.id);
         }
+        self.links.retain(|k, _| wanted.contains(k));
         for (out_node, out_port, in_node, in_port) in desired {
-            if self.links.contains_key(&(out_port, in_port)) {
+            // A link that already exists (ours from before a restart: they linger) is kept.
+            if self.links.contains_key(&(out_port, in_port))
+                || self.graph.link_exists(out_port, in_port)
+            {
                 continue;
             }
             if self
@@ -711,7 +744,12 @@ impl Session {
                 "link.output.port" => out_port.to_string(),
                 "link.input.node" => in_node.to_string(),
                 "link.input.port" => in_port.to_string(),
-                "object.linger" => "false",
+                // Outlives this connection: a crash of hardmuted leaves the graph as it was,
+                // and the gate closes through the lease.
+                "object.linger" => "true",
+                // Passive, as the gate's input is (`node.passive`): this link alone does not
+                // keep the physical source running; an app recording HardMute does.
+                "link.passive" => "true",
             };
             match self.core.create_object::<Link>("link-factory", &props) {
                 Ok(link) => {
@@ -719,9 +757,6 @@ impl Session {
                 }
                 Err(e) => log::warn!("cannot link {out_port} -> {in_port}: {e}"),
             }
-        }
-        if let Some(ready) = self.ready.take() {
-            let _ = ready.send(Ok(()));
         }
         self.publish();
     }
@@ -743,89 +778,38 @@ impl Session {
         }
     }
 
-    fn create_hardmute_node(&mut self) {
-        let positions: Vec<String> = self
-            .graph
-            .choose_source(self.settings.source.as_deref())
-            .map(|src| {
-                self.graph
-                    .source_ports(src)
-                    .iter()
-                    .filter_map(|p| p.channel.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let positions = if positions.is_empty() {
-            vec!["MONO".to_string()]
-        } else {
-            positions
-        };
-        let mut props = pw::properties::properties! {
-            "factory.name" => "support.null-audio-sink",
-            "node.name" => HARDMUTE_NODE_NAME,
-            "node.description" => HARDMUTE_NODE_DESCRIPTION,
-            "media.class" => "Audio/Source/Virtual",
-            "audio.position" => format!("[ {} ]", positions.join(" ")),
-            "audio.rate" => DEFAULT_RATE.to_string(),
-            "object.linger" => "true",
-            "monitor.channel-volumes" => "false",
-            MARKER_KEY => MARKER_SOURCE,
-        };
-        // A session manager configures the node's ports itself (and, with WirePlumber 0.4,
-        // can stall on a node that configured itself first: apps then never get linked).
-        // Without one, nobody would: the adapter must configure itself or it has no ports.
-        if !self.graph.session_manager_present() {
-            props.insert(
-                "adapter.auto-port-config",
-                "{ mode = dsp monitor = true control = false position = preserve }",
-            );
-        }
-        match self.core.create_object::<Node>("adapter", &props) {
-            Ok(node) => {
-                log::info!("created {HARDMUTE_NODE_NAME} ({positions:?})");
-                self.created_node = Some(node);
-                self.create_requested = true;
-            }
-            Err(e) => self.fail_start(Error::Connect(format!(
-                "cannot create {HARDMUTE_NODE_NAME}: {e}"
-            ))),
-        }
-    }
-
     fn publish(&mut self) {
         let hm = self.graph.hardmute_nodes().first().copied();
+        let capture = self.graph.capture_nodes().first().copied();
         let source = self.graph.choose_source(self.settings.source.as_deref());
-        let feeder = self.graph.feeder_node;
         let capture_links = self
             .graph
             .links
             .values()
-            .filter(|l| Some(l.in_node) == feeder && Some(l.out_node) == source)
+            .filter(|l| Some(l.in_node) == capture && Some(l.out_node) == source)
             .count();
-        let feed_links = self
-            .graph
-            .links
-            .values()
-            .filter(|l| Some(l.out_node) == feeder && Some(l.in_node) == hm)
-            .count();
+        let page = self
+            .shared
+            .state
+            .lock()
+            .page
+            .as_ref()
+            .map(|p| p.target.clone());
         let mut st = self.status.lock();
         st.connected = true;
         st.hardmute_node = hm;
-        st.feeder_node = feeder;
+        st.capture_node = capture;
+        st.page = page;
+        st.page_error = self.page_error.clone();
         st.source_wanted = self.settings.source.clone();
-        st.source_linked = source
+        let linked = source
             .filter(|_| capture_links > 0)
-            .and_then(|s| self.graph.nodes.get(&s))
-            .map(|n| n.name.clone());
+            .and_then(|s| self.graph.nodes.get(&s));
+        st.source_linked = linked.map(|n| n.name.clone());
+        st.physical_running = linked.is_some_and(|n| n.running);
         st.capture_links = capture_links;
-        st.feed_links = feed_links;
         st.sources = self.graph.source_list();
         st.listeners = self.graph.listeners();
-        st.channels = self
-            .filter
-            .as_ref()
-            .map(|f| f.channels().to_vec())
-            .unwrap_or_default();
         st.last_error = self.last_error.clone();
     }
 }

@@ -28,19 +28,14 @@ pub const MIC_STREAM_ID: AudioObjectID = 3;
 pub const FEED_DEVICE_ID: AudioObjectID = 4;
 pub const FEED_STREAM_ID: AudioObjectID = 5;
 
-/// The custom property carrying hard mute: a CFBoolean property list on the microphone device.
-pub const HARD_MUTE_SELECTOR: AudioObjectPropertySelector = fourcc(b"hmut");
+// What hardmuted relies on (device UIDs and names, the 'hmut' property, the daemon's bundle id)
+// is defined once, in the contract both sides import.
+pub use hardmute_macos_contract::{
+    DAEMON_BUNDLE_ID, FEED_NAME, FEED_UID, HARD_MUTE_SELECTOR, MANUFACTURER, MIC_NAME, MIC_UID,
+    MODEL_UID,
+};
 /// Key under which the host's storage keeps the hard-mute state across restarts.
 pub const STORAGE_KEY_HARD_MUTE: &str = "hard-mute";
-/// The bundle id the daemon (`hardmuted`) runs under; clients with it are the owner.
-pub const DAEMON_BUNDLE_ID: &str = "org.hardmute.daemon";
-
-pub const MANUFACTURER: &str = "HardMute";
-pub const MIC_NAME: &str = "HardMute Microphone";
-pub const MIC_UID: &str = "org.hardmute.microphone";
-pub const FEED_NAME: &str = "HardMute Feed";
-pub const FEED_UID: &str = "org.hardmute.feed";
-pub const MODEL_UID: &str = "org.hardmute.model";
 
 pub const SAMPLE_RATES: [u32; 3] = [44_100, 48_000, 96_000];
 pub const CHANNEL_COUNTS: [u32; 2] = [1, 2];

@@ -5,7 +5,7 @@
 //!
 //! What it proves on Linux: the property protocol (sizes, errors, +1 CF references), the IO cycle
 //! (exact zeros while muted, the gate at delivery, realtime safety), the clock, and who may clear
-//! hard mute. What it cannot prove: that coreaudiod itself behaves as modelled (see docs/macos.md).
+//! hard mute. What it cannot prove: that coreaudiod itself behaves as modelled (see driver/macos/README.md).
 #![cfg(any(not(target_vendor = "apple"), feature = "sim"))]
 #![allow(non_upper_case_globals)] // Apple's constant names in patterns
 

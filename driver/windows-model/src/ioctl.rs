@@ -29,7 +29,7 @@
 //!   safe); `SET_MUTE(unmute)` only to callers whose token user equals the owner SID, i.e.
 //!   the logged-in user's own session. Other users, services, and admins of other accounts
 //!   get `Authority::Other` from the core and are refused. Same-user malware is out of scope
-//!   (DESIGN.md threat model).
+//!   (docs/design.md, threat model).
 
 use crate::ks::{rd_u32, wr_u32, wr_u64};
 use crate::status::*;

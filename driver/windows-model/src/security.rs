@@ -8,7 +8,7 @@
 //! with `ZwSetSecurityObject` right after `IoCreateDevice` (before the symbolic link exists,
 //! so no user-mode open can race it). Why these principals: the owner's daemon runs as the
 //! interactive user; SYSTEM/admins must be able to inspect and add mute; anything else has
-//! no business with the microphone's mute state (DESIGN.md, invariant 5).
+//! no business with the microphone's mute state (docs/design.md, invariant 5).
 
 pub const SDDL: &str = "D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GRGW;;;IU)";
 

@@ -83,12 +83,22 @@ enum Cmd {
         )]
         args: Vec<String>,
     },
-    /// Install hardmuted for this user: a systemd user unit, enabled and started (Linux).
+    /// Install HardMute for this user (Linux): the PipeWire drop-in that loads the gate into
+    /// PipeWire (PipeWire is restarted once so it loads it), and hardmuted as a systemd user
+    /// unit, enabled and started.
     #[cfg(target_os = "linux")]
     Install {
-        /// Write and enable the unit only; do not talk to the user's systemd now.
+        /// Write the files only; do not restart PipeWire or talk to the user's systemd now.
         #[arg(long)]
         no_activate: bool,
+        /// The gate plugin (libhardmute_pw_gate.so) the drop-in loads. Default: beside this
+        /// program, else ../lib/hardmute/ from it, else /usr/lib/hardmute/.
+        #[arg(long, value_name = "PATH")]
+        gate_plugin: Option<PathBuf>,
+        /// Make the gate mandatory: PipeWire refuses to start when it cannot load it (default:
+        /// PipeWire starts without HardMute Microphone, and hardmuted reports it missing).
+        #[arg(long, hide = true)]
+        gate_mandatory: bool,
     },
     /// Remove everything `hardmute install` wrote (Linux). The HardMute Microphone node stays
     /// until PipeWire restarts, delivering zeros, so no app falls back to the physical mic.
@@ -182,19 +192,26 @@ mod install {
 
     /// `Some(exit code)` when `cmd` was an install command.
     pub fn run(cmd: &Cmd, json: bool) -> Option<u8> {
-        let (installing, no_activate) = match cmd {
-            Cmd::Install { no_activate } => (true, *no_activate),
-            Cmd::Uninstall { no_activate } => (false, *no_activate),
+        let (installing, no_activate, gate) = match cmd {
+            Cmd::Install {
+                no_activate,
+                gate_plugin,
+                gate_mandatory,
+            } => (
+                true,
+                *no_activate,
+                Some((gate_plugin.clone(), *gate_mandatory)),
+            ),
+            Cmd::Uninstall { no_activate } => (false, *no_activate, None),
             _ => return None,
         };
         let Some(home) = std::env::var_os("HOME").map(PathBuf::from) else {
             eprintln!("hardmute: HOME is not set; cannot find the user's systemd folder");
             return Some(exit::DAEMON_ERROR);
         };
-        let result = if installing {
-            install(&home, no_activate)
-        } else {
-            uninstall(&home, no_activate)
+        let result = match gate {
+            Some((plugin, mandatory)) => install(&home, no_activate, plugin, mandatory),
+            None => uninstall(&home, no_activate),
         };
         Some(match result {
             Ok((paths, warning)) => {
@@ -220,17 +237,70 @@ mod install {
 
     type Outcome = std::io::Result<(Vec<PathBuf>, Option<String>)>;
 
-    fn install(home: &Path, no_activate: bool) -> Outcome {
+    fn install(
+        home: &Path,
+        no_activate: bool,
+        plugin: Option<PathBuf>,
+        mandatory: bool,
+    ) -> Outcome {
+        // The gate first: a drop-in naming a plugin that is not there would leave PipeWire
+        // without HardMute Microphone.
+        let plugin = match plugin {
+            Some(p) => std::path::absolute(&p)?,
+            None => gate_plugin_path().ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!(
+                        "the gate plugin {} was not found beside this program or in \
+                         /usr/lib/hardmute/; pass --gate-plugin PATH",
+                        gate::abi::PLUGIN_FILE
+                    ),
+                )
+            })?,
+        };
+        if !plugin.is_file() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("the gate plugin {} does not exist", plugin.display()),
+            ));
+        }
+        let plugin_str = plugin.to_str().ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the gate plugin's path is not UTF-8",
+            )
+        })?;
+        let dropin = dropin_path(home);
+        if let Some(dir) = dropin.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = dropin.with_extension("conf.tmp");
+        std::fs::write(&tmp, gate::dropin::render(plugin_str, mandatory))?;
+        std::fs::rename(&tmp, &dropin)?;
+        let mut paths = vec![dropin];
+
         let opts = inst::UnitOptions {
             exec: daemon_path(),
             ..inst::UnitOptions::default()
         };
-        let paths = inst::install(home, &opts)?;
-        let warning = (!no_activate)
-            .then(|| inst::activate().err())
-            .flatten()
-            .map(|e| format!("the unit is installed and enabled for the next login, but starting it now failed: {e}"));
-        Ok((paths, warning))
+        paths.extend(inst::install(home, &opts)?);
+        let mut warnings = Vec::new();
+        if !no_activate {
+            // PipeWire reads its drop-ins at start only.
+            eprintln!(
+                "hardmute: restarting PipeWire once so it loads HardMute Microphone (audio \
+                 streams stop for a moment)"
+            );
+            if let Err(e) = restart_pipewire() {
+                warnings.push(format!(
+                    "could not restart PipeWire ({e}); HardMute Microphone appears at its next start"
+                ));
+            }
+            if let Err(e) = inst::activate() {
+                warnings.push(format!("the unit is installed and enabled for the next login, but starting it now failed: {e}"));
+            }
+        }
+        Ok((paths, (!warnings.is_empty()).then(|| warnings.join("; "))))
     }
 
     fn uninstall(home: &Path, no_activate: bool) -> Outcome {
@@ -238,7 +308,73 @@ mod install {
             .then(|| inst::deactivate().err())
             .flatten()
             .map(|e| format!("could not stop the running daemon through systemd: {e}"));
-        Ok((inst::uninstall(home)?, warning))
+        let mut paths = Vec::new();
+        let dropin = dropin_path(home);
+        match std::fs::remove_file(&dropin) {
+            Ok(()) => {
+                // The folders install made, if nothing else is in them.
+                let conf_d = dropin.parent().map(Path::to_path_buf);
+                let pipewire = conf_d
+                    .as_deref()
+                    .and_then(Path::parent)
+                    .map(Path::to_path_buf);
+                paths.push(dropin);
+                for dir in [conf_d, pipewire].into_iter().flatten() {
+                    if std::fs::remove_dir(&dir).is_ok() {
+                        paths.push(dir);
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        paths.extend(inst::uninstall(home)?);
+        Ok((paths, warning))
+    }
+
+    use hardmute_pw_gate as gate;
+
+    /// `$XDG_CONFIG_HOME/pipewire/pipewire.conf.d/50-hardmute.conf` (`~/.config` by default).
+    fn dropin_path(home: &Path) -> PathBuf {
+        let config = std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .unwrap_or_else(|| home.join(".config"));
+        config
+            .join("pipewire")
+            .join("pipewire.conf.d")
+            .join(gate::dropin::FILE_NAME)
+    }
+
+    /// The gate plugin: beside this program (a cargo build), else `../lib/hardmute/` from it
+    /// (a .deb: /usr/bin -> /usr/lib/hardmute), else /usr/lib/hardmute.
+    fn gate_plugin_path() -> Option<PathBuf> {
+        let exe_dir = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf));
+        let mut candidates = Vec::new();
+        if let Some(d) = &exe_dir {
+            candidates.push(d.join(gate::abi::PLUGIN_FILE));
+            candidates.push(d.join("../lib/hardmute").join(gate::abi::PLUGIN_FILE));
+        }
+        candidates.push(Path::new("/usr/lib/hardmute").join(gate::abi::PLUGIN_FILE));
+        candidates
+            .into_iter()
+            .find(|p| p.is_file())
+            .and_then(|p| p.canonicalize().ok())
+    }
+
+    fn restart_pipewire() -> std::io::Result<()> {
+        let status = std::process::Command::new("systemctl")
+            .args(["--user", "restart", "pipewire.service"])
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!(
+                "systemctl exited with {status}"
+            )))
+        }
     }
 
     /// The `hardmuted` beside this `hardmute` (a cargo build, a .deb's /usr/bin), else /usr/bin.

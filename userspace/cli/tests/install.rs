@@ -8,6 +8,7 @@ fn hardmute(home: &Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_hardmute"))
         .args(args)
         .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
         .output()
         .unwrap()
 }
@@ -33,9 +34,21 @@ fn files_below(dir: &Path) -> Vec<String> {
 fn install_then_uninstall_leaves_the_home_as_it_was() {
     let home = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(home.path().join(".config/keep")).unwrap();
+    // Stands in for the gate plugin (install only checks that it exists and names it).
+    let plugin = home.path().join("libhardmute_pw_gate.so");
+    std::fs::write(&plugin, b"").unwrap();
     let before = files_below(home.path());
 
-    let out = hardmute(home.path(), &["--json", "install", "--no-activate"]);
+    let out = hardmute(
+        home.path(),
+        &[
+            "--json",
+            "install",
+            "--no-activate",
+            "--gate-plugin",
+            plugin.to_str().unwrap(),
+        ],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -64,6 +77,28 @@ fn install_then_uninstall_leaves_the_home_as_it_was() {
         .path()
         .join(".config/systemd/user/default.target.wants/hardmuted.service");
     assert_eq!(std::fs::read_link(&wants).unwrap(), unit);
+    // The PipeWire drop-in that loads the gate, naming that plugin.
+    let dropin = home
+        .path()
+        .join(".config/pipewire/pipewire.conf.d/50-hardmute.conf");
+    let text = std::fs::read_to_string(&dropin).unwrap();
+    assert!(
+        text.contains(&format!("plugin = \"{}\"", plugin.display())),
+        "{text}"
+    );
+    assert!(text.contains("libpipewire-module-filter-chain") && text.contains("nofail"));
+    // A plugin that is not there is refused: the drop-in would leave PipeWire without HardMute.
+    let missing = hardmute(
+        home.path(),
+        &[
+            "install",
+            "--no-activate",
+            "--gate-plugin",
+            "/nonexistent/gate.so",
+        ],
+    );
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/gate.so"));
 
     let out = hardmute(home.path(), &["uninstall", "--no-activate"]);
     assert!(

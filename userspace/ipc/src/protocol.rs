@@ -30,38 +30,8 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// [`ErrorKind::TooLarge`] without buffering more than this much of it.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
 
-/// Who asked for a change. Mirrors `hardmute_core::control::ChangeSource` (the daemon maps
-/// between them) so frontends need not link the driver core.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChangeSource {
-    Startup,
-    Cli,
-    Hotkey,
-    Panel,
-    Tray,
-    Daemon,
-    OsMuteControl,
-    OtherClient,
-    FailSafe,
-}
-
-impl fmt::Display for ChangeSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self {
-            Self::Startup => "startup",
-            Self::Cli => "cli",
-            Self::Hotkey => "hotkey",
-            Self::Panel => "panel",
-            Self::Tray => "tray",
-            Self::Daemon => "daemon",
-            Self::OsMuteControl => "os mute control",
-            Self::OtherClient => "other client",
-            Self::FailSafe => "fail-safe",
-        };
-        f.write_str(name)
-    }
-}
+/// Who asked for a change: the core's type, on the wire by its snake-case name.
+pub use hardmute_core::control::ChangeSource;
 
 /// Realtime-path counters, as the driver's control block reports them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,81 +155,82 @@ pub enum DaemonOption {
     HotkeyMode(HotkeyMode),
 }
 
-/// What a client asks for. Serialized flat into the request object, tagged by `op`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum Command {
-    Status,
+/// Declares the requests once: the [`Command`] enum (what serde reads and writes), its
+/// [`Command::op`] names, and [`KNOWN_OPS`] (what the hand-written checks of [`parse_request`]
+/// accept), so the three cannot drift apart.
+macro_rules! commands {
+    ($(
+        $(#[$meta:meta])*
+        $variant:ident $({ $($(#[$field_meta:meta])* $field:ident : $ty:ty),* $(,)? })?
+            => $op:literal, required [$($required:literal),*], optional [$($optional:literal),*];
+    )*) => {
+        /// What a client asks for. Serialized flat into the request object, tagged by `op`.
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(tag = "op")]
+        pub enum Command {
+            $(
+                $(#[$meta])*
+                #[serde(rename = $op)]
+                $variant $({ $($(#[$field_meta])* $field: $ty),* })?,
+            )*
+        }
+
+        impl Command {
+            /// The `op` string, for logs.
+            pub fn op(&self) -> &'static str {
+                match self {
+                    $(Self::$variant { .. } => $op,)*
+                }
+            }
+        }
+
+        /// The operations this version knows (anything else is `unknown_request`), with the
+        /// fields each one takes: (op, required, optional). Checked by hand because serde's
+        /// `deny_unknown_fields` does not cover unit variants of a tagged enum, and a misspelt
+        /// field must not silently fall back to a default (`select_device` without `device`
+        /// would select the default input).
+        const KNOWN_OPS: &[(&str, &[&str], &[&str])] = &[
+            $(($op, &[$($required),*], &[$($optional),*]),)*
+        ];
+    };
+}
+
+commands! {
+    Status => "status", required [], optional [];
     Mute {
         #[serde(default = "default_source")]
         source: ChangeSource,
-    },
+    } => "mute", required [], optional ["source"];
     Unmute {
         #[serde(default = "default_source")]
         source: ChangeSource,
-    },
+    } => "unmute", required [], optional ["source"];
     Toggle {
         #[serde(default = "default_source")]
         source: ChangeSource,
-    },
+    } => "toggle", required [], optional ["source"];
     /// Replies with the current state, then streams a `state` event per change on the same
     /// connection. Requests may still be sent on a subscribed connection.
-    Subscribe,
-    Devices,
+    Subscribe => "subscribe", required [], optional [];
+    Devices => "devices", required [], optional [];
     /// `device: null` selects the system default input.
     SelectDevice {
         device: Option<String>,
-    },
-    Listeners,
+    } => "select_device", required ["device"], optional [];
+    Listeners => "listeners", required [], optional [];
     SetOption {
         option: DaemonOption,
-    },
+    } => "set_option", required ["option"], optional [];
     /// Replies `level_subscribed`, then streams `level` events (at most [`LEVEL_MAX_HZ`] per
     /// second) on the same connection, only while the mic is live and the physical mic open:
-    /// nothing about the room is sent while muted (DESIGN.md invariant 3). Opt-in and separate
-    /// from `subscribe`, so clients that do not draw a meter never receive it.
-    SubscribeLevel,
+    /// nothing about the room is sent while muted (docs/design.md, invariant 3). Opt-in and
+    /// separate from `subscribe`, so clients that do not draw a meter never receive it.
+    SubscribeLevel => "subscribe_level", required [], optional [];
 }
 
 fn default_source() -> ChangeSource {
     ChangeSource::OtherClient
 }
-
-impl Command {
-    /// The `op` string, for logs.
-    pub fn op(&self) -> &'static str {
-        match self {
-            Self::Status => "status",
-            Self::Mute { .. } => "mute",
-            Self::Unmute { .. } => "unmute",
-            Self::Toggle { .. } => "toggle",
-            Self::Subscribe => "subscribe",
-            Self::Devices => "devices",
-            Self::SelectDevice { .. } => "select_device",
-            Self::Listeners => "listeners",
-            Self::SetOption { .. } => "set_option",
-            Self::SubscribeLevel => "subscribe_level",
-        }
-    }
-}
-
-/// The operations this version knows (anything else is `unknown_request`), with the fields
-/// each one takes: (op, required, optional). Checked by hand because serde's
-/// `deny_unknown_fields` does not cover unit variants of a tagged enum, and a misspelt field
-/// must not silently fall back to a default (`select_device` without `device` would select the
-/// default input).
-const KNOWN_OPS: &[(&str, &[&str], &[&str])] = &[
-    ("status", &[], &[]),
-    ("mute", &[], &["source"]),
-    ("unmute", &[], &["source"]),
-    ("toggle", &[], &["source"]),
-    ("subscribe", &[], &[]),
-    ("devices", &[], &[]),
-    ("select_device", &["device"], &[]),
-    ("listeners", &[], &[]),
-    ("set_option", &["option"], &[]),
-    ("subscribe_level", &[], &[]),
-];
 
 fn known_op_names() -> String {
     KNOWN_OPS
@@ -643,13 +614,19 @@ mod tests {
             },
             Command::SubscribeLevel,
         ];
+        let mut ops: Vec<&str> = commands.iter().map(Command::op).collect();
         for (i, command) in commands.into_iter().enumerate() {
             let request = Request::new(i as u64 + 100, command);
             let line = request.to_line();
             assert!(line.ends_with('\n') && !line[..line.len() - 1].contains('\n'));
+            assert!(line.contains(&format!("\"op\":\"{}\"", request.command.op())));
             let parsed = parse_request(line.trim_end().as_bytes()).expect(&line);
             assert_eq!(parsed, request, "{line}");
         }
+        // Every operation the parser knows was exercised above.
+        ops.dedup();
+        let known: Vec<&str> = KNOWN_OPS.iter().map(|(op, _, _)| *op).collect();
+        assert_eq!(ops, known);
     }
 
     #[test]

@@ -290,7 +290,7 @@ mod platform {
 }
 
 /// WINDOWS STATUS: type-checked for x86_64-pc-windows-msvc; built for x86_64-pc-windows-gnu and
-/// run under wine 8, where hardmuted's IPC tests (tests/ipc.rs) pass over this named pipe with
+/// run under wine 8, where hardmuted's IPC tests (userspace/daemon/tests/ipc.rs) pass over this named pipe with
 /// this security descriptor and the same-user SID check. NOT verified: that the DACL or the SID
 /// check refuses another user (wine has one user and does not enforce DACLs), and anything on
 /// real Windows.

@@ -10,7 +10,9 @@
 use crate::config::ConfigFile;
 use crate::hotkey::platform::{self, Availability, HotkeyGrab};
 use crate::hotkey::portal::{self, PortalHotkey, StatusSink};
-use crate::hotkey::{HotkeyLogic, HotkeyMode, HotkeyRequest, HotkeySpec};
+use crate::hotkey::{
+    mode_from_index, mode_index, HotkeyLogic, HotkeyMode, HotkeyRequest, HotkeySpec,
+};
 use crate::level::{meter_position, LevelFeed, METER_INTERVAL_MS};
 use crate::link::{Link, LinkCommand, LinkEvent};
 use crate::ui::{HardMuteTray, ListenerRow, PanelWindow};
@@ -24,22 +26,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The protocol's hotkey mode as the hotkey logic's.
-pub fn mode_from_daemon(mode: hardmute_ipc::HotkeyMode) -> HotkeyMode {
-    match mode {
-        hardmute_ipc::HotkeyMode::Toggle => HotkeyMode::Toggle,
-        hardmute_ipc::HotkeyMode::PushToTalk => HotkeyMode::PushToTalk,
-    }
-}
-
-/// The hotkey logic's mode as the protocol's.
-pub fn mode_to_daemon(mode: HotkeyMode) -> hardmute_ipc::HotkeyMode {
-    match mode {
-        HotkeyMode::Toggle => hardmute_ipc::HotkeyMode::Toggle,
-        HotkeyMode::PushToTalk => hardmute_ipc::HotkeyMode::PushToTalk,
-    }
-}
 
 /// The global hotkey as the app runs it: the grab (absent when the session has none) and the
 /// key-edge logic shared with the platform's event thread. What to grab comes from the daemon.
@@ -327,7 +313,7 @@ impl App {
         let weak = Rc::downgrade(self);
         self.window.on_hotkey_apply(move |text, mode| {
             if let Some(app) = weak.upgrade() {
-                app.request_hotkey(&text, HotkeyMode::from_index(mode));
+                app.request_hotkey(&text, mode_from_index(mode));
             }
         });
         let weak = Rc::downgrade(self);
@@ -417,9 +403,7 @@ impl App {
         self.link
             .send(LinkCommand::SetOption(DaemonOption::Hotkey(label)));
         self.link
-            .send(LinkCommand::SetOption(DaemonOption::HotkeyMode(
-                mode_to_daemon(mode),
-            )));
+            .send(LinkCommand::SetOption(DaemonOption::HotkeyMode(mode)));
     }
 
     /// Grabs what the daemon's state says, when it differs from what is grabbed. (Re-grabbing
@@ -430,8 +414,8 @@ impl App {
             return;
         }
         self.hotkey_applied.replace(Some(wanted));
-        let mode = mode_from_daemon(state.hotkey_mode);
-        self.window.set_hotkey_mode(mode.index());
+        let mode = state.hotkey_mode;
+        self.window.set_hotkey_mode(mode_index(mode));
         let status = match state.hotkey.as_deref() {
             None => {
                 self.window.set_hotkey_label("".into());
@@ -490,7 +474,7 @@ impl App {
             .send(LinkCommand::SetOption(DaemonOption::Hotkey(legacy.hotkey)));
         self.link
             .send(LinkCommand::SetOption(DaemonOption::HotkeyMode(
-                mode_to_daemon(legacy.mode),
+                legacy.mode,
             )));
     }
 

@@ -1,4 +1,4 @@
-//! The input-level meter's feed. Local only by design (DESIGN.md invariant 3): the level is
+//! The input-level meter's feed. Local only by design (docs/design.md, invariant 3): the level is
 //! drawn in this window and never exported anywhere an app could read it.
 //!
 //! The real feed is the daemon's `level` events (`subscribe_level`, sent only while live; the

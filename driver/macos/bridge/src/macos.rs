@@ -34,8 +34,7 @@ use objc2_core_audio::{
 };
 use std::sync::Arc;
 
-/// The plug-in's hard-mute property selector ('hmut', see hardmute-hal-plugin's model).
-pub const HARD_MUTE_SELECTOR: u32 = u32::from_be_bytes(*b"hmut");
+pub use hardmute_macos_contract::HARD_MUTE_SELECTOR;
 
 #[derive(Debug)]
 pub enum Error {

@@ -1,12 +1,7 @@
 //! Decisions the bridge makes, apart from the CoreAudio calls that gather their inputs (so they
 //! are tested on Linux): which device to capture, and who is listening.
 
-/// The UID prefix of the plug-in's own devices (see hardmute-hal-plugin's model).
-pub const OWN_UID_PREFIX: &str = "org.hardmute.";
-/// The plug-in's feed device, which the bridge plays into.
-pub const FEED_UID: &str = "org.hardmute.feed";
-/// The virtual microphone apps record from.
-pub const MIC_UID: &str = "org.hardmute.microphone";
+pub use hardmute_macos_contract::{is_own_uid as is_own, FEED_UID, MIC_UID};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InputDevice {
@@ -15,10 +10,6 @@ pub struct InputDevice {
     pub name: String,
     /// The system's default input device.
     pub is_default: bool,
-}
-
-pub fn is_own(uid: &str) -> bool {
-    uid.starts_with(OWN_UID_PREFIX)
 }
 
 /// The physical mic to capture: the user's default input — unless that is HardMute's own

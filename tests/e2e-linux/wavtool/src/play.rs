@@ -3,7 +3,7 @@
 //! the generator's signal in its realtime callback, so what it plays follows the marker flag
 //! within one quantum (a pipe into pw-cat would lag by its whole buffer).
 //!
-//!   hm-play [--flag F --drained D] [--impulse]
+//!   hm-play [--flag F --drained D] [--impulse] [--node-name NAME]
 //!     noise (1 s periodic, see signal.rs); while file F exists: the marker (+-0.9 square wave);
 //!     once F is gone and DRAIN_FRAMES of noise have been played after it, file D is created.
 //!     --impulse: a 0.9 click every 0.25 s (latency measurement).
@@ -37,6 +37,10 @@ fn main() -> Result<(), pw::Error> {
     };
     let (flag, drained) = (opt("--flag"), opt("--drained"));
     let impulse = args.iter().any(|a| a == "--impulse");
+    // A second player (another fake source) needs its own node name.
+    let node_name = opt("--node-name")
+        .and_then(|p| p.to_str().map(str::to_owned))
+        .unwrap_or_else(|| "fake-mic-player".to_owned());
     let shared = Arc::new(Shared {
         marker: AtomicBool::new(false),
         since_marker: AtomicU64::new(u64::MAX / 2),
@@ -73,11 +77,11 @@ fn main() -> Result<(), pw::Error> {
     let core = context.connect_rc(None)?;
     let stream = pw::stream::StreamBox::new(
         &core,
-        "fake-mic-player",
+        &node_name,
         properties! {
             *pw::keys::MEDIA_TYPE => "Audio",
             *pw::keys::MEDIA_CATEGORY => "Playback",
-            *pw::keys::NODE_NAME => "fake-mic-player",
+            *pw::keys::NODE_NAME => node_name.as_str(),
             "node.autoconnect" => "false",
             "node.latency" => "1024/48000",
         },

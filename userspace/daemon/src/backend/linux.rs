@@ -1,14 +1,12 @@
-//! The Linux backend: the HardMute Microphone on PipeWire (`driver/linux`, crate
-//! `hardmute-pipewire`). The node apps record from lingers in PipeWire, so when this daemon
-//! dies apps keep reading zeros from it; the gate runs in the daemon's filter, in the same graph
-//! cycle that captured the samples.
+//! The Linux backend: hardmuted as the controller of the gate inside the PipeWire server
+//! (`driver/linux/gate`, loaded by the `pipewire.conf.d` drop-in `hardmute install` writes;
+//! controlled through `driver/linux`, crate `hardmute-pipewire`). HardMute Microphone exists
+//! whenever PipeWire runs and delivers zeros unless this daemon holds the gate's lease and the
+//! user's state is live.
 
-use super::{
-    from_core, to_core, Backend, BackendError, BackendOptions, BackendStatus, LevelReading,
-};
-use hardmute_core::control::ChangeSource as Core;
+use super::{Backend, BackendError, BackendOptions, BackendStatus, LevelReading};
 use hardmute_ipc::{ChangeSource, Counters, InputDevice, ListenTarget, Listener};
-use hardmute_pipewire::{Captures, Config, Error, VirtualMic};
+use hardmute_pipewire::{Captures, Config, Controller, Error};
 use std::time::{Duration, Instant};
 
 /// How often a lost PipeWire is looked for again.
@@ -16,11 +14,13 @@ const RECONNECT_EVERY: Duration = Duration::from_secs(1);
 
 pub struct LinuxBackend {
     options: BackendOptions,
-    mic: Option<VirtualMic>,
+    mic: Option<Controller>,
     /// PipeWire went away (restart, upgrade): the mute state to come back in, and when we last
-    /// tried. Its graph, hardmute_mic included, went with it, so nothing can be recorded from
-    /// HardMute meanwhile.
+    /// tried. The restarted server loads the gate again (muted, no lease) before any app can
+    /// record it; the state is applied once we are back.
     lost: Option<Lost>,
+    /// The gate's nodes were missing at the last look (warned once per absence).
+    gate_missing_warned: bool,
 }
 
 struct Lost {
@@ -34,10 +34,11 @@ impl LinuxBackend {
             options,
             mic: None,
             lost: None,
+            gate_missing_warned: false,
         }
     }
 
-    fn mic(&self) -> Result<&VirtualMic, BackendError> {
+    fn mic(&self) -> Result<&Controller, BackendError> {
         self.mic.as_ref().ok_or(if self.lost.is_some() {
             BackendError::Failed(
                 "PipeWire is gone (restarting?); HardMute reconnects when it is back".into(),
@@ -47,14 +48,32 @@ impl LinuxBackend {
         })
     }
 
-    fn connect(&self, muted: bool) -> Result<VirtualMic, Error> {
-        VirtualMic::start(Config {
+    fn connect(&self, muted: bool) -> Result<Controller, Error> {
+        Controller::start(Config {
             source: self.options.device.clone(),
             release_on_mute: self.options.release_on_mute,
             initially_muted: muted,
             lock_dir: None,
-            fade_ms: Some(self.options.fade_ms),
+            locator: None,
         })
+    }
+
+    /// Says, once per absence, that the gate is not in the graph: the drop-in is not installed,
+    /// or PipeWire could not load the plugin (it then runs without HardMute Microphone, and apps
+    /// that asked for it get another source).
+    fn check_gate_present(&mut self) {
+        let Some(mic) = &self.mic else { return };
+        let st = mic.status();
+        let missing = st.connected && (st.hardmute_node.is_none() || st.capture_node.is_none());
+        if missing && !self.gate_missing_warned {
+            log::error!(
+                "HardMute Microphone is not in the PipeWire graph: run `hardmute install` (it \
+                 writes the PipeWire drop-in and restarts PipeWire), or check PipeWire's log for \
+                 libpipewire-module-filter-chain / {}",
+                hardmute_pipewire::GATE_PLUGIN_FILE
+            );
+        }
+        self.gate_missing_warned = missing;
     }
 }
 
@@ -93,14 +112,12 @@ impl Backend for LinuxBackend {
                 return Ok(());
             }
         }
-        self.mic()?
-            .set_hard_mute(muted, to_core(source))
-            .map_err(failed)
+        self.mic()?.set_hard_mute(muted, source).map_err(failed)
     }
 
     fn hard_mute(&self) -> bool {
-        // Not started = nothing can flow = muted.
-        self.mic.as_ref().is_none_or(VirtualMic::is_muted)
+        // Not started = no controller = the gate delivers zeros.
+        self.mic.as_ref().is_none_or(Controller::is_muted)
     }
 
     fn status(&self) -> BackendStatus {
@@ -114,14 +131,26 @@ impl Backend for LinuxBackend {
                 counters: Counters::default(),
             };
         };
-        let snap = mic.control().snapshot();
         let st = mic.status();
+        let muted = mic.is_muted();
+        let Some(snap) = mic.snapshot() else {
+            // The gate has not made its page yet (nothing recorded since PipeWire started): it
+            // delivers zeros until it has one and this daemon applied the state to it.
+            return BackendStatus {
+                muted,
+                generation: 0,
+                source: ChangeSource::Startup,
+                device: st.source_wanted.clone(),
+                physical_open: st.physical_running,
+                counters: Counters::default(),
+            };
+        };
         BackendStatus {
             muted: snap.muted,
             generation: snap.generation,
-            source: from_core(snap.last_source),
+            source: snap.source(),
             device: st.source_wanted.clone(),
-            physical_open: st.capture_links > 0,
+            physical_open: st.physical_running,
             counters: Counters {
                 frames_delivered: snap.frames_delivered,
                 frames_zeroed: snap.frames_zeroed,
@@ -179,27 +208,25 @@ impl Backend for LinuxBackend {
     }
 
     fn level(&self) -> Option<LevelReading> {
-        let reading = self.mic.as_ref()?.level();
-        Some(LevelReading {
-            peak: reading.peak,
-            rms: reading.rms,
-            windows: reading.windows,
-        })
+        // Metered by the gate on what it delivered: exactly 0 while muted.
+        let (peak, rms, windows) = self.mic.as_ref()?.level()?;
+        Some(LevelReading { peak, rms, windows })
     }
 
     /// A PipeWire that went away (its connection reported EPIPE) is reconnected to once it is
-    /// back, with hardmute_mic recreated in the mute state it had (or muted, if a mute came
+    /// back, and the gate it loaded again gets the mute state we had (or muted, if a mute came
     /// meanwhile). Tried at most every [`RECONNECT_EVERY`]; each try is a socket connect that
     /// fails at once while PipeWire is down.
     fn poll(&mut self) {
+        self.check_gate_present();
         if let Some(mic) = &self.mic {
             if mic.status().connected || mic.is_running() {
                 return;
             }
             let muted = mic.is_muted();
             log::warn!(
-                "PipeWire went away; HardMute Microphone went with it. Reconnecting when it is \
-                 back ({})",
+                "PipeWire went away (HardMute Microphone comes back with it, muted until this \
+                 daemon is reconnected). Reconnecting when it is back ({})",
                 if muted { "muted" } else { "live" }
             );
             self.mic = None;
@@ -217,7 +244,7 @@ impl Backend for LinuxBackend {
         match self.connect(muted) {
             Ok(mic) => {
                 log::info!(
-                    "PipeWire is back: HardMute Microphone recreated ({})",
+                    "PipeWire is back: controlling its gate again ({})",
                     if muted { "muted" } else { "live" }
                 );
                 if let Some(warning) = mic.status().last_error {
@@ -238,9 +265,9 @@ impl Backend for LinuxBackend {
     fn stop(&mut self) {
         self.lost = None;
         if let Some(mut mic) = self.mic.take() {
-            // Fail closed first; then the filter and its links leave the graph. hardmute_mic
-            // stays, so apps keep reading zeros.
-            let _ = mic.set_hard_mute(true, Core::FailSafe);
+            // Fail closed first; then the lease is given up. The gate and its nodes stay in
+            // PipeWire, so apps keep reading zeros.
+            let _ = mic.set_hard_mute(true, ChangeSource::FailSafe);
             mic.stop();
         }
     }
@@ -249,6 +276,7 @@ impl Backend for LinuxBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hardmute_core::control::{Authority, ControlBlock};
 
     #[test]
     fn change_sources_round_trip_through_the_control_block() {
@@ -262,7 +290,10 @@ mod tests {
             ChangeSource::OtherClient,
             ChangeSource::FailSafe,
         ] {
-            assert_eq!(from_core(Some(to_core(s))), s);
+            let block = ControlBlock::new(true);
+            assert_eq!(block.snapshot().source(), ChangeSource::Startup);
+            block.set_muted(false, s, Authority::Owner).unwrap();
+            assert_eq!(block.snapshot().source(), s);
         }
     }
 

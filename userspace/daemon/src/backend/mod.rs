@@ -3,7 +3,7 @@
 //! One module per backend, chosen at the module edge like cpal's hosts: `simulated` everywhere
 //! (tests, demos), `linux` (PipeWire), `windows` (the WaveRT driver), `macos` (the HAL plug-in).
 //!
-//! The contract every backend keeps (DESIGN.md invariants 2 and 4):
+//! The contract every backend keeps (docs/design.md, invariants 2 and 4):
 //! - `start(initial_muted)` applies the mute before any audio can flow to an app;
 //! - `set_hard_mute` returns only once the realtime path will see the new state: the first
 //!   buffer delivered after it returns `Ok` for a mute is all zeros;
@@ -23,38 +23,6 @@ pub mod windows;
 
 use hardmute_ipc::{ChangeSource, Counters, InputDevice, Listener};
 use std::fmt;
-
-/// Who changed the mute, as the protocol names it -> as the core's control block records it.
-pub fn to_core(source: ChangeSource) -> hardmute_core::control::ChangeSource {
-    use hardmute_core::control::ChangeSource as Core;
-    match source {
-        ChangeSource::Startup => Core::Startup,
-        ChangeSource::Cli => Core::Cli,
-        ChangeSource::Hotkey => Core::Hotkey,
-        ChangeSource::Panel => Core::Panel,
-        ChangeSource::Tray => Core::Tray,
-        ChangeSource::Daemon => Core::Daemon,
-        ChangeSource::OsMuteControl => Core::OsMuteControl,
-        ChangeSource::OtherClient => Core::OtherClient,
-        ChangeSource::FailSafe => Core::FailSafe,
-    }
-}
-
-/// The control block's last source as the protocol reports it (none yet = the startup mute).
-pub fn from_core(source: Option<hardmute_core::control::ChangeSource>) -> ChangeSource {
-    use hardmute_core::control::ChangeSource as Core;
-    match source {
-        Some(Core::Cli) => ChangeSource::Cli,
-        Some(Core::Hotkey) => ChangeSource::Hotkey,
-        Some(Core::Panel) => ChangeSource::Panel,
-        Some(Core::Tray) => ChangeSource::Tray,
-        Some(Core::Daemon) => ChangeSource::Daemon,
-        Some(Core::OsMuteControl) => ChangeSource::OsMuteControl,
-        Some(Core::OtherClient) => ChangeSource::OtherClient,
-        Some(Core::FailSafe) => ChangeSource::FailSafe,
-        Some(Core::Startup) | None => ChangeSource::Startup,
-    }
-}
 
 /// Settings a backend is created with (from the persisted state).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -12,9 +12,7 @@
 //!   (`nonzero_samples_while_muted`, which must stay 0). It also meters what it got, as the
 //!   Linux filter does: peak and RMS per 50 ms window of the *delivered* audio (0 while muted).
 
-use super::{
-    from_core, to_core, Backend, BackendError, BackendOptions, BackendStatus, LevelReading,
-};
+use super::{Backend, BackendError, BackendOptions, BackendStatus, LevelReading};
 use hardmute_core::control::{Authority, ControlBlock};
 use hardmute_core::deliver::deliver_from_ring;
 use hardmute_core::gate::{fade_frames_for, Gate};
@@ -272,7 +270,7 @@ impl Backend for SimulatedBackend {
         let shared = self.shared()?;
         shared
             .control
-            .set_muted(muted, to_core(source), Authority::Owner)
+            .set_muted(muted, source, Authority::Owner)
             .map_err(|e| BackendError::Failed(format!("the driver refused the change: {e}")))?;
         // A cycle takes microseconds; 5 s means the delivery thread is stuck (it then delivers
         // nothing at all, which is still closed).
@@ -309,7 +307,7 @@ impl Backend for SimulatedBackend {
         BackendStatus {
             muted: snap.muted,
             generation: snap.generation,
-            source: from_core(snap.last_source),
+            source: snap.source(),
             device: (input != 0).then(|| INPUTS[input].0.to_owned()),
             physical_open: shared.physical_open.load(Ordering::Acquire),
             counters: Counters {
@@ -389,10 +387,9 @@ impl Backend for SimulatedBackend {
     fn stop(&mut self) {
         if let Some(shared) = self.shared.take() {
             // Fail closed first, then stop feeding.
-            let _ =
-                shared
-                    .control
-                    .set_muted(true, to_core(ChangeSource::FailSafe), Authority::Owner);
+            let _ = shared
+                .control
+                .set_muted(true, ChangeSource::FailSafe, Authority::Owner);
             shared.running.store(false, Ordering::Release);
             for thread in self.threads.drain(..) {
                 let _ = thread.join();

@@ -7,35 +7,25 @@ pub mod platform;
 pub mod portal;
 
 use global_hotkey::hotkey::{Code, HotKey, Modifiers};
-use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// What the hotkey does.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HotkeyMode {
-    /// Each press flips muted <-> live.
-    #[default]
-    Toggle,
-    /// Live only while the keys are held; released = muted.
-    PushToTalk,
+/// What the hotkey does: the daemon stores it, so the protocol's type is the one type.
+pub use hardmute_ipc::HotkeyMode;
+
+/// The mode's index in the panel's mode chooser.
+pub fn mode_index(mode: HotkeyMode) -> i32 {
+    match mode {
+        HotkeyMode::Toggle => 0,
+        HotkeyMode::PushToTalk => 1,
+    }
 }
 
-impl HotkeyMode {
-    /// Index in the panel's mode chooser.
-    pub fn index(self) -> i32 {
-        match self {
-            Self::Toggle => 0,
-            Self::PushToTalk => 1,
-        }
-    }
-
-    pub fn from_index(index: i32) -> Self {
-        if index == 1 {
-            Self::PushToTalk
-        } else {
-            Self::Toggle
-        }
+/// The mode at an index of the panel's mode chooser.
+pub fn mode_from_index(index: i32) -> HotkeyMode {
+    if index == 1 {
+        HotkeyMode::PushToTalk
+    } else {
+        HotkeyMode::Toggle
     }
 }
 
@@ -256,7 +246,7 @@ mod tests {
     #[test]
     fn mode_round_trips_through_the_chooser_index() {
         for mode in [HotkeyMode::Toggle, HotkeyMode::PushToTalk] {
-            assert_eq!(HotkeyMode::from_index(mode.index()), mode);
+            assert_eq!(mode_from_index(mode_index(mode)), mode);
         }
     }
 }

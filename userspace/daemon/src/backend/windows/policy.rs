@@ -153,22 +153,18 @@ pub fn reconcile(current: Option<&str>, plan: &Plan) -> Action {
 
 /// The source recorded by the driver for a change requested through the daemon. The driver
 /// refuses `Startup` and `FailSafe` from callers (they are its own), so those become `Daemon`.
-pub fn ioctl_source(source: ChangeSource) -> hardmute_core::ChangeSource {
-    use hardmute_core::ChangeSource as Core;
+pub fn ioctl_source(source: ChangeSource) -> ChangeSource {
     match source {
-        ChangeSource::Cli => Core::Cli,
-        ChangeSource::Hotkey => Core::Hotkey,
-        ChangeSource::Panel => Core::Panel,
-        ChangeSource::Tray => Core::Tray,
-        ChangeSource::OsMuteControl => Core::OsMuteControl,
-        ChangeSource::OtherClient => Core::OtherClient,
-        ChangeSource::Startup | ChangeSource::Daemon | ChangeSource::FailSafe => Core::Daemon,
+        ChangeSource::Startup | ChangeSource::Daemon | ChangeSource::FailSafe => {
+            ChangeSource::Daemon
+        }
+        other => other,
     }
 }
 
 /// The driver's `last_source` as the IPC reports it (0 = none yet: the driver's startup mute).
 pub fn reply_source(raw: u32) -> ChangeSource {
-    crate::backend::from_core(hardmute_core::ChangeSource::from_u32(raw))
+    ChangeSource::from_u32(raw).unwrap_or(ChangeSource::Startup)
 }
 
 /// Counters for `status`: the driver's, plus the overruns the bridge saw in user space.
