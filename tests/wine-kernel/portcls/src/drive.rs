@@ -572,7 +572,6 @@ unsafe fn run_stream(miniport: *mut IMiniportWaveRT, pin: u32, format: &Format, 
         let mut samples = 0;
         loop {
             Sleep(5);
-            let (now, _) = qpc();
             let mut pos = KSAUDIO_POSITION {
                 PlayOffset: 0,
                 WriteOffset: 0,
@@ -580,6 +579,8 @@ unsafe fn run_stream(miniport: *mut IMiniportWaveRT, pin: u32, format: &Format, 
             let s = sv
                 .GetPosition
                 .map_or(STATUS_NOT_IMPLEMENTED, |f| f(stream, &mut pos));
+            // QPC read after the position: a tick that ran in between cannot put it ahead.
+            let (now, _) = qpc();
             if s != STATUS_SUCCESS
                 || pos.WriteOffset >= len as u64
                 || !pos.WriteOffset.is_multiple_of(u64::from(block))
@@ -603,6 +604,8 @@ unsafe fn run_stream(miniport: *mut IMiniportWaveRT, pin: u32, format: &Format, 
                 let s = iv.GetReadPacket.map_or(STATUS_NOT_IMPLEMENTED, |f| {
                     f(input, &mut n, &mut flags, &mut pc, &mut more)
                 });
+                // After the call, for the same reason.
+                let (now, _) = qpc();
                 if s == STATUS_DEVICE_NOT_READY {
                     break;
                 }
