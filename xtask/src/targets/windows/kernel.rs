@@ -109,7 +109,9 @@ pub fn run_rows(toolchain: &Toolchain, report: &mut Report) {
         },
     );
     rig.stop_wineserver();
-    report.step(STAGE, "clippy (stand-in msvc, probe gnu)", || clippy(toolchain));
+    report.step(STAGE, "clippy (stand-in msvc, probe gnu)", || {
+        clippy(toolchain)
+    });
 }
 
 /// The stand-in with the driver's clippy settings; the probe for gnu with all targets.
@@ -127,7 +129,14 @@ fn clippy(toolchain: &Toolchain) -> Result<()> {
         .args(["clippy", "--target", GNU, "-Zbuild-std"])
         .arg("--target-dir")
         .arg(units_target_dir(GNU, true, Units::Check))
-        .args(["--package", PROBE_PACKAGE, "--all-targets", "--", "-D", "warnings"]))
+        .args([
+            "--package",
+            PROBE_PACKAGE,
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
 }
 
 fn build(toolchain: &Toolchain) -> Result<Rig> {
