@@ -69,9 +69,10 @@ pub fn main() -> i32 {
         Some("unload") => unload(&mut checks),
         Some("hold-bridge") => return hold_bridge(),
         Some("pnp") if args.len() == 2 => pnp(&mut checks, &args[1]),
+        Some("daemon") if args.len() == 3 => daemon(&mut checks, &args[1], &args[2]),
         _ => {
             eprintln!(
-                "usage: wine-kernel-probe load <driver path> | control | after-exit | unload | pnp <stand-in log> | hold-bridge"
+                "usage: wine-kernel-probe load <driver path> | control | after-exit | unload | pnp <stand-in log> | daemon <hardmuted.exe> <hardmute.exe> | hold-bridge"
             );
             return 100;
         }
@@ -1169,5 +1170,83 @@ fn stream_results(checks: &mut Checks, standin_log: &str) {
         } else if let Some(rest) = line.strip_prefix("stream FAIL ") {
             checks.check("stream", false, rest);
         }
+    }
+}
+
+// ---- daemon: the real hardmuted.exe against the loaded driver -----------------------------
+
+/// Polls GET_STATE until `want` holds (at most `limit`).
+fn wait_state(
+    device: &ControlDevice,
+    limit: Duration,
+    want: impl Fn(&hardmute_wavert_model::ioctl::StateReply) -> bool,
+) -> (bool, Duration) {
+    let start = Instant::now();
+    loop {
+        if matches!(device.get_state(), Ok(s) if want(&s)) {
+            return (true, start.elapsed());
+        }
+        if start.elapsed() > limit {
+            return (false, start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// hardmuted.exe (its Windows backend: control device, WASAPI capture into the bridge ring)
+/// started twice against the loaded driver, `hardmute.exe unmute`/`mute` through it, and its
+/// process killed each time (the driver must drop its bridge).
+fn daemon(checks: &mut Checks, hardmuted: &str, cli: &str) {
+    use std::process::{Command, Stdio};
+    let device = match ControlDevice::open() {
+        Ok(d) => d,
+        Err(e) => {
+            checks.check("daemon", false, format!("ControlDevice::open: {e}"));
+            return;
+        }
+    };
+    let config = std::env::temp_dir().join("hardmute-daemon-test");
+    let _ = std::fs::remove_dir_all(&config);
+    for round in 1..=2 {
+        let mut child = match Command::new(hardmuted)
+            .arg("--config-dir")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                checks.check("daemon start", false, format!("{hardmuted}: {e}"));
+                return;
+            }
+        };
+        let (registered, after) = wait_state(&device, Duration::from_secs(30), |s| {
+            s.bridge_registered == 1
+        });
+        checks.check(
+            &format!("hardmuted.exe registers its bridge (start {round})"),
+            registered,
+            format!("bridge_registered after {after:?}"),
+        );
+        if registered {
+            for (cmd, muted) in [("unmute", 0), ("mute", 1)] {
+                let out = Command::new(cli).arg(cmd).stdout(Stdio::null()).status();
+                let (ok, after) =
+                    wait_state(&device, Duration::from_secs(10), |s| s.hard_mute == muted);
+                checks.check(
+                    &format!("hardmute.exe {cmd} through hardmuted.exe (start {round})"),
+                    matches!(out, Ok(s) if s.success()) && ok,
+                    format!("CLI {out:?}; driver hard_mute {muted} after {after:?}"),
+                );
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let (gone, after) = wait_unregistered(&device, Duration::from_secs(5));
+        checks.check(
+            &format!("bridge released when hardmuted.exe is killed (start {round})"),
+            gone,
+            format!("released {gone} after {after:?}"),
+        );
     }
 }

@@ -11,7 +11,9 @@
 //! prefix is still byte-identical), `pnp + stream` (a root-enumerated device installed from a
 //! test INF, as Wine's `driver_pnp` test does: AddDevice, IRP_MN_START_DEVICE, then the
 //! stand-in opens and runs capture streams against the wave miniport and reports), and
-//! `clippy` of the stand-in (msvc, core) and the probe (gnu, all targets). Every wine run is bounded by [`STEP_TIMEOUT`]; Wine's
+//! `clippy` of the stand-in (msvc, core) and the probe (gnu, all targets). Between `control`
+//! and `unload`, `daemon` runs the real `hardmuted.exe` (gnu) twice against the loaded driver
+//! and `hardmute.exe unmute`/`mute` through it. Every wine run is bounded by [`STEP_TIMEOUT`]; Wine's
 //! stderr (winedevice included) and the stand-in's log are kept in `wine/kernel-logs/` in the
 //! cache and their tails printed when a row fails.
 
@@ -94,6 +96,19 @@ pub fn run_rows(toolchain: &Toolchain, report: &mut Report) {
             rig.probe_step("control", "after-exit")?;
             Ok(Some(note))
         });
+        report.step_noted(STAGE, "daemon (hardmuted.exe + hardmute.exe)", || {
+            let dir = rig.probe.parent().expect("probe dir");
+            let hardmuted = dir.join("hardmuted.exe");
+            let cli = dir.join("hardmute.exe");
+            ensure!(
+                hardmuted.is_file() && cli.is_file(),
+                "{} or {} missing (built by the build row)",
+                hardmuted.display(),
+                cli.display()
+            );
+            let (h, c) = (unix_to_wine(&hardmuted), unix_to_wine(&cli));
+            rig.probe_step_args("daemon", &["daemon", &h, &c]).map(Some)
+        });
         report.step_noted(STAGE, "unload (DriverUnload, .sys unchanged)", || {
             rig.unload().map(Some)
         });
@@ -165,7 +180,10 @@ fn build(toolchain: &Toolchain) -> Result<Rig> {
     let mut cmd = toolchain.cargo(&repo_root());
     cmd.args(["build", "--target", GNU]);
     configure(toolchain, &mut cmd, GNU, &dir)?;
-    cmd.args(["--package", PROBE_PACKAGE, "--bin", PROBE_BIN]);
+    // hardmuted.exe and hardmute.exe too: the daemon row runs the real programs.
+    cmd.args(["--package", PROBE_PACKAGE, "--bin", PROBE_BIN])
+        .args(["--package", "hardmuted", "--bin", "hardmuted"])
+        .args(["--package", "hardmute-cli"]);
     run(&mut cmd)?;
     let probe = dir.join(GNU).join("debug").join(format!("{PROBE_BIN}.exe"));
     ensure!(
@@ -194,6 +212,11 @@ fn build(toolchain: &Toolchain) -> Result<Rig> {
     fs::copy(&standin, drivers.join("portcls.sys"))?;
     let _ = fs::remove_file(rig.prefix.join(STANDIN_LOG));
     Ok(rig)
+}
+
+/// Wine maps the Unix root to drive Z:.
+fn unix_to_wine(path: &std::path::Path) -> String {
+    format!("Z:{}", path.display()).replace('/', "\\")
 }
 
 /// What a probe run printed.
@@ -446,5 +469,9 @@ gap filled: hal.dll!KeStallExecutionProcessor (a stub in Wine 8.0): import slot 
             .join("tests/wine-kernel/probe/src/probe.rs")
             .exists());
         assert!(STANDIN_LOG.ends_with("hardmute-portcls.log"));
+        assert_eq!(
+            unix_to_wine(std::path::Path::new("/root/x/hardmuted.exe")),
+            r"Z:\root\x\hardmuted.exe"
+        );
     }
 }
