@@ -73,6 +73,9 @@ pub const kAudioDevicePropertyRelatedDevices: AudioObjectPropertySelector = four
 pub const kAudioDevicePropertyClockDomain: AudioObjectPropertySelector = fourcc(b"clkd");
 pub const kAudioDevicePropertyDeviceIsAlive: AudioObjectPropertySelector = fourcc(b"livn");
 pub const kAudioDevicePropertyDeviceIsRunning: AudioObjectPropertySelector = fourcc(b"goin");
+/// Some process runs IO on the device (what "mic in use" watchers and hardmuted listen to).
+pub const kAudioDevicePropertyDeviceIsRunningSomewhere: AudioObjectPropertySelector =
+    fourcc(b"gone");
 pub const kAudioDevicePropertyDeviceCanBeDefaultDevice: AudioObjectPropertySelector =
     fourcc(b"dflt");
 pub const kAudioDevicePropertyDeviceCanBeDefaultSystemDevice: AudioObjectPropertySelector =
@@ -181,6 +184,7 @@ const _: () = {
         kAudioDevicePropertyClockDomain,
         kAudioDevicePropertyDeviceIsAlive,
         kAudioDevicePropertyDeviceIsRunning,
+        kAudioDevicePropertyDeviceIsRunningSomewhere,
         kAudioDevicePropertyDeviceCanBeDefaultDevice,
         kAudioDevicePropertyDeviceCanBeDefaultSystemDevice,
         kAudioDevicePropertyLatency,

@@ -131,6 +131,7 @@ pub const DEVICE_PROPERTIES: &[AudioObjectPropertySelector] = &[
     kAudioDevicePropertyClockDomain,
     kAudioDevicePropertyDeviceIsAlive,
     kAudioDevicePropertyDeviceIsRunning,
+    kAudioDevicePropertyDeviceIsRunningSomewhere,
     kAudioDevicePropertyDeviceCanBeDefaultDevice,
     kAudioDevicePropertyDeviceCanBeDefaultSystemDevice,
     kAudioDevicePropertyLatency,

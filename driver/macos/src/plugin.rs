@@ -465,7 +465,8 @@ impl Plugin {
             // Both devices tick on the same host clock inside the plug-in.
             kAudioDevicePropertyClockDomain => Value::U32(0x484d_5554),
             kAudioDevicePropertyDeviceIsAlive => Value::U32(1),
-            kAudioDevicePropertyDeviceIsRunning => {
+            // Every process's IO goes through this plug-in, so its count is the truth for both.
+            kAudioDevicePropertyDeviceIsRunning | kAudioDevicePropertyDeviceIsRunningSomewhere => {
                 Value::U32(u32::from(st.running.load(Acquire) > 0))
             }
             kAudioDevicePropertyDeviceCanBeDefaultDevice => Value::U32(u32::from(!spec.hidden)),
@@ -671,8 +672,16 @@ impl Plugin {
                     }
                 });
             }
+            self.running_changed(device);
         }
         kAudioHardwareNoError
+    }
+
+    /// The first StartIO / last StopIO: tell the host, so listeners of "running somewhere"
+    /// (hardmuted opens the physical mic only while an app records HardMute) hear it.
+    fn running_changed(&self, device: AudioObjectID) {
+        self.properties_changed(device, kAudioDevicePropertyDeviceIsRunning);
+        self.properties_changed(device, kAudioDevicePropertyDeviceIsRunningSomewhere);
     }
 
     pub fn stop_io(&self, device: AudioObjectID, _client_id: u32) -> OSStatus {
@@ -682,10 +691,15 @@ impl Plugin {
         let r = self.devices[i]
             .running
             .fetch_update(AcqRel, Acquire, |n| n.checked_sub(1));
-        if r.is_err() {
-            return kAudioHardwareNotRunningError;
+        match r {
+            Err(_) => kAudioHardwareNotRunningError,
+            Ok(was) => {
+                if was == 1 {
+                    self.running_changed(device);
+                }
+                kAudioHardwareNoError
+            }
         }
-        kAudioHardwareNoError
     }
 
     /// GetZeroTimeStamp: (sample time, host time, seed). Realtime-safe.

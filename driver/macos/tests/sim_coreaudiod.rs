@@ -1414,3 +1414,55 @@ fn a_mute_acknowledged_on_another_thread_holds_for_every_later_cycle() {
         "audio delivered after the mute was acknowledged"
     );
 }
+
+/// On-demand capture: the mic device says "running somewhere" exactly while some app runs IO on
+/// it, and tells the host on the first StartIO and the last StopIO (hardmuted opens the physical
+/// mic only then). Nested starts (two apps) do not flap it.
+#[test]
+fn running_somewhere_follows_app_io_and_is_announced() {
+    let hal = Hal::load(Some(true));
+    let gone = kAudioDevicePropertyDeviceIsRunningSomewhere;
+    let running_and_told = |expect: u32| {
+        assert_eq!(hal.get_u32(MIC_DEVICE_ID, gone), expect);
+        assert_eq!(
+            hal.get_u32(MIC_DEVICE_ID, kAudioDevicePropertyDeviceIsRunning),
+            expect
+        );
+        let changed = host_state(|s| std::mem::take(&mut s.changed));
+        assert!(
+            changed.contains(&(MIC_DEVICE_ID, gone))
+                && changed.contains(&(MIC_DEVICE_ID, kAudioDevicePropertyDeviceIsRunning)),
+            "the host was not told: {changed:?}"
+        );
+    };
+    assert!(hal.has(MIC_DEVICE_ID, &addr(gone)));
+    assert_eq!(hal.get_u32(MIC_DEVICE_ID, gone), 0, "idle at load");
+    host_state(|s| s.changed.clear());
+    assert_eq!(
+        hal.add_client(MIC_DEVICE_ID, APP_CLIENT, APP_PID, "us.zoom.xos"),
+        0
+    );
+    assert_eq!(hal.start(MIC_DEVICE_ID, APP_CLIENT), 0);
+    running_and_told(1);
+    // A second app: still running, nothing new to announce.
+    assert_eq!(hal.start(MIC_DEVICE_ID, APP_CLIENT), 0);
+    assert_eq!(hal.get_u32(MIC_DEVICE_ID, gone), 1);
+    assert!(host_state(|s| s
+        .changed
+        .iter()
+        .all(|(_, sel)| *sel != gone)));
+    assert_eq!(hal.stop(MIC_DEVICE_ID, APP_CLIENT), 0);
+    assert_eq!(hal.get_u32(MIC_DEVICE_ID, gone), 1, "one app still records");
+    assert!(host_state(|s| s
+        .changed
+        .iter()
+        .all(|(_, sel)| *sel != gone)));
+    assert_eq!(hal.stop(MIC_DEVICE_ID, APP_CLIENT), 0);
+    running_and_told(0);
+    // A stray StopIO is refused and announces nothing.
+    assert_eq!(
+        hal.stop(MIC_DEVICE_ID, APP_CLIENT),
+        kAudioHardwareNotRunningError
+    );
+    assert!(host_state(|s| s.changed.is_empty()));
+}

@@ -19,6 +19,8 @@ mod exit {
     pub const USAGE: u8 = 2;
     /// hardmuted is not running.
     pub const NOT_RUNNING: u8 = 3;
+    /// `hardmute check` found a route to the room open.
+    pub const ROUTE_OPEN: u8 = 4;
 }
 
 const EXIT_CODES: &str = "\
@@ -27,6 +29,7 @@ Exit codes:
   1  hardmuted reported an error (e.g. unknown device, backend failure, refused) or the connection broke
   2  usage error (bad command line)
   3  hardmuted is not running (start it with `hardmuted`)
+  4  `hardmute check` found a route by which apps can hear the room while muted
 `hardmute leak-test` has its own exit codes: see `hardmute leak-test --help`.
 
 With --json every result is one JSON document per line on stdout; errors too:
@@ -71,6 +74,14 @@ enum Cmd {
     },
     /// List the processes capturing the HardMute Microphone or a physical mic.
     Listeners,
+    /// Try every route by which an app could hear the room while muted (the default input,
+    /// each physical mic, links into HardMute, apps recording a physical mic) and print a
+    /// table: route, OPEN/closed, how to close it. On Linux it records through each route for
+    /// about 0.3 s while muted. Exit status 4 when a route is open.
+    Check,
+    /// Make the HardMute Microphone the default input again, so apps that record "the default"
+    /// (most do) are covered by the mute. The input you had picked feeds HardMute instead.
+    Protect,
     /// Run the "Are You Really Muted?" attack against hard mute and write a report
     /// (all arguments go to the leak test; see `hardmute leak-test --help`).
     #[cfg(feature = "leak-test")]
@@ -173,10 +184,17 @@ fn main() -> ExitCode {
         return ExitCode::from(u8::try_from(code).unwrap_or(exit::DAEMON_ERROR));
     }
     #[cfg(target_os = "linux")]
-    if let Some(code) = install::run(&cli.command, cli.json) {
+    if let Some(code) = install::run(&cli.command, cli.json, cli.socket.clone()) {
         return ExitCode::from(code);
     }
     let json = cli.json;
+    if let Cmd::Check = cli.command {
+        return ExitCode::from(match run_check(cli.socket, json) {
+            Ok(report) if report.open > 0 => exit::ROUTE_OPEN,
+            Ok(_) => exit::OK,
+            Err(e) => report_error(&e, json),
+        });
+    }
     match run(cli) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => ExitCode::from(report_error(&e, json)),
@@ -191,7 +209,7 @@ mod install {
     use std::path::{Path, PathBuf};
 
     /// `Some(exit code)` when `cmd` was an install command.
-    pub fn run(cmd: &Cmd, json: bool) -> Option<u8> {
+    pub fn run(cmd: &Cmd, json: bool, socket: Option<PathBuf>) -> Option<u8> {
         let (installing, no_activate, gate) = match cmd {
             Cmd::Install {
                 no_activate,
@@ -211,7 +229,7 @@ mod install {
         };
         let result = match gate {
             Some((plugin, mandatory)) => install(&home, no_activate, plugin, mandatory),
-            None => uninstall(&home, no_activate),
+            None => uninstall(&home, no_activate, socket),
         };
         Some(match result {
             Ok((paths, warning)) => {
@@ -303,8 +321,22 @@ mod install {
         Ok((paths, (!warnings.is_empty()).then(|| warnings.join("; "))))
     }
 
-    fn uninstall(home: &Path, no_activate: bool) -> Outcome {
-        let warning = (!no_activate)
+    fn uninstall(home: &Path, no_activate: bool, socket: Option<PathBuf>) -> Outcome {
+        // First give the default input back (hardmuted remembers what HardMute replaced), while
+        // the daemon still runs.
+        let restore_warning = match super::connect(socket).and_then(|mut c| c.restore_default()) {
+            Ok(state) => {
+                if let Some(name) = &state.default_input {
+                    eprintln!("hardmute: default input is now {name}");
+                }
+                None
+            }
+            Err(e) => Some(format!(
+                "could not ask hardmuted to give the default input back ({e}); if the HardMute \
+                 Microphone is still your default input, pick your microphone in the sound settings"
+            )),
+        };
+        let stop_warning = (!no_activate)
             .then(|| inst::deactivate().err())
             .flatten()
             .map(|e| format!("could not stop the running daemon through systemd: {e}"));
@@ -329,6 +361,10 @@ mod install {
             Err(e) => return Err(e),
         }
         paths.extend(inst::uninstall(home)?);
+        let warning = match (restore_warning, stop_warning) {
+            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+            (a, b) => a.or(b),
+        };
         Ok((paths, warning))
     }
 
@@ -387,6 +423,36 @@ mod install {
     }
 }
 
+mod check;
+
+/// `hardmute check`: hardmuted's view (default input, direct recorders), then on Linux the
+/// routes tried by recording.
+fn run_check(socket: Option<PathBuf>, json: bool) -> Result<check::Report, ClientError> {
+    let mut client = connect(socket)?;
+    let state = client.status()?;
+    let listeners = client.listeners().unwrap_or_default();
+    #[allow(unused_mut)]
+    let mut routes = check::daemon_routes(&state, &listeners);
+    #[cfg(target_os = "linux")]
+    if state.backend == "linux" {
+        routes.extend(check::linux::routes(state.muted));
+    }
+    #[cfg(not(target_os = "linux"))]
+    routes.push(check::Route {
+        route: "physical mics (by name)".into(),
+        status: check::Verdict::Unknown,
+        detail: "not tried by recording on this OS yet".into(),
+        fix: "see docs/threat-model.md".into(),
+    });
+    let report = check::Report::new(state.muted, routes);
+    if json {
+        emit_json(&report);
+    } else {
+        check::print_table(&report);
+    }
+    Ok(report)
+}
+
 fn connect(socket: Option<PathBuf>) -> Result<Client, ClientError> {
     match socket {
         Some(path) => Client::connect(&path),
@@ -421,6 +487,15 @@ fn run(cli: Cli) -> Result<(), ClientError> {
                     "input: {}",
                     state.device.as_deref().unwrap_or("system default")
                 );
+            }
+        }
+        Cmd::Check => unreachable!("handled in main"),
+        Cmd::Protect => {
+            let state = client.protect_default()?;
+            if json {
+                emit_json(&state);
+            } else {
+                print_default_line(&state);
             }
         }
         Cmd::Listeners => {
@@ -561,6 +636,20 @@ fn print_state(state: &State, json: bool) {
     if let Some(leaked) = c.nonzero_samples_while_muted {
         println!("  non-zero samples read while muted: {leaked}");
     }
+    print_default_line(state);
+}
+
+/// The default-input line of `status`: whether apps that record "the default" are protected,
+/// and the fix when they are not.
+fn print_default_line(state: &State) {
+    match (state.default_input_protected, state.default_input.as_deref()) {
+        (Some(true), _) => println!("  default input:    HardMute Microphone (apps on the default are protected)"),
+        (Some(false), name) => println!(
+            "  default input:    {} -- apps recording the default input are NOT protected by the mute; fix: `hardmute protect`",
+            name.unwrap_or("none")
+        ),
+        (None, _) => {}
+    }
 }
 
 fn print_watch_line(state: &State, json: bool) {
@@ -641,6 +730,7 @@ mod tests {
             "1  hardmuted reported an error",
             "2  usage error",
             "3  hardmuted is not running",
+            "4  `hardmute check` found a route",
         ] {
             assert!(help.contains(line), "{line:?} missing from --help");
         }

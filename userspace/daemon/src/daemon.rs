@@ -10,6 +10,7 @@
 //! measured, while live apps already hear the audio itself.
 
 use crate::backend::{Backend, BackendError, BackendOptions};
+use crate::default_input::{self, DefaultInputOs, DefaultStatus, Plan};
 use crate::store::{Settings, StateStore};
 use hardmute_ipc::{
     ChangeSource, Command, DaemonOption, ErrorBody, ErrorKind, Event, Level, Reply, ServerMessage,
@@ -18,6 +19,11 @@ use hardmute_ipc::{
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
+use std::time::{Duration, Instant};
+
+/// How often the OS's default input is read again while idle (a user picking another default
+/// shows in status within this). Each read on Linux is one short `pw-metadata` process.
+const DEFAULT_REFRESH: Duration = Duration::from_secs(3);
 
 /// Where a connection's outgoing messages go (its writer thread drains it).
 pub type Outbox = SyncSender<ServerMessage>;
@@ -36,11 +42,20 @@ struct Inner {
     /// Live at the last level tick. The first live tick only notes the window count: that
     /// window was measured while muted (zeros), and sending it would say "silence" for nothing.
     level_live: bool,
+    /// The OS's default input as last read (`None` = not managed or unreadable).
+    default_status: Option<DefaultStatus>,
 }
 
 pub struct Daemon {
     inner: Mutex<Inner>,
     stopping: AtomicBool,
+    /// Reads and sets the OS's default input (`None`: this backend has no OS default to manage).
+    /// Its own lock: a read can take a process spawn, which must not hold up a mute.
+    default_os: Mutex<Option<Box<dyn DefaultInputOs>>>,
+    /// When the default was last read.
+    default_read: Mutex<Option<Instant>>,
+    /// `restore_default` ran (uninstall): this run does not claim the default again.
+    default_released: AtomicBool,
 }
 
 impl From<BackendError> for ErrorBody {
@@ -59,6 +74,16 @@ impl Daemon {
     pub fn start(
         store: StateStore,
         make_backend: impl FnOnce(BackendOptions) -> Result<Box<dyn Backend>, BackendError>,
+    ) -> Result<Self, BackendError> {
+        Self::start_with_default(store, make_backend, default_input::for_backend)
+    }
+
+    /// As [`Daemon::start`], with the OS default-input layer chosen by `make_default` from the
+    /// backend's name (tests pass an in-memory one).
+    pub fn start_with_default(
+        store: StateStore,
+        make_backend: impl FnOnce(BackendOptions) -> Result<Box<dyn Backend>, BackendError>,
+        make_default: impl FnOnce(&str) -> Option<Box<dyn DefaultInputOs>>,
     ) -> Result<Self, BackendError> {
         let (mut settings, _origin) = store.load();
         let options = BackendOptions {
@@ -82,6 +107,26 @@ impl Daemon {
             }
         }
         settings.muted = backend.hard_mute();
+        let mut default_os = make_default(backend.name());
+        let mut default_status = None;
+        if let Some(os) = default_os.as_deref_mut() {
+            // Claim the default input once after an install (HardMute's device exists now).
+            default_status = match os.current() {
+                Ok(current) => {
+                    let plan = default_input::on_start(
+                        &settings.default_input,
+                        current.as_deref(),
+                        os.hardmute_id(),
+                        settings.device.as_deref(),
+                    );
+                    Some(apply_plan(os, backend.as_mut(), &mut settings, plan))
+                }
+                Err(e) => {
+                    log::warn!("cannot read the default input: {e}");
+                    None
+                }
+            };
+        }
         if let Err(e) = store.save(&settings) {
             log::error!(
                 "could not save the state to {}: {e}",
@@ -104,8 +149,12 @@ impl Daemon {
                 level_subscribers: Vec::new(),
                 last_level_window: 0,
                 level_live: false,
+                default_status,
             }),
             stopping: AtomicBool::new(false),
+            default_os: Mutex::new(default_os),
+            default_read: Mutex::new(Some(Instant::now())),
+            default_released: AtomicBool::new(false),
         })
     }
 
@@ -124,6 +173,8 @@ impl Daemon {
             hotkey_mode: inner.settings.hotkey_mode,
             physical_open: status.physical_open,
             counters: status.counters,
+            default_input: inner.default_status.as_ref().and_then(|d| d.name.clone()),
+            default_input_protected: inner.default_status.as_ref().map(|d| d.protected),
         }
     }
 
@@ -208,8 +259,119 @@ impl Daemon {
                 inner.level_subscribers.push(outbox.clone());
                 Reply::LevelSubscribed { hz: LEVEL_MAX_HZ }
             }
+            Command::ProtectDefault | Command::RestoreDefault => {
+                let protect = command == Command::ProtectDefault;
+                drop(inner);
+                return self.change_default(protect).map(Some);
+            }
         };
         Ok(Some(reply))
+    }
+
+    /// `protect_default` / `restore_default`: one decision of [`default_input`], applied.
+    fn change_default(&self, protect: bool) -> Result<Reply, ErrorBody> {
+        let mut os_slot = self.default_os.lock();
+        let Some(os) = os_slot.as_deref_mut() else {
+            return Err(ErrorBody::new(
+                ErrorKind::Backend,
+                "this backend does not manage the OS's default input",
+            ));
+        };
+        let current = os.current().map_err(|e| {
+            ErrorBody::new(
+                ErrorKind::Backend,
+                format!("reading the default input: {e}"),
+            )
+        })?;
+        let mut inner = self.inner.lock();
+        let plan = if protect {
+            default_input::protect(
+                &inner.settings.default_input,
+                current.as_deref(),
+                os.hardmute_id(),
+                inner.settings.device.as_deref(),
+            )
+        } else {
+            default_input::restore(
+                &inner.settings.default_input,
+                current.as_deref(),
+                os.hardmute_id(),
+            )
+        };
+        let wanted = plan.set_default.clone();
+        self.default_released.store(!protect, Ordering::Release);
+        let inner = &mut *inner;
+        let status = apply_plan(os, inner.backend.as_mut(), &mut inner.settings, plan);
+        inner.default_status = Some(status.clone());
+        *self.default_read.lock() = Some(Instant::now());
+        Self::save(inner);
+        Self::announce(inner);
+        match wanted {
+            Some(w) if status.name.as_deref() != Some(w.as_str()) => Err(ErrorBody::new(
+                ErrorKind::Backend,
+                format!(
+                    "asked the OS to make {w:?} the default input, but the default is still {:?}",
+                    status.name
+                ),
+            )),
+            _ => Ok(Reply::State(Self::state_of(inner))),
+        }
+    }
+
+    /// Reads the OS's default input again if [`DEFAULT_REFRESH`] has passed (outside the state
+    /// lock), and records it for status.
+    fn refresh_default(&self) {
+        {
+            let mut read = self.default_read.lock();
+            if read.is_some_and(|t| t.elapsed() < DEFAULT_REFRESH) {
+                return;
+            }
+            *read = Some(Instant::now());
+        }
+        let mut os_slot = self.default_os.lock();
+        let Some(os) = os_slot.as_deref_mut() else {
+            return;
+        };
+        let current = match os.current() {
+            Ok(current) => current,
+            Err(e) => {
+                log::debug!("cannot read the default input: {e}");
+                self.inner.lock().default_status = None;
+                return;
+            }
+        };
+        let mut inner = self.inner.lock();
+        if !inner.settings.default_input.claimed && !self.default_released.load(Ordering::Acquire) {
+            // The claim at start failed (the session manager was not up yet at login): again.
+            let plan = default_input::on_start(
+                &inner.settings.default_input,
+                current.as_deref(),
+                os.hardmute_id(),
+                inner.settings.device.as_deref(),
+            );
+            let inner = &mut *inner;
+            let status = apply_plan(os, inner.backend.as_mut(), &mut inner.settings, plan);
+            inner.default_status = Some(status);
+            Self::save(inner);
+            return;
+        }
+        let status = Some(default_input::status(current.as_deref(), os.hardmute_id()));
+        drop(os_slot);
+        if let Some(s) = &status {
+            if !s.protected
+                && inner
+                    .default_status
+                    .as_ref()
+                    .is_none_or(|old| old.protected)
+            {
+                log::warn!(
+                    "the default input is now {:?}, not the HardMute Microphone: apps that record \
+                     the default are NOT protected by the mute (`hardmute protect` fixes it)",
+                    s.name
+                );
+            }
+        }
+        inner.default_status = status;
     }
 
     /// Sends the backend's newest level window to every level subscriber, if the mic is live
@@ -310,6 +472,7 @@ impl Daemon {
     /// Announces changes made outside the daemon (another client of the driver, an OS mute
     /// control, a fail-safe). Called periodically by the server.
     pub fn poll_changes(&self) {
+        self.refresh_default();
         let mut inner = self.inner.lock();
         inner.backend.poll();
         let muted = inner.backend.hard_mute();
@@ -338,6 +501,52 @@ impl Daemon {
         }
         inner.level_subscribers.clear();
         log::info!("backend stopped, state saved");
+    }
+}
+
+/// Carries out one default-input decision: sets the OS default, remembers what it replaced
+/// (only once the OS took it), and moves the bridge to the input the plan names. Returns what
+/// the OS's default is afterwards (re-read for up to a second: the session manager applies a
+/// new default asynchronously).
+fn apply_plan(
+    os: &mut dyn DefaultInputOs,
+    backend: &mut dyn Backend,
+    settings: &mut Settings,
+    plan: Plan,
+) -> DefaultStatus {
+    let hardmute = os.hardmute_id().to_owned();
+    let mut set_ok = true;
+    if let Some(name) = &plan.set_default {
+        match os.set(name) {
+            Ok(()) => log::info!("default input set to {name:?}"),
+            Err(e) => {
+                log::warn!("could not make {name:?} the default input: {e}");
+                set_ok = false;
+            }
+        }
+    }
+    if set_ok {
+        if let Some(remember) = plan.remember {
+            settings.default_input = remember;
+        }
+        if let Some(device) = &plan.feed_from {
+            match backend.select_input(Some(device)) {
+                Ok(()) => settings.device = Some(device.clone()),
+                Err(e) => log::warn!("could not feed HardMute from {device:?}: {e}"),
+            }
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let current = os.current().ok().flatten();
+        let done = match &plan.set_default {
+            Some(wanted) => current.as_deref() == Some(wanted.as_str()),
+            None => true,
+        };
+        if done || !set_ok || Instant::now() >= deadline {
+            return default_input::status(current.as_deref(), &hardmute);
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -541,6 +750,158 @@ mod tests {
         assert_eq!(polls.load(Ordering::SeqCst), 1);
         assert_eq!(daemon.state().device.as_deref(), Some("USB Mic"));
         assert!(daemon.state().muted);
+        daemon.shutdown();
+    }
+
+    /// An OS default input the test can look into and change (as a user would).
+    struct SharedDefault(std::sync::Arc<Mutex<default_input::MemoryDefault>>, String);
+
+    impl DefaultInputOs for SharedDefault {
+        fn current(&mut self) -> Result<Option<String>, String> {
+            self.0.lock().current()
+        }
+        fn set(&mut self, name: &str) -> Result<(), String> {
+            self.0.lock().set(name)
+        }
+        fn hardmute_id(&self) -> &str {
+            &self.1
+        }
+    }
+
+    fn os_default(current: &str) -> std::sync::Arc<Mutex<default_input::MemoryDefault>> {
+        std::sync::Arc::new(Mutex::new(default_input::MemoryDefault {
+            current: Some(current.into()),
+            hardmute: "hardmute_mic".into(),
+            sets: Vec::new(),
+            failing_sets: 0,
+        }))
+    }
+
+    fn start_with(
+        store: &StateStore,
+        os: &std::sync::Arc<Mutex<default_input::MemoryDefault>>,
+    ) -> Daemon {
+        let os = os.clone();
+        Daemon::start_with_default(
+            store.clone(),
+            |_| {
+                Ok(Box::new(Following {
+                    polls: Default::default(),
+                    device: None,
+                }))
+            },
+            move |_| Some(Box::new(SharedDefault(os, "hardmute_mic".into()))),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn default_input_is_claimed_once_reported_when_changed_reclaimed_and_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::in_dir(dir.path());
+        let os = os_default("alsa_mic");
+        let (outbox, _rx) = sync_channel(8);
+
+        // A fresh install claims the default; the mic it replaced feeds HardMute.
+        let daemon = start_with(&store, &os);
+        assert_eq!(os.lock().sets, ["hardmute_mic"]);
+        let state = daemon.state();
+        assert_eq!(state.default_input_protected, Some(true));
+        assert_eq!(state.default_input.as_deref(), Some("hardmute_mic"));
+        let saved = store.load().0;
+        assert!(saved.default_input.claimed);
+        assert_eq!(saved.default_input.previous.as_deref(), Some("alsa_mic"));
+        assert_eq!(saved.device.as_deref(), Some("alsa_mic"));
+
+        // The user picks another default: not fought, but reported.
+        os.lock().current = Some("usb_mic".into());
+        *daemon.default_read.lock() = None; // the refresh interval has passed
+        daemon.poll_changes();
+        let state = daemon.state();
+        assert_eq!(state.default_input_protected, Some(false));
+        assert_eq!(state.default_input.as_deref(), Some("usb_mic"));
+        assert_eq!(
+            os.lock().sets.len(),
+            1,
+            "hardmuted fought the user's choice"
+        );
+        daemon.shutdown();
+
+        // A restart does not claim again.
+        let daemon = start_with(&store, &os);
+        assert_eq!(os.lock().sets.len(), 1);
+        assert_eq!(daemon.state().default_input_protected, Some(false));
+
+        // `protect`: HardMute is the default again, fed from the mic the user had picked.
+        match daemon.execute(1, Command::ProtectDefault, &outbox).unwrap() {
+            Some(Reply::State(s)) => {
+                assert_eq!(s.default_input_protected, Some(true));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(store.load().0.device.as_deref(), Some("usb_mic"));
+        assert_eq!(os.lock().current.as_deref(), Some("hardmute_mic"));
+        assert_eq!(
+            store.load().0.default_input.previous.as_deref(),
+            Some("usb_mic")
+        );
+
+        // Uninstall gives it back and forgets the claim; this run does not take it again.
+        daemon.execute(2, Command::RestoreDefault, &outbox).unwrap();
+        assert_eq!(os.lock().current.as_deref(), Some("usb_mic"));
+        *daemon.default_read.lock() = None;
+        daemon.poll_changes();
+        assert_eq!(
+            os.lock().current.as_deref(),
+            Some("usb_mic"),
+            "re-claimed after uninstall"
+        );
+        assert_eq!(
+            store.load().0.default_input,
+            default_input::Remembered::default()
+        );
+        assert_eq!(daemon.state().default_input_protected, Some(false));
+        daemon.shutdown();
+    }
+
+    #[test]
+    fn a_claim_that_failed_at_start_is_retried_by_the_poll() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::in_dir(dir.path());
+        let os = os_default("alsa_mic");
+        os.lock().failing_sets = 1;
+        let daemon = start_with(&store, &os);
+        assert!(os.lock().sets.is_empty());
+        assert_eq!(daemon.state().default_input_protected, Some(false));
+        assert!(
+            !store.load().0.default_input.claimed,
+            "a failed claim is not remembered"
+        );
+        *daemon.default_read.lock() = None;
+        daemon.poll_changes();
+        assert_eq!(os.lock().sets, ["hardmute_mic"]);
+        assert_eq!(daemon.state().default_input_protected, Some(true));
+        let saved = store.load().0;
+        assert!(saved.default_input.claimed);
+        assert_eq!(saved.default_input.previous.as_deref(), Some("alsa_mic"));
+        daemon.shutdown();
+    }
+
+    #[test]
+    fn a_backend_without_an_os_default_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = Daemon::start_with_default(
+            StateStore::in_dir(dir.path()),
+            |_| Ok(Box::new(StuckMuted)),
+            |_| None,
+        )
+        .unwrap();
+        assert_eq!(daemon.state().default_input_protected, None);
+        let (outbox, _rx) = sync_channel(8);
+        let err = daemon
+            .execute(1, Command::ProtectDefault, &outbox)
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Backend);
         daemon.shutdown();
     }
 }

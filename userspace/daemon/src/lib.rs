@@ -3,6 +3,9 @@
 
 pub mod backend;
 pub mod daemon;
+pub mod default_input;
+#[cfg(target_os = "linux")]
+pub mod linux_default;
 pub mod server;
 pub mod store;
 

@@ -29,6 +29,9 @@ pub struct Settings {
     pub hotkey: String,
     /// How the hotkey acts (toggle / push to talk).
     pub hotkey_mode: HotkeyMode,
+    /// Whether HardMute has claimed the OS's default input, and the default it replaced
+    /// (restored on uninstall). Absent = never claimed (a fresh install claims it).
+    pub default_input: crate::default_input::Remembered,
 }
 
 impl Default for Settings {
@@ -42,6 +45,7 @@ impl Default for Settings {
             fade_ms: hardmute_core::gate::DEFAULT_FADE_MS,
             hotkey: "Ctrl+Alt+M".into(),
             hotkey_mode: HotkeyMode::Toggle,
+            default_input: Default::default(),
         }
     }
 }
@@ -186,6 +190,10 @@ mod tests {
             fade_ms: 12,
             hotkey: String::new(),
             hotkey_mode: HotkeyMode::PushToTalk,
+            default_input: crate::default_input::Remembered {
+                claimed: true,
+                previous: Some("alsa_input.mic".into()),
+            },
         };
         store.save(&saved).unwrap();
         let (loaded, origin) = store.load();

@@ -190,6 +190,16 @@ impl Client {
         })?)
     }
 
+    /// Makes the HardMute Microphone the OS's default input again.
+    pub fn protect_default(&mut self) -> Result<State, ClientError> {
+        Self::expect_state(self.request(Command::ProtectDefault)?)
+    }
+
+    /// Gives the default input back to the one HardMute replaced (uninstall).
+    pub fn restore_default(&mut self) -> Result<State, ClientError> {
+        Self::expect_state(self.request(Command::RestoreDefault)?)
+    }
+
     pub fn set_option(&mut self, option: DaemonOption) -> Result<State, ClientError> {
         Self::expect_state(self.request(Command::SetOption { option })?)
     }

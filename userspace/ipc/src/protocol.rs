@@ -78,6 +78,15 @@ pub struct State {
     /// Whether the bridge currently holds the physical mic open.
     pub physical_open: bool,
     pub counters: Counters,
+    /// The OS's default input (its stable id) as hardmuted last read it; `None` = unknown
+    /// (this backend does not read the OS default, or reading it failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_input: Option<String>,
+    /// Whether apps that record "the default input" record the HardMute Microphone. `false` =
+    /// such apps hear the room whatever the mute says: show it plainly, with the one-step fix
+    /// (`protect_default`, `hardmute protect`). `None` = unknown (as `default_input`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_input_protected: Option<bool>,
 }
 
 /// How the global hotkey acts. Stored by the daemon, interpreted by the hotkey frontend.
@@ -226,6 +235,13 @@ commands! {
     /// nothing about the room is sent while muted (docs/design.md, invariant 3). Opt-in and
     /// separate from `subscribe`, so clients that do not draw a meter never receive it.
     SubscribeLevel => "subscribe_level", required [], optional [];
+    /// Makes the HardMute Microphone the OS's default input again (the user had picked
+    /// another); replies with the state. The input the user had picked becomes HardMute's
+    /// physical source unless they chose one by hand.
+    ProtectDefault => "protect_default", required [], optional [];
+    /// Gives the default input back to the one HardMute replaced (only while HardMute holds
+    /// it) and forgets the claim (`hardmute uninstall`); replies with the state.
+    RestoreDefault => "restore_default", required [], optional [];
 }
 
 fn default_source() -> ChangeSource {
@@ -613,6 +629,8 @@ mod tests {
                 option: DaemonOption::HotkeyMode(HotkeyMode::PushToTalk),
             },
             Command::SubscribeLevel,
+            Command::ProtectDefault,
+            Command::RestoreDefault,
         ];
         let mut ops: Vec<&str> = commands.iter().map(Command::op).collect();
         for (i, command) in commands.into_iter().enumerate() {
@@ -709,6 +727,8 @@ mod tests {
                 nonzero_samples_while_muted: Some(0),
                 ..Counters::default()
             },
+            default_input: Some("alsa_input.usb".into()),
+            default_input_protected: Some(false),
         };
         for message in [
             ServerMessage::response(1, Reply::State(state.clone())),

@@ -12,13 +12,29 @@ pub fn status_line(state: &State) -> String {
     } else {
         "physical mic released"
     };
-    format!(
+    let mut line = format!(
         "{} by {} · backend {} · {}",
         if state.muted { "Muted" } else { "Live" },
         state.source,
         state.backend,
         mic
-    )
+    );
+    if let Some(note) = default_input_note(state) {
+        line.push_str(" · ");
+        line.push_str(&note);
+    }
+    line
+}
+
+/// Said plainly when the OS's default input is not HardMute: apps that record "the default"
+/// hear the room whatever the mute says. `None` when protected (or unknown).
+pub fn default_input_note(state: &State) -> Option<String> {
+    (state.default_input_protected == Some(false)).then(|| {
+        format!(
+            "⚠ default input is {}: apps using it are NOT protected (fix: `hardmute protect`)",
+            state.default_input.as_deref().unwrap_or("another input")
+        )
+    })
 }
 
 /// The device chooser: labels (entry 0 = system default), the name behind each entry, and
@@ -149,6 +165,8 @@ mod tests {
             hotkey_mode: Default::default(),
             physical_open,
             counters: Counters::default(),
+            default_input: None,
+            default_input_protected: None,
         }
     }
 
@@ -168,6 +186,14 @@ mod tests {
             "Muted by hotkey · backend simulated · physical mic released"
         );
         assert!(status_line(&state(false, true)).starts_with("Live by hotkey"));
+        let mut s = state(true, true);
+        s.default_input_protected = Some(true);
+        assert_eq!(default_input_note(&s), None);
+        s.default_input_protected = Some(false);
+        s.default_input = Some("usb".into());
+        assert!(status_line(&s).ends_with(
+            "⚠ default input is usb: apps using it are NOT protected (fix: `hardmute protect`)"
+        ));
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! on every OS.
 
 pub mod format;
+/// The default capture endpoint (undocumented IPolicyConfig, isolated; layout asserted).
+pub mod policy_config;
 
 #[cfg(windows)]
 pub mod capture;

@@ -137,3 +137,43 @@ fn the_default_input_keeps_capturing_and_stops_cleanly() {
         .expect("on_end runs when the stream stops");
     assert!(end.is_ok(), "a requested stop is not an error: {end:?}");
 }
+
+const REGDB_E_CLASSNOTREG: i32 = 0x8004_0154_u32 as i32;
+
+/// The default capture endpoint per role, and setting it through IPolicyConfig (to the endpoint
+/// that is the console default already, so a real machine's setup is unchanged). Wine's
+/// MMDevAPI has no PolicyConfigClient class: there the set must fail cleanly with "class not
+/// registered", never crash.
+#[test]
+fn default_capture_endpoint_reads_per_role_and_sets_or_refuses_cleanly() {
+    use hardmute_windows_audio::policy_config;
+    let _com = ComApartment::multithreaded().expect("COM MTA");
+    let endpoints = devices::capture_endpoints().expect("EnumAudioEndpoints(eCapture)");
+    let ids = policy_config::default_capture_ids().expect("GetDefaultAudioEndpoint per role");
+    println!("default capture per role: {ids:?}");
+    for id in ids.iter().flatten() {
+        assert!(
+            endpoints.iter().any(|e| &e.id == id),
+            "a default that was not enumerated: {id}"
+        );
+    }
+    let Some(console) = ids[0].clone() else {
+        assert!(endpoints.is_empty(), "endpoints but no console default");
+        println!("NOT VERIFIED HERE (no capture endpoint): IPolicyConfig::SetDefaultEndpoint");
+        return;
+    };
+    match policy_config::set_default_capture(&console) {
+        Ok(()) => {
+            let after = policy_config::default_capture_ids().expect("re-read");
+            assert_eq!(
+                after,
+                [Some(console.clone()), Some(console.clone()), Some(console)]
+            );
+        }
+        Err(e) if e.hresult == REGDB_E_CLASSNOTREG => {
+            assert!(e.context.contains("IPolicyConfig"), "{e}");
+            println!("NOT VERIFIED HERE (this MMDevAPI has no PolicyConfigClient): {e}");
+        }
+        Err(e) => panic!("IPolicyConfig failed: {e}"),
+    }
+}

@@ -237,6 +237,18 @@ impl HardMute {
         Ok(muted)
     }
 
+    /// Whether some app runs IO on the HardMute Microphone now (the plug-in's count of StartIO
+    /// calls, reported as kAudioDevicePropertyDeviceIsRunningSomewhere).
+    pub fn is_running_somewhere(&self) -> Result<bool, Error> {
+        let running: u32 = get(
+            self.mic,
+            policy::SELECTOR_DEVICE_IS_RUNNING_SOMEWHERE,
+            kAudioObjectPropertyScopeGlobal,
+            &[],
+        )?;
+        Ok(running != 0)
+    }
+
     /// Sets hard mute. Clearing it works only from the daemon (the plug-in checks the caller).
     pub fn set_muted(&self, muted: bool) -> Result<(), Error> {
         // SAFETY: the CFBoolean constants are immortal.
@@ -319,6 +331,28 @@ pub fn input_devices() -> Result<Vec<InputDevice>, Error> {
             is_default: id == default,
         })
         .collect())
+}
+
+/// Makes `device` the system's default input device (kAudioHardwarePropertyDefaultInputDevice;
+/// macOS has no separate "system input", only a system *output*). Apps following the default
+/// input move to it.
+pub fn set_default_input(device: AudioObjectID) -> Result<(), Error> {
+    let system = kAudioObjectSystemObject as AudioObjectID;
+    let addr = address(
+        kAudioHardwarePropertyDefaultInputDevice,
+        kAudioObjectPropertyScopeGlobal,
+    );
+    // SAFETY: the property's data is one AudioObjectID; `device` lives for the call.
+    check(unsafe {
+        AudioObjectSetPropertyData(
+            system,
+            NonNull::from(&addr),
+            0,
+            core::ptr::null(),
+            core::mem::size_of::<AudioObjectID>() as u32,
+            NonNull::from(&device).cast(),
+        )
+    })
 }
 
 /// Processes running input (macOS 14+; earlier systems answer with an error).
@@ -549,6 +583,8 @@ fn unlisten(object: AudioObjectID, selector: u32) {
 /// (bits of [`policy::hal_event`]); the decisions are the daemon's.
 pub struct DeviceWatcher {
     captured: Option<AudioObjectID>,
+    /// The HardMute Microphone, listened to for "running somewhere" (on-demand capture).
+    mic: Option<AudioObjectID>,
 }
 
 impl DeviceWatcher {
@@ -561,7 +597,24 @@ impl DeviceWatcher {
         }
         // Whatever was signalled before we listened is not ours to act on.
         policy::HAL_SIGNALS.take();
-        Ok(DeviceWatcher { captured: None })
+        Ok(DeviceWatcher {
+            captured: None,
+            mic: None,
+        })
+    }
+
+    /// Listens to "running somewhere" on the HardMute Microphone: apps starting or stopping
+    /// recording it signal [`policy::hal_event::MIC_RUNNING`].
+    pub fn watch_mic_running(&mut self, mic: AudioObjectID) -> Result<(), Error> {
+        if self.mic == Some(mic) {
+            return Ok(());
+        }
+        if let Some(old) = self.mic.take() {
+            unlisten(old, policy::SELECTOR_DEVICE_IS_RUNNING_SOMEWHERE);
+        }
+        listen(mic, policy::SELECTOR_DEVICE_IS_RUNNING_SOMEWHERE)?;
+        self.mic = Some(mic);
+        Ok(())
     }
 
     /// Moves the liveness listener to the device now captured (`None` = none).
@@ -592,6 +645,9 @@ impl Drop for DeviceWatcher {
         unlisten(system, kAudioHardwarePropertyDevices);
         if let Some(old) = self.captured.take() {
             unlisten(old, kAudioDevicePropertyDeviceIsAlive);
+        }
+        if let Some(mic) = self.mic.take() {
+            unlisten(mic, policy::SELECTOR_DEVICE_IS_RUNNING_SOMEWHERE);
         }
     }
 }

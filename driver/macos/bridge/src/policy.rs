@@ -62,6 +62,9 @@ pub const SELECTOR_DEFAULT_INPUT: u32 = u32::from_be_bytes(*b"dIn ");
 pub const SELECTOR_DEVICES: u32 = u32::from_be_bytes(*b"dev#");
 /// kAudioDevicePropertyDeviceIsAlive (`'livn'`), on the captured device: it went away.
 pub const SELECTOR_DEVICE_IS_ALIVE: u32 = u32::from_be_bytes(*b"livn");
+/// kAudioDevicePropertyDeviceIsRunningSomewhere (`'gone'`), on the HardMute Microphone: an app
+/// started or stopped recording it (the plug-in announces its first StartIO and last StopIO).
+pub const SELECTOR_DEVICE_IS_RUNNING_SOMEWHERE: u32 = u32::from_be_bytes(*b"gone");
 
 /// What the HAL said changed, as bits in [`HalSignals`].
 pub mod hal_event {
@@ -72,6 +75,8 @@ pub mod hal_event {
     /// The device being captured is no longer alive (unplugged): its AudioUnit delivers nothing
     /// any more, so the bridge restarts on whatever is chosen now, even a device with its UID.
     pub const CAPTURED_DEVICE_DIED: u32 = 1 << 2;
+    /// Apps started or stopped recording the HardMute Microphone: open or close the physical mic.
+    pub const MIC_RUNNING: u32 = 1 << 3;
 }
 
 /// The event bits for the property addresses a listener was called with. The HAL may also pass
@@ -82,6 +87,7 @@ pub fn event_bits(selectors: impl Iterator<Item = u32>) -> u32 {
             SELECTOR_DEFAULT_INPUT => hal_event::DEFAULT_INPUT,
             SELECTOR_DEVICES => hal_event::DEVICE_LIST,
             SELECTOR_DEVICE_IS_ALIVE => hal_event::CAPTURED_DEVICE_DIED,
+            SELECTOR_DEVICE_IS_RUNNING_SOMEWHERE => hal_event::MIC_RUNNING,
             _ => 0,
         }
     })
@@ -154,9 +160,10 @@ pub unsafe fn on_properties_changed(
     signals.signal(event_bits(addresses.iter().map(|a| a.selector)));
 }
 
-/// Whether to stop capturing from the physical mic now. With `release_on_mute`, the bridge lets go
-/// of the physical mic while hard-muted (the OS microphone indicator goes off); the plug-in keeps
-/// delivering zeros either way.
+/// Whether to capture from the physical mic now: only while some app records the HardMute
+/// Microphone (on-demand: otherwise the OS's "mic in use" signals would name hardmuted all day),
+/// and, with `release_on_mute`, not while hard-muted (the OS microphone indicator goes off); the
+/// plug-in keeps delivering zeros either way.
 pub fn should_capture(hard_muted: bool, release_on_mute: bool, anyone_recording: bool) -> bool {
     anyone_recording && !(hard_muted && release_on_mute)
 }
@@ -277,6 +284,10 @@ mod tests {
         );
         assert_eq!(event_bits([u32::from_be_bytes(*b"nsrt")].into_iter()), 0);
         assert_eq!(event_bits(core::iter::empty()), 0);
+        assert_eq!(
+            event_bits([SELECTOR_DEVICE_IS_RUNNING_SOMEWHERE].into_iter()),
+            hal_event::MIC_RUNNING
+        );
     }
 
     #[test]

@@ -50,7 +50,13 @@ impl LinuxBackend {
 
     fn connect(&self, muted: bool) -> Result<Controller, Error> {
         Controller::start(Config {
-            source: self.options.device.clone(),
+            // After PipeWire restarted, the chosen mic may appear after hardmute_mic: follow the
+            // default until it does (`reselect`), rather than stay muted as for a typo at start.
+            source: if self.lost.is_some() {
+                None
+            } else {
+                self.options.device.clone()
+            },
             release_on_mute: self.options.release_on_mute,
             initially_muted: muted,
             lock_dir: None,
@@ -74,6 +80,21 @@ impl LinuxBackend {
             );
         }
         self.gate_missing_warned = missing;
+    }
+}
+
+/// The chosen physical source once it is there again (after a reconnect that followed the
+/// default meanwhile). An in-memory look at the graph; nothing when already selected.
+fn reselect(mic: &Controller, wanted: Option<&str>) {
+    let Some(wanted) = wanted else { return };
+    if mic.status().source_wanted.as_deref() == Some(wanted)
+        || !mic.sources().iter().any(|s| s.name == wanted)
+    {
+        return;
+    }
+    match mic.select_source(Some(wanted.to_owned())) {
+        Ok(()) => log::info!("feeding HardMute from {wanted:?} again"),
+        Err(e) => log::debug!("{wanted:?} not selectable yet: {e}"),
     }
 }
 
@@ -221,6 +242,7 @@ impl Backend for LinuxBackend {
         self.check_gate_present();
         if let Some(mic) = &self.mic {
             if mic.status().connected || mic.is_running() {
+                reselect(mic, self.options.device.as_deref());
                 return;
             }
             let muted = mic.is_muted();

@@ -32,6 +32,14 @@ fn failed(what: &str, e: hal::Error) -> BackendError {
     })
 }
 
+/// Whether an app records the HardMute Microphone now (`None`: the HAL did not say).
+fn app_recording(devices: &HardMute) -> Option<bool> {
+    devices
+        .is_running_somewhere()
+        .map_err(|e| log::debug!("reading 'running somewhere': {e:?}"))
+        .ok()
+}
+
 struct Running {
     devices: HardMute,
     /// `None` when no physical input is available (the plug-in then delivers zeros).
@@ -107,25 +115,30 @@ impl MacosBackend {
         Ok(())
     }
 
-    /// Release-on-mute: stop or resume the physical capture as `policy::should_capture` says.
-    /// Whether anyone records is not tracked here, so the capture runs whenever it is allowed.
+    /// On-demand capture and release-on-mute: open or close the physical mic as
+    /// [`macos_policy::capture_action`] says, from whether an app records the HardMute
+    /// Microphone now (the plug-in's "running somewhere") and the mute.
     fn apply_capture_policy(&mut self, muted: bool) -> Result<(), BackendError> {
         let release = self.options.release_on_mute;
         let running = self.running.as_mut().ok_or(BackendError::NotRunning)?;
+        let recording = app_recording(&running.devices);
         let Some(bridge) = running.bridge.as_mut() else {
             return Ok(());
         };
-        let capture = policy::should_capture(muted, release, true);
-        if capture && running.capture_paused {
-            bridge
-                .resume_capture()
-                .map_err(|e| failed("reopening the physical mic", e))?;
-            running.capture_paused = false;
-        } else if !capture && !running.capture_paused {
-            bridge
-                .pause_capture()
-                .map_err(|e| failed("releasing the physical mic", e))?;
-            running.capture_paused = true;
+        match macos_policy::capture_action(!running.capture_paused, muted, release, recording) {
+            macos_policy::CaptureAction::Keep => {}
+            macos_policy::CaptureAction::Open => {
+                bridge
+                    .resume_capture()
+                    .map_err(|e| failed("reopening the physical mic", e))?;
+                running.capture_paused = false;
+            }
+            macos_policy::CaptureAction::Close => {
+                bridge
+                    .pause_capture()
+                    .map_err(|e| failed("releasing the physical mic", e))?;
+                running.capture_paused = true;
+            }
         }
         Ok(())
     }
@@ -152,9 +165,15 @@ impl Backend for MacosBackend {
             .set_muted(true)
             .map_err(|e| failed("muting HardMute", e))?;
         // Listen before reading the device list, so no change between the two is missed.
-        let watcher = DeviceWatcher::start()
+        let mut watcher = DeviceWatcher::start()
             .map_err(|e| log::warn!("not following default-input changes or hot-plug: {e:?}"))
             .ok();
+        if let Some(w) = watcher.as_mut() {
+            if let Err(e) = w.watch_mic_running(devices.mic) {
+                // Then the mic opens on a mute/unmute or device change only (logged).
+                log::warn!("not following apps starting HardMute: {e:?}");
+            }
+        }
         let mut running = Running {
             devices,
             bridge: None,
@@ -164,7 +183,8 @@ impl Backend for MacosBackend {
         };
         let inputs = hal::input_devices().map_err(|e| failed("listing inputs", e))?;
         let target = macos_policy::capture_target(&inputs, self.options.device.as_deref());
-        let open = policy::should_capture(true, self.options.release_on_mute, true);
+        let recording = app_recording(&running.devices).unwrap_or(true);
+        let open = policy::should_capture(true, self.options.release_on_mute, recording);
         if let Err(e) = Self::start_bridge(&mut running, target, open) {
             // The virtual mic is muted and delivers zeros; report it, keep serving.
             log::warn!("{e}");
@@ -247,7 +267,8 @@ impl Backend for MacosBackend {
                 == target.map(|d| d.uid.as_str());
         if !already {
             // The mute state lives in the plug-in and is untouched by the switch.
-            let open = policy::should_capture(muted, self.options.release_on_mute, true);
+            let recording = app_recording(&running.devices).unwrap_or(true);
+            let open = policy::should_capture(muted, self.options.release_on_mute, recording);
             Self::start_bridge(running, target, open)?;
         }
         self.options.device = name.map(str::to_owned);
@@ -304,18 +325,33 @@ impl Backend for MacosBackend {
             device: running.capturing.clone(),
             paused: running.capture_paused,
         };
-        let result =
-            match macos_policy::react(events, &inputs, selected.as_deref(), &now, muted, release) {
-                macos_policy::Reaction::Keep => Ok(()),
-                macos_policy::Reaction::Stop => Self::start_bridge(running, None, false),
-                macos_policy::Reaction::Restart { id, open, .. } => {
-                    let target = inputs.iter().find(|d| d.id == id);
-                    Self::start_bridge(running, target, open)
-                }
-            };
+        let recording = app_recording(&running.devices).unwrap_or(true);
+        let device_events = events & !policy::hal_event::MIC_RUNNING;
+        let result = match macos_policy::react(
+            device_events,
+            &inputs,
+            selected.as_deref(),
+            &now,
+            muted,
+            release,
+            recording,
+        ) {
+            macos_policy::Reaction::Keep => Ok(()),
+            macos_policy::Reaction::Stop => Self::start_bridge(running, None, false),
+            macos_policy::Reaction::Restart { id, open, .. } => {
+                let target = inputs.iter().find(|d| d.id == id);
+                Self::start_bridge(running, target, open)
+            }
+        };
         if let Err(e) = result {
             // The plug-in keeps its mute state and delivers zeros without a feed.
             log::warn!("following the input change: {e}");
+        }
+        if events & policy::hal_event::MIC_RUNNING != 0 {
+            // An app started or stopped recording HardMute: open or close the physical mic.
+            if let Err(e) = self.apply_capture_policy(muted) {
+                log::warn!("{e}");
+            }
         }
     }
 

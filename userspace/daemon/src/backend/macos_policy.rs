@@ -102,6 +102,7 @@ pub fn react(
     now: &CaptureNow,
     muted: bool,
     release_on_mute: bool,
+    app_recording: bool,
 ) -> Reaction {
     use hardmute_macos_bridge::policy::hal_event;
     if events == 0 {
@@ -131,7 +132,35 @@ pub fn react(
     Reaction::Restart {
         id: target.id,
         uid: target.uid.clone(),
-        open: bridge::should_capture(muted, release_on_mute, true),
+        open: bridge::should_capture(muted, release_on_mute, app_recording),
+    }
+}
+
+/// What to do with the physical mic now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaptureAction {
+    Keep,
+    /// Resume the capture (an app started recording HardMute, or an unmute with release-on-mute).
+    Open,
+    /// Stop the capture, the feed keeps running (no app records HardMute any more, or a mute
+    /// with release-on-mute): the OS's "mic in use" signals go off.
+    Close,
+}
+
+/// On-demand capture: the physical mic is open only while some app records the HardMute
+/// Microphone (the plug-in's "running somewhere", `app_recording`; `None` = the HAL could not
+/// say, then capture as before rather than starve a recording app) and release-on-mute allows.
+pub fn capture_action(
+    mic_open: bool,
+    muted: bool,
+    release_on_mute: bool,
+    app_recording: Option<bool>,
+) -> CaptureAction {
+    let want = bridge::should_capture(muted, release_on_mute, app_recording.unwrap_or(true));
+    match (mic_open, want) {
+        (false, true) => CaptureAction::Open,
+        (true, false) => CaptureAction::Close,
+        _ => CaptureAction::Keep,
     }
 }
 
@@ -251,6 +280,8 @@ mod tests {
         release_on_mute: bool,
         selected: Option<String>,
         restarts: usize,
+        /// Some app records the HardMute Microphone (the plug-in's "running somewhere").
+        app_recording: bool,
     }
 
     impl World {
@@ -263,6 +294,7 @@ mod tests {
                 release_on_mute: false,
                 selected: None,
                 restarts: 0,
+                app_recording: true,
             };
             w.plug("BuiltInMicUID", "MacBook Pro Microphone");
             w.set_default("BuiltInMicUID");
@@ -289,6 +321,7 @@ mod tests {
                 &self.capture,
                 self.muted,
                 self.release_on_mute,
+                self.app_recording,
             );
             match &r {
                 Reaction::Keep => {}
@@ -439,5 +472,48 @@ mod tests {
                 name: "USB-UID".into()
             }
         );
+    }
+
+    /// The daemon's on-demand loop against the scripted HAL: the physical mic follows "running
+    /// somewhere" (apps starting and stopping HardMute), release-on-mute still closes it while
+    /// muted, and a device switch with nobody recording keeps it closed.
+    #[test]
+    fn the_physical_mic_is_open_only_while_an_app_records_hardmute() {
+        let mut w = World::new();
+        let apply = |w: &mut World, recording: Option<bool>| {
+            let open = !w.capture.paused;
+            let a = capture_action(open, w.muted, w.release_on_mute, recording);
+            match a {
+                CaptureAction::Open => w.capture.paused = false,
+                CaptureAction::Close => w.capture.paused = true,
+                CaptureAction::Keep => {}
+            }
+            a
+        };
+        // Nobody records HardMute: close.
+        w.app_recording = false;
+        assert_eq!(apply(&mut w, Some(false)), CaptureAction::Close);
+        assert_eq!(apply(&mut w, Some(false)), CaptureAction::Keep);
+        // An app starts IO: open; it stops: close.
+        assert_eq!(apply(&mut w, Some(true)), CaptureAction::Open);
+        assert_eq!(apply(&mut w, Some(false)), CaptureAction::Close);
+        // A new default mic while nobody records: the bridge moves there, still closed.
+        w.plug("USB-UID", "USB Mic");
+        w.set_default("USB-UID");
+        assert!(matches!(
+            w.step(hal_event::DEFAULT_INPUT),
+            Reaction::Restart { open: false, .. }
+        ));
+        assert!(w.capture.paused);
+        // Recording while muted with release-on-mute: stays closed until the unmute.
+        w.muted = true;
+        w.release_on_mute = true;
+        assert_eq!(apply(&mut w, Some(true)), CaptureAction::Keep);
+        w.muted = false;
+        assert_eq!(apply(&mut w, Some(true)), CaptureAction::Open);
+        // The HAL cannot say: keep capturing (never starve a recording app).
+        assert_eq!(apply(&mut w, None), CaptureAction::Keep);
+        w.capture.paused = true;
+        assert_eq!(apply(&mut w, None), CaptureAction::Open);
     }
 }

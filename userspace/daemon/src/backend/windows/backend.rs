@@ -285,6 +285,8 @@ struct Running {
     capture: Option<CaptureStream>,
     endpoints: Vec<EndpointInfo>,
     muted: bool,
+    /// An app records the HardMute Microphone (the driver's stream is in RUN).
+    app_recording: bool,
     last_failure: Option<Instant>,
     /// The driver's bridge heartbeat across polls, against `started`.
     watch: BridgeWatch,
@@ -325,6 +327,7 @@ impl ControllerContext {
                 Vec::new()
             }),
             muted: true,
+            app_recording: false,
             last_failure: None,
             watch: BridgeWatch::default(),
             started: Instant::now(),
@@ -378,6 +381,7 @@ impl ControllerContext {
         match self.device.get_state() {
             Ok(state) => {
                 st.muted = state.hard_mute != 0;
+                st.app_recording = state.stream_running != 0;
                 self.shared.device_rate.store(state.stream_rate, Relaxed);
                 let health = st.watch.observe(
                     state.bridge_heartbeat,
@@ -422,6 +426,7 @@ impl ControllerContext {
             muted: st.muted,
             release_on_mute: self.release_on_mute,
             bridge_registered: st.registration.is_some(),
+            app_recording: st.app_recording,
         });
         match policy::reconcile(st.capture.as_ref().map(|c| c.endpoint_id()), &plan) {
             Action::Keep => {}

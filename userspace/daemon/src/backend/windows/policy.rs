@@ -97,6 +97,9 @@ pub enum WhyClosed {
     NoBridge,
     /// No usable physical input (the text says why).
     NoInput(String),
+    /// No app records the HardMute Microphone (its WaveRT stream is not in RUN): on-demand
+    /// capture keeps the physical mic closed, so the OS's "mic in use" signals stay off.
+    NobodyRecording,
 }
 
 /// Everything the plan depends on.
@@ -107,6 +110,9 @@ pub struct PlanInputs<'a> {
     pub muted: bool,
     pub release_on_mute: bool,
     pub bridge_registered: bool,
+    /// An app records the HardMute Microphone: the driver's `GET_STATE` says its stream is in
+    /// RUN (`stream_running`).
+    pub app_recording: bool,
 }
 
 pub fn plan(i: PlanInputs<'_>) -> Plan {
@@ -115,6 +121,9 @@ pub fn plan(i: PlanInputs<'_>) -> Plan {
     }
     if !i.bridge_registered {
         return Plan::Closed(WhyClosed::NoBridge);
+    }
+    if !i.app_recording {
+        return Plan::Closed(WhyClosed::NobodyRecording);
     }
     let (chosen, fallback) = match choose_input(i.endpoints, i.selection) {
         Ok(e) => (e, false),
@@ -390,7 +399,59 @@ mod tests {
             muted,
             release_on_mute: release,
             bridge_registered: true,
+            app_recording: true,
         }
+    }
+
+    /// On-demand capture against the driver model: the model's capture stream going to RUN (an
+    /// app records HardMute) and back to PAUSE/STOP is what GET_STATE reports as
+    /// `stream_running`; the plan opens the physical mic exactly while it runs.
+    #[test]
+    fn the_physical_mic_opens_only_while_the_hardmute_stream_runs() {
+        use hardmute_core::control::ControlBlock;
+        use hardmute_wavert_model::format::{SampleFormat, StreamFormat};
+        use hardmute_wavert_model::ioctl::state_reply;
+        use hardmute_wavert_model::stream::{CaptureStream, KsState};
+        let eps = room();
+        let format = StreamFormat {
+            rate: 48_000,
+            channels: 2,
+            sample: SampleFormat::Pcm16,
+        };
+        let mut stream = CaptureStream::new(format, 10_000_000);
+        stream.allocate_buffer(19_200, 0).unwrap();
+        let control = ControlBlock::new(true);
+        let mut current: Option<String> = None;
+        let step = |stream: &CaptureStream, current: &mut Option<String>| {
+            // What the kernel glue passes to GET_STATE: the stream's run state.
+            let running = stream.state() == KsState::Run;
+            let reply = state_reply(&control.snapshot(), Some((running, 48_000, 2)), true, true);
+            let p = plan(PlanInputs {
+                app_recording: reply.stream_running != 0,
+                ..inputs(&eps, None, false, false)
+            });
+            match reconcile(current.as_deref(), &p) {
+                Action::Open(id) => *current = Some(id),
+                Action::Close => *current = None,
+                Action::Keep => {}
+            }
+            p
+        };
+        assert_eq!(
+            step(&stream, &mut current),
+            Plan::Closed(WhyClosed::NobodyRecording)
+        );
+        assert_eq!(current, None, "idle: the physical mic stays closed");
+        stream.set_state(KsState::Acquire, 0).unwrap();
+        stream.set_state(KsState::Pause, 0).unwrap();
+        step(&stream, &mut current);
+        assert_eq!(current, None, "PAUSE is not recording");
+        stream.set_state(KsState::Run, 0).unwrap();
+        step(&stream, &mut current);
+        assert_eq!(current.as_deref(), Some("{usb}"), "an app records: open");
+        stream.set_state(KsState::Pause, 1).unwrap();
+        step(&stream, &mut current);
+        assert_eq!(current, None, "the app stopped: closed again");
     }
 
     #[test]

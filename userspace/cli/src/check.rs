@@ -1,0 +1,627 @@
+//! `hardmute check`: every route by which an app of this user could hear the room while
+//! HardMute says muted (docs/design.md invariant 7), each tried as far as the OS allows, as a
+//! table: route, OPEN / closed / unknown, how to close it.
+//!
+//! From hardmuted (every OS): whether the OS's default input is HardMute, and which apps record a
+//! physical mic right now. On Linux it also records through each route with real clients while
+//! muted (about 0.3 s each): `parecord` and `pw-record` with no device named (the default), the
+//! HardMute Microphone itself, and every physical source apps can see (`pw-record --target`); any
+//! non-zero sample = OPEN. It reads the graph (`pw-dump`) for links into the HardMute Microphone
+//! from outside HardMute. Recording a physical mic opens it for that moment, so the OS's "mic in
+//! use" signals flicker during a check.
+
+use hardmute_ipc::{ListenTarget, Listener, State};
+use serde::Serialize;
+
+/// What a route is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// An app can hear the room through it while muted.
+    Open,
+    Closed,
+    /// Not tried (needs a mute, or not possible on this OS), or the try failed.
+    Unknown,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Route {
+    pub route: String,
+    pub status: Verdict,
+    /// What was found (or tried).
+    pub detail: String,
+    /// How to close it (empty when closed).
+    pub fix: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub muted: bool,
+    pub routes: Vec<Route>,
+    /// Routes found OPEN.
+    pub open: usize,
+}
+
+impl Report {
+    pub fn new(muted: bool, routes: Vec<Route>) -> Self {
+        let open = routes.iter().filter(|r| r.status == Verdict::Open).count();
+        Self {
+            muted,
+            routes,
+            open,
+        }
+    }
+}
+
+fn route(
+    route: impl Into<String>,
+    status: Verdict,
+    detail: impl Into<String>,
+    fix: impl Into<String>,
+) -> Route {
+    Route {
+        route: route.into(),
+        status,
+        detail: detail.into(),
+        fix: fix.into(),
+    }
+}
+
+/// The routes hardmuted can answer for on every OS.
+pub fn daemon_routes(state: &State, listeners: &[Listener]) -> Vec<Route> {
+    let mut routes = Vec::new();
+    routes.push(match state.default_input_protected {
+        Some(true) => route(
+            "default input",
+            Verdict::Closed,
+            "the default input is the HardMute Microphone",
+            "",
+        ),
+        Some(false) => route(
+            "default input",
+            Verdict::Open,
+            format!(
+                "the default input is {}: apps that record the default hear the room",
+                state.default_input.as_deref().unwrap_or("another input")
+            ),
+            "run `hardmute protect` (makes HardMute the default input again)",
+        ),
+        None => route(
+            "default input",
+            Verdict::Unknown,
+            format!(
+                "the {} backend does not read the OS's default input",
+                state.backend
+            ),
+            "make \"HardMute Microphone\" the default input in the system's sound settings",
+        ),
+    });
+    let physical: Vec<_> = listeners
+        .iter()
+        .filter_map(|l| match &l.target {
+            ListenTarget::Physical { name } => Some((l, name)),
+            ListenTarget::Virtual => None,
+        })
+        .collect();
+    if physical.is_empty() {
+        routes.push(route(
+            "apps recording a physical mic now",
+            Verdict::Closed,
+            "none",
+            "",
+        ));
+    }
+    routes.push(route(
+        "guard (apps kept off the physical mic)",
+        Verdict::Unknown,
+        "not built on this OS: any app may open a physical mic by name",
+        "see docs/threat-model.md (routes table)",
+    ));
+    for (l, name) in physical {
+        routes.push(route(
+            "apps recording a physical mic now",
+            Verdict::Open,
+            format!(
+                "{} (pid {}) records {name} directly, not through HardMute",
+                l.app,
+                l.pid.map_or_else(|| "?".into(), |p| p.to_string())
+            ),
+            format!(
+                "stop it, or choose \"HardMute Microphone\" as its input{}",
+                l.pid.map_or_else(String::new, |p| format!(" (kill {p})"))
+            ),
+        ));
+    }
+    routes
+}
+
+/// Whether a recording heard anything. (The recording routes run on Linux only so far.)
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Heard {
+    pub samples: usize,
+    pub nonzero: usize,
+}
+
+/// The 16-bit PCM samples of a WAV file as a recorder leaves it (the `data` chunk to the end of
+/// the file, whatever its size field says: a recorder stopped early may not have set it).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub fn heard_in_wav(bytes: &[u8]) -> Result<Heard, String> {
+    if bytes.len() < 12 || &bytes[..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
+        return Err("not a WAV file".into());
+    }
+    let mut at = 12;
+    while at + 8 <= bytes.len() {
+        let id = &bytes[at..at + 4];
+        let size = u32::from_le_bytes([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]])
+            as usize;
+        if id == b"data" {
+            let data = &bytes[at + 8..];
+            let samples = data.len() / 2;
+            let nonzero = data
+                .chunks_exact(2)
+                .filter(|s| i16::from_le_bytes([s[0], s[1]]) != 0)
+                .count();
+            return Ok(Heard { samples, nonzero });
+        }
+        at += 8 + size + (size & 1);
+    }
+    Err("no data chunk".into())
+}
+
+/// The verdict on one recording made while muted.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub fn verdict_of(heard: &Result<Heard, String>, min_samples: usize) -> (Verdict, String) {
+    match heard {
+        Ok(h) if h.nonzero > 0 => (
+            Verdict::Open,
+            format!(
+                "recorded {} non-zero samples of {} while muted",
+                h.nonzero, h.samples
+            ),
+        ),
+        Ok(h) if h.samples >= min_samples => (
+            Verdict::Closed,
+            format!(
+                "recorded {} samples while muted, all exactly zero",
+                h.samples
+            ),
+        ),
+        Ok(h) => (
+            Verdict::Unknown,
+            format!("the recording got only {} samples (not linked?)", h.samples),
+        ),
+        Err(e) => (Verdict::Unknown, format!("could not record: {e}")),
+    }
+}
+
+pub fn print_table(report: &Report) {
+    let width = report
+        .routes
+        .iter()
+        .map(|r| r.route.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    println!(
+        "HardMute is {}. Routes by which an app could hear the room while muted:",
+        if report.muted {
+            "MUTED"
+        } else {
+            "LIVE (recordings not tried; mute and check again)"
+        }
+    );
+    println!(
+        "{:<width$}  {:<7}  what / how to close it",
+        "route", "status"
+    );
+    for r in &report.routes {
+        let status = match r.status {
+            Verdict::Open => "OPEN",
+            Verdict::Closed => "closed",
+            Verdict::Unknown => "unknown",
+        };
+        println!("{:<width$}  {:<7}  {}", r.route, status, r.detail);
+        if !r.fix.is_empty() {
+            println!("{:<width$}  {:<7}  -> {}", "", "", r.fix);
+        }
+    }
+    if report.open == 0 {
+        println!("No open route found.");
+    } else {
+        println!("{} route(s) OPEN.", report.open);
+    }
+}
+
+#[cfg(target_os = "linux")]
+pub mod linux {
+    //! The routes tried by recording, on PipeWire.
+    use super::{heard_in_wav, route, verdict_of, Heard, Route, Verdict};
+    use std::path::Path;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    /// The HardMute Microphone's node name.
+    pub const HARDMUTE_NODE: &str = "hardmute_mic";
+    /// How much each recording must capture (0.3 s at 48 kHz mono).
+    const WANT_SAMPLES: usize = 14_400;
+
+    /// A node of the graph.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct Node {
+        pub id: u64,
+        pub name: String,
+        pub media_class: String,
+    }
+
+    /// A link: (output node id, input node id).
+    pub type Link = (u64, u64);
+
+    /// Nodes and links from `pw-dump`'s JSON.
+    pub fn parse_dump(json: &str) -> Result<(Vec<Node>, Vec<Link>), String> {
+        let v: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| format!("pw-dump: {e}"))?;
+        let mut nodes = Vec::new();
+        let mut links = Vec::new();
+        for o in v.as_array().ok_or("pw-dump: not an array")? {
+            let kind = o["type"].as_str().unwrap_or_default();
+            let info = &o["info"];
+            if kind == "PipeWire:Interface:Node" {
+                let props = &info["props"];
+                nodes.push(Node {
+                    id: o["id"].as_u64().unwrap_or_default(),
+                    name: props["node.name"].as_str().unwrap_or_default().to_owned(),
+                    media_class: props["media.class"].as_str().unwrap_or_default().to_owned(),
+                });
+            } else if kind == "PipeWire:Interface:Link" {
+                if let (Some(out), Some(inp)) = (
+                    info["output-node-id"].as_u64(),
+                    info["input-node-id"].as_u64(),
+                ) {
+                    links.push((out, inp));
+                }
+            }
+        }
+        Ok((nodes, links))
+    }
+
+    pub fn is_hardmute(node: &Node) -> bool {
+        node.name.starts_with("hardmute")
+    }
+
+    /// Sources apps can pick that are not HardMute's.
+    pub fn physical_sources(nodes: &[Node]) -> Vec<&Node> {
+        nodes
+            .iter()
+            .filter(|n| n.media_class.starts_with("Audio/Source") && !is_hardmute(n))
+            .collect()
+    }
+
+    /// Links that feed the HardMute Microphone (after the gate) from outside HardMute.
+    pub fn links_into_hardmute<'a>(nodes: &'a [Node], links: &[(u64, u64)]) -> Vec<&'a Node> {
+        let by_id = |id| nodes.iter().find(|n| n.id == id);
+        links
+            .iter()
+            .filter_map(|&(out, inp)| {
+                let (out, inp) = (by_id(out)?, by_id(inp)?);
+                (inp.name == HARDMUTE_NODE && !is_hardmute(out)).then_some(out)
+            })
+            .collect()
+    }
+
+    /// Records with `cmd` (which writes a 16-bit WAV to `file`) until it holds
+    /// [`WANT_SAMPLES`] or 3 s pass, then stops it like Ctrl-C.
+    fn record(mut cmd: Command, file: &Path) -> Result<Heard, String> {
+        let program = format!("{:?}", cmd.get_program());
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run {program}: {e}"))?;
+        let start = Instant::now();
+        let want_bytes = 44 + 2 * WANT_SAMPLES as u64;
+        while start.elapsed() < Duration::from_secs(3) {
+            if std::fs::metadata(file).is_ok_and(|m| m.len() >= want_bytes) {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("{program} exited: {status}"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while child.try_wait().ok().flatten().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let bytes = std::fs::read(file).map_err(|e| format!("{program} wrote nothing: {e}"))?;
+        heard_in_wav(&bytes)
+    }
+
+    fn pw_record(target: Option<&str>, file: &Path) -> Result<Heard, String> {
+        let mut cmd = Command::new("pw-record");
+        if let Some(t) = target {
+            cmd.args(["--target", t]);
+        }
+        cmd.args(["--rate", "48000", "--channels", "1", "--format", "s16"])
+            .args([
+                "-P",
+                "{ node.name = hardmute-check media.role = Communication }",
+            ])
+            .arg(file);
+        record(cmd, file)
+    }
+
+    fn parecord_default(file: &Path) -> Result<Heard, String> {
+        let mut cmd = Command::new("parecord");
+        cmd.args([
+            "--rate=48000",
+            "--channels=1",
+            "--format=s16le",
+            "--file-format=wav",
+        ])
+        .args(["--client-name=hardmute-check", "--latency-msec=20"])
+        .arg(file);
+        record(cmd, file)
+    }
+
+    /// Every recording route, tried now. `muted`: only then are recordings made.
+    pub fn routes(muted: bool) -> Vec<Route> {
+        let mut routes = Vec::new();
+        let dump = Command::new("pw-dump")
+            .stderr(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run pw-dump: {e}"))
+            .and_then(|o| String::from_utf8(o.stdout).map_err(|e| e.to_string()))
+            .and_then(|s| parse_dump(&s));
+        let (nodes, links) = match dump {
+            Ok(d) => d,
+            Err(e) => {
+                routes.push(route(
+                    "PipeWire graph",
+                    Verdict::Unknown,
+                    e,
+                    "is PipeWire running?",
+                ));
+                return routes;
+            }
+        };
+        let into = links_into_hardmute(&nodes, &links);
+        if into.is_empty() {
+            routes.push(route(
+                "links into HardMute Microphone",
+                Verdict::Closed,
+                "none from outside HardMute",
+                "",
+            ));
+        }
+        for n in into {
+            routes.push(route(
+                "links into HardMute Microphone",
+                Verdict::Open,
+                format!(
+                    "{} (node {}) is linked into hardmute_mic, after the gate",
+                    n.name, n.id
+                ),
+                format!("pw-link -d {} {HARDMUTE_NODE}", n.name),
+            ));
+        }
+        let sources = physical_sources(&nodes);
+        if !muted {
+            routes.push(route(
+                "recordings",
+                Verdict::Unknown,
+                format!(
+                    "HardMute is live: {} physical source(s) not tried",
+                    sources.len()
+                ),
+                "run `hardmute mute`, then `hardmute check` again",
+            ));
+            return routes;
+        }
+        let dir = match tempfile_dir() {
+            Ok(d) => d,
+            Err(e) => {
+                routes.push(route("recordings", Verdict::Unknown, e, ""));
+                return routes;
+            }
+        };
+        let fix_default = "run `hardmute protect`; then check which app picks another default";
+        let heard = parecord_default(&dir.join("pa-default.wav"));
+        let (v, d) = verdict_of(&heard, WANT_SAMPLES);
+        routes.push(route(
+            "default input (parecord, no device)",
+            v,
+            d,
+            if v == Verdict::Open { fix_default } else { "" },
+        ));
+        let heard = pw_record(None, &dir.join("pw-default.wav"));
+        let (v, d) = verdict_of(&heard, WANT_SAMPLES);
+        routes.push(route(
+            "default input (pw-record, no target)",
+            v,
+            d,
+            if v == Verdict::Open { fix_default } else { "" },
+        ));
+        let heard = pw_record(Some(HARDMUTE_NODE), &dir.join("hardmute.wav"));
+        let (v, d) = verdict_of(&heard, WANT_SAMPLES);
+        routes.push(route(
+            "HardMute Microphone itself",
+            v,
+            d,
+            if v == Verdict::Open {
+                "a broken gate or something linked after it: report a bug; `hardmute listeners`"
+            } else {
+                ""
+            },
+        ));
+        for (i, n) in sources.iter().enumerate() {
+            let heard = pw_record(Some(&n.name), &dir.join(format!("src{i}.wav")));
+            let (v, d) = verdict_of(&heard, WANT_SAMPLES);
+            routes.push(route(
+                format!("physical source {} (by name)", n.name),
+                v,
+                d,
+                if v == Verdict::Open {
+                    "any app may pick this mic by name; HardMute has no guard on Linux yet (docs/threat-model.md): disable or unplug the mic if that matters"
+                } else {
+                    ""
+                },
+            ));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        routes
+    }
+
+    fn tempfile_dir() -> Result<std::path::PathBuf, String> {
+        let base = std::env::var_os("XDG_RUNTIME_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        let dir = base.join(format!("hardmute-check.{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok(dir)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        const DUMP: &str = r#"[
+          {"id":28,"type":"PipeWire:Interface:Node","info":{"props":{"node.name":"fake-mic","media.class":"Audio/Source/Virtual"}}},
+          {"id":40,"type":"PipeWire:Interface:Node","info":{"props":{"node.name":"hardmute_mic","media.class":"Audio/Source/Virtual"}}},
+          {"id":41,"type":"PipeWire:Interface:Node","info":{"props":{"node.name":"hardmute_feeder","media.class":"Stream/Input/Audio"}}},
+          {"id":50,"type":"PipeWire:Interface:Node","info":{"props":{"node.name":"auto_null","media.class":"Audio/Sink"}}},
+          {"id":60,"type":"PipeWire:Interface:Link","info":{"output-node-id":28,"input-node-id":41}},
+          {"id":61,"type":"PipeWire:Interface:Link","info":{"output-node-id":41,"input-node-id":40}},
+          {"id":62,"type":"PipeWire:Interface:Link","info":{"output-node-id":28,"input-node-id":40}},
+          {"id":1,"type":"PipeWire:Interface:Core","info":{}}
+        ]"#;
+
+        #[test]
+        fn finds_physical_sources_and_links_after_the_gate() {
+            let (nodes, links) = parse_dump(DUMP).unwrap();
+            assert_eq!(nodes.len(), 4);
+            assert_eq!(links.len(), 3);
+            let names: Vec<_> = physical_sources(&nodes)
+                .iter()
+                .map(|n| n.name.clone())
+                .collect();
+            assert_eq!(names, ["fake-mic"]);
+            // The mic into the gate's input and the gate into hardmute_mic are HardMute's own;
+            // the mic straight into hardmute_mic is a route around the gate.
+            let into: Vec<_> = links_into_hardmute(&nodes, &links)
+                .iter()
+                .map(|n| n.id)
+                .collect();
+            assert_eq!(into, [28]);
+            assert!(parse_dump("{}").is_err());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hardmute_ipc::{ChangeSource, Counters, HotkeyMode};
+
+    fn wav(samples: &[i16]) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(b"RIFF\0\0\0\0WAVEfmt ");
+        b.extend_from_slice(&16u32.to_le_bytes());
+        b.extend_from_slice(&[1, 0, 1, 0]);
+        b.extend_from_slice(&48000u32.to_le_bytes());
+        b.extend_from_slice(&96000u32.to_le_bytes());
+        b.extend_from_slice(&[2, 0, 16, 0]);
+        b.extend_from_slice(b"LIST");
+        b.extend_from_slice(&3u32.to_le_bytes());
+        b.extend_from_slice(&[1, 2, 3, 0]); // odd chunk + pad byte
+        b.extend_from_slice(b"data");
+        b.extend_from_slice(&0u32.to_le_bytes()); // size never written: read to the end
+        for s in samples {
+            b.extend_from_slice(&s.to_le_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn wav_samples_are_counted_and_any_nonzero_is_open() {
+        let h = heard_in_wav(&wav(&[0, 0, 3, 0, -1])).unwrap();
+        assert_eq!(
+            h,
+            Heard {
+                samples: 5,
+                nonzero: 2
+            }
+        );
+        assert_eq!(verdict_of(&Ok(h), 5).0, Verdict::Open);
+        let zeros = heard_in_wav(&wav(&[0; 100])).unwrap();
+        assert_eq!(verdict_of(&Ok(zeros), 100).0, Verdict::Closed);
+        assert_eq!(
+            verdict_of(&Ok(zeros), 101).0,
+            Verdict::Unknown,
+            "too short to say closed"
+        );
+        assert_eq!(verdict_of(&Err("x".into()), 1).0, Verdict::Unknown);
+        assert!(heard_in_wav(b"RIFF....WAVE").is_err());
+        assert!(heard_in_wav(b"garbage").is_err());
+    }
+
+    fn state(protected: Option<bool>) -> State {
+        State {
+            muted: true,
+            generation: 1,
+            source: ChangeSource::Cli,
+            backend: "linux".into(),
+            device: None,
+            release_on_mute: false,
+            start_muted: false,
+            fade_ms: 5,
+            hotkey: None,
+            hotkey_mode: HotkeyMode::Toggle,
+            physical_open: true,
+            counters: Counters::default(),
+            default_input: Some("usb".into()),
+            default_input_protected: protected,
+        }
+    }
+
+    #[test]
+    fn daemon_routes_name_the_default_and_direct_recorders() {
+        let listeners = vec![
+            Listener {
+                app: "zoom".into(),
+                pid: Some(42),
+                binary: None,
+                target: ListenTarget::Physical { name: "usb".into() },
+            },
+            Listener {
+                app: "firefox".into(),
+                pid: Some(7),
+                binary: None,
+                target: ListenTarget::Virtual,
+            },
+        ];
+        let r = Report::new(true, daemon_routes(&state(Some(false)), &listeners));
+        assert_eq!(r.open, 2);
+        assert!(r.routes[0].detail.contains("usb") && r.routes[0].fix.contains("hardmute protect"));
+        assert!(r.routes[2].detail.contains("zoom (pid 42)"));
+        let r = Report::new(true, daemon_routes(&state(Some(true)), &[]));
+        assert_eq!(r.open, 0);
+        assert_eq!(r.routes.len(), 3);
+        assert_eq!(
+            r.routes[2].status,
+            Verdict::Unknown,
+            "no guard: never called closed"
+        );
+        let r = Report::new(true, daemon_routes(&state(None), &[]));
+        assert_eq!(r.routes[0].status, Verdict::Unknown);
+    }
+}
