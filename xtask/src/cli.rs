@@ -17,6 +17,7 @@ enum Stage {
     MacosRun,
     Windows,
     WindowsWine,
+    WindowsKernel,
     WindowsMsi,
 }
 
@@ -30,6 +31,7 @@ impl Stage {
         Stage::MacosRun,
         Stage::Windows,
         Stage::WindowsWine,
+        Stage::WindowsKernel,
         Stage::WindowsMsi,
     ];
 
@@ -43,6 +45,7 @@ impl Stage {
             Stage::MacosRun => "macos-run",
             Stage::Windows => "windows",
             Stage::WindowsWine => "windows-wine",
+            Stage::WindowsKernel => "windows-kernel",
             Stage::WindowsMsi => "windows-msi",
         }
     }
@@ -57,6 +60,7 @@ impl Stage {
             Stage::MacosRun => "the shipped plug-in's x86_64 slice loaded on Linux and driven through the simulated coreaudiod (needs `macos` first)",
             Stage::Windows => "WDM kernel driver .sys (dev+release, PE/frame rules, GUIDs, clippy), userspace programs linked for msvc+gnu, installer",
             Stage::WindowsWine => "the Windows crates' listed test targets (x86_64-pc-windows-gnu) run under headless wine",
+            Stage::WindowsKernel => "the release driver .sys loaded by Wine's kernel layer with a stand-in portcls.sys, driven through its control device",
             Stage::WindowsMsi => "the user-space MSI (installer/windows/wix) built by wixl from the msvc programs, tables asserted",
         }
     }
@@ -76,6 +80,7 @@ impl Stage {
             Stage::MacosRun => targets::macos_run::run_stage(toolchain, report),
             Stage::Windows => targets::windows::run_stage(toolchain, report),
             Stage::WindowsWine => targets::windows::run_wine_stage(toolchain, report),
+            Stage::WindowsKernel => targets::windows::run_kernel_stage(toolchain, report),
             Stage::WindowsMsi => targets::windows::run_msi_stage(toolchain, report),
         }
     }
@@ -174,6 +179,7 @@ mod tests {
                 Stage::MacosRun,
                 Stage::Windows,
                 Stage::WindowsWine,
+                Stage::WindowsKernel,
                 Stage::WindowsMsi
             ]
         );
