@@ -231,6 +231,10 @@ impl Daemon {
                 Self::set_muted(&mut inner, !muted, source)?
             }
             Command::Subscribe => {
+                // Send any change not yet announced to the earlier subscribers first: the reply
+                // below carries the current state, and the next poll must not announce it again
+                // as if it were new (a new subscriber would see its first state twice).
+                Self::announce(&mut inner);
                 let state = Self::state_of(&inner);
                 match outbox.try_send(ServerMessage::response(id, Reply::State(state))) {
                     Ok(()) => inner.subscribers.push(outbox.clone()),

@@ -470,8 +470,8 @@ gap filled: hal.dll!KeStallExecutionProcessor (a stub in Wine 8.0): import slot 
             .exists());
         assert!(STANDIN_LOG.ends_with("hardmute-portcls.log"));
         assert_eq!(
-            unix_to_wine(std::path::Path::new("/root/x/hardmuted.exe")),
-            r"Z:\root\x\hardmuted.exe"
+            unix_to_wine(std::path::Path::new("/opt/x/hardmuted.exe")),
+            r"Z:\opt\x\hardmuted.exe"
         );
     }
 }
