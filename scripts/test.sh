@@ -2,7 +2,7 @@
 # Runs every test of HardMute on this machine (Debian/Ubuntu; installs what the tests need).
 #   scripts/test.sh
 # Environment: E2E_TOGGLE_SECS (default 60) — length of the Linux e2e toggling test;
-#              FUZZ_SECS (default 20) — the IPC parser fuzz smoke run.
+#              FUZZ_SECS (default 12) — seconds per fuzz target in the smoke run.
 #              HARDMUTE_SKIP_PW14=1 — skip the e2e run on PipeWire 1.4 (tests/e2e-linux/pw14).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,9 +17,8 @@ cargo test --workspace
 step "global-shortcuts portal client against the real xdg-desktop-portal frontend (unpacked, not installed)"
 bash userspace/portal-shortcuts/scripts/real-frontend-test.sh
 
-step "fuzz smoke run: IPC parser (${FUZZ_SECS:-20} s)"
-command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-(cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run ipc_parse -- -max_total_time="${FUZZ_SECS:-20}" -dict=ipc_parse.dict)
+step "fuzz smoke run: every target in fuzz/ (IPC, IOCTL, HAL properties, ring positions, Linux gate page), ${FUZZ_SECS:-12} s each"
+scripts/fuzz.sh smoke "${FUZZ_SECS:-12}"
 
 step "Linux end to end: private PipeWire + WirePlumber + pipewire-pulse, real clients (tests/e2e-linux)"
 TOGGLE_SECS="${E2E_TOGGLE_SECS:-60}" bash tests/e2e-linux/run.sh

@@ -30,6 +30,9 @@ rec_pw_default() { # rec_pw_default NAME
 t19_default_input() {
     [ "$HM_IMPL" = daemon ] || { log "SKIP: needs hardmuted (HM_IMPL=daemon)"; return 0; }
     setup_env; start_stack; make_fake_mic; play_fake_mic
+    # The user's own choice before the install. (With the gate's node in the graph from PipeWire's
+    # start, WirePlumber may otherwise pick hardmute_mic as the default by itself.)
+    pactl set-default-source fake-mic || die "pactl set-default-source"
     wait_for 5 default_is fake-mic || die "control: the fake mic is not the default before the install ($(default_source))"
     rm -f "$WORK/mute-state"; hm_start          # a fresh install
     [[ $HM_READY == *"muted=true"* ]] || die "fresh start not muted: $HM_READY"

@@ -14,8 +14,10 @@ enum Stage {
     Crates,
     Selftest,
     Macos,
+    MacosRun,
     Windows,
     WindowsWine,
+    WindowsKernel,
     WindowsMsi,
 }
 
@@ -26,8 +28,10 @@ impl Stage {
         Stage::Crates,
         Stage::Selftest,
         Stage::Macos,
+        Stage::MacosRun,
         Stage::Windows,
         Stage::WindowsWine,
+        Stage::WindowsKernel,
         Stage::WindowsMsi,
     ];
 
@@ -38,8 +42,10 @@ impl Stage {
             Stage::Crates => "crates",
             Stage::Selftest => "selftest",
             Stage::Macos => "macos",
+            Stage::MacosRun => "macos-run",
             Stage::Windows => "windows",
             Stage::WindowsWine => "windows-wine",
+            Stage::WindowsKernel => "windows-kernel",
             Stage::WindowsMsi => "windows-msi",
         }
     }
@@ -50,9 +56,11 @@ impl Stage {
             Stage::Core => "hardmute-core with -Zbuild-std=core for Windows msvc and both macOS targets, linked into a kernel image / bundles",
             Stage::Crates => "cargo check of crates declaring package.metadata.hardmute.cross-check targets",
             Stage::Selftest => "link + inspect throwaway Mach-O bundle / PE DLL / kernel image (proves the plumbing)",
-            Stage::Macos => "HAL plug-in bundles for both Apple targets, universal HardMute.driver + Info.plist, bridge probe executables",
+            Stage::Macos => "HAL plug-in bundles for both Apple targets (imports pinned), universal HardMute.driver + Info.plist, bridge probe executables",
+            Stage::MacosRun => "the shipped plug-in's x86_64 slice loaded on Linux and driven through the simulated coreaudiod (needs `macos` first)",
             Stage::Windows => "WDM kernel driver .sys (dev+release, PE/frame rules, GUIDs, clippy), userspace programs linked for msvc+gnu, installer",
             Stage::WindowsWine => "the Windows crates' listed test targets (x86_64-pc-windows-gnu) run under headless wine",
+            Stage::WindowsKernel => "the release driver .sys loaded by Wine's kernel layer with a stand-in portcls.sys, driven through its control device",
             Stage::WindowsMsi => "the user-space MSI (installer/windows/wix) built by wixl from the msvc programs, tables asserted",
         }
     }
@@ -69,8 +77,10 @@ impl Stage {
             Stage::Crates => targets::crates::run_stage(toolchain, report),
             Stage::Selftest => targets::selftest::run_stage(toolchain, report),
             Stage::Macos => targets::macos::run_stage(toolchain, report),
+            Stage::MacosRun => targets::macos_run::run_stage(toolchain, report),
             Stage::Windows => targets::windows::run_stage(toolchain, report),
             Stage::WindowsWine => targets::windows::run_wine_stage(toolchain, report),
+            Stage::WindowsKernel => targets::windows::run_kernel_stage(toolchain, report),
             Stage::WindowsMsi => targets::windows::run_msi_stage(toolchain, report),
         }
     }
@@ -166,8 +176,10 @@ mod tests {
                 Stage::Crates,
                 Stage::Selftest,
                 Stage::Macos,
+                Stage::MacosRun,
                 Stage::Windows,
                 Stage::WindowsWine,
+                Stage::WindowsKernel,
                 Stage::WindowsMsi
             ]
         );

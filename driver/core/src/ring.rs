@@ -177,7 +177,12 @@ impl RingWriter<'_> {
         for (slot, s) in a.iter().chain(b).zip(&samples[..n]) {
             slot.store(s.to_bits(), Relaxed);
         }
-        self.ring.header.write_pos.store(w + n as u64, Release);
+        // Wrapping: positions are the other side's to write; near u64::MAX they wrap, and an
+        // overflow check would panic (found by fuzz/fuzz_targets/ring_positions.rs).
+        self.ring
+            .header
+            .write_pos
+            .store(w.wrapping_add(n as u64), Release);
         n
     }
 }
@@ -214,7 +219,11 @@ impl SampleRing for RingReader<'_> {
         for (o, slot) in out[..n].iter_mut().zip(a.iter().chain(b)) {
             *o = S::from_f32(f32::from_bits(slot.load(Relaxed)));
         }
-        self.ring.header.read_pos.store(r + n as u64, Release);
+        // Wrapping, as in `push`: a hostile producer can put `r` next to u64::MAX.
+        self.ring
+            .header
+            .read_pos
+            .store(r.wrapping_add(n as u64), Release);
         n
     }
 
@@ -264,6 +273,25 @@ mod tests {
 
     fn slots(n: usize) -> Vec<AtomicU32> {
         (0..n).map(|_| AtomicU32::new(0)).collect()
+    }
+
+    /// Positions are written by the other side: any u64, including next to the wrap. Reading
+    /// and writing across u64::MAX neither panics nor loses the ring (fuzz finding).
+    #[test]
+    fn positions_wrap_around_u64_max() {
+        let s = slots(8);
+        let h = RingHeader::new(8, 2);
+        h.read_pos.store(u64::MAX - 1, Relaxed);
+        h.write_pos.store(u64::MAX - 1, Relaxed);
+        let ring = SharedRing::attach(&h, &s).unwrap();
+        assert_eq!(ring.writer().push(&[1.0, 2.0, 3.0, 4.0]), 4);
+        assert_eq!(h.write_pos.load(Relaxed), 2);
+        let mut reader = ring.reader();
+        assert_eq!(reader.len(), 4);
+        let mut out = [0.0f32; 8];
+        assert_eq!(reader.pop_into(&mut out), 4);
+        assert_eq!(&out[..4], &[1.0, 2.0, 3.0, 4.0]);
+        assert_eq!((h.read_pos.load(Relaxed), reader.len()), (2, 0));
     }
 
     #[test]

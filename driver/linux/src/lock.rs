@@ -16,9 +16,10 @@ pub struct InstanceLock {
 
 impl InstanceLock {
     pub fn acquire(dir: Option<PathBuf>) -> Result<InstanceLock, Error> {
-        let dir = dir
-            .or_else(|| std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from))
-            .unwrap_or_else(std::env::temp_dir);
+        let dir = match dir.or_else(|| std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from)) {
+            Some(dir) => dir,
+            None => private_temp_dir()?,
+        };
         let path = dir.join(LOCK_FILE);
         let file = OpenOptions::new()
             .create(true)
@@ -33,6 +34,30 @@ impl InstanceLock {
         }
         Ok(InstanceLock { _file: file })
     }
+}
+
+/// Without `$XDG_RUNTIME_DIR`: `<tmp>/hardmute-<uid>/`, 0700 and ours (the directory the IPC
+/// socket uses then), never a fixed name in the shared temp directory, where another user could
+/// pre-create the lock file and keep this user's daemon from ever starting.
+fn private_temp_dir() -> Result<PathBuf, Error> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let dir = std::env::temp_dir().join(format!("hardmute-{uid}"));
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Error::Lock(format!("{}: {e}", dir.display()))),
+    }
+    let meta = std::fs::symlink_metadata(&dir)
+        .map_err(|e| Error::Lock(format!("{}: {e}", dir.display())))?;
+    if !meta.file_type().is_dir() || meta.uid() != uid || meta.mode() & 0o077 != 0 {
+        return Err(Error::Lock(format!(
+            "{} is not a private directory of uid {uid}; refusing to keep the lock there",
+            dir.display()
+        )));
+    }
+    Ok(dir)
 }
 
 #[cfg(test)]
@@ -51,5 +76,16 @@ mod tests {
         drop(first);
         assert!(InstanceLock::acquire(Some(dir.clone())).is_ok());
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn without_a_runtime_dir_the_lock_lives_in_a_private_per_user_dir() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = private_temp_dir().unwrap();
+        // SAFETY: no preconditions.
+        let uid = unsafe { libc::geteuid() };
+        assert!(dir.ends_with(format!("hardmute-{uid}")));
+        let meta = std::fs::metadata(&dir).unwrap();
+        assert_eq!((meta.uid(), meta.mode() & 0o777), (uid, 0o700));
     }
 }

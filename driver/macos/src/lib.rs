@@ -18,6 +18,7 @@ pub mod cf;
 pub mod clock;
 pub mod consts;
 pub mod driver;
+pub mod identity;
 pub mod model;
 pub mod plugin;
 

@@ -10,6 +10,7 @@ use crate::abi::*;
 use crate::cf::{Cf, CoreFoundation, Owned};
 use crate::clock::{self, Clock, HostClock};
 use crate::consts::*;
+use crate::identity::{Identity, Os};
 use crate::model::*;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
@@ -110,9 +111,15 @@ pub struct Client {
     pub client_id: u32,
     pub pid: PidT,
     pub bundle_id: Option<Owned>,
-    /// The bundle id is the daemon's: this process may clear hard mute and feed audio.
+    /// The process's uid as the kernel reported it when the HAL added the client.
+    pub uid: Option<u32>,
+    /// The declared bundle id is the daemon's. Not an identity (a same-user process can
+    /// declare it); together with the owner's uid it makes the owner's daemon.
     pub is_daemon: bool,
 }
+
+/// No owner uid (the value of `Plugin::owner_uid` when none is bound).
+const NO_OWNER: u64 = u64::MAX;
 
 /// Configuration changes the plug-in asks the host for (the u64 action of
 /// RequestDeviceConfigurationChange / PerformDeviceConfigurationChange).
@@ -145,6 +152,10 @@ pub struct Plugin {
     host: AtomicPtr<AudioServerPlugInHostInterface>,
     pub devices: [DeviceState; 2],
     clients: Mutex<Vec<Client>>,
+    /// The owning user's uid ([`NO_OWNER`] if none): recorded by the installer, read at
+    /// Initialize; without a record, the uid of the first daemon client (development installs).
+    owner_uid: AtomicU64,
+    owner_recorded: AtomicBool,
     strings: OnceLock<Strings>,
     mic_io: RtCell<MicIo>,
     feed_io: RtCell<Option<HeapProd<f32>>>,
@@ -159,6 +170,8 @@ impl Plugin {
             host: AtomicPtr::new(core::ptr::null_mut()),
             devices: [DeviceState::new(), DeviceState::new()],
             clients: Mutex::new(Vec::new()),
+            owner_uid: AtomicU64::new(NO_OWNER),
+            owner_recorded: AtomicBool::new(false),
             strings: OnceLock::new(),
             mic_io: RtCell::new(MicIo {
                 ring: None,
@@ -187,6 +200,17 @@ impl Plugin {
         self.host.store(host as *mut _, Release);
         self.strings();
         self.clients.lock().clear();
+        let owner = Os::recorded_owner();
+        self.owner_uid
+            .store(owner.map_or(NO_OWNER, u64::from), Release);
+        self.owner_recorded.store(owner.is_some(), Release);
+        match owner {
+            Some(uid) => log::info!("hardmute: the microphone belongs to uid {uid}"),
+            None => log::warn!(
+                "hardmute: no owner recorded in {}; the first hardmuted to connect binds its user",
+                crate::identity::OWNER_FILE
+            ),
+        }
         for d in &self.devices {
             d.rate.store(DEFAULT_RATE, Release);
             d.channels.store(DEFAULT_CHANNELS, Release);
@@ -283,6 +307,19 @@ impl Plugin {
         let is_daemon = bundle_id
             .as_ref()
             .is_some_and(|b| unsafe { Cf::equal(b.get(), daemon_id) });
+        let uid = Os::uid_of_pid(info.mProcessID);
+        if is_daemon && !self.owner_recorded.load(Acquire) {
+            if let Some(uid) = uid {
+                // Development install: the first daemon binds its user until coreaudiod restarts.
+                if self
+                    .owner_uid
+                    .compare_exchange(NO_OWNER, u64::from(uid), AcqRel, Acquire)
+                    .is_ok()
+                {
+                    log::warn!("hardmute: no recorded owner; bound to uid {uid}");
+                }
+            }
+        }
         let mut clients = self.clients.lock();
         clients.retain(|c| !(c.device == device && c.client_id == info.mClientID));
         clients.push(Client {
@@ -290,6 +327,7 @@ impl Plugin {
             client_id: info.mClientID,
             pid: info.mProcessID,
             bundle_id,
+            uid,
             is_daemon,
         });
         kAudioHardwareNoError
@@ -312,16 +350,29 @@ impl Plugin {
         kAudioHardwareNoError
     }
 
-    /// Who may clear hard mute: a process the HAL introduced to us (AddDeviceClient, on any of our
-    /// devices) with the daemon's bundle id. The HAL gives SetPropertyData only a pid; pid 0 is the
-    /// host acting for itself and is never the owner.
+    /// The owning user's uid, if one is bound; and whether the installer recorded it.
+    pub fn owner(&self) -> (Option<u32>, bool) {
+        let uid = self.owner_uid.load(Acquire);
+        (u32::try_from(uid).ok(), self.owner_recorded.load(Acquire))
+    }
+
+    fn is_owner_uid(&self, uid: Option<u32>) -> bool {
+        uid.is_some_and(|u| u64::from(u) == self.owner_uid.load(Acquire))
+    }
+
+    /// Who may clear hard mute: a process running as the owning user (its uid from the kernel,
+    /// looked up now for the pid the HAL passes) that the HAL introduced to us (AddDeviceClient)
+    /// with the daemon's bundle id. The uid is the identity; the bundle id only keeps the
+    /// owner's other apps (a conferencing app) from clearing it by accident or by a plain call.
+    /// pid 0 is the host acting for itself and is never the owner.
     pub fn authority_of(&self, pid: PidT) -> Authority {
         let owner = pid != 0
+            && self.is_owner_uid(Os::uid_of_pid(pid))
             && self
                 .clients
                 .lock()
                 .iter()
-                .any(|c| c.is_daemon && c.pid == pid);
+                .any(|c| c.is_daemon && c.pid == pid && self.is_owner_uid(c.uid));
         if owner {
             Authority::Owner
         } else {
@@ -329,11 +380,15 @@ impl Plugin {
         }
     }
 
+    /// The client may feed the microphone: the owner's daemon (uid and bundle id, as above).
     fn client_is_daemon(&self, device: AudioObjectID, client_id: u32) -> bool {
-        self.clients
-            .lock()
-            .iter()
-            .any(|c| c.device == device && c.client_id == client_id && c.is_daemon)
+        self.clients.lock().iter().any(|c| {
+            c.device == device
+                && c.client_id == client_id
+                && c.is_daemon
+                && self.is_owner_uid(c.uid)
+                && self.is_owner_uid(Os::uid_of_pid(c.pid))
+        })
     }
 
     pub fn client_count(&self) -> usize {
@@ -601,7 +656,10 @@ impl Plugin {
         };
         let before = self.control.is_muted();
         if self.control.set_muted(muted, source, who).is_err() {
-            log::warn!("hardmute: pid {pid} may not clear hard mute");
+            log::warn!(
+                "hardmute: pid {pid} (uid {:?}) may not clear hard mute",
+                Os::uid_of_pid(pid)
+            );
             return kAudioDevicePermissionsError;
         }
         // Bounded: ~0.5 s of 1 ms pauses; a stuck IO thread delivers nothing at all anyway.

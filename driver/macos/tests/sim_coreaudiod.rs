@@ -12,7 +12,9 @@
 use hardmute_hal_plugin::abi::*;
 use hardmute_hal_plugin::cf::{fake, Cf, CoreFoundation};
 use hardmute_hal_plugin::clock::sim::SimClock;
+use hardmute_hal_plugin::clock::HostClock;
 use hardmute_hal_plugin::consts::*;
+use hardmute_hal_plugin::identity::fake as processes;
 use hardmute_hal_plugin::model::{self, *};
 use hardmute_hal_plugin::AudioServerPlugIn_Factory;
 use std::ffi::c_void;
@@ -25,8 +27,159 @@ use std::sync::{Mutex, MutexGuard};
 static GLOBAL: hardmute_alloc_counter::CountingAllocator =
     hardmute_alloc_counter::CountingAllocator;
 
-fn allocations_during(f: impl FnOnce()) -> u64 {
-    hardmute_alloc_counter::heap_ops(f).1
+// ---- which plug-in: the Linux build of the crate, or the shipped x86_64 slice -----------------
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+use hardmute_macho_loader::shim::{self, libsystem as macsys, Category};
+
+type Factory = unsafe extern "C" fn(CFTypeRef, CFTypeRef) -> *mut c_void;
+
+/// The plug-in under test. `linux`: this crate compiled for the host, with the CF fake and the
+/// simulated clock. `shipped`: the x86_64 slice of the universal bundle the cross-check linked,
+/// mapped by `hardmute-macho-loader` (its own Apple code: `cf/apple.rs` calling CF through the
+/// shim, the Mach clock through the shim's settable `mach_absolute_time`).
+#[derive(Clone, Copy)]
+struct PlugIn {
+    factory: Factory,
+    shipped: bool,
+}
+
+/// What a measured piece of IO did.
+struct Measured {
+    /// Heap operations: the test binary's counting allocator (the Linux plug-in), plus the
+    /// shim's allocation calls (the shipped plug-in's malloc/free/thread-local blocks).
+    heap_ops: u64,
+    /// Shim calls other than mach_absolute_time and memory functions, by symbol.
+    forbidden: Vec<(&'static str, u64)>,
+    /// mach_absolute_time calls seen by the shim.
+    clock_reads: u64,
+}
+
+impl PlugIn {
+    fn linux() -> Self {
+        PlugIn {
+            factory: AudioServerPlugIn_Factory,
+            shipped: false,
+        }
+    }
+
+    /// The shipped slice, or None (with a note) when the cross-check has not built it here.
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    fn shipped() -> Option<Self> {
+        let Some(image) = hardmute_macho_loader::shipped() else {
+            eprintln!(
+                "SKIPPED: HARDMUTE_MACHO_PLUGIN is unset (`cargo xtask cross-check macos macos-run` \
+                 sets it to the bundle it just linked)"
+            );
+            return None;
+        };
+        Some(PlugIn {
+            factory: image
+                .factory()
+                .expect("the image exports AudioServerPlugIn_Factory"),
+            shipped: true,
+        })
+    }
+
+    fn set_clock(&self, t: u64) {
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        if self.shipped {
+            return macsys::set_mach_time(t);
+        }
+        SimClock::set(t)
+    }
+    fn advance_clock(&self, ticks: u64) {
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        if self.shipped {
+            return macsys::advance_mach_time(ticks);
+        }
+        SimClock::advance(ticks)
+    }
+    fn clock_now(&self) -> u64 {
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        if self.shipped {
+            return macsys::mach_time();
+        }
+        SimClock::now()
+    }
+    /// The host clock's rate. The shipped plug-in reads mach_timebase_info once (OnceLock), so
+    /// its rate is the shim's fixed 125/3 (24 MHz, Apple silicon's), which this asserts.
+    fn set_ticks_per_second(&self, t: u64) {
+        if self.shipped {
+            assert_eq!(t, 24_000_000, "the shim's timebase is 24 MHz");
+            return;
+        }
+        SimClock::set_ticks_per_second(t)
+    }
+
+    /// The kernel's process table as the plug-in reads it (`proc_pidinfo` in the shipped bytes).
+    fn set_process(&self, pid: PidT, uid: u32) {
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        if self.shipped {
+            return macsys::set_process(pid, uid);
+        }
+        processes::set_process(pid, uid)
+    }
+    fn remove_process(&self, pid: PidT) {
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        if self.shipped {
+            return macsys::remove_process(pid);
+        }
+        processes::remove_process(pid)
+    }
+    /// The installer's owner record (the shipped bytes read the file `identity::OWNER_FILE`).
+    fn set_recorded_owner(&self, uid: Option<u32>) {
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        if self.shipped {
+            let text = uid.map(|u| format!("{u}\n"));
+            return macsys::set_file(
+                hardmute_hal_plugin::identity::OWNER_FILE,
+                text.as_deref().map(str::as_bytes),
+            );
+        }
+        processes::set_recorded_owner(uid)
+    }
+
+    /// CoreFoundation calls the shim has seen (always 0 for the Linux build, which calls the
+    /// fake directly).
+    fn cf_calls(&self) -> u64 {
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        if self.shipped {
+            let zero = shim::Counts::zero();
+            return shim::Counts::now().category_since(&zero, Category::Cf);
+        }
+        0
+    }
+
+    fn measure(&self, f: impl FnOnce()) -> Measured {
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        if self.shipped {
+            let before = shim::Counts::now();
+            let host = hardmute_alloc_counter::heap_ops(f).1;
+            let after = shim::Counts::now();
+            let calls = after.since(&before);
+            return Measured {
+                heap_ops: host + after.category_since(&before, Category::Alloc),
+                // Allowed in IO: reading the Mach clock (the commpage on macOS) and plain
+                // memory functions. Everything else (allocation, locks, CF, anything that enters
+                // the kernel, even errno bookkeeping) counts.
+                forbidden: calls
+                    .iter()
+                    .filter(|(name, c, _)| {
+                        !(*name == "_mach_absolute_time" || *c == Category::Memory)
+                    })
+                    .map(|(name, _, n)| (*name, *n))
+                    .collect(),
+                clock_reads: after.of(shim::S::mach_absolute_time)
+                    - before.of(shim::S::mach_absolute_time),
+            };
+        }
+        Measured {
+            heap_ops: hardmute_alloc_counter::heap_ops(f).1,
+            forbidden: Vec::new(),
+            clock_reads: 0,
+        }
+    }
 }
 
 // ---- CF helpers: every reference in these tests is a live fake-CF object or null ---------------
@@ -142,10 +295,16 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 const DAEMON_PID: PidT = 4242;
 const APP_PID: PidT = 100;
+/// The user the installer recorded as the owner; the daemon and the app run as this user.
+const OWNER_UID: u32 = 501;
+/// A second login session's user (fast user switching).
+const OTHER_UID: u32 = 502;
+const OTHER_DAEMON_PID: PidT = 5353;
 const DAEMON_CLIENT: u32 = 7;
 const APP_CLIENT: u32 = 8;
 
 struct Hal {
+    p: PlugIn,
     driver: AudioServerPlugInDriverRef,
     vt: &'static AudioServerPlugInDriverInterface,
     _serial: MutexGuard<'static, ()>,
@@ -174,8 +333,9 @@ fn client_info(client: u32, pid: PidT, bundle: CFTypeRef) -> AudioServerPlugInCl
 impl Hal {
     /// Loads the plug-in like coreaudiod: factory(kAudioServerPlugInTypeUUID), QueryInterface for
     /// the driver interface, Initialize with the host interface. `stored` is the persisted state.
-    fn load(stored: Option<bool>) -> Hal {
+    fn load(p: PlugIn, stored: Option<bool>) -> Hal {
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        Self::users(p, Some(OWNER_UID));
         host_state(|s| {
             for (_, v) in s.storage.drain(..) {
                 release(v as CFTypeRef);
@@ -190,9 +350,18 @@ impl Hal {
             release(key);
         }
         let type_uuid = fake::uuid(kAudioServerPlugInTypeUUID);
+        let cf_calls = p.cf_calls();
         // SAFETY: the factory takes a CFUUID; the fake one is live.
-        let unknown = unsafe { AudioServerPlugIn_Factory(null(), type_uuid) };
+        let unknown = unsafe { (p.factory)(null(), type_uuid) };
         release(type_uuid);
+        if p.shipped {
+            // The shipped factory reads the UUID through CoreFoundation (CFGetTypeID,
+            // CFUUIDGetUUIDBytes): seen by the shim, so these are the loaded bytes running.
+            assert!(
+                p.cf_calls() > cf_calls,
+                "the shipped factory made no CF call"
+            );
+        }
         assert!(
             !unknown.is_null(),
             "factory refused the AudioServerPlugIn type"
@@ -215,10 +384,26 @@ impl Hal {
         // SAFETY: as above.
         assert_eq!(unsafe { (vt.Initialize)(driver, &HOST) }, 0);
         Hal {
+            p,
             driver,
             vt,
             _serial: serial,
         }
+    }
+
+    /// The kernel's process table and the installer's record, as the plug-in will read them.
+    fn users(p: PlugIn, recorded_owner: Option<u32>) {
+        p.set_recorded_owner(recorded_owner);
+        p.set_process(DAEMON_PID, OWNER_UID);
+        p.set_process(APP_PID, OWNER_UID);
+        p.set_process(OTHER_DAEMON_PID, OTHER_UID);
+    }
+
+    /// Initialize again (coreaudiod restarting) with another owner record.
+    fn reload_with_owner(&self, recorded_owner: Option<u32>) {
+        Self::users(self.p, recorded_owner);
+        // SAFETY: calling through the plug-in's vtable as the host does.
+        assert_eq!(unsafe { (self.vt.Initialize)(self.driver, &HOST) }, 0);
     }
 
     fn add_client(&self, device: AudioObjectID, client: u32, pid: PidT, bundle: &str) -> OSStatus {
@@ -553,13 +738,12 @@ const AFTER: f32 = 1.0;
 
 // ---- tests -------------------------------------------------------------------------------------
 
-#[test]
-fn factory_and_iunknown_follow_cfplugin_rules() {
-    let hal = Hal::load(None);
+fn factory_and_iunknown_follow_cfplugin_rules(p: PlugIn) {
+    let hal = Hal::load(p, None);
     // Wrong type: no instance.
     let other = fake::uuid([7; 16]);
     // SAFETY: factory with a live fake CFUUID.
-    assert!(unsafe { AudioServerPlugIn_Factory(null(), other) }.is_null());
+    assert!(unsafe { (p.factory)(null(), other) }.is_null());
     release(other);
     // Unknown interface: E_NOINTERFACE and a null out-pointer.
     let mut out: *mut c_void = std::ptr::dangling_mut::<c_void>();
@@ -599,9 +783,8 @@ fn factory_and_iunknown_follow_cfplugin_rules() {
     }
 }
 
-#[test]
-fn every_property_of_every_object_answers_consistently() {
-    let hal = Hal::load(Some(true));
+fn every_property_of_every_object_answers_consistently(p: PlugIn) {
+    let hal = Hal::load(p, Some(true));
     let live_before = fake::live_objects();
     let objects = [
         PLUGIN_ID,
@@ -718,9 +901,8 @@ fn every_property_of_every_object_answers_consistently() {
     assert_eq!(fake::live_objects(), live_before);
 }
 
-#[test]
-fn the_object_tree_and_key_values_are_what_coreaudiod_expects() {
-    let hal = Hal::load(Some(true));
+fn the_object_tree_and_key_values_are_what_coreaudiod_expects(p: PlugIn) {
+    let hal = Hal::load(p, Some(true));
     assert_eq!(
         hal.get_ids(PLUGIN_ID, &addr(kAudioPlugInPropertyDeviceList)),
         vec![MIC_DEVICE_ID, FEED_DEVICE_ID]
@@ -911,9 +1093,8 @@ fn the_object_tree_and_key_values_are_what_coreaudiod_expects() {
     );
 }
 
-#[test]
-fn sample_rate_and_format_changes_go_through_the_host() {
-    let hal = Hal::load(Some(true));
+fn sample_rate_and_format_changes_go_through_the_host(p: PlugIn) {
+    let hal = Hal::load(p, Some(true));
     let rate = addr(kAudioDevicePropertyNominalSampleRate);
     assert_eq!(
         hal.get_f64(MIC_DEVICE_ID, kAudioDevicePropertyNominalSampleRate),
@@ -996,9 +1177,8 @@ fn sample_rate_and_format_changes_go_through_the_host() {
     );
 }
 
-#[test]
-fn io_delivers_the_feed_and_exact_zeros_while_muted_with_the_gate_at_delivery() {
-    let hal = Hal::load(None).with_clients_running(); // fresh install: muted
+fn io_delivers_the_feed_and_exact_zeros_while_muted_with_the_gate_at_delivery(p: PlugIn) {
+    let hal = Hal::load(p, None).with_clients_running(); // fresh install: muted
     assert!(hal.hard_mute());
     assert_eq!(
         hal.will_do(MIC_DEVICE_ID, kAudioServerPlugInIOOperationReadInput),
@@ -1101,9 +1281,8 @@ fn io_delivers_the_feed_and_exact_zeros_while_muted_with_the_gate_at_delivery() 
     assert!(changed.contains(&(MIC_DEVICE_ID, model::HARD_MUTE_SELECTOR)));
 }
 
-#[test]
-fn fail_closed_when_the_bridge_stops_and_feed_is_refused_to_other_processes() {
-    let hal = Hal::load(Some(false)).with_clients_running();
+fn fail_closed_when_the_bridge_stops_and_feed_is_refused_to_other_processes(p: PlugIn) {
+    let hal = Hal::load(p, Some(false)).with_clients_running();
     assert!(!hal.hard_mute(), "persisted unmuted state restored");
     const CH: usize = 2;
     let mut out = vec![7.0f32; 256 * CH];
@@ -1143,10 +1322,179 @@ fn fail_closed_when_the_bridge_stops_and_feed_is_refused_to_other_processes() {
     );
 }
 
-#[test]
-fn mute_state_persists_through_the_host_storage() {
+/// Fast user switching: coreaudiod and the plug-in are shared by every login session, and each
+/// session's LaunchAgent starts a hardmuted. Only the recorded owner's daemon may clear hard mute
+/// or feed audio; the second user's daemon (same bundle id, another uid) may add mute, is
+/// refused the rest with the permissions error, and whichever order the two connect in.
+fn two_users_two_daemons_only_the_recorded_owner_controls_the_mute(p: PlugIn) {
+    const OTHER_CLIENT: u32 = 9;
+    for other_first in [true, false] {
+        let hal = Hal::load(p, Some(true));
+        let other = || {
+            assert_eq!(
+                hal.add_client(
+                    FEED_DEVICE_ID,
+                    OTHER_CLIENT,
+                    OTHER_DAEMON_PID,
+                    model::DAEMON_BUNDLE_ID
+                ),
+                0
+            );
+            assert_eq!(
+                hal.start(FEED_DEVICE_ID, OTHER_CLIENT),
+                kAudioDevicePermissionsError,
+                "never feeds audio"
+            );
+            assert_eq!(
+                hal.set_hard_mute(OTHER_DAEMON_PID, false),
+                kAudioDevicePermissionsError
+            );
+        };
+        if other_first {
+            other();
+            assert!(hal.hard_mute());
+        }
+        assert_eq!(
+            hal.add_client(
+                FEED_DEVICE_ID,
+                DAEMON_CLIENT,
+                DAEMON_PID,
+                model::DAEMON_BUNDLE_ID
+            ),
+            0
+        );
+        assert_eq!(
+            hal.add_client(MIC_DEVICE_ID, APP_CLIENT, APP_PID, "us.zoom.xos"),
+            0
+        );
+        if !other_first {
+            other();
+        }
+        assert_eq!(
+            hal.start(FEED_DEVICE_ID, DAEMON_CLIENT),
+            0,
+            "the owner's daemon feeds"
+        );
+        assert_eq!(
+            hal.set_hard_mute(DAEMON_PID, false),
+            0,
+            "other_first={other_first}"
+        );
+        assert!(!hal.hard_mute());
+        // The second user's daemon applies *its* saved state (muted): that adds mute...
+        assert_eq!(hal.set_hard_mute(OTHER_DAEMON_PID, true), 0);
+        assert!(hal.hard_mute());
+        // ...and can never take it back off; the owner can.
+        assert_eq!(
+            hal.set_hard_mute(OTHER_DAEMON_PID, false),
+            kAudioDevicePermissionsError
+        );
+        assert!(hal.hard_mute());
+        assert_eq!(hal.set_hard_mute(DAEMON_PID, false), 0);
+        // The owner's own conferencing app (same uid, not the daemon's bundle id) cannot clear it.
+        assert_eq!(hal.set_hard_mute(APP_PID, true), 0);
+        assert_eq!(
+            hal.set_hard_mute(APP_PID, false),
+            kAudioDevicePermissionsError
+        );
+        assert_eq!(
+            hal.remove_client(FEED_DEVICE_ID, OTHER_CLIENT, OTHER_DAEMON_PID),
+            0
+        );
+    }
+}
+
+/// The declared bundle id alone is nothing: a process of another uid that declares the daemon's
+/// bundle id, or a pid the kernel no longer knows, is not the owner. Without a recorded owner
+/// (development install) the first daemon binds its user, and the second user is still refused.
+fn the_uid_decides_not_the_declared_bundle_id(p: PlugIn) {
+    let hal = Hal::load(p, Some(true));
+    // pid reused / unknown to the kernel: no uid, no authority, no feed.
+    assert_eq!(
+        hal.add_client(
+            FEED_DEVICE_ID,
+            DAEMON_CLIENT,
+            DAEMON_PID,
+            model::DAEMON_BUNDLE_ID
+        ),
+        0
+    );
+    p.remove_process(DAEMON_PID);
+    assert_eq!(
+        hal.set_hard_mute(DAEMON_PID, false),
+        kAudioDevicePermissionsError
+    );
+    assert_eq!(
+        hal.start(FEED_DEVICE_ID, DAEMON_CLIENT),
+        kAudioDevicePermissionsError
+    );
+    // The pid now belongs to another user (exit + reuse): still refused.
+    p.set_process(DAEMON_PID, OTHER_UID);
+    assert_eq!(
+        hal.set_hard_mute(DAEMON_PID, false),
+        kAudioDevicePermissionsError
+    );
+    assert_eq!(
+        hal.remove_client(FEED_DEVICE_ID, DAEMON_CLIENT, DAEMON_PID),
+        0
+    );
+
+    // Owner recorded as the *other* user: the first user's daemon is the stranger now.
+    hal.reload_with_owner(Some(OTHER_UID));
+    assert_eq!(
+        hal.add_client(
+            FEED_DEVICE_ID,
+            DAEMON_CLIENT,
+            DAEMON_PID,
+            model::DAEMON_BUNDLE_ID
+        ),
+        0
+    );
+    assert_eq!(
+        hal.add_client(FEED_DEVICE_ID, 9, OTHER_DAEMON_PID, model::DAEMON_BUNDLE_ID),
+        0
+    );
+    assert_eq!(
+        hal.set_hard_mute(DAEMON_PID, false),
+        kAudioDevicePermissionsError
+    );
+    assert_eq!(hal.set_hard_mute(OTHER_DAEMON_PID, false), 0);
+    assert_eq!(hal.set_hard_mute(DAEMON_PID, true), 0);
+    assert_eq!(
+        hal.remove_client(FEED_DEVICE_ID, DAEMON_CLIENT, DAEMON_PID),
+        0
+    );
+    assert_eq!(hal.remove_client(FEED_DEVICE_ID, 9, OTHER_DAEMON_PID), 0);
+
+    // No record: the first daemon to connect binds its uid; the other user's daemon is refused.
+    for (first, second) in [
+        (DAEMON_PID, OTHER_DAEMON_PID),
+        (OTHER_DAEMON_PID, DAEMON_PID),
+    ] {
+        hal.reload_with_owner(None);
+        assert_eq!(
+            hal.add_client(FEED_DEVICE_ID, 20, first, model::DAEMON_BUNDLE_ID),
+            0
+        );
+        assert_eq!(
+            hal.add_client(FEED_DEVICE_ID, 21, second, model::DAEMON_BUNDLE_ID),
+            0
+        );
+        assert_eq!(
+            hal.set_hard_mute(second, false),
+            kAudioDevicePermissionsError
+        );
+        assert_eq!(hal.set_hard_mute(first, false), 0);
+        assert_eq!(hal.set_hard_mute(first, true), 0);
+        assert_eq!(hal.remove_client(FEED_DEVICE_ID, 20, first), 0);
+        assert_eq!(hal.remove_client(FEED_DEVICE_ID, 21, second), 0);
+    }
+    Hal::users(p, Some(OWNER_UID));
+}
+
+fn mute_state_persists_through_the_host_storage(p: PlugIn) {
     {
-        let hal = Hal::load(None).with_clients_running();
+        let hal = Hal::load(p, None).with_clients_running();
         assert!(hal.hard_mute(), "a fresh install starts muted");
         assert_eq!(hal.set_hard_mute(DAEMON_PID, false), 0);
         let stored = host_state(|s| {
@@ -1160,16 +1508,15 @@ fn mute_state_persists_through_the_host_storage() {
             Some(false)
         );
     }
-    let hal = Hal::load(Some(true));
+    let hal = Hal::load(p, Some(true));
     assert!(hal.hard_mute());
     drop(hal);
-    let hal = Hal::load(Some(false));
+    let hal = Hal::load(p, Some(false));
     assert!(!hal.hard_mute());
 }
 
-#[test]
-fn io_calls_never_allocate_in_any_format() {
-    let hal = Hal::load(Some(false)).with_clients_running();
+fn io_calls_never_allocate_in_any_format(p: PlugIn) {
+    let hal = Hal::load(p, Some(false)).with_clients_running();
     let mut checked = 0;
     for (mic_ch, feed_ch) in [(2usize, 2usize), (1, 2), (2, 1)] {
         for (dev, stream, ch) in [
@@ -1194,9 +1541,9 @@ fn io_calls_never_allocate_in_any_format() {
         // Buffers and values prepared outside the measured region.
         let mut fed = vec![0.25f32; 512 * feed_ch];
         let mut out = vec![1.0f32; 512 * mic_ch];
-        let allocs = allocations_during(|| {
+        let io = p.measure(|| {
             for i in 0..200 {
-                SimClock::advance(10_000);
+                p.advance_clock(10_000);
                 hal.zero_time_stamp(MIC_DEVICE_ID);
                 hal.zero_time_stamp(FEED_DEVICE_ID);
                 assert_eq!(hal.write_mix(&mut fed, feed_ch), 0);
@@ -1207,9 +1554,24 @@ fn io_calls_never_allocate_in_any_format() {
             }
         });
         assert_eq!(
-            allocs, 0,
+            io.heap_ops, 0,
             "IO path allocated ({mic_ch} <- {feed_ch} channels)"
         );
+        // On the shipped bytes, every libSystem/CF call is counted by the loader's shim: the IO
+        // operations make none but reading the Mach clock (GetZeroTimeStamp) and plain memory
+        // functions; no lock, CF call or syscall.
+        assert!(
+            io.forbidden.is_empty(),
+            "IO path called {:?} ({mic_ch} <- {feed_ch} channels)",
+            io.forbidden
+        );
+        if p.shipped {
+            assert!(
+                io.clock_reads >= 400,
+                "the shim saw {} mach_absolute_time calls for 400 GetZeroTimeStamp calls",
+                io.clock_reads
+            );
+        }
         // The conversion really ran: steady-state audio at the fed level.
         assert!(
             out.iter().skip(256).all(|s| (*s - 0.25).abs() < 1e-6),
@@ -1218,11 +1580,29 @@ fn io_calls_never_allocate_in_any_format() {
         );
     }
     assert_eq!(checked, 3);
+    // Muted: the gate flushes the ring and writes exact zeros, with the same guarantees.
+    assert_eq!(hal.set_hard_mute(APP_PID, true), 0);
+    let mut fed = vec![0.25f32; 512]; // the feed is mono after the last format change
+    let mut out = vec![1.0f32; 512 * 2];
+    let io = p.measure(|| {
+        for _ in 0..50 {
+            p.advance_clock(10_000);
+            hal.zero_time_stamp(MIC_DEVICE_ID);
+            assert_eq!(hal.write_mix(&mut fed, 1), 0);
+            assert_eq!(hal.read_input(&mut out, 2), 0);
+        }
+    });
+    assert!(out.iter().all(|s| s.to_bits() == 0), "muted: exact zeros");
+    assert_eq!(io.heap_ops, 0, "muted IO path allocated");
+    assert!(
+        io.forbidden.is_empty(),
+        "muted IO path called {:?}",
+        io.forbidden
+    );
 }
 
-#[test]
-fn zero_time_stamps_are_whole_periods_of_the_host_clock() {
-    let hal = Hal::load(Some(true));
+fn zero_time_stamps_are_whole_periods_of_the_host_clock(p: PlugIn) {
+    let hal = Hal::load(p, Some(true));
     assert_eq!(
         hal.add_client(MIC_DEVICE_ID, APP_CLIENT, APP_PID, "us.zoom.xos"),
         0
@@ -1239,8 +1619,8 @@ fn zero_time_stamps_are_whole_periods_of_the_host_clock() {
             0
         );
         hal.perform_pending();
-        SimClock::set_ticks_per_second(24_000_000);
-        SimClock::set(5_000_000_000);
+        p.set_ticks_per_second(24_000_000);
+        p.set_clock(5_000_000_000);
         let (_, _, seed_before) = hal.zero_time_stamp(MIC_DEVICE_ID);
         assert_eq!(hal.start(MIC_DEVICE_ID, APP_CLIENT), 0);
         let (s0, h0, seed) = hal.zero_time_stamp(MIC_DEVICE_ID);
@@ -1260,13 +1640,12 @@ fn zero_time_stamps_are_whole_periods_of_the_host_clock() {
             1_000_000_000,
             123_456_789,
         ] {
-            SimClock::advance(step);
+            p.advance_clock(step);
             let (s, h, sd) = hal.zero_time_stamp(MIC_DEVICE_ID);
             assert_eq!(sd, seed);
             assert!(s >= last_s && h >= last_h, "time stamps went backwards");
             assert_eq!(s % period, 0.0, "sample time not on a period boundary");
-            let expect_periods =
-                ((SimClock_now() - h0) as f64 / (period * ticks_per_frame)).floor();
+            let expect_periods = ((p.clock_now() - h0) as f64 / (period * ticks_per_frame)).floor();
             assert_eq!(
                 s,
                 expect_periods * period,
@@ -1278,17 +1657,11 @@ fn zero_time_stamps_are_whole_periods_of_the_host_clock() {
                 (h as f64 - ideal).abs() <= 1.0,
                 "host {h} vs {ideal} at {rate} Hz"
             );
-            assert!(h <= SimClock_now());
+            assert!(h <= p.clock_now());
             (last_s, last_h) = (s, h);
         }
         assert!(last_s > 0.0);
     }
-}
-
-#[allow(non_snake_case)]
-fn SimClock_now() -> u64 {
-    use hardmute_hal_plugin::clock::HostClock;
-    SimClock::now()
 }
 
 /// The IO thread as coreaudiod runs it: feed, then read, cycle after cycle, on its own thread.
@@ -1321,11 +1694,10 @@ impl IoThread {
     }
 }
 
-#[test]
-fn a_mute_acknowledged_on_another_thread_holds_for_every_later_cycle() {
+fn a_mute_acknowledged_on_another_thread_holds_for_every_later_cycle(p: PlugIn) {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
     use std::sync::Arc;
-    let hal = Hal::load(Some(false)).with_clients_running();
+    let hal = Hal::load(p, Some(false)).with_clients_running();
     let io = IoThread {
         driver: hal.driver as usize,
         vt: hal.vt,
@@ -1418,9 +1790,8 @@ fn a_mute_acknowledged_on_another_thread_holds_for_every_later_cycle() {
 /// On-demand capture: the mic device says "running somewhere" exactly while some app runs IO on
 /// it, and tells the host on the first StartIO and the last StopIO (hardmuted opens the physical
 /// mic only then). Nested starts (two apps) do not flap it.
-#[test]
-fn running_somewhere_follows_app_io_and_is_announced() {
-    let hal = Hal::load(Some(true));
+fn running_somewhere_follows_app_io_and_is_announced(p: PlugIn) {
+    let hal = Hal::load(p, Some(true));
     let gone = kAudioDevicePropertyDeviceIsRunningSomewhere;
     let running_and_told = |expect: u32| {
         assert_eq!(hal.get_u32(MIC_DEVICE_ID, gone), expect);
@@ -1466,3 +1837,39 @@ fn running_somewhere_follows_app_io_and_is_announced() {
     );
     assert!(host_state(|s| s.changed.is_empty()));
 }
+
+// ---- every scenario, against both plug-ins ------------------------------------------------------
+
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        /// This crate compiled for Linux (the CF fake, the simulated clock).
+        mod linux {
+            $( #[test] fn $name() { super::$name(super::PlugIn::linux()) } )*
+        }
+        /// The shipped x86_64 slice, loaded by `hardmute-macho-loader`.
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        mod shipped_x86_64 {
+            $( #[test] fn $name() {
+                if let Some(p) = super::PlugIn::shipped() {
+                    super::$name(p)
+                }
+            } )*
+        }
+    };
+}
+
+scenarios!(
+    factory_and_iunknown_follow_cfplugin_rules,
+    every_property_of_every_object_answers_consistently,
+    the_object_tree_and_key_values_are_what_coreaudiod_expects,
+    sample_rate_and_format_changes_go_through_the_host,
+    io_delivers_the_feed_and_exact_zeros_while_muted_with_the_gate_at_delivery,
+    fail_closed_when_the_bridge_stops_and_feed_is_refused_to_other_processes,
+    two_users_two_daemons_only_the_recorded_owner_controls_the_mute,
+    the_uid_decides_not_the_declared_bundle_id,
+    mute_state_persists_through_the_host_storage,
+    io_calls_never_allocate_in_any_format,
+    zero_time_stamps_are_whole_periods_of_the_host_clock,
+    a_mute_acknowledged_on_another_thread_holds_for_every_later_cycle,
+    running_somewhere_follows_app_io_and_is_announced,
+);

@@ -21,15 +21,29 @@
 //! * The device's DACL (SDDL `D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GRGW;;;IU)`) admits only
 //!   SYSTEM, Administrators and interactive users; the device is created with
 //!   FILE_DEVICE_SECURE_OPEN so the DACL also guards opens of `\Device\HardMuteControl\...`.
-//! * The **owner** is the *user SID* of the first caller whose `REGISTER_BRIDGE` succeeded
-//!   since the driver started (the user's `hardmuted` at logon). The binding is sticky
-//!   until the driver unloads: a later bridge (daemon restart) must come from the same user,
-//!   and only one bridge is registered at a time.
+//! * **Identity.** A caller is the user of its primary token, or of its thread's impersonation
+//!   token only at `SecurityImpersonation` or `SecurityDelegation`. An identification or
+//!   anonymous token is refused ([`STATUS_BAD_IMPERSONATION_LEVEL`]): a process that got hold of
+//!   another user's identification token (a named-pipe server a client connected to) can look
+//!   at that identity but not speak for it here ([`caller_identity`]).
+//! * **The owner** is the user SID the installer recorded in the driver's service key (value
+//!   [`OWNER_SID_VALUE`], REG_BINARY), read once when the driver loads
+//!   ([`ControlPolicy::with_recorded_owner`]). It does not depend on who logs on first, on the
+//!   console or over RDP, nor on `runas`: only that SID's daemon may register the bridge or
+//!   clear hard mute. Without a recorded owner (a development install), the first user whose
+//!   `REGISTER_BRIDGE` succeeds is bound until the driver unloads, and `GET_STATE` says the
+//!   owner was not recorded ([`OWNERSHIP_BOUND_AT_FIRST_REGISTRATION`]).
+//! * A bridge from any other user gets [`STATUS_RESOURCE_NOT_OWNED`] (Win32 `ERROR_NOT_OWNER`):
+//!   the reason a second user's daemon cannot take the device. One bridge at a time
+//!   (`STATUS_DEVICE_BUSY`).
 //! * `SET_MUTE(mute)` is allowed to every caller admitted by the DACL (adding mute is always
-//!   safe); `SET_MUTE(unmute)` only to callers whose token user equals the owner SID, i.e.
-//!   the logged-in user's own session. Other users, services, and admins of other accounts
-//!   get `Authority::Other` from the core and are refused. Same-user malware is out of scope
-//!   (docs/design.md, threat model).
+//!   safe); `SET_MUTE(unmute)` only to the owner. Other users, services, and admins of other
+//!   accounts get `Authority::Other` from the core and are refused.
+//! * `GET_STATE` tells a caller who is not the owner the mute flag and that it is not the owner,
+//!   nothing else (no stream, counters, generation or last source: those would say when the
+//!   owner is in a call and when they mute).
+//! * Same-user malware is the same principal as the owner's daemon and is out of scope
+//!   (docs/threat-model.md; docs/design.md, threat model).
 
 use crate::ks::{rd_u32, wr_u32, wr_u64};
 use crate::status::*;
@@ -136,9 +150,24 @@ pub struct StateReply {
     pub stream_rate: u32,
     pub stream_channels: u32,
     pub bridge_registered: u32,
+    /// One of [`OWNERSHIP_NONE`], [`OWNERSHIP_CALLER`], [`OWNERSHIP_OTHER_USER`].
     pub caller_is_owner: u32,
+    /// Bit flags: [`OWNERSHIP_BOUND_AT_FIRST_REGISTRATION`].
     pub reserved: u32,
 }
+
+/// `StateReply::caller_is_owner`: no owner is bound yet (no recorded owner, no bridge so far).
+pub const OWNERSHIP_NONE: u32 = 0;
+/// `StateReply::caller_is_owner`: the caller is the owner.
+pub const OWNERSHIP_CALLER: u32 = 1;
+/// `StateReply::caller_is_owner`: another user owns the device.
+pub const OWNERSHIP_OTHER_USER: u32 = 2;
+/// `StateReply::reserved` bit: no owner was recorded by the installer; the owner is whoever
+/// registered first since the driver loaded (development installs).
+pub const OWNERSHIP_BOUND_AT_FIRST_REGISTRATION: u32 = 1;
+
+/// The REG_BINARY value in the driver's service key holding the owner's user SID.
+pub const OWNER_SID_VALUE: &str = "OwnerSid";
 
 const _: () = {
     assert!(size_of::<IoctlHeader>() == 8);
@@ -290,19 +319,78 @@ pub struct Caller {
     pub user: UserSid,
 }
 
+/// The token a request runs under, as `SeCaptureSubjectContext` reports it: the thread's
+/// impersonation token (with its level) if it has one, else the process's primary token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubjectToken {
+    Primary,
+    /// `SECURITY_IMPERSONATION_LEVEL`: 0 anonymous, 1 identification, 2 impersonation,
+    /// 3 delegation (any other value is refused).
+    Impersonation(u32),
+}
+
+pub const SECURITY_ANONYMOUS: u32 = 0;
+pub const SECURITY_IDENTIFICATION: u32 = 1;
+pub const SECURITY_IMPERSONATION: u32 = 2;
+pub const SECURITY_DELEGATION: u32 = 3;
+
+/// Who is calling, from what the kernel says about the request's token: the user SID (raw
+/// bytes of `TOKEN_USER`) counts only for a primary token or an impersonation token at
+/// `SecurityImpersonation`/`SecurityDelegation`. Anything else is refused before parsing.
+pub fn caller_identity(
+    handle: HandleId,
+    token: SubjectToken,
+    user_sid: &[u8],
+) -> Result<Caller, NtStatus> {
+    match token {
+        SubjectToken::Primary
+        | SubjectToken::Impersonation(SECURITY_IMPERSONATION | SECURITY_DELEGATION) => {}
+        SubjectToken::Impersonation(_) => return Err(STATUS_BAD_IMPERSONATION_LEVEL),
+    }
+    let user = UserSid::from_bytes(user_sid).ok_or(STATUS_ACCESS_DENIED)?;
+    Ok(Caller { handle, user })
+}
+
 /// The control device's ownership state (lives in the device extension, guarded by the
 /// glue's spin lock; never touched by the timer DPC).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ControlPolicy {
     owner: Option<UserSid>,
+    /// The owner came from the installer's record (not from the first registration).
+    recorded: bool,
     bridge_handle: Option<HandleId>,
 }
 
 impl ControlPolicy {
+    /// No recorded owner: the first successful `REGISTER_BRIDGE` binds one.
     pub const fn new() -> Self {
         ControlPolicy {
             owner: None,
+            recorded: false,
             bridge_handle: None,
+        }
+    }
+
+    /// The owner the installer recorded (the `OwnerSid` value of the service key).
+    pub const fn with_recorded_owner(owner: UserSid) -> Self {
+        ControlPolicy {
+            owner: Some(owner),
+            recorded: true,
+            bridge_handle: None,
+        }
+    }
+
+    /// Whether the owner came from the installer's record.
+    pub fn owner_recorded(&self) -> bool {
+        self.recorded
+    }
+
+    /// `StateReply::caller_is_owner` for `caller`.
+    pub fn ownership_of(&self, caller: &Caller) -> u32 {
+        match self.owner {
+            None => OWNERSHIP_NONE,
+            Some(owner) if owner == caller.user => OWNERSHIP_CALLER,
+            Some(_) => OWNERSHIP_OTHER_USER,
         }
     }
 
@@ -321,13 +409,13 @@ impl ControlPolicy {
         }
     }
 
-    /// Admits a `REGISTER_BRIDGE`: binds the owner on the first success; refuses a second
-    /// concurrent bridge (`STATUS_DEVICE_BUSY`) and any bridge from another user than the
-    /// bound owner (`STATUS_ACCESS_DENIED`).
+    /// Admits a `REGISTER_BRIDGE`: only the owner (recorded, or bound on the first success when
+    /// none was recorded); another user gets [`STATUS_RESOURCE_NOT_OWNED`]; a second concurrent
+    /// bridge `STATUS_DEVICE_BUSY`.
     pub fn register_bridge(&mut self, caller: &Caller) -> Result<(), NtStatus> {
         if let Some(owner) = self.owner {
             if owner != caller.user {
-                return Err(STATUS_ACCESS_DENIED);
+                return Err(STATUS_RESOURCE_NOT_OWNED);
             }
         }
         if self.bridge_handle.is_some() {
@@ -350,7 +438,20 @@ impl ControlPolicy {
     }
 }
 
-/// Fills a `GET_STATE` reply from a control snapshot.
+/// The `GET_STATE` reply for a caller who is not the owner: the mute flag and the ownership
+/// facts, everything else zero.
+pub fn redacted_state_reply(muted: bool, ownership: u32, flags: u32) -> StateReply {
+    StateReply {
+        abi_version: ABI_VERSION,
+        size: size_of::<StateReply>() as u32,
+        hard_mute: u32::from(muted),
+        caller_is_owner: ownership,
+        reserved: flags,
+        ..StateReply::default()
+    }
+}
+
+/// Fills a `GET_STATE` reply from a control snapshot (the owner's view).
 pub fn state_reply(
     snap: &ControlSnapshot,
     stream: Option<(bool, u32, u16)>,
@@ -491,13 +592,25 @@ pub fn handle_request(
     }
     match parse_request(code, input, output_len, output_locked)? {
         Request::GetState => {
-            let is_owner = matches!(policy.authority(caller), Authority::Owner);
-            let state = state_reply(
-                &ctl.snapshot(),
-                facts.stream,
-                policy.bridge_handle().is_some(),
-                is_owner,
-            );
+            let ownership = policy.ownership_of(caller);
+            let flags = if policy.owner_recorded() {
+                0
+            } else {
+                OWNERSHIP_BOUND_AT_FIRST_REGISTRATION
+            };
+            let state = if ownership == OWNERSHIP_CALLER {
+                let mut s = state_reply(
+                    &ctl.snapshot(),
+                    facts.stream,
+                    policy.bridge_handle().is_some(),
+                    true,
+                );
+                s.reserved = flags;
+                s
+            } else {
+                // Not the owner: the flag only (invariant 5).
+                redacted_state_reply(ctl.is_muted(), ownership, flags)
+            };
             let out = reply
                 .get_mut(..size_of::<StateReply>())
                 .and_then(|r| <&mut [u8; size_of::<StateReply>()]>::try_from(r).ok())

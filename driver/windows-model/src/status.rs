@@ -22,6 +22,12 @@ pub const STATUS_INVALID_USER_BUFFER: NtStatus = 0xC000_00E8_u32 as i32;
 pub const STATUS_PENDING: NtStatus = 0x0000_0103;
 pub const STATUS_CANCELLED: NtStatus = 0xC000_0120_u32 as i32;
 pub const STATUS_DEVICE_NOT_READY: NtStatus = 0xC000_00A3_u32 as i32;
+/// The caller's thread impersonates with a token below `SecurityImpersonation` (an
+/// identification or anonymous token: someone else's identity it may look at, not use).
+pub const STATUS_BAD_IMPERSONATION_LEVEL: NtStatus = 0xC000_00A5_u32 as i32;
+/// The device is owned by another user (maps to Win32 `ERROR_NOT_OWNER`, 288): the reason a
+/// second user's daemon cannot take the device, distinct from a plain access denial.
+pub const STATUS_RESOURCE_NOT_OWNED: NtStatus = 0xC000_0264_u32 as i32;
 
 /// `NT_SUCCESS(status)`: success and informational codes are >= 0.
 pub const fn nt_success(status: NtStatus) -> bool {

@@ -15,7 +15,7 @@ const F: StreamFormat = StreamFormat {
     sample: SampleFormat::Float32,
 };
 
-/// What the daemon's GET_STATE poll sees.
+/// What the daemon's GET_STATE poll sees (the daemon runs as the recorded owner).
 fn get_state(ctl: &ControlBlock) -> ioctl::StateReply {
     let caller = Caller {
         handle: 1,
@@ -23,7 +23,7 @@ fn get_state(ctl: &ControlBlock) -> ioctl::StateReply {
     };
     let mut reply = [0u8; 104];
     let outcome = ioctl::handle_request(
-        &mut ControlPolicy::new(),
+        &mut ControlPolicy::with_recorded_owner(caller.user),
         ctl,
         &caller,
         IoctlCall {

@@ -331,8 +331,8 @@ fn first_bridge_user_becomes_owner_and_only_the_owner_unmutes() {
     );
     assert_eq!(
         dev.register(&bob),
-        Err(STATUS_ACCESS_DENIED),
-        "another user"
+        Err(STATUS_RESOURCE_NOT_OWNED),
+        "another user: told the device has another owner"
     );
     // Any handle of the owning user may unmute; the reply carries the new generation.
     let (r, reply) = dev.call(
@@ -366,7 +366,7 @@ fn first_bridge_user_becomes_owner_and_only_the_owner_unmutes() {
     // The bridge handle goes away: ownership stays with alice's user, bob still cannot take it.
     assert!(dev.policy.handle_closed(1));
     assert!(!dev.policy.handle_closed(1));
-    assert_eq!(dev.register(&bob), Err(STATUS_ACCESS_DENIED));
+    assert_eq!(dev.register(&bob), Err(STATUS_RESOURCE_NOT_OWNED));
     assert!(
         dev.register(&alice_cli).is_ok(),
         "the owner's restarted daemon"
@@ -534,7 +534,8 @@ fn client_encoders_round_trip_through_the_driver_side() {
     assert_eq!(r, Ok(Outcome::Reply(104)));
     let state = client::state_reply(&reply).unwrap();
     let snap = dev.ctl.snapshot();
-    let expected = state_reply(&snap, None, true, true);
+    let mut expected = state_reply(&snap, None, true, true);
+    expected.reserved = OWNERSHIP_BOUND_AT_FIRST_REGISTRATION; // no owner recorded in Dev::new
     assert_eq!(state, expected);
     assert_eq!(
         (state.hard_mute, state.last_source),

@@ -50,7 +50,7 @@ pub unsafe extern "C" fn DriverEntry(
         d.MajorFunction[IRP_MJ_DEVICE_CONTROL] = Some(dispatch_device_control);
         PORTCLS_UNLOAD.store(d.DriverUnload.map_or(0, |f| f as usize), Ordering::Release);
         d.DriverUnload = Some(driver_unload);
-        control::create_control_device(driver)
+        control::create_control_device(driver, registry_path)
     }
 }
 

@@ -23,6 +23,7 @@ use hardmute_wavert_model::status::*;
 /// The hard-mute state. A fresh driver starts muted; the user's daemon restores the
 /// persisted state (only it, as the owner, can unmute).
 static CONTROL: ControlBlock = ControlBlock::new(true);
+/// Replaced once in `create_control_device` by the owner the installer recorded, if any.
 static POLICY: SpinLock<ControlPolicy> = SpinLock::new(ControlPolicy::new());
 static CONTROL_DEVICE: AtomicPtr<DEVICE_OBJECT> = AtomicPtr::new(null_mut());
 
@@ -45,6 +46,7 @@ static STREAM_CHANNELS: AtomicU32 = AtomicU32::new(0);
 
 static DEVICE_NAME: [u16; 24] = wide("\\Device\\HardMuteControl");
 static LINK_NAME: [u16; 28] = wide("\\DosDevices\\HardMuteControl");
+static OWNER_VALUE_NAME: [u16; 9] = wide(OWNER_SID_VALUE);
 
 pub fn control_block() -> &'static ControlBlock {
     &CONTROL
@@ -103,11 +105,71 @@ pub fn is_control_device(device: PDEVICE_OBJECT) -> bool {
     !device.is_null() && device == CONTROL_DEVICE.load(Acquire)
 }
 
-/// Creates `\Device\HardMuteControl`, applies the DACL, links `\DosDevices\HardMuteControl`.
+/// The owner's user SID from the `OwnerSid` REG_BINARY value of the service key (written by
+/// the installer), or None (development install: the first registrant binds).
 ///
 /// # Safety
-/// Called once from DriverEntry at PASSIVE_LEVEL with the driver object.
-pub unsafe fn create_control_device(driver: PDRIVER_OBJECT) -> NTSTATUS {
+/// PASSIVE_LEVEL; `registry_path` is DriverEntry's.
+unsafe fn recorded_owner(registry_path: PUNICODE_STRING) -> Option<UserSid> {
+    if registry_path.is_null() {
+        return None;
+    }
+    // SAFETY: a zeroed OBJECT_ATTRIBUTES is valid once its fields are set below.
+    let mut attrs: _OBJECT_ATTRIBUTES = unsafe { core::mem::zeroed() };
+    attrs.Length = core::mem::size_of::<_OBJECT_ATTRIBUTES>() as ULONG;
+    attrs.ObjectName = registry_path;
+    attrs.Attributes = OBJ_KERNEL_HANDLE | OBJ_CASE_INSENSITIVE;
+    let mut key: HANDLE = null_mut();
+    // SAFETY: valid attributes naming our service key; read-only access.
+    if !nt_success(unsafe { ZwOpenKey(&mut key, KEY_QUERY_VALUE, &mut attrs) }) {
+        return None;
+    }
+    let mut name = unicode_string(&OWNER_VALUE_NAME);
+    // KEY_VALUE_PARTIAL_INFORMATION: 12 header bytes + at most a 68-byte SID; u32-aligned.
+    let mut info = [0u32; 24];
+    let mut got: ULONG = 0;
+    // SAFETY: `info` is writable for its size; `key` was opened above.
+    let status = unsafe {
+        ZwQueryValueKey(
+            key,
+            &mut name,
+            KEY_VALUE_PARTIAL_INFORMATION_CLASS,
+            info.as_mut_ptr().cast(),
+            core::mem::size_of_val(&info) as ULONG,
+            &mut got,
+        )
+    };
+    // SAFETY: closes the key opened above.
+    unsafe { ZwClose(key) };
+    if !nt_success(status) || info[1] != REG_BINARY {
+        return None;
+    }
+    let len = (info[2] as usize).min(MAX_SID_BYTES);
+    let bytes: &[u8] = &info_bytes(&info)[12..12 + len];
+    UserSid::from_bytes(bytes).filter(|sid| sid.as_bytes().len() == len)
+}
+
+fn info_bytes(info: &[u32; 24]) -> [u8; 96] {
+    let mut out = [0u8; 96];
+    for (chunk, word) in out.chunks_exact_mut(4).zip(info) {
+        chunk.copy_from_slice(&word.to_le_bytes());
+    }
+    out
+}
+
+/// Creates `\Device\HardMuteControl`, applies the DACL, links `\DosDevices\HardMuteControl`,
+/// and binds the owner the installer recorded in the service key.
+///
+/// # Safety
+/// Called once from DriverEntry at PASSIVE_LEVEL with the driver object and registry path.
+pub unsafe fn create_control_device(
+    driver: PDRIVER_OBJECT,
+    registry_path: PUNICODE_STRING,
+) -> NTSTATUS {
+    // SAFETY: forwarded contract.
+    if let Some(owner) = unsafe { recorded_owner(registry_path) } {
+        POLICY.with(|p| *p = ControlPolicy::with_recorded_owner(owner));
+    }
     let mut name = unicode_string(&DEVICE_NAME);
     let mut link = unicode_string(&LINK_NAME);
     let mut device: PDEVICE_OBJECT = null_mut();
@@ -217,37 +279,42 @@ pub unsafe fn dispatch(major: usize, irp: PIRP) -> NTSTATUS {
     }
 }
 
-/// The token user of the thread sending the IRP (dispatch runs in the caller's context:
-/// the control device is not layered).
-fn caller_sid() -> Option<UserSid> {
+/// The caller behind the IRP: the token user of the thread sending it (dispatch runs in the
+/// caller's context: the control device is not layered). An impersonation token counts only at
+/// SecurityImpersonation or above (`caller_identity` decides; an identification-level token is
+/// someone else's identity to look at, not to use).
+fn caller_of(handle: HandleId) -> Result<Caller, NTSTATUS> {
     // SAFETY: a zeroed SECURITY_SUBJECT_CONTEXT is what SeCaptureSubjectContext fills.
     let mut ctx: SECURITY_SUBJECT_CONTEXT = unsafe { core::mem::zeroed() };
     let mut info: PVOID = null_mut();
     // SAFETY: PASSIVE_LEVEL, captured context released below; SeQueryInformationToken
     // allocates `info`, freed below.
-    let status = unsafe {
+    let (status, kind) = unsafe {
         SeCaptureSubjectContext(&mut ctx);
-        let token = if ctx.ClientToken.is_null() {
-            ctx.PrimaryToken
+        let (token, kind) = if ctx.ClientToken.is_null() {
+            (ctx.PrimaryToken, SubjectToken::Primary)
         } else {
-            ctx.ClientToken
+            (
+                ctx.ClientToken,
+                SubjectToken::Impersonation(ctx.ImpersonationLevel as u32),
+            )
         };
         let status = SeQueryInformationToken(token, TOKEN_USER_CLASS, &mut info);
         SeReleaseSubjectContext(&mut ctx);
-        status
+        (status, kind)
     };
     if !nt_success(status) || info.is_null() {
-        return None;
+        return Err(STATUS_ACCESS_DENIED);
     }
     // SAFETY: TOKEN_USER with a valid SID; at most 8 + 4 * 15 bytes are read.
-    let sid = unsafe {
+    let caller = unsafe {
         let sid = (*info.cast::<TOKEN_USER>()).User.Sid.cast::<u8>();
         let count = usize::from(read_volatile(sid.add(1))).min(15);
-        UserSid::from_bytes(core::slice::from_raw_parts(sid, 8 + 4 * count))
+        caller_identity(handle, kind, core::slice::from_raw_parts(sid, 8 + 4 * count))
     };
     // SAFETY: frees the token information (ExFreePool == ExFreePoolWithTag(p, 0)).
     unsafe { ExFreePoolWithTag(info, 0) };
-    sid
+    caller
 }
 
 /// # Safety
@@ -277,12 +344,12 @@ unsafe fn dispatch_ioctl(irp: PIRP) -> NTSTATUS {
         // SAFETY: as above.
         unsafe { core::ptr::copy_nonoverlapping(sysbuf, input.as_mut_ptr(), in_len) };
     }
-    let Some(user) = caller_sid() else {
-        return finish(STATUS_ACCESS_DENIED, 0);
-    };
     // SAFETY: our stack location; the FILE_OBJECT identifies the handle while it is open.
     let handle = unsafe { (*stack).FileObject } as usize;
-    let caller = Caller { handle, user };
+    let caller = match caller_of(handle) {
+        Ok(caller) => caller,
+        Err(status) => return finish(status, 0),
+    };
     // SAFETY: MdlAddress is set by the I/O manager for METHOD_OUT_DIRECT only.
     let mdl = unsafe { (*irp).MdlAddress };
     let buffered = code & 3 == METHOD_BUFFERED;

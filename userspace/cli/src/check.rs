@@ -590,6 +590,7 @@ mod tests {
             counters: Counters::default(),
             default_input: Some("usb".into()),
             default_input_protected: protected,
+            not_owner: None,
         }
     }
 

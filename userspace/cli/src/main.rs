@@ -797,6 +797,9 @@ fn print_state(state: &State, json: bool) {
     }
     let c = &state.counters;
     println!("HardMute Microphone: {}", mute_word(state.muted));
+    if let Some(why) = &state.not_owner {
+        println!("  NOT YOURS:        {why}");
+    }
     println!(
         "  last change:      by {} (generation {})",
         state.source, state.generation

@@ -266,7 +266,15 @@ fn another_user_is_refused_with_exit_1() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(json_line(&output)["error"]["kind"], "refused");
+    // The CLI refuses first: the socket is served by uid 0, not by its user (the daemon would
+    // refuse it too, with kind "refused").
+    let error = &json_line(&output)["error"];
+    assert_eq!(error["kind"], "io");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("served by uid 0") && message.contains("not by a hardmuted of your user"),
+        "{message}"
+    );
     assert_eq!(
         json_line(&hardmute(&daemon.socket, &["--json", "status"]))["muted"],
         true

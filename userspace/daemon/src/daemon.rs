@@ -42,6 +42,9 @@ struct Inner {
     /// Live at the last level tick. The first live tick only notes the window count: that
     /// window was measured while muted (zeros), and sending it would say "silence" for nothing.
     level_live: bool,
+    /// The driver's last "another user owns the virtual mic" refusal, shown in the state until
+    /// a change of ours succeeds.
+    not_owner: Option<String>,
     /// The OS's default input as last read (`None` = not managed or unreadable).
     default_status: Option<DefaultStatus>,
 }
@@ -63,6 +66,7 @@ impl From<BackendError> for ErrorBody {
         let kind = match e {
             BackendError::UnknownInput { .. } => ErrorKind::UnknownDevice,
             BackendError::NotRunning | BackendError::Failed(_) => ErrorKind::Backend,
+            BackendError::NotOwner(_) => ErrorKind::NotOwner,
         };
         ErrorBody::new(kind, e.to_string())
     }
@@ -93,7 +97,16 @@ impl Daemon {
         };
         let mut backend = make_backend(options)?;
         let muted = settings.initially_muted();
-        backend.start(muted)?;
+        let mut not_owner = None;
+        match backend.start(muted) {
+            // The driver belongs to another user: stay up, muted, and say why (status, panel).
+            Err(BackendError::NotOwner(why)) if !muted => {
+                log::warn!("{why}; starting muted");
+                not_owner = Some(why);
+                backend.start(true)?;
+            }
+            other => other?,
+        }
         if let Some(device) = settings.device.clone() {
             // A saved input that is gone (unplugged) is not fatal: use the default, say so.
             if let Err(e) = backend.select_input(Some(&device)) {
@@ -149,6 +162,7 @@ impl Daemon {
                 level_subscribers: Vec::new(),
                 last_level_window: 0,
                 level_live: false,
+                not_owner,
                 default_status,
             }),
             stopping: AtomicBool::new(false),
@@ -173,6 +187,7 @@ impl Daemon {
             hotkey_mode: inner.settings.hotkey_mode,
             physical_open: status.physical_open,
             counters: status.counters,
+            not_owner: inner.not_owner.clone(),
             default_input: inner.default_status.as_ref().and_then(|d| d.name.clone()),
             default_input_protected: inner.default_status.as_ref().map(|d| d.protected),
         }
@@ -180,6 +195,11 @@ impl Daemon {
 
     pub fn state(&self) -> State {
         Self::state_of(&self.inner.lock())
+    }
+
+    /// Whether the hotkey is set to push-to-talk (an unmute by the hotkey is then a hold).
+    pub fn hotkey_is_push_to_talk(&self) -> bool {
+        self.inner.lock().settings.hotkey_mode == hardmute_ipc::HotkeyMode::PushToTalk
     }
 
     pub fn is_stopping(&self) -> bool {
@@ -211,6 +231,10 @@ impl Daemon {
                 Self::set_muted(&mut inner, !muted, source)?
             }
             Command::Subscribe => {
+                // Send any change not yet announced to the earlier subscribers first: the reply
+                // below carries the current state, and the next poll must not announce it again
+                // as if it were new (a new subscriber would see its first state twice).
+                Self::announce(&mut inner);
                 let state = Self::state_of(&inner);
                 match outbox.try_send(ServerMessage::response(id, Reply::State(state))) {
                     Ok(()) => inner.subscribers.push(outbox.clone()),
@@ -413,13 +437,25 @@ impl Daemon {
             });
     }
 
+    /// Fail closed across a crash (invariant 4): a mute is saved *before* it is applied and an
+    /// unmute only *after*, so a daemon killed between the two restarts muted (the restart
+    /// applies the saved state).
     fn set_muted(inner: &mut Inner, muted: bool, source: ChangeSource) -> Result<Reply, ErrorBody> {
+        if muted && !inner.settings.muted {
+            inner.settings.muted = true;
+            Self::save(inner);
+        }
         let result = inner.backend.set_hard_mute(muted, source);
         // Whatever happened, persist and announce what the driver now holds.
         let now = inner.backend.hard_mute();
         if now != inner.settings.muted {
             inner.settings.muted = now;
             Self::save(inner);
+        }
+        match &result {
+            Err(BackendError::NotOwner(why)) => inner.not_owner = Some(why.clone()),
+            Ok(()) if !muted => inner.not_owner = None,
+            _ => {}
         }
         Self::announce(inner);
         match result {
@@ -751,6 +787,225 @@ mod tests {
         assert_eq!(daemon.state().device.as_deref(), Some("USB Mic"));
         assert!(daemon.state().muted);
         daemon.shutdown();
+    }
+
+    /// A driver whose daemon is killed right after the driver applied a change, before the daemon
+    /// could do anything else (the panic stands for SIGKILL: nothing after it runs). It also
+    /// records what the state file said at the instant of the apply.
+    struct KilledAfterApply {
+        driver_muted: std::sync::Arc<AtomicBool>,
+        store: StateStore,
+        file_at_apply: std::sync::Arc<parking_lot::Mutex<Vec<(bool, bool)>>>,
+        started_with: std::sync::Arc<parking_lot::Mutex<Vec<bool>>>,
+    }
+
+    impl Backend for KilledAfterApply {
+        fn name(&self) -> &'static str {
+            "killed"
+        }
+        fn start(&mut self, initial_muted: bool) -> Result<(), BackendError> {
+            self.driver_muted.store(initial_muted, Ordering::SeqCst);
+            self.started_with.lock().push(initial_muted);
+            Ok(())
+        }
+        fn set_hard_mute(&mut self, muted: bool, _: ChangeSource) -> Result<(), BackendError> {
+            self.driver_muted.store(muted, Ordering::SeqCst);
+            self.file_at_apply
+                .lock()
+                .push((muted, self.store.load().0.muted));
+            panic!("hardmuted killed between \"applied\" and \"saved\"");
+        }
+        fn hard_mute(&self) -> bool {
+            self.driver_muted.load(Ordering::SeqCst)
+        }
+        fn status(&self) -> BackendStatus {
+            BackendStatus {
+                muted: self.hard_mute(),
+                generation: 0,
+                source: ChangeSource::Startup,
+                device: None,
+                physical_open: false,
+                counters: Counters::default(),
+            }
+        }
+        fn physical_inputs(&self) -> Result<Vec<InputDevice>, BackendError> {
+            Ok(Vec::new())
+        }
+        fn select_input(&mut self, _: Option<&str>) -> Result<(), BackendError> {
+            Ok(())
+        }
+        fn listeners(&self) -> Result<Vec<Listener>, BackendError> {
+            Ok(Vec::new())
+        }
+        fn set_release_on_mute(&mut self, _: bool) -> Result<(), BackendError> {
+            Ok(())
+        }
+        fn stop(&mut self) {}
+    }
+
+    /// Fault injection: hardmuted dies between applying a change to the driver and saving it.
+    /// A mute was saved first, so the restart (which applies the saved state, Restart=always)
+    /// comes back muted; an interrupted unmute was not saved yet, so the restart is muted too.
+    /// Either way the mic never comes back live by itself.
+    #[test]
+    fn killed_between_apply_and_save_never_restarts_live() {
+        for (start_unmuted, command) in [
+            (
+                true,
+                Command::Mute {
+                    source: ChangeSource::Hotkey,
+                },
+            ),
+            (
+                true,
+                Command::Toggle {
+                    source: ChangeSource::Panel,
+                },
+            ),
+            (
+                false,
+                Command::Unmute {
+                    source: ChangeSource::Cli,
+                },
+            ),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = StateStore::in_dir(dir.path());
+            store
+                .save(&Settings {
+                    muted: !start_unmuted,
+                    ..Settings::default()
+                })
+                .unwrap();
+            let file_at_apply = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+            let started_with = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+            let make = |store: &StateStore| KilledAfterApply {
+                driver_muted: Default::default(),
+                store: store.clone(),
+                file_at_apply: file_at_apply.clone(),
+                started_with: started_with.clone(),
+            };
+            let backend = make(&store);
+            let daemon = Daemon::start(store.clone(), move |_| Ok(Box::new(backend))).unwrap();
+            assert_eq!(daemon.state().muted, !start_unmuted);
+            let (outbox, _rx) = sync_channel(8);
+            let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                daemon.execute(1, command.clone(), &outbox)
+            }));
+            assert!(killed.is_err(), "{command:?}: the fault was injected");
+            let (applied_muted, file_said_muted) = file_at_apply.lock()[0];
+            assert!(
+                file_said_muted,
+                "{command:?}: the file says muted at the instant of the apply"
+            );
+            assert_eq!(applied_muted, start_unmuted, "{command:?}");
+            // The restart applies the saved state.
+            let backend = make(&store);
+            let restarted = Daemon::start(store.clone(), move |_| Ok(Box::new(backend))).unwrap();
+            assert_eq!(
+                started_with.lock().last(),
+                Some(&true),
+                "{command:?}: restarted muted"
+            );
+            assert!(restarted.state().muted);
+            file_at_apply.lock().clear();
+        }
+    }
+
+    /// Another user's daemon on a shared driver: every unmute and the unmuted start are refused
+    /// with NotOwner. This daemon stays up, muted, and its state says why.
+    struct OwnedByAnotherUser(KilledAfterApply);
+
+    impl Backend for OwnedByAnotherUser {
+        fn name(&self) -> &'static str {
+            "shared"
+        }
+        fn start(&mut self, initial_muted: bool) -> Result<(), BackendError> {
+            if !initial_muted {
+                return Err(BackendError::NotOwner(
+                    "uid 501 owns the HardMute Microphone".into(),
+                ));
+            }
+            self.0.start(true)
+        }
+        fn set_hard_mute(&mut self, muted: bool, _: ChangeSource) -> Result<(), BackendError> {
+            if muted {
+                self.0.driver_muted.store(true, Ordering::SeqCst);
+                Ok(())
+            } else {
+                Err(BackendError::NotOwner(
+                    "uid 501 owns the HardMute Microphone".into(),
+                ))
+            }
+        }
+        fn hard_mute(&self) -> bool {
+            self.0.hard_mute()
+        }
+        fn status(&self) -> BackendStatus {
+            self.0.status()
+        }
+        fn physical_inputs(&self) -> Result<Vec<InputDevice>, BackendError> {
+            Ok(Vec::new())
+        }
+        fn select_input(&mut self, _: Option<&str>) -> Result<(), BackendError> {
+            Ok(())
+        }
+        fn listeners(&self) -> Result<Vec<Listener>, BackendError> {
+            Ok(Vec::new())
+        }
+        fn set_release_on_mute(&mut self, _: bool) -> Result<(), BackendError> {
+            Ok(())
+        }
+        fn stop(&mut self) {}
+    }
+
+    #[test]
+    fn the_second_users_daemon_is_told_why_and_says_so_in_its_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::in_dir(dir.path());
+        store
+            .save(&Settings {
+                muted: false,
+                ..Settings::default()
+            })
+            .unwrap();
+        let backend = OwnedByAnotherUser(KilledAfterApply {
+            driver_muted: Default::default(),
+            store: store.clone(),
+            file_at_apply: Default::default(),
+            started_with: Default::default(),
+        });
+        let daemon = Daemon::start(store, move |_| Ok(Box::new(backend))).unwrap();
+        let state = daemon.state();
+        assert!(state.muted);
+        assert_eq!(
+            state.not_owner.as_deref(),
+            Some("uid 501 owns the HardMute Microphone")
+        );
+        let (outbox, _rx) = sync_channel(8);
+        let err = daemon
+            .execute(
+                1,
+                Command::Unmute {
+                    source: ChangeSource::Cli,
+                },
+                &outbox,
+            )
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotOwner);
+        assert!(
+            daemon
+                .execute(
+                    2,
+                    Command::Mute {
+                        source: ChangeSource::Cli
+                    },
+                    &outbox
+                )
+                .is_ok(),
+            "adding mute is allowed"
+        );
+        assert!(daemon.state().not_owner.is_some());
     }
 
     /// An OS default input the test can look into and change (as a user would).

@@ -22,7 +22,8 @@ struct Args {
     /// Socket path (default: $HARDMUTE_SOCKET, else $XDG_RUNTIME_DIR/hardmute/hardmute.sock).
     #[arg(long)]
     socket: Option<PathBuf>,
-    /// Directory of state.toml (default: $HARDMUTE_CONFIG_DIR, else the OS config dir).
+    /// Directory of state.toml (default: $HARDMUTE_STATE_DIR, else $HARDMUTE_CONFIG_DIR, else the
+    /// per-user state dir: $XDG_STATE_HOME/hardmute, Local AppData, Application Support).
     #[arg(long)]
     config_dir: Option<PathBuf>,
 }

@@ -233,7 +233,29 @@ fn write_loop(mut connection: Connection, outgoing: Receiver<ServerMessage>) {
     }
 }
 
-fn read_loop(mut lines: LineReader<Connection>, daemon: &Daemon, outbox: &Outbox) {
+/// Serves one connection's requests. A push-to-talk hold this connection started (an unmute
+/// by the hotkey while the hotkey mode is push-to-talk) ends with the connection: when the panel
+/// dies or hangs up while the key is held, the mic is muted at once (fail closed).
+fn read_loop(lines: LineReader<Connection>, daemon: &Daemon, outbox: &Outbox) {
+    let mut holding_push_to_talk = false;
+    serve_requests(lines, daemon, outbox, &mut holding_push_to_talk);
+    if holding_push_to_talk && !daemon.is_stopping() {
+        log::info!("the connection holding push-to-talk closed: muting");
+        let mute = Command::Mute {
+            source: hardmute_ipc::ChangeSource::FailSafe,
+        };
+        if let Err(e) = daemon.execute(0, mute, outbox) {
+            log::error!("could not end push-to-talk: {}", e.message);
+        }
+    }
+}
+
+fn serve_requests(
+    mut lines: LineReader<Connection>,
+    daemon: &Daemon,
+    outbox: &Outbox,
+    holding_push_to_talk: &mut bool,
+) {
     let (mut subscribed, mut level_subscribed) = (false, false);
     loop {
         let message = match lines.read_line() {
@@ -264,7 +286,18 @@ fn read_loop(mut lines: LineReader<Connection>, daemon: &Daemon, outbox: &Outbox
                         }
                         level_subscribed = true;
                     }
-                    match daemon.execute(request.id, request.command, outbox) {
+                    let hold = match &request.command {
+                        Command::Unmute { source: hardmute_ipc::ChangeSource::Hotkey } => {
+                            Some(daemon.hotkey_is_push_to_talk())
+                        }
+                        Command::Mute { .. } | Command::Toggle { .. } => Some(false),
+                        _ => None,
+                    };
+                    let result = daemon.execute(request.id, request.command, outbox);
+                    if let (Some(hold), Ok(_)) = (hold, &result) {
+                        *holding_push_to_talk = hold;
+                    }
+                    match result {
                         Ok(Some(reply)) => ServerMessage::response(request.id, reply),
                         Ok(None) => continue,
                         Err(error) => ServerMessage::error(Some(request.id), error),

@@ -1,8 +1,13 @@
-//! The persisted state: `state.toml` in the OS config dir.
+//! The persisted state: `state.toml` in the OS's per-user state directory
+//! (`$XDG_STATE_HOME/hardmute`, i.e. `~/.local/state/hardmute` on Linux; Local AppData on Windows;
+//! `~/Library/Application Support/hardmute` on macOS). A `state.toml` left in the config
+//! directory by an older version is moved there once, on first start.
 //!
 //! Fail closed: a missing file is a fresh install and starts muted; an unreadable or corrupt
 //! file is logged, kept beside as `state.toml.bad` for the user to inspect, and the daemon starts
-//! muted with default settings.
+//! muted with default settings. The directory is private (0700 on Unix) and the file 0600; the
+//! daemon saves a mute *before* applying it and an unmute *after* (see `daemon.rs`), so a crash
+//! in between restarts muted.
 
 use hardmute_ipc::HotkeyMode;
 use serde::{Deserialize, Serialize};
@@ -10,8 +15,11 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-/// Overrides the config directory (tests use it).
+/// Overrides the directory of `state.toml` (tests use it). Its old name, kept so existing test
+/// rigs and setups keep working; `HARDMUTE_STATE_DIR` wins if both are set.
 pub const CONFIG_DIR_ENV: &str = "HARDMUTE_CONFIG_DIR";
+/// Overrides the directory of `state.toml`.
+pub const STATE_DIR_ENV: &str = "HARDMUTE_STATE_DIR";
 pub const STATE_FILE: &str = "state.toml";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,10 +94,13 @@ impl StateStore {
         }
     }
 
-    /// `$HARDMUTE_CONFIG_DIR`, else the OS config dir (e.g. `~/.config/hardmute`).
+    /// `$HARDMUTE_STATE_DIR`, else `$HARDMUTE_CONFIG_DIR`, else the OS state dir (migrating a
+    /// `state.toml` from the OS config dir once).
     pub fn from_env() -> io::Result<Self> {
-        if let Some(dir) = std::env::var_os(CONFIG_DIR_ENV).filter(|d| !d.is_empty()) {
-            return Ok(Self::in_dir(Path::new(&dir)));
+        for var in [STATE_DIR_ENV, CONFIG_DIR_ENV] {
+            if let Some(dir) = std::env::var_os(var).filter(|d| !d.is_empty()) {
+                return Ok(Self::in_dir(Path::new(&dir)));
+            }
         }
         let dirs = directories::ProjectDirs::from("", "", "hardmute").ok_or_else(|| {
             io::Error::new(
@@ -97,7 +108,43 @@ impl StateStore {
                 "no home directory to keep the hardmute state in",
             )
         })?;
-        Ok(Self::in_dir(dirs.config_dir()))
+        // Linux: $XDG_STATE_HOME/hardmute; elsewhere there is no state dir: local app data.
+        let state_dir = dirs.state_dir().unwrap_or(dirs.data_local_dir());
+        let store = Self::in_dir(state_dir);
+        store.migrate_from(&dirs.config_dir().join(STATE_FILE));
+        Ok(store)
+    }
+
+    /// Moves a `state.toml` written by an older version at `old` here, once: only if there is
+    /// none here yet. The copy is written (private, atomically) before the old file is removed,
+    /// so a crash in between leaves both, and the next start uses this one.
+    pub fn migrate_from(&self, old: &Path) -> bool {
+        if old == self.path || self.path.exists() {
+            return false;
+        }
+        let Ok(bytes) = fs::read(old) else {
+            return false;
+        };
+        if let Err(e) = self.write_bytes(&bytes) {
+            log::error!(
+                "could not move the saved state from {} to {}: {e}",
+                old.display(),
+                self.path.display()
+            );
+            return false;
+        }
+        if let Err(e) = fs::remove_file(old) {
+            log::warn!(
+                "moved the saved state, but could not remove {}: {e}",
+                old.display()
+            );
+        }
+        log::info!(
+            "moved the saved state from {} to {}",
+            old.display(),
+            self.path.display()
+        );
+        true
     }
 
     pub fn path(&self) -> &Path {
@@ -156,18 +203,68 @@ impl StateStore {
 
     /// Writes atomically (temp file + rename) so a crash never leaves half a file.
     pub fn save(&self, settings: &Settings) -> io::Result<()> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(dir)?;
         let text = toml::to_string(settings).map_err(io::Error::other)?;
+        let mut bytes = b"# hardmute state, written by hardmuted\n".to_vec();
+        bytes.extend_from_slice(text.as_bytes());
+        self.write_bytes(&bytes)
+    }
+
+    fn write_bytes(&self, bytes: &[u8]) -> io::Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        create_private_dir(dir)?;
         let tmp = self.path.with_extension("toml.tmp");
         {
-            let mut file = fs::File::create(&tmp)?;
-            file.write_all(b"# hardmute state, written by hardmuted\n")?;
-            file.write_all(text.as_bytes())?;
+            let mut file = create_private_file(&tmp)?;
+            file.write_all(bytes)?;
             file.sync_all()?;
         }
-        fs::rename(&tmp, &self.path)
+        fs::rename(&tmp, &self.path)?;
+        // The rename is durable only once the directory entry is (best effort off Unix).
+        #[cfg(unix)]
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
     }
+}
+
+/// Creates the state directory (and parents) private to the user: 0700 on Unix. An existing
+/// directory of ours that is open to others is tightened.
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let meta = fs::metadata(dir)?;
+    if meta.mode() & 0o077 != 0 && meta.uid() == nix::unistd::geteuid().as_raw() {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    // Local AppData is private to the user by its inherited ACL.
+    fs::create_dir_all(dir)
+}
+
+/// A new file readable and writable by the user only (0600 on Unix, whatever the umask).
+fn create_private_file(path: &Path) -> io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        // A leftover temp file keeps its old mode: set it.
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
 }
 
 #[cfg(test)]
@@ -206,6 +303,61 @@ mod tests {
             ..saved
         }
         .initially_muted());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_state_dir_is_0700_and_the_file_0600_whatever_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state").join("hardmute");
+        let store = StateStore::in_dir(&state);
+        // A umask of 0 would make default-mode files world-readable (0666) and dirs 0777. It is
+        // process-wide, so the other tests' files are created under it briefly: harmless.
+        use nix::sys::stat::{umask, Mode};
+        let old = umask(Mode::empty());
+        let saved = store.save(&Settings::default());
+        umask(old);
+        saved.unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&state), 0o700);
+        assert_eq!(mode(store.path()), 0o600);
+        // A directory someone loosened is tightened on the next save, the file stays 0600.
+        fs::set_permissions(&state, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(store.path(), fs::Permissions::from_mode(0o644)).unwrap();
+        store.save(&Settings::default()).unwrap();
+        assert_eq!(mode(&state), 0o700);
+        assert_eq!(mode(store.path()), 0o600);
+    }
+
+    #[test]
+    fn an_old_state_file_in_the_config_dir_is_moved_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("config").join(STATE_FILE);
+        fs::create_dir_all(old.parent().unwrap()).unwrap();
+        fs::write(&old, "muted = false\nfade_ms = 7\n").unwrap();
+        let store = StateStore::in_dir(&dir.path().join("state"));
+        assert!(store.migrate_from(&old));
+        assert!(!old.exists(), "the old file is gone");
+        let (settings, origin) = store.load();
+        assert_eq!(origin, Origin::Restored);
+        assert_eq!((settings.muted, settings.fade_ms), (false, 7));
+        // Once: a later old file never overwrites the state that is now kept here.
+        fs::write(&old, "muted = false\nfade_ms = 9\n").unwrap();
+        store
+            .save(&Settings {
+                muted: true,
+                ..settings
+            })
+            .unwrap();
+        assert!(!store.migrate_from(&old));
+        assert!(store.load().0.muted);
+        assert_eq!(store.load().0.fade_ms, 7);
+        assert!(old.exists(), "left alone");
+        // No old file: nothing to do.
+        let fresh = StateStore::in_dir(&dir.path().join("fresh"));
+        assert!(!fresh.migrate_from(&dir.path().join("nothing").join(STATE_FILE)));
+        assert_eq!(fresh.load().1, Origin::Fresh);
     }
 
     #[test]

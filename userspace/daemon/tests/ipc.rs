@@ -500,19 +500,32 @@ mod other_user {
         let socket =
             std::env::var_os(CHILD_SOCKET_ENV).expect("run by a_client_of_another_uid_is_refused");
         assert_eq!(nix::unistd::geteuid().as_raw(), NOBODY);
-        let mut client = match Client::connect(Path::new(&socket)) {
-            Ok(client) => client,
+        // The client library refuses a server of another user before talking to it...
+        if let Ok(mut client) = Client::connect(Path::new(&socket)) {
+            println!(
+                "OUTCOME client-accepted muted={:?}",
+                client.status().map(|s| s.muted)
+            );
+            return;
+        }
+        // ...so speak the protocol by hand, as a hostile client would, to reach the daemon's
+        // own check.
+        use std::io::{BufRead, Write};
+        let mut stream = match std::os::unix::net::UnixStream::connect(&socket) {
+            Ok(stream) => stream,
             Err(e) => {
                 println!("OUTCOME connect-failed {e}");
                 return;
             }
         };
-        match client.unmute(ChangeSource::Cli) {
-            Err(ClientError::Daemon(e)) => {
-                println!("OUTCOME daemon-error {} {}", e.kind, e.message)
+        let _ = stream.write_all(b"{\"v\":1,\"id\":1,\"op\":\"unmute\",\"source\":\"cli\"}\n");
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stream).read_line(&mut line);
+        match serde_json::from_str::<ServerMessage>(line.trim_end()) {
+            Ok(ServerMessage::Error { error, .. }) => {
+                println!("OUTCOME daemon-error {} {}", error.kind, error.message)
             }
-            Ok(state) => println!("OUTCOME served muted={}", state.muted),
-            Err(e) => println!("OUTCOME other-error {e}"),
+            other => println!("OUTCOME other {other:?} ({line:?})"),
         }
     }
 
@@ -808,4 +821,106 @@ fn the_hotkey_and_its_mode_are_daemon_options_saved_in_the_state() {
         .set_option(DaemonOption::Hotkey(String::new()))
         .unwrap();
     assert_eq!(state.hotkey, None);
+}
+
+/// Push-to-talk ends with the connection that holds it: the panel's connection closing while
+/// the key is held (the panel quit, crashed, or lost the socket) mutes at once (fail closed).
+#[test]
+fn push_to_talk_held_by_a_connection_that_closes_is_muted() {
+    let daemon = TestDaemon::start();
+    let mut control = daemon.client();
+    control
+        .set_option(DaemonOption::HotkeyMode(
+            hardmute_ipc::HotkeyMode::PushToTalk,
+        ))
+        .unwrap();
+    // A released key (hotkey mute) leaves nothing held: closing after it changes nothing.
+    {
+        let mut panel = daemon.client();
+        assert!(!panel.unmute(ChangeSource::Hotkey).unwrap().muted);
+        assert!(panel.mute(ChangeSource::Hotkey).unwrap().muted);
+    }
+    control.unmute(ChangeSource::Cli).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        !control.status().unwrap().muted,
+        "an unmute by the CLI is not a hold"
+    );
+    control.mute(ChangeSource::Cli).unwrap();
+    // Held, then the connection goes away.
+    let mut panel = daemon.client();
+    assert!(!panel.unmute(ChangeSource::Hotkey).unwrap().muted);
+    drop(panel);
+    wait_until("the held push-to-talk to end", || {
+        control.status().unwrap().muted
+    });
+    assert_eq!(control.status().unwrap().source, ChangeSource::FailSafe);
+    // In toggle mode a hotkey unmute is a toggle, not a hold: closing keeps it live.
+    control
+        .set_option(DaemonOption::HotkeyMode(hardmute_ipc::HotkeyMode::Toggle))
+        .unwrap();
+    {
+        let mut panel = daemon.client();
+        assert!(!panel.unmute(ChangeSource::Hotkey).unwrap().muted);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!control.status().unwrap().muted);
+}
+
+/// The child half of the next test: connects, holds push-to-talk, says so, waits to be killed.
+#[test]
+fn ptt_holder_child() {
+    let Some(socket) = std::env::var_os("HARDMUTE_TEST_PTT_HOLDER") else {
+        return; // only runs as the child process
+    };
+    let mut panel = Client::connect(Path::new(&socket)).unwrap();
+    assert!(!panel.unmute(ChangeSource::Hotkey).unwrap().muted);
+    println!("HOLDING");
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+/// The panel process is killed (SIGKILL: no chance to send a mute) while push-to-talk is held:
+/// the daemon sees the connection close and mutes, well within one poll.
+#[cfg(unix)]
+#[test]
+fn push_to_talk_panel_killed_while_held_is_muted() {
+    use std::io::BufRead;
+    let daemon = TestDaemon::start();
+    let mut control = daemon.client();
+    control
+        .set_option(DaemonOption::HotkeyMode(
+            hardmute_ipc::HotkeyMode::PushToTalk,
+        ))
+        .unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "ptt_holder_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("HARDMUTE_TEST_PTT_HOLDER", &daemon.socket)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("HOLDING") {
+        line.clear();
+        assert_ne!(out.read_line(&mut line).unwrap(), 0, "child ended early");
+    }
+    assert!(!control.status().unwrap().muted, "live while held");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    child.wait().unwrap();
+    let killed = Instant::now();
+    wait_until("the killed panel's hold to end", || {
+        control.status().unwrap().muted
+    });
+    let took = killed.elapsed();
+    eprintln!("muted {took:?} after the panel was killed (poll interval 200 ms)");
+    assert_eq!(control.status().unwrap().source, ChangeSource::FailSafe);
 }

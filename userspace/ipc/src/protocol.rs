@@ -78,6 +78,11 @@ pub struct State {
     /// Whether the bridge currently holds the physical mic open.
     pub physical_open: bool,
     pub counters: Counters,
+    /// Set when the driver refused this user control of the virtual mic because another user
+    /// owns it: why, for the status line and the panel. Absent (None) otherwise, and from
+    /// daemons older than this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_owner: Option<String>,
     /// The OS's default input (its stable id) as hardmuted last read it; `None` = unknown
     /// (this backend does not read the OS default, or reading it failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -316,6 +321,9 @@ pub enum ErrorKind {
     Busy,
     /// The daemon is stopping.
     ShuttingDown,
+    /// The virtual microphone belongs to another user of this machine: this user's daemon may
+    /// add mute, but not clear it or feed the device (the driver decided; see `State::not_owner`).
+    NotOwner,
     /// An error kind this version of the crate does not know (a newer daemon).
     #[serde(other)]
     Unknown,
@@ -335,6 +343,7 @@ impl ErrorKind {
             Self::Backend => "backend",
             Self::Busy => "busy",
             Self::ShuttingDown => "shutting_down",
+            Self::NotOwner => "not_owner",
             Self::Unknown => "unknown",
         }
     }
@@ -727,10 +736,20 @@ mod tests {
                 nonzero_samples_while_muted: Some(0),
                 ..Counters::default()
             },
+            not_owner: None,
             default_input: Some("alsa_input.usb".into()),
             default_input_protected: Some(false),
         };
+        let refused = State {
+            not_owner: Some("uid 502 owns the HardMute Microphone".into()),
+            ..state.clone()
+        };
+        // Older daemons send no `not_owner`; None is not sent either.
+        let line = ServerMessage::event(Event::State(state.clone())).to_line();
+        assert!(!line.contains("not_owner"), "{line}");
         for message in [
+            ServerMessage::response(1, Reply::State(refused)),
+            ServerMessage::error(None, ErrorBody::new(ErrorKind::NotOwner, "uid 502 owns it")),
             ServerMessage::response(1, Reply::State(state.clone())),
             ServerMessage::event(Event::State(state)),
             ServerMessage::response(3, Reply::LevelSubscribed { hz: LEVEL_MAX_HZ }),

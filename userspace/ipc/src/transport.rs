@@ -3,10 +3,18 @@
 //! Unix: `hardmute.sock` in a directory only the user can enter (`$XDG_RUNTIME_DIR/hardmute/`,
 //! else `/tmp/hardmute-<uid>/`, created 0700 and refused if someone else owns it), socket file
 //! 0600 where the OS honours it, and every accepted peer's uid checked against ours — the last
-//! check holds even if the directory or file permissions are loosened.
+//! check holds even if the directory or file permissions are loosened. Both ways: a client checks
+//! the server's uid too (`SO_PEERCRED` of the connected socket), so a process of another user
+//! holding the socket name (an overridden path, a loosened directory) is refused before a byte
+//! is read from it — it could otherwise answer "MUTED" while the mic is live.
 //!
 //! Windows (run under wine only, not on Windows — see `platform` below): a named pipe
-//! `\\.\pipe\hardmute-<user>` whose security descriptor grants access to the user and SYSTEM only.
+//! `\\.\pipe\hardmute-<user SID>` (the SID, not the user name: names are not unique across
+//! domains and are easy to pre-create) whose security descriptor grants access to the user and
+//! SYSTEM only. Clients open it with `SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION`, so a
+//! squatting server can learn who connected but cannot act as them (the driver refuses
+//! identification-level tokens), and they check the server's process user
+//! (`GetNamedPipeServerProcessId` + its token) before reading anything.
 //!
 //! `HARDMUTE_SOCKET` overrides the path on both sides (tests use it).
 
@@ -52,9 +60,20 @@ pub fn check_socket_dir(socket: &Path) -> io::Result<()> {
 pub struct Connection(Arc<Stream>);
 
 impl Connection {
+    /// Connects and verifies that the server runs as this process's user; a server of another
+    /// user is refused (`PermissionDenied`, naming who serves it).
     pub fn connect(path: &Path) -> io::Result<Self> {
-        let name = path.to_fs_name::<GenericFilePath>()?;
-        Ok(Self(Arc::new(Stream::connect(name)?)))
+        let connection = Self(Arc::new(platform::connect(path)?));
+        match platform::check_peer(&connection.0)? {
+            PeerCheck::SameUser { .. } => Ok(connection),
+            PeerCheck::OtherUser { who } => Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "{} is served by {who}, not by a hardmuted of your user; refusing to talk to it",
+                    path.display()
+                ),
+            )),
+        }
     }
 
     /// Sets the receive timeout where the transport has one. Windows named pipes have none
@@ -158,6 +177,10 @@ mod platform {
 
     fn euid() -> u32 {
         nix::unistd::geteuid().as_raw()
+    }
+
+    pub fn connect(path: &Path) -> io::Result<Stream> {
+        Stream::connect(path.to_fs_name::<GenericFilePath>()?)
     }
 
     pub fn default_socket_path() -> io::Result<PathBuf> {
@@ -303,12 +326,58 @@ mod platform {
     use widestring::U16CString;
 
     pub fn default_socket_path() -> io::Result<PathBuf> {
-        let user = std::env::var("USERNAME").unwrap_or_else(|_| "user".into());
-        let user: String = user
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-            .collect();
-        Ok(PathBuf::from(format!(r"\\.\pipe\hardmute-{user}")))
+        let sid = sid::current_user_sid_string()?;
+        Ok(PathBuf::from(format!(r"\\.\pipe\hardmute-{sid}")))
+    }
+
+    /// Opens the pipe with an identification-level security QoS: the server may query who we
+    /// are but cannot impersonate us to do anything (e.g. speak to the driver as us).
+    pub fn connect(path: &Path) -> io::Result<Stream> {
+        use std::os::windows::io::{FromRawHandle, OwnedHandle};
+        use windows_sys::Win32::Foundation::{
+            ERROR_PIPE_BUSY, GENERIC_READ, GENERIC_WRITE, INVALID_HANDLE_VALUE,
+        };
+        use windows_sys::Win32::Storage::FileSystem::{
+            CreateFileW, FILE_FLAG_OVERLAPPED, OPEN_EXISTING, SECURITY_IDENTIFICATION,
+            SECURITY_SQOS_PRESENT,
+        };
+        use windows_sys::Win32::System::Pipes::WaitNamedPipeW;
+        let wide = U16CString::from_os_str(path.as_os_str())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        for _ in 0..20 {
+            // SAFETY: a NUL-terminated path; no security attributes or template; the handle is
+            // checked before it is owned.
+            let handle = unsafe {
+                CreateFileW(
+                    wide.as_ptr(),
+                    GENERIC_READ | GENERIC_WRITE,
+                    0,
+                    std::ptr::null(),
+                    OPEN_EXISTING,
+                    FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
+                    std::ptr::null_mut(),
+                )
+            };
+            if handle != INVALID_HANDLE_VALUE {
+                // SAFETY: a fresh handle we own from here on.
+                let owned = unsafe { OwnedHandle::from_raw_handle(handle) };
+                let stream =
+                    interprocess::os::windows::named_pipe::local_socket::Stream::try_from(owned)
+                        .map_err(|e| io::Error::other(e.to_string()))?;
+                return Ok(Stream::from(stream));
+            }
+            let error = io::Error::last_os_error();
+            if error.raw_os_error() != Some(ERROR_PIPE_BUSY as i32) {
+                return Err(error);
+            }
+            // All instances busy: wait a little for one (bounded by the loop).
+            // SAFETY: NUL-terminated path.
+            unsafe { WaitNamedPipeW(wide.as_ptr(), 100) };
+        }
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "every pipe instance stayed busy",
+        ))
     }
 
     pub fn prepare_socket_dir(_socket: &Path) -> io::Result<()> {
@@ -332,8 +401,9 @@ mod platform {
     }
 
     pub fn check_peer(stream: &Stream) -> io::Result<PeerCheck> {
-        // The pipe's DACL already keeps other users out; this is the second lock. The client's
-        // process id comes from GetNamedPipeClientProcessId (through interprocess); its token's
+        // The pipe's DACL already keeps other users out; this is the second lock. The peer's
+        // process id comes from GetNamedPipeClientProcessId on the server side and
+        // GetNamedPipeServerProcessId on the client side (through interprocess); its token's
         // user SID must be ours. A process we may not open (another user's) is refused.
         // Known limit: a pid can be reused if the client exits while its pipe handle lives on
         // in an inheriting child; the DACL still applies then.
@@ -489,5 +559,69 @@ mod tests {
         assert!(err.to_string().contains("owned by uid 65534"), "{err}");
         // And it was left alone.
         assert_eq!(fs::metadata(&dir).unwrap().uid(), 65534);
+    }
+
+    /// The child half of the next test: serves the given socket path as whatever uid it was
+    /// started with, answering every client with a "muted" state line.
+    #[test]
+    fn foreign_server_child() {
+        use std::io::Write;
+        let Some(path) = std::env::var_os("HARDMUTE_TEST_FOREIGN_SERVER") else {
+            return; // only runs as the child process
+        };
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        println!("LISTENING");
+        for mut client in listener.incoming().flatten() {
+            let _ = client.write_all(
+                b"{\"type\":\"event\",\"v\":1,\"event\":{\"kind\":\"state\",\"muted\":true}}\n",
+            );
+        }
+    }
+
+    /// Another user holds the socket name (here: an overridden path in a shared directory) and
+    /// poses as the daemon: the client refuses it before reading a byte, by the server's uid
+    /// from SO_PEERCRED. Needs root to start a process as another uid.
+    #[test]
+    fn a_server_of_another_user_is_refused_by_the_client() {
+        use std::io::BufRead;
+        use std::os::unix::process::CommandExt;
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIPPED a_server_of_another_user_is_refused_by_the_client: needs root to run a server as another uid");
+            return;
+        }
+        let root = tempfile::tempdir().unwrap();
+        fs::set_permissions(root.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        let path = root.path().join("squatted.sock");
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "transport::tests::foreign_server_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("HARDMUTE_TEST_FOREIGN_SERVER", &path)
+            .uid(65534)
+            .gid(65534)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        while !line.contains("LISTENING") {
+            line.clear();
+            assert_ne!(out.read_line(&mut line).unwrap(), 0, "child ended early");
+        }
+        let result = super::Connection::connect(&path);
+        let _ = child.kill();
+        let _ = child.wait();
+        let err = result.expect_err("a server of uid 65534 must be refused");
+        assert_eq!(err.kind(), std::io::ErrorKind::PermissionDenied);
+        assert!(err.to_string().contains("uid 65534"), "{err}");
+        // The same path served by our own user is accepted (the check is not a blanket refusal).
+        let ours = root.path().join("ours.sock");
+        let listener = super::SocketListener::bind(&ours).unwrap();
+        let accept = std::thread::spawn(move || listener.accept().map(|_| ()));
+        assert!(super::Connection::connect(&ours).is_ok());
+        accept.join().unwrap().unwrap();
     }
 }

@@ -165,6 +165,7 @@ mod tests {
             hotkey_mode: Default::default(),
             physical_open,
             counters: Counters::default(),
+            not_owner: None,
             default_input: None,
             default_input_protected: None,
         }

@@ -94,6 +94,28 @@ pub struct MachOImage {
     pub exports: BTreeSet<String>,
     /// Deduplicated binds (regular, lazy, weak; or chained-fixup imports).
     pub binds: BTreeSet<Bind>,
+    /// LC_BUILD_VERSION for macOS: (minimum OS, SDK), each as (major, minor, patch).
+    pub build_version: Option<(OsVersion, OsVersion)>,
+}
+
+/// A version as LC_BUILD_VERSION encodes it (xxxx.yy.zz nibbles), decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OsVersion(pub u32, pub u32, pub u32);
+
+impl OsVersion {
+    pub fn decode(v: u32) -> Self {
+        OsVersion(v >> 16, (v >> 8) & 0xff, v & 0xff)
+    }
+}
+
+impl fmt::Display for OsVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.0, self.1)?;
+        if self.2 != 0 {
+            write!(f, ".{}", self.2)?;
+        }
+        Ok(())
+    }
 }
 
 impl MachOImage {
@@ -110,13 +132,21 @@ impl MachOImage {
             libraries: Vec::new(),
             exports: BTreeSet::new(),
             binds: BTreeSet::new(),
+            build_version: None,
         };
         let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
         // Ordinals index the dylib load commands in order; resolve them after the walk.
         let mut pending: Vec<(String, macho::BindDylib)> = Vec::new();
         let mut commands = file.macho_load_commands()?;
         while let Some(command) = commands.next()? {
-            if let Some(dylib) = command.dylib()? {
+            if let Some((version, _tools)) = command.build_version(endian)? {
+                if version.platform.get(endian) == macho::PLATFORM_MACOS {
+                    image.build_version = Some((
+                        OsVersion::decode(version.minos.get(endian).0),
+                        OsVersion::decode(version.sdk.get(endian).0),
+                    ));
+                }
+            } else if let Some(dylib) = command.dylib()? {
                 image
                     .libraries
                     .push(text(command.string(endian, dylib.dylib.name)?));
@@ -365,4 +395,143 @@ pub fn summary(image: &MachOImage) -> String {
         image.exports.len(),
         binds.join(", ")
     )
+}
+
+/// A library's install name as the import allowlists write it: the framework or dylib name
+/// (`CoreFoundation`, `libSystem`), or the whole install name when it fits neither pattern.
+pub fn library_short_name(install_name: &str) -> &str {
+    let file = install_name.rsplit('/').next().unwrap_or(install_name);
+    if install_name.contains(".framework/") {
+        return file;
+    }
+    file.split('.')
+        .next()
+        .filter(|s| !s.is_empty())
+        .unwrap_or(install_name)
+}
+
+/// Every imported symbol as an allowlist line, `<symbol> <library>`, sorted and deduplicated
+/// (one line per symbol whichever fixups reference it).
+pub fn import_lines(image: &MachOImage) -> Vec<String> {
+    let lines: BTreeSet<String> = image
+        .binds
+        .iter()
+        .map(|b| match &b.target {
+            BindTarget::Library(lib) => format!("{} {}", b.symbol, library_short_name(lib)),
+            other => format!("{} {other}", b.symbol),
+        })
+        .collect();
+    lines.into_iter().collect()
+}
+
+/// The allowlist's lines (blank lines and `#` comments dropped, whitespace normalised).
+pub fn parse_allowlist(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or_default())
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// The image imports exactly what `allowlist` lists: a new import and a vanished one both fail,
+/// each named. `source` names the allowlist in the message.
+pub fn check_imports(image: &MachOImage, allowlist: &str, source: &str) -> Result<()> {
+    let want = parse_allowlist(allowlist);
+    let got: BTreeSet<String> = import_lines(image).into_iter().collect();
+    let mut problems = Vec::new();
+    let new: Vec<&str> = got.difference(&want).map(String::as_str).collect();
+    if !new.is_empty() {
+        problems.push(format!(
+            "{} new import(s) not in {source}: {}",
+            new.len(),
+            new.join(", ")
+        ));
+    }
+    let gone: Vec<&str> = want.difference(&got).map(String::as_str).collect();
+    if !gone.is_empty() {
+        problems.push(format!(
+            "{} import(s) in {source} no longer bound: {}",
+            gone.len(),
+            gone.join(", ")
+        ));
+    }
+    finish(problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CF: &str =
+        "/System/Library/Frameworks/CoreFoundation.framework/Versions/A/CoreFoundation";
+    const SYS: &str = "/usr/lib/libSystem.B.dylib";
+
+    fn image(binds: &[(&str, &str)]) -> MachOImage {
+        MachOImage {
+            arch: Arch::X86_64,
+            filetype: macho::MH_BUNDLE.0,
+            flags: macho::MH_TWOLEVEL.0,
+            fixups: FixupFormat::DyldInfo,
+            libraries: vec![SYS.into(), CF.into()],
+            exports: BTreeSet::new(),
+            binds: binds
+                .iter()
+                .map(|(s, l)| Bind {
+                    symbol: (*s).into(),
+                    target: BindTarget::Library((*l).into()),
+                })
+                .collect(),
+            build_version: Some((OsVersion(11, 0, 0), OsVersion(11, 0, 0))),
+        }
+    }
+
+    #[test]
+    fn library_short_names() {
+        assert_eq!(library_short_name(CF), "CoreFoundation");
+        assert_eq!(library_short_name(SYS), "libSystem");
+        assert_eq!(library_short_name("/usr/lib/libobjc.A.dylib"), "libobjc");
+    }
+
+    #[test]
+    fn the_import_allowlist_names_new_and_vanished_imports() {
+        let img = image(&[("_malloc", SYS), ("_CFRetain", CF)]);
+        assert_eq!(
+            import_lines(&img),
+            ["_CFRetain CoreFoundation", "_malloc libSystem"]
+        );
+        let list = "# comment\n_malloc   libSystem\n\n_CFRetain CoreFoundation # why\n";
+        check_imports(&img, list, "x86_64.txt").unwrap();
+
+        let grown = image(&[("_malloc", SYS), ("_CFRetain", CF), ("_proc_pidinfo", SYS)]);
+        let err = check_imports(&grown, list, "x86_64.txt")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("1 new import(s) not in x86_64.txt: _proc_pidinfo libSystem"),
+            "{err}"
+        );
+
+        let shrunk = image(&[("_malloc", SYS)]);
+        let err = check_imports(&shrunk, list, "x86_64.txt")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no longer bound: _CFRetain CoreFoundation"),
+            "{err}"
+        );
+        // The same symbol from another library is a different import.
+        let moved = image(&[("_malloc", SYS), ("_CFRetain", SYS)]);
+        let err = check_imports(&moved, list, "x86_64.txt")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("_CFRetain libSystem") && err.contains("_CFRetain CoreFoundation"));
+    }
+
+    #[test]
+    fn os_versions_decode_from_nibbles() {
+        assert_eq!(OsVersion::decode(0x000B_0000), OsVersion(11, 0, 0));
+        assert_eq!(OsVersion::decode(0x000A_0C00), OsVersion(10, 12, 0));
+        assert_eq!(OsVersion(13, 4, 1).to_string(), "13.4.1");
+        assert_eq!(OsVersion(11, 0, 0).to_string(), "11.0");
+    }
 }

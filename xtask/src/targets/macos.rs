@@ -29,7 +29,9 @@ use std::process::Command;
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
 
-use crate::inspect::macho::{self, Arch, BundleRules, ExecutableRules, MachOImage};
+use crate::inspect::macho::{
+    self, Arch, BundleRules, ExecutableRules, FixupFormat, MachOImage, OsVersion,
+};
 use crate::report::Report;
 use crate::targets::crates::BUILD_STD;
 use crate::targets::{link, Product, RustcLink};
@@ -57,6 +59,27 @@ pub const FACTORY: &str = "AudioServerPlugIn_Factory";
 pub const PLUGIN_TYPE_UUID: &str = "443ABAB8-E7B3-491A-B985-BEB9187030DB";
 
 const LIBSYSTEM: &str = "/usr/lib/libSystem.B.dylib";
+
+/// The plug-in's deployment target, pinned at link time (`-platform_version`, the last one wins in
+/// ld64.lld) and asserted on LC_BUILD_VERSION: Info.plist's LSMinimumSystemVersion.
+pub const PLUGIN_MIN_MACOS: OsVersion = OsVersion(11, 0, 0);
+/// The SDK version written next to it (what rustc passes for the stub SDK).
+pub const PLUGIN_SDK: OsVersion = OsVersion(11, 0, 0);
+/// The plug-in's link flags beyond rustc's own: a bundle, no unused dylib load commands, classic
+/// dyld info (rebase/bind opcodes; what the loader in `driver/macos/loader` reads) rather than the
+/// chained fixups ld64.lld would choose from macOS 13 on, and the deployment target.
+pub const PLUGIN_LINK_FLAGS: &[&str] = &[
+    "-bundle",
+    "-dead_strip_dylibs",
+    "-no_fixup_chains",
+    "-platform_version",
+    "macos",
+    "11.0",
+    "11.0",
+];
+/// The imports of each slice, one `<symbol> <library>` per line: a new or vanished import fails
+/// `macos-plugin` and names it. Regenerate with `HARDMUTE_BLESS_IMPORTS=1`.
+pub const IMPORTS_DIR: &str = "driver/macos/imports";
 const CORE_FOUNDATION: &str =
     "/System/Library/Frameworks/CoreFoundation.framework/Versions/A/CoreFoundation";
 const CORE_AUDIO: &str = "/System/Library/Frameworks/CoreAudio.framework/Versions/A/CoreAudio";
@@ -73,6 +96,8 @@ const BRIDGE_LIBRARIES: &[&str] = &[
 ];
 
 pub fn run_stage(toolchain: &Toolchain, report: &mut Report) {
+    // A bundle from an earlier run must not outlive a failed link: `macos-run` would load it.
+    let _ = fs::remove_dir_all(cache_root().join("macos-bundle").join("HardMute.driver"));
     let mut plugins = Vec::new();
     for target in TARGETS {
         report.step("macos-plugin", target, || {
@@ -137,7 +162,7 @@ fn link_plugin(toolchain: &Toolchain, target: &str) -> Result<PathBuf> {
     let sdk = stub_sdk(toolchain, target)?;
     let root = repo_root();
     // rustc links a cdylib with -dylib; ld64 takes the last of -dylib/-bundle.
-    let link_args = ld64_args(toolchain, &["-bundle", "-dead_strip_dylibs"]);
+    let link_args = ld64_args(toolchain, PLUGIN_LINK_FLAGS);
     let out = link(
         toolchain,
         &RustcLink {
@@ -158,10 +183,67 @@ fn link_plugin(toolchain: &Toolchain, target: &str) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// The allowlist file of one slice.
+pub fn imports_file(arch: Arch) -> PathBuf {
+    let name = match arch {
+        Arch::Arm64 => "arm64",
+        Arch::X86_64 => "x86_64",
+        Arch::Other(_) => "other",
+    };
+    repo_root().join(IMPORTS_DIR).join(format!("{name}.txt"))
+}
+
+/// The slice imports exactly its allowlist (or, with `HARDMUTE_BLESS_IMPORTS=1`, the allowlist
+/// is rewritten from the slice).
+fn check_plugin_imports(image: &MachOImage) -> Result<()> {
+    let path = imports_file(image.arch);
+    let shown = format!(
+        "{IMPORTS_DIR}/{}",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    );
+    if std::env::var("HARDMUTE_BLESS_IMPORTS").is_ok_and(|v| v == "1") {
+        let mut text = format!(
+            "# Every symbol the {:?} slice of the HAL plug-in imports: `<symbol> <library>`.\n\
+             # `cargo xtask cross-check macos` fails on any difference, naming it. After a reviewed\n\
+             # change: HARDMUTE_BLESS_IMPORTS=1 cargo xtask cross-check macos\n",
+            image.arch
+        );
+        for line in macho::import_lines(image) {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        fs::create_dir_all(path.parent().context("imports dir")?)?;
+        fs::write(&path, text)?;
+        eprintln!("wrote {}", path.display());
+    }
+    let allowlist = fs::read_to_string(&path)
+        .with_context(|| format!("reading {shown} (create it with HARDMUTE_BLESS_IMPORTS=1)"))?;
+    macho::check_imports(image, &allowlist, &shown)
+}
+
+/// The pinned fixup format and deployment target, read back from the load commands.
+fn check_plugin_load_commands(image: &MachOImage) -> Result<()> {
+    ensure!(
+        image.fixups == FixupFormat::DyldInfo,
+        "fixups are {:?}, expected classic dyld info (-no_fixup_chains)",
+        image.fixups
+    );
+    let (minos, sdk) = image
+        .build_version
+        .context("no LC_BUILD_VERSION for macOS")?;
+    ensure!(
+        minos == PLUGIN_MIN_MACOS && sdk == PLUGIN_SDK,
+        "LC_BUILD_VERSION minos {minos} sdk {sdk}, expected minos {PLUGIN_MIN_MACOS} sdk {PLUGIN_SDK}"
+    );
+    Ok(())
+}
+
 /// Every rule for one plug-in slice (thin file or a slice of the universal one).
 fn check_plugin(image: &MachOImage, arch: Arch) -> Result<()> {
     macho::check_bundle(image, &plugin_rules(arch))?;
     macho::check_exports_exactly(image, &[FACTORY])?;
+    check_plugin_load_commands(image)?;
+    check_plugin_imports(image)?;
     // The plug-in really uses CF (CFRetain/CFRelease of property values): a bundle that links CF
     // but binds nothing from it would mean the seam is not what we think it is.
     ensure!(
@@ -550,6 +632,48 @@ mod tests {
         assert!(err.contains("CFBundleVersion is \"@VERSION@\""), "{err}");
         assert!(err.contains("CFBundleExecutable"), "{err}");
         assert!(!err.contains("CFBundleShortVersionString"), "{err}");
+    }
+
+    #[test]
+    fn the_pinned_fixup_format_and_deployment_target_are_asserted() {
+        let good = MachOImage {
+            arch: Arch::X86_64,
+            filetype: object::macho::MH_BUNDLE.0,
+            flags: object::macho::MH_TWOLEVEL.0,
+            fixups: FixupFormat::DyldInfo,
+            libraries: vec![LIBSYSTEM.into()],
+            exports: Default::default(),
+            binds: Default::default(),
+            build_version: Some((PLUGIN_MIN_MACOS, PLUGIN_SDK)),
+        };
+        check_plugin_load_commands(&good).unwrap();
+        let chained = MachOImage {
+            fixups: FixupFormat::ChainedFixups,
+            ..good.clone()
+        };
+        let err = check_plugin_load_commands(&chained)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ChainedFixups"), "{err}");
+        let old = MachOImage {
+            build_version: Some((OsVersion(10, 12, 0), OsVersion(10, 12, 0))),
+            ..good.clone()
+        };
+        let err = check_plugin_load_commands(&old).unwrap_err().to_string();
+        assert!(err.contains("minos 10.12"), "{err}");
+        let none = MachOImage {
+            build_version: None,
+            ..good
+        };
+        assert!(check_plugin_load_commands(&none).is_err());
+        // The flags that pin them are the ones the plug-in is linked with.
+        assert!(PLUGIN_LINK_FLAGS.contains(&"-no_fixup_chains"));
+        let pv = PLUGIN_LINK_FLAGS
+            .iter()
+            .position(|f| *f == "-platform_version")
+            .unwrap();
+        assert_eq!(PLUGIN_LINK_FLAGS[pv + 1..pv + 4], ["macos", "11.0", "11.0"]);
+        assert_eq!(PLUGIN_MIN_MACOS.to_string(), "11.0");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod core;
 pub mod crates;
 pub mod macos;
+pub mod macos_run;
 pub mod selftest;
 pub mod windows;
 

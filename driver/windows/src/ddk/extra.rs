@@ -34,6 +34,21 @@ unsafe extern "C" {
         Parameters: PVOID,
     ) -> BOOLEAN;
     pub fn ExCancelTimer(Timer: PEX_TIMER, Parameters: PVOID) -> BOOLEAN;
+    /// Reads the owner's SID from the service key (wdm.h; every Windows version exports it).
+    pub fn ZwOpenKey(
+        KeyHandle: *mut HANDLE,
+        DesiredAccess: ULONG,
+        ObjectAttributes: POBJECT_ATTRIBUTES,
+    ) -> NTSTATUS;
+    /// `KeyValueInformationClass` is `KEY_VALUE_INFORMATION_CLASS` (an enum = ULONG).
+    pub fn ZwQueryValueKey(
+        KeyHandle: HANDLE,
+        ValueName: PUNICODE_STRING,
+        KeyValueInformationClass: ULONG,
+        KeyValueInformation: PVOID,
+        Length: ULONG,
+        ResultLength: *mut ULONG,
+    ) -> NTSTATUS;
     pub fn ExDeleteTimer(
         Timer: PEX_TIMER,
         Cancel: BOOLEAN,
@@ -51,6 +66,12 @@ pub const FILE_DEVICE_SECURE_OPEN: ULONG = 0x100;
 pub const DO_DEVICE_INITIALIZING: ULONG = 0x80;
 pub const DO_BUFFERED_IO: ULONG = 0x4;
 pub const OBJ_KERNEL_HANDLE: ULONG = 0x200;
+pub const OBJ_CASE_INSENSITIVE: ULONG = 0x40;
+pub const KEY_QUERY_VALUE: ULONG = 0x1;
+/// `KeyValuePartialInformation`: `KEY_VALUE_PARTIAL_INFORMATION { TitleIndex, Type,
+/// DataLength, Data[] }`, the data at byte 12.
+pub const KEY_VALUE_PARTIAL_INFORMATION_CLASS: ULONG = 2;
+pub const REG_BINARY: ULONG = 3;
 pub const WRITE_DAC: ULONG = 0x0004_0000;
 pub const DACL_SECURITY_INFORMATION: ULONG = 0x4;
 pub const KERNEL_MODE: KPROCESSOR_MODE = 0;

@@ -22,7 +22,17 @@ use hardmute_ipc::{ChangeSource, Counters, InputDevice, Listener};
 use hardmute_macos_bridge::macos::{self as hal, Bridge, DeviceWatcher, HardMute};
 use hardmute_macos_bridge::policy;
 
+/// `kAudioDevicePermissionsError` ('!hog'): the plug-in refuses an unmute or the feed to anyone
+/// but the owning user's daemon.
+const PERMISSIONS_ERROR: i32 = 0x2168_6F67;
+
 fn failed(what: &str, e: hal::Error) -> BackendError {
+    if let hal::Error::Status(PERMISSIONS_ERROR) = e {
+        return BackendError::NotOwner(format!(
+            "{what}: the HardMute Microphone belongs to another user of this Mac (the uid recorded \
+             at install); this user's hardmuted may mute it, not unmute or feed it"
+        ));
+    }
     BackendError::Failed(match e {
         hal::Error::NoDevice(device) => format!(
             "{what}: the {device} device is missing (HardMute.driver not installed, or coreaudiod \

@@ -69,6 +69,9 @@ pub enum BackendError {
     NotRunning,
     /// The driver or audio server failed.
     Failed(String),
+    /// The driver refused: the virtual mic belongs to another user (the message says whose,
+    /// as far as the driver tells).
+    NotOwner(String),
 }
 
 impl fmt::Display for BackendError {
@@ -88,7 +91,7 @@ impl fmt::Display for BackendError {
                 )
             }
             Self::NotRunning => f.write_str("the backend is not running"),
-            Self::Failed(message) => f.write_str(message),
+            Self::Failed(message) | Self::NotOwner(message) => f.write_str(message),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! against the DDK headers and clippy.
 
 use std::fs;
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result};
@@ -56,6 +57,21 @@ pub fn run_rows(toolchain: &Toolchain, report: &mut Report) {
 
 /// Links the `.sys` and checks it; returns the row's note (largest frame, imported images).
 fn link_driver(toolchain: &Toolchain, release: bool) -> Result<String> {
+    let sys = link_sys(toolchain, release)?;
+    let image = PeImage::parse(&fs::read(&sys)?)?;
+    eprintln!("{}: {}", sys.display(), pe::summary(&image));
+    pe::check_driver(&image, &RULES).with_context(|| sys.display().to_string())?;
+    let frame = image.largest_frame().map_or(0, |f| f.largest_alloc);
+    let images: Vec<&str> = image.imported_dlls().collect();
+    Ok(format!(
+        "largest frame {frame} B; imports {}",
+        images.join(" ")
+    ))
+}
+
+/// Links the driver and copies it to `hardmute_wavert.sys` (what the installer renames to
+/// `hardmute.sys`); returns that path. `windows-kernel` loads this very file under Wine.
+pub fn link_sys(toolchain: &Toolchain, release: bool) -> Result<PathBuf> {
     toolchain.verify(&["lld-link"])?;
     let workspace = repo_root().join(DRIVER_DIR);
     let mut link_args = vec![format!("-Clinker={}", toolchain.llvm("lld-link").display())];
@@ -76,15 +92,7 @@ fn link_driver(toolchain: &Toolchain, release: bool) -> Result<String> {
     )?;
     let sys = dll.with_extension("sys");
     fs::copy(&dll, &sys)?;
-    let image = PeImage::parse(&fs::read(&sys)?)?;
-    eprintln!("{}: {}", sys.display(), pe::summary(&image));
-    pe::check_driver(&image, &RULES).with_context(|| sys.display().to_string())?;
-    let frame = image.largest_frame().map_or(0, |f| f.largest_alloc);
-    let images: Vec<&str> = image.imported_dlls().collect();
-    Ok(format!(
-        "largest frame {frame} B; imports {}",
-        images.join(" ")
-    ))
+    Ok(sys)
 }
 
 fn check_guids() -> Result<()> {

@@ -10,11 +10,14 @@
 //! - [`installer`]: `installer/windows` (its own workspace) linked for msvc and clippy-clean.
 //! - [`wine`] (stage `windows-wine`): the test targets those crates list, run under headless
 //!   wine as the cargo runner (x86_64-pc-windows-gnu, panic = unwind).
+//! - [`kernel`] (stage `windows-kernel`): the release `.sys` loaded by Wine's kernel layer
+//!   with a stand-in `portcls.sys`, driven through its control device by a test program.
 //! - [`msi`] (stage `windows-msi`): the user-space MSI built by wixl from the msvc programs,
 //!   its tables, summary and cabinet asserted.
 
 pub mod driver;
 pub mod installer;
+pub mod kernel;
 pub mod msi;
 pub mod user;
 pub mod wine;
@@ -71,6 +74,10 @@ pub fn run_stage(toolchain: &Toolchain, report: &mut Report) {
 
 pub fn run_wine_stage(toolchain: &Toolchain, report: &mut Report) {
     wine::run_rows(toolchain, report);
+}
+
+pub fn run_kernel_stage(toolchain: &Toolchain, report: &mut Report) {
+    kernel::run_rows(toolchain, report);
 }
 
 pub fn run_msi_stage(toolchain: &Toolchain, report: &mut Report) {

@@ -139,7 +139,7 @@ fn run_tests(toolchain: &Toolchain, claimed: &[Claim]) -> Result<TestCounts> {
     Ok(total)
 }
 
-fn wine_env(cmd: &mut Command, prefix: &Path) {
+pub fn wine_env(cmd: &mut Command, prefix: &Path) {
     cmd.env("WINEPREFIX", prefix)
         .env("WINEDEBUG", "-all")
         // No Mono/Gecko installers on first start; no display.
@@ -162,15 +162,20 @@ pub fn skipped_lines(stdout: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The private prefix: `wineboot -i` once, then the ProcessPrng shim in system32 (rebuilt and
-/// copied again when its source changes).
+/// The private prefix of the wine tests (`wine/prefix`).
 fn prepare_prefix() -> Result<PathBuf> {
+    prepare_prefix_at("prefix")
+}
+
+/// A private prefix `wine/<name>` in the cache: `wineboot -i` once, then the ProcessPrng shim
+/// in system32 (rebuilt and copied again when its source changes).
+pub fn prepare_prefix_at(name: &str) -> Result<PathBuf> {
     ensure!(
         PathBuf::from(WINE).exists(),
         "{WINE} is missing: install wine64 (`cargo xtask cross-check deps`)"
     );
     let dir = cache_root().join("wine");
-    let prefix = dir.join("prefix");
+    let prefix = dir.join(name);
     let system32 = prefix.join("drive_c/windows/system32");
     if !prefix.join("system.reg").exists() || !system32.is_dir() {
         let _ = fs::remove_dir_all(&prefix);

@@ -7,8 +7,9 @@ use super::feed::{init_header, ring_geometry, RingGeometry, RING_CHANNELS, RING_
 use crate::backend::BackendError;
 use ::windows::core::HSTRING;
 use ::windows::Win32::Foundation::{
-    CloseHandle, ERROR_ACCESS_DENIED, ERROR_BUSY, ERROR_FILE_NOT_FOUND, ERROR_IO_INCOMPLETE,
-    ERROR_IO_PENDING, ERROR_PATH_NOT_FOUND, GENERIC_READ, GENERIC_WRITE, HANDLE,
+    CloseHandle, ERROR_ACCESS_DENIED, ERROR_BAD_IMPERSONATION_LEVEL, ERROR_BUSY,
+    ERROR_FILE_NOT_FOUND, ERROR_IO_INCOMPLETE, ERROR_IO_PENDING, ERROR_NOT_OWNER,
+    ERROR_PATH_NOT_FOUND, GENERIC_READ, GENERIC_WRITE, HANDLE,
 };
 use ::windows::Win32::Storage::FileSystem::{
     CreateFileW, FILE_FLAG_OVERLAPPED, FILE_SHARE_READ, FILE_SHARE_WRITE, OPEN_EXISTING,
@@ -165,10 +166,13 @@ impl ControlDevice {
                     "SET_MUTE: the driver answered with another ABI version".into(),
                 )
             }),
-            Err(e) if is_win32(&e, ERROR_ACCESS_DENIED) => Err(BackendError::Failed(
-                "the driver refused to unmute: only the user whose hardmuted registered the \
-                 bridge first may unmute (anyone may mute)"
+            Err(e) if is_win32(&e, ERROR_ACCESS_DENIED) => Err(BackendError::NotOwner(
+                "the driver refused to unmute: the HardMute Microphone belongs to another user \
+                 of this PC (the owner recorded at install); anyone may mute it"
                     .into(),
+            )),
+            Err(e) if is_win32(&e, ERROR_BAD_IMPERSONATION_LEVEL) => Err(BackendError::Failed(
+                "the driver refused a borrowed identity (an identification-level token)".into(),
             )),
             Err(e) if is_win32(&e, ERROR_BUSY) => Err(BackendError::Failed(
                 "the mute is set, but the driver could not confirm within 20 ms that no audio \
@@ -257,10 +261,14 @@ impl BridgeRegistration {
             Ok(()) => Err(BackendError::Failed(
                 "REGISTER_BRIDGE completed at once: the driver did not keep the ring".into(),
             )),
-            Err(e) if is_win32(&e, ERROR_ACCESS_DENIED) => Err(BackendError::Failed(
-                "the driver refused the bridge: another user's hardmuted owns the HardMute \
-                 Microphone until the driver restarts"
+            Err(e) if is_win32(&e, ERROR_NOT_OWNER) => Err(BackendError::NotOwner(
+                "the driver refused the bridge: the HardMute Microphone belongs to another user \
+                 of this PC (the owner recorded at install, or without one the first user to \
+                 register since the driver loaded)"
                     .into(),
+            )),
+            Err(e) if is_win32(&e, ERROR_ACCESS_DENIED) => Err(BackendError::Failed(
+                "the driver refused the bridge (access denied)".into(),
             )),
             Err(e) if is_win32(&e, ERROR_BUSY) => Err(BackendError::Failed(
                 "the driver refused the bridge: another hardmuted is already feeding it".into(),

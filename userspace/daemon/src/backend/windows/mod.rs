@@ -19,8 +19,9 @@ pub mod policy;
 
 #[cfg(windows)]
 mod backend;
+// pub: the wine kernel probe (tests/wine-kernel/probe) drives the driver with this client.
 #[cfg(windows)]
-mod control_device;
+pub mod control_device;
 
 #[cfg(windows)]
 pub use backend::WindowsBackend;
