@@ -108,7 +108,10 @@ fn panel_launch_agent_starts_the_hidden_panel_and_the_scripts_manage_it() {
     // The owner record the plug-in reads (only that uid's daemon may clear hard mute).
     let postinstall = read("scripts/postinstall");
     assert!(
-        postinstall.contains(&format!("OWNER_FILE=\"{}\"", hardmute_hal_plugin::identity::OWNER_FILE)),
+        postinstall.contains(&format!(
+            "OWNER_FILE=\"{}\"",
+            hardmute_hal_plugin::identity::OWNER_FILE
+        )),
         "postinstall does not write the plug-in's owner record"
     );
     assert!(read("uninstall.sh").contains("rm -f \"/Library/LaunchAgents/$label.plist\""));
