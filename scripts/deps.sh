@@ -11,6 +11,7 @@ PKGS=(
   libfontconfig-dev libfreetype-dev fonts-dejavu-core  # the control panel (Slint)
   libx11-xcb1 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0
   xvfb xauth xdotool imagemagick python3-gi bc         # the headless desktop e2e
+  desktop-file-utils librsvg2-bin zsh fish man-db       # the .deb: icons, and installer/linux/test-deb.sh
   mmdebstrap                                    # the e2e suite on PipeWire 1.4 (Debian 13 root, tests/e2e-linux/pw14)
 )
 missing=()

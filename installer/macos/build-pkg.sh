@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the signed, notarizable installer package on a Mac.
 # usage: build-pkg.sh VERSION HardMute.driver hardmuted [hardmute [hardmute-panel]]
+#   The panel is installed as /Applications/HardMute.app (build-app.sh), a menu-bar app.
 # env:   APP_SIGN_ID="Developer ID Application: NAME (TEAMID)"   (codesign identity, optional)
 #        PKG_SIGN_ID="Developer ID Installer: NAME (TEAMID)"     (productsign identity, optional)
 #        NOTARY_PROFILE=<notarytool keychain profile>            (notarize + staple, optional)
@@ -21,7 +22,8 @@ cp "$HERE/org.hardmute.daemon.plist" "$ROOT/Library/LaunchAgents/org.hardmute.da
 # The panel and its login item come together (a LaunchAgent without its program would fail at
 # every login).
 if [ -n "$PANEL" ]; then
-  cp "$PANEL" "$ROOT/Library/Application Support/HardMute/hardmute-panel"
+  mkdir -p "$ROOT/Applications"
+  "$HERE/build-app.sh" "$ROOT/Applications" "$VERSION" "$PANEL" >/dev/null
   cp "$HERE/org.hardmute.panel.plist" "$ROOT/Library/LaunchAgents/org.hardmute.panel.plist"
 fi
 
@@ -32,11 +34,18 @@ CS=(codesign --force --options runtime --timestamp -s "$SIGN")
 "${CS[@]}" "$ROOT/Library/Audio/Plug-Ins/HAL/HardMute.driver"
 "${CS[@]}" "$ROOT/Library/Application Support/HardMute/hardmuted"
 [ -n "$CLI" ] && "${CS[@]}" "$ROOT/usr/local/bin/hardmute"
-[ -n "$PANEL" ] && "${CS[@]}" "$ROOT/Library/Application Support/HardMute/hardmute-panel"
+[ -n "$PANEL" ] && "${CS[@]}" "$ROOT/Applications/HardMute.app"
 
 pkgbuild --root "$ROOT" --identifier org.hardmute.pkg --version "$VERSION" \
          --scripts "$HERE/scripts" --install-location / "$WORK/HardMute-component.pkg"
-productbuild --distribution "$HERE/distribution.xml" --package-path "$WORK" "$WORK/HardMute-unsigned.pkg"
+# The installer's welcome, licence and conclusion pages.
+mkdir -p "$WORK/resources"
+cp "$HERE/resources/"*.html "$WORK/resources/"
+{ cat "$HERE/../../LICENSE-MIT"
+  printf '\n\nHardMute is dual-licensed: MIT (above) OR Apache-2.0 (below), at your option.\n\n'
+  cat "$HERE/../../LICENSE-APACHE"; } > "$WORK/resources/license.txt"
+productbuild --distribution "$HERE/distribution.xml" --resources "$WORK/resources" \
+             --package-path "$WORK" "$WORK/HardMute-unsigned.pkg"
 OUT="HardMute-$VERSION.pkg"
 if [ -n "${PKG_SIGN_ID:-}" ]; then
   productsign --sign "$PKG_SIGN_ID" "$WORK/HardMute-unsigned.pkg" "$OUT"

@@ -9,7 +9,8 @@ for label in org.hardmute.panel org.hardmute.daemon; do
 done
 rm -rf /Library/Audio/Plug-Ins/HAL/HardMute.driver
 rm -f /usr/local/bin/hardmute
-rm -rf "/Library/Application Support/HardMute"
+rm -rf "/Library/Application Support/HardMute" /Applications/HardMute.app
+# Each user's logs stay (~/Library/Logs/HardMute) for whoever wants to read them.
 pkgutil --forget org.hardmute.pkg 2>/dev/null || true
 # Unload the plug-in: apps recording from the HardMute Microphone move to another input.
 killall coreaudiod 2>/dev/null || true

@@ -66,7 +66,10 @@ fn launch_agent_and_daemon_identity_plists_are_consistent() {
     plist_check(
         "org.hardmute.daemon.plist",
         "assert p['Label']=='org.hardmute.daemon'\n\
-         assert p['ProgramArguments'][0].endswith('/hardmuted')\n\
+         a=p['ProgramArguments']\n\
+         assert a[:2]==['/bin/sh','-c'] and len(a)==3, a\n\
+         assert 'exec \"/Library/Application Support/HardMute/hardmuted\" >>\"$HOME/Library/Logs/HardMute/hardmuted.log\" 2>&1' in a[2], a\n\
+         assert a[2].startswith('mkdir -p \"$HOME/Library/Logs/HardMute\" && '), a\n\
          assert p['RunAtLoad'] is True and p['KeepAlive'] is True\n\
          assert p['LimitLoadToSessionType']=='Aqua'",
     );
@@ -83,7 +86,9 @@ fn panel_launch_agent_starts_the_hidden_panel_and_the_scripts_manage_it() {
     plist_check(
         "org.hardmute.panel.plist",
         "assert p['Label']=='org.hardmute.panel'\n\
-         assert p['ProgramArguments']==['/Library/Application Support/HardMute/hardmute-panel', '--hidden'], p['ProgramArguments']\n\
+         a=p['ProgramArguments']\n\
+         assert a[:2]==['/bin/sh','-c'] and len(a)==3, a\n\
+         assert 'exec \"/Applications/HardMute.app/Contents/MacOS/hardmute-panel\" \"--hidden\" >>\"$HOME/Library/Logs/HardMute/panel.log\" 2>&1' in a[2], a\n\
          assert p['RunAtLoad'] is True\n\
          assert p['KeepAlive']=={'SuccessfulExit': False}, p['KeepAlive']\n\
          assert p['LimitLoadToSessionType']=='Aqua'",
@@ -92,7 +97,7 @@ fn panel_launch_agent_starts_the_hidden_panel_and_the_scripts_manage_it() {
     // uninstall.sh: a label or path missing from one of them would leave a stale login item.
     let read = |f: &str| std::fs::read_to_string(installer_dir().join(f)).unwrap();
     let pkg = read("build-pkg.sh");
-    assert!(pkg.contains("org.hardmute.panel.plist") && pkg.contains("/hardmute-panel\""));
+    assert!(pkg.contains("org.hardmute.panel.plist") && pkg.contains("build-app.sh"));
     for script in ["scripts/postinstall", "scripts/preinstall", "uninstall.sh"] {
         let text = read(script);
         for label in ["org.hardmute.daemon", "org.hardmute.panel"] {
@@ -103,9 +108,48 @@ fn panel_launch_agent_starts_the_hidden_panel_and_the_scripts_manage_it() {
     // The owner record the plug-in reads (only that uid's daemon may clear hard mute).
     let postinstall = read("scripts/postinstall");
     assert!(
-        postinstall.contains(&format!("OWNER_FILE=\"{}\"", hardmute_hal_plugin::identity::OWNER_FILE)),
+        postinstall.contains(&format!(
+            "OWNER_FILE=\"{}\"",
+            hardmute_hal_plugin::identity::OWNER_FILE
+        )),
         "postinstall does not write the plug-in's owner record"
     );
     assert!(read("uninstall.sh").contains("rm -f \"/Library/LaunchAgents/$label.plist\""));
-    assert!(read("uninstall.sh").contains("rm -rf \"/Library/Application Support/HardMute\""));
+    assert!(read("uninstall.sh")
+        .contains("rm -rf \"/Library/Application Support/HardMute\" /Applications/HardMute.app"));
+}
+
+#[test]
+fn panel_app_bundle_is_a_menu_bar_app() {
+    plist_check(
+        "panel-Info.plist.in",
+        "assert p['LSUIElement'] is True\n\
+         assert p['CFBundlePackageType']=='APPL'\n\
+         assert p['CFBundleExecutable']=='hardmute-panel'\n\
+         assert p['CFBundleIdentifier']=='org.hardmute.panel'\n\
+         assert p['CFBundleIconFile']=='HardMute'\n\
+         assert p['CFBundleShortVersionString']=='1.2.3'",
+    );
+}
+
+#[test]
+fn the_package_shows_welcome_licence_and_conclusion_pages() {
+    let dir = installer_dir();
+    let dist = std::fs::read_to_string(dir.join("distribution.xml")).unwrap();
+    for (element, file) in [
+        ("welcome", "welcome.html"),
+        ("license", "license.txt"),
+        ("conclusion", "conclusion.html"),
+    ] {
+        assert!(
+            dist.contains(&format!("<{element} file=\"{file}\"")),
+            "distribution.xml has no <{element}>"
+        );
+    }
+    for page in ["welcome.html", "conclusion.html"] {
+        assert!(dir.join("resources").join(page).is_file(), "{page} missing");
+    }
+    let pkg = std::fs::read_to_string(dir.join("build-pkg.sh")).unwrap();
+    assert!(pkg.contains("--resources \"$WORK/resources\""));
+    assert!(pkg.contains("LICENSE-MIT") && pkg.contains("LICENSE-APACHE"));
 }

@@ -66,11 +66,19 @@ pub fn unit_text(opts: &UnitOptions) -> String {
         t,
         "Description=HardMute daemon (the HardMute Microphone and its hard mute)"
     );
+    let _ = writeln!(t, "Documentation=man:hardmute(1)");
+    // As WirePlumber's own unit: started with PipeWire (BindsTo pulls it in), stopped when it
+    // stops, started again when it comes back (WantedBy=pipewire.service below).
     let _ = writeln!(t, "After=pipewire.service wireplumber.service");
-    let _ = writeln!(t, "Wants=pipewire.service");
+    let _ = writeln!(t, "BindsTo=pipewire.service");
+    let _ = writeln!(t, "ConditionUser=!root");
     let _ = writeln!(t);
     let _ = writeln!(t, "[Service]");
-    let _ = writeln!(t, "Type=simple");
+    let _ = writeln!(
+        t,
+        "# READY=1 once the HardMute Microphone and the control socket are up."
+    );
+    let _ = writeln!(t, "Type=notify");
     let _ = writeln!(t, "ExecStart={exec}");
     let _ = writeln!(
         t,
@@ -78,12 +86,29 @@ pub fn unit_text(opts: &UnitOptions) -> String {
     );
     let _ = writeln!(t, "Restart=always");
     let _ = writeln!(t, "RestartSec=1");
-    let _ = writeln!(t, "NoNewPrivileges=yes");
+    let _ = writeln!(t, "Slice=session.slice");
+    let _ = writeln!(
+        t,
+        "# The hardening PipeWire's and WirePlumber's user units use (all work in a user manager:"
+    );
+    let _ = writeln!(
+        t,
+        "# seccomp and personality locks need no privileges once NoNewPrivileges is set)."
+    );
     let _ = writeln!(t, "LockPersonality=yes");
+    let _ = writeln!(t, "MemoryDenyWriteExecute=yes");
+    let _ = writeln!(t, "NoNewPrivileges=yes");
+    let _ = writeln!(t, "RestrictNamespaces=yes");
+    let _ = writeln!(t, "SystemCallArchitectures=native");
+    let _ = writeln!(t, "SystemCallFilter=@system-service");
+    let _ = writeln!(
+        t,
+        "# PipeWire's data thread of the daemon's filter gets realtime priority through RTKit."
+    );
     let _ = writeln!(t, "RestrictRealtime=no");
     let _ = writeln!(t);
     let _ = writeln!(t, "[Install]");
-    let _ = writeln!(t, "WantedBy=default.target");
+    let _ = writeln!(t, "WantedBy=default.target pipewire.service");
     t
 }
 
@@ -249,6 +274,25 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("Restart=always"));
-        assert!(t.contains("WantedBy=default.target"));
+        assert!(t.contains("\nWantedBy=default.target pipewire.service\n"));
+    }
+
+    #[test]
+    fn unit_follows_the_pipewire_user_unit_conventions() {
+        let t = unit_text(&UnitOptions::default());
+        for line in [
+            "Type=notify",
+            "BindsTo=pipewire.service",
+            "After=pipewire.service wireplumber.service",
+            "Slice=session.slice",
+            "NoNewPrivileges=yes",
+            "SystemCallFilter=@system-service",
+            "MemoryDenyWriteExecute=yes",
+        ] {
+            assert!(t.lines().any(|l| l == line), "{line} missing:\n{t}");
+        }
+        // Realtime scheduling is what the audio thread needs; never forbid it.
+        assert!(!t.contains("RestrictRealtime=yes"));
+        assert!(!t.contains("Type=simple"));
     }
 }

@@ -11,7 +11,47 @@ pub enum Command {
     /// Remove every HardMute device node (the driver package stays in the store:
     /// `pnputil /delete-driver oemNN.inf /uninstall` removes it).
     Uninstall,
+    /// One setup: the per-user MSI as the user, then the driver elevated (see [`setup_plan`]).
+    Setup { msi: String, inf: String },
+    /// Undo [`Command::Setup`]: the driver elevated first, then the MSI as the user.
+    Remove { msi: String },
 }
+
+/// One step of the combined setup, run in order; a failed step runs its `undo_on_failure`
+/// steps (already done work rolled back) and stops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// `msiexec.exe ARGS`, as the user who started the setup (per-user MSI: the user's profile).
+    Msiexec(Vec<String>),
+    /// This program again, elevated (UAC prompt), with ARGS.
+    Elevated(Vec<String>),
+}
+
+/// The steps of `setup` / `remove`. The per-user MSI must run as the user, never from the
+/// elevated process: an elevated process may be another account (over-the-shoulder UAC), whose
+/// profile would get the daemon and panel. So only the driver step is elevated.
+pub fn setup_plan(cmd: &Command) -> Option<Vec<(Step, Vec<Step>)>> {
+    let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    match cmd {
+        Command::Setup { msi, inf } => Some(vec![
+            (Step::Msiexec(owned(&["/i", msi, "/qb"])), Vec::new()),
+            (
+                Step::Elevated(owned(&["install", inf])),
+                // No driver: take the user-space part out again, so the machine never has a
+                // daemon without its device.
+                vec![Step::Msiexec(owned(&["/x", msi, "/qb"]))],
+            ),
+        ]),
+        Command::Remove { msi } => Some(vec![
+            (Step::Elevated(owned(&["uninstall"])), Vec::new()),
+            (Step::Msiexec(owned(&["/x", msi, "/qb"])), Vec::new()),
+        ]),
+        _ => None,
+    }
+}
+
+pub const USAGE: &str = "usage: hardmute-install install <path\\to\\hardmute.inf> | uninstall   (elevated)
+       hardmute-install setup <HardMute.msi> <hardmute.inf> | remove <HardMute.msi>   (as the user)";
 
 pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String> {
     let mut it = args.into_iter();
@@ -20,7 +60,17 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, St
             Ok(Command::Install { inf })
         }
         (Some("uninstall"), None, None) => Ok(Command::Uninstall),
-        _ => Err("usage: hardmute-install install <path\\to\\hardmute.inf> | uninstall".into()),
+        (Some("remove"), Some(msi), None) if msi.to_ascii_lowercase().ends_with(".msi") => {
+            Ok(Command::Remove { msi })
+        }
+        (Some("setup"), Some(msi), Some(inf))
+            if msi.to_ascii_lowercase().ends_with(".msi")
+                && inf.to_ascii_lowercase().ends_with(".inf")
+                && it.next().is_none() =>
+        {
+            Ok(Command::Setup { msi, inf })
+        }
+        _ => Err(USAGE.into()),
     }
 }
 
@@ -63,6 +113,72 @@ mod tests {
             "an INF, not the binary"
         );
         assert!(a(&["uninstall", "extra"]).is_err());
+    }
+
+    #[test]
+    fn setup_args() {
+        let a = |v: &[&str]| parse_args(v.iter().map(|s| s.to_string()));
+        assert_eq!(
+            a(&["setup", "HardMute.msi", "hardmute.inf"]),
+            Ok(Command::Setup {
+                msi: "HardMute.msi".into(),
+                inf: "hardmute.inf".into()
+            })
+        );
+        assert!(a(&["setup", "hardmute.inf", "HardMute.msi"]).is_err());
+        assert!(a(&["setup", "HardMute.msi"]).is_err());
+        assert!(a(&["setup", "HardMute.msi", "hardmute.inf", "x"]).is_err());
+        assert_eq!(
+            a(&["remove", "HardMute.msi"]),
+            Ok(Command::Remove {
+                msi: "HardMute.msi".into()
+            })
+        );
+    }
+
+    #[test]
+    fn setup_runs_the_msi_as_the_user_and_only_the_driver_elevated() {
+        let plan = setup_plan(&Command::Setup {
+            msi: "H.msi".into(),
+            inf: "h.inf".into(),
+        })
+        .unwrap();
+        assert_eq!(plan.len(), 2);
+        assert_eq!(
+            plan[0].0,
+            Step::Msiexec(vec!["/i".into(), "H.msi".into(), "/qb".into()])
+        );
+        assert_eq!(
+            plan[1].0,
+            Step::Elevated(vec!["install".into(), "h.inf".into()])
+        );
+        // A refused or failed driver install takes the user-space part out again.
+        assert_eq!(
+            plan[1].1,
+            vec![Step::Msiexec(vec![
+                "/x".into(),
+                "H.msi".into(),
+                "/qb".into()
+            ])]
+        );
+        let remove = setup_plan(&Command::Remove {
+            msi: "H.msi".into(),
+        })
+        .unwrap();
+        assert_eq!(remove[0].0, Step::Elevated(vec!["uninstall".into()]));
+        assert_eq!(
+            remove[1].0,
+            Step::Msiexec(vec!["/x".into(), "H.msi".into(), "/qb".into()])
+        );
+        assert!(setup_plan(&Command::Uninstall).is_none());
+        // Nothing elevated ever runs the MSI.
+        for (step, undo) in plan.iter().chain(&remove) {
+            for s in std::iter::once(step).chain(undo) {
+                if let Step::Elevated(args) = s {
+                    assert!(!args.iter().any(|a| a.ends_with(".msi")));
+                }
+            }
+        }
     }
 
     #[test]

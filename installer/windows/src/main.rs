@@ -1,5 +1,6 @@
-//! hardmute-install: create/remove the root-enumerated HardMute Microphone device.
-//! Must run elevated. Test-signing steps: README.md.
+//! hardmute-install: create/remove the root-enumerated HardMute Microphone device (elevated),
+//! or run the combined setup / removal of the MSI and the driver (as the user; it asks for
+//! elevation only for the driver). Test-signing steps: README.md.
 
 #[cfg(windows)]
 mod setupapi;
@@ -14,9 +15,13 @@ fn main() {
     };
     #[cfg(windows)]
     {
+        if let Some(plan) = hardmute_install::setup_plan(&cmd) {
+            std::process::exit(run_plan(&plan));
+        }
         let result = match cmd {
             hardmute_install::Command::Install { inf } => setupapi::install(&inf),
             hardmute_install::Command::Uninstall => setupapi::uninstall(),
+            _ => unreachable!("setup and remove have a plan"),
         };
         match result {
             Ok(msg) => println!("{msg}"),
@@ -30,5 +35,51 @@ fn main() {
     {
         eprintln!("hardmute-install only runs on Windows (asked: {cmd:?})");
         std::process::exit(1);
+    }
+}
+
+/// Runs the steps in order; on a failed step, its undo steps, then stops with 1.
+#[cfg(windows)]
+fn run_plan(plan: &[(hardmute_install::Step, Vec<hardmute_install::Step>)]) -> i32 {
+    for (step, undo) in plan {
+        if let Err(e) = run_step(step) {
+            eprintln!("hardmute-install: {step:?} failed: {e}");
+            for u in undo {
+                if let Err(e) = run_step(u) {
+                    eprintln!("hardmute-install: rolling back with {u:?} failed too: {e}");
+                }
+            }
+            return 1;
+        }
+    }
+    0
+}
+
+#[cfg(windows)]
+fn run_step(step: &hardmute_install::Step) -> Result<(), String> {
+    use std::process::Command;
+    let status = match step {
+        hardmute_install::Step::Msiexec(args) => Command::new("msiexec.exe").args(args).status(),
+        hardmute_install::Step::Elevated(args) => {
+            // One UAC prompt through the shell's "runas" verb; waits for the elevated copy and
+            // passes its exit code on.
+            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+            let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+            let list: Vec<String> = args.iter().map(|a| quote(a)).collect();
+            let script = format!(
+                "$p = Start-Process -FilePath {} -ArgumentList {} -Verb RunAs -Wait -PassThru; exit $p.ExitCode",
+                quote(&exe.to_string_lossy()),
+                list.join(",")
+            );
+            Command::new("powershell.exe")
+                .args(["-NoProfile", "-NonInteractive", "-Command", &script])
+                .status()
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("exit status {status}"))
     }
 }

@@ -1,6 +1,6 @@
 //! `hardmute`: control the HardMute Microphone from a terminal or a script.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use hardmute_ipc::{
     ChangeSource, Client, ClientError, DaemonOption, ErrorBody, HotkeyMode, InputDevice,
     ListenTarget, Listener, State,
@@ -28,12 +28,19 @@ Exit codes:
   0  success
   1  hardmuted reported an error (e.g. unknown device, backend failure, refused) or the connection broke
   2  usage error (bad command line)
-  3  hardmuted is not running (start it with `hardmuted`)
+  3  hardmuted is not running (start it with the service command below)
   4  `hardmute check` found a route by which apps can hear the room while muted
+`hardmute is-muted` answers through its exit code: 0 muted, 1 live, 3 not running, 4 error.
 `hardmute leak-test` has its own exit codes: see `hardmute leak-test --help`.
 
 With --json every result is one JSON document per line on stdout; errors too:
-  {\"error\":{\"kind\":\"unknown_device\",\"message\":\"...\"}}";
+  {\"error\":{\"kind\":\"unknown_device\",\"message\":\"...\"}}
+
+Starting hardmuted:
+  Linux (.deb or `hardmute install`):  systemctl --user start hardmuted
+  macOS (pkg):                         launchctl kickstart gui/$UID/org.hardmute.daemon
+  Windows (MSI):                       the \"HardMute daemon\" shortcut in the Startup folder
+                                       starts it at logon; now: start hardmuted.exe";
 
 #[derive(Parser)]
 #[command(
@@ -74,6 +81,9 @@ enum Cmd {
     },
     /// List the processes capturing the HardMute Microphone or a physical mic.
     Listeners,
+    /// Exit code only, for scripts: 0 muted, 1 live, 3 hardmuted not running, 4 other error.
+    /// Prints nothing (with --json: {"muted":true|false}).
+    IsMuted,
     /// Try every route by which an app could hear the room while muted (the default input,
     /// each physical mic, links into HardMute, apps recording a physical mic) and print a
     /// table: route, OPEN/closed, how to close it. On Linux it records through each route for
@@ -83,8 +93,7 @@ enum Cmd {
     /// (most do) are covered by the mute. The input you had picked feeds HardMute instead.
     Protect,
     /// Run the "Are You Really Muted?" attack against hard mute and write a report
-    /// (all arguments go to the leak test; see `hardmute leak-test --help`).
-    #[cfg(feature = "leak-test")]
+    /// (runs the `hardmute-leak-test` program with every argument; see `hardmute leak-test --help`).
     #[command(disable_help_flag = true)]
     LeakTest {
         #[arg(
@@ -123,6 +132,17 @@ enum Cmd {
     Set {
         #[command(subcommand)]
         option: SetOption,
+    },
+    /// Print the completion script for SHELL to stdout (the packages install them).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (hardmute.1 and one per subcommand) into DIR (for packagers).
+    #[command(hide = true)]
+    ManPages {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
     },
 }
 
@@ -178,10 +198,32 @@ fn main() -> ExitCode {
         }
     };
     // The leak test needs no daemon: it drives the delivery path (or a private PipeWire) itself.
-    #[cfg(feature = "leak-test")]
-    if let Cmd::LeakTest { args } = &cli.command {
-        let code = hardmute_leaktest::cli::main(args);
-        return ExitCode::from(u8::try_from(code).unwrap_or(exit::DAEMON_ERROR));
+    match &cli.command {
+        Cmd::LeakTest { args } => return ExitCode::from(leak_test::run(args)),
+        Cmd::Completions { shell } => {
+            let mut cmd = completion_command();
+            clap_complete::generate(*shell, &mut cmd, "hardmute", &mut std::io::stdout());
+            return ExitCode::from(exit::OK);
+        }
+        Cmd::ManPages { dir } => {
+            return ExitCode::from(match man_pages(dir) {
+                Ok(pages) => {
+                    for p in pages {
+                        println!("{}", p.display());
+                    }
+                    exit::OK
+                }
+                Err(e) => {
+                    eprintln!(
+                        "hardmute: writing the man pages into {}: {e}",
+                        dir.display()
+                    );
+                    exit::DAEMON_ERROR
+                }
+            });
+        }
+        Cmd::IsMuted => return ExitCode::from(is_muted(cli.socket, cli.json)),
+        _ => {}
     }
     #[cfg(target_os = "linux")]
     if let Some(code) = install::run(&cli.command, cli.json, cli.socket.clone()) {
@@ -423,6 +465,145 @@ mod install {
     }
 }
 
+/// `hardmute leak-test`: runs the `hardmute-leak-test` program, so `hardmute` links none of its
+/// classifier, plotting and audio I/O crates.
+mod leak_test {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    pub const PROGRAM: &str = if cfg!(windows) {
+        "hardmute-leak-test.exe"
+    } else {
+        "hardmute-leak-test"
+    };
+
+    /// The leak test's own exit code for "usage or backend error".
+    const ERROR: u8 = 3;
+
+    /// `hardmute-leak-test` beside this program (a cargo build, /usr/bin, the MSI's folder),
+    /// else the first on PATH.
+    pub fn find(beside: Option<&Path>, path: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+        let sibling = beside.map(|dir| dir.join(PROGRAM));
+        sibling
+            .into_iter()
+            .chain(
+                path.into_iter()
+                    .flat_map(std::env::split_paths)
+                    .map(|d| d.join(PROGRAM)),
+            )
+            .find(|p| p.is_file())
+    }
+
+    pub fn run(args: &[String]) -> u8 {
+        let exe_dir = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf));
+        let Some(program) = find(exe_dir.as_deref(), std::env::var_os("PATH").as_deref()) else {
+            eprintln!("hardmute: {}", missing_message());
+            return ERROR;
+        };
+        match Command::new(&program).args(args).status() {
+            Ok(status) => status
+                .code()
+                .and_then(|c| u8::try_from(c).ok())
+                .unwrap_or(ERROR),
+            Err(e) => {
+                eprintln!("hardmute: cannot run {}: {e}", program.display());
+                ERROR
+            }
+        }
+    }
+
+    pub fn missing_message() -> String {
+        format!(
+            "`hardmute leak-test` needs the {PROGRAM} program beside hardmute or on PATH, and it \
+             is not installed. Install it with the HardMute package, or build it from the source \
+             tree: `cargo build --release -p hardmute-leaktest` (it lands in target/release/ \
+             beside hardmute)"
+        )
+    }
+}
+
+/// `hardmute is-muted`: 0 muted, 1 live, 3 not running, 4 any other error.
+fn is_muted(socket: Option<PathBuf>, json: bool) -> u8 {
+    const LIVE: u8 = 1;
+    const ERROR: u8 = 4;
+    match connect(socket).and_then(|mut c| c.status()) {
+        Ok(state) => {
+            if json {
+                emit_json(&serde_json::json!({ "muted": state.muted }));
+            }
+            if state.muted {
+                exit::OK
+            } else {
+                LIVE
+            }
+        }
+        Err(e) => match report_error(&e, json) {
+            exit::NOT_RUNNING => exit::NOT_RUNNING,
+            _ => ERROR,
+        },
+    }
+}
+
+/// The command line as completions offer it: without the hidden subcommands (clap_complete
+/// lists hidden subcommands too).
+fn completion_command() -> clap::Command {
+    let full = Cli::command();
+    clap::Command::new("hardmute")
+        .version(env!("CARGO_PKG_VERSION"))
+        .args(full.get_arguments().cloned())
+        .subcommands(full.get_subcommands().filter(|s| !s.is_hide_set()).cloned())
+}
+
+/// Writes hardmute.1 and hardmute-<sub>.1 (nested: hardmute-set-hotkey.1) into `dir`.
+fn man_pages(dir: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
+    fn walk(
+        cmd: clap::Command,
+        (name, bin): (String, String),
+        dir: &std::path::Path,
+        out: &mut Vec<PathBuf>,
+    ) -> std::io::Result<()> {
+        if cmd.is_hide_set() {
+            return Ok(());
+        }
+        let cmd = cmd.name(name.clone()).bin_name(bin.clone());
+        let subs: Vec<clap::Command> = cmd.get_subcommands().cloned().collect();
+        let path = dir.join(format!("{name}.1"));
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd).render(&mut page)?;
+        std::fs::write(&path, page)?;
+        out.push(path);
+        for sub in subs.into_iter().filter(|s| s.get_name() != "help") {
+            let names = (
+                format!("{name}-{}", sub.get_name()),
+                format!("{bin} {}", sub.get_name()),
+            );
+            walk(sub, names, dir, out)?;
+        }
+        Ok(())
+    }
+    std::fs::create_dir_all(dir)?;
+    let mut out = Vec::new();
+    let mut cmd = Cli::command();
+    cmd.build();
+    walk(cmd, ("hardmute".into(), "hardmute".into()), dir, &mut out)?;
+    Ok(out)
+}
+
+/// How to start hardmuted where the packages install it.
+fn start_hint() -> &'static str {
+    if cfg!(target_os = "linux") {
+        "start it with `systemctl --user start hardmuted` (set up by the .deb or `hardmute install`), or run `hardmuted` in a terminal"
+    } else if cfg!(target_os = "macos") {
+        "start it with `launchctl kickstart gui/$(id -u)/org.hardmute.daemon` (the pkg's LaunchAgent), or run `hardmuted` in a terminal"
+    } else if cfg!(windows) {
+        "the MSI starts it at logon from the \"HardMute daemon\" shortcut in your Startup folder; start it now with `start hardmuted.exe`"
+    } else {
+        "start it with `hardmuted`"
+    }
+}
+
 mod check;
 
 /// `hardmute check`: hardmuted's view (default input, direct recorders), then on Linux the
@@ -506,8 +687,9 @@ fn run(cli: Cli) -> Result<(), ClientError> {
                 print_listeners(&listeners);
             }
         }
-        #[cfg(feature = "leak-test")]
-        Cmd::LeakTest { .. } => unreachable!("handled in main before connecting"),
+        Cmd::LeakTest { .. } | Cmd::Completions { .. } | Cmd::ManPages { .. } | Cmd::IsMuted => {
+            unreachable!("handled in main before connecting")
+        }
         #[cfg(target_os = "linux")]
         Cmd::Install { .. } | Cmd::Uninstall { .. } => {
             unreachable!("handled in main before connecting")
@@ -547,13 +729,24 @@ fn report_error(error: &ClientError, json: bool) -> u8 {
             exit::NOT_RUNNING,
             "not_running".to_owned(),
             format!(
-                "hardmuted is not running; start it with `hardmuted` (or `hardmuted --backend simulated`). Socket: {}",
+                "hardmuted is not running; {}. Socket: {}",
+                start_hint(),
                 path.display()
             ),
         ),
-        ClientError::Daemon(ErrorBody { kind, message }) => (exit::DAEMON_ERROR, kind.to_string(), message.clone()),
-        ClientError::Io(e) => (exit::DAEMON_ERROR, "io".to_owned(), format!("connection to hardmuted failed: {e}")),
-        ClientError::Protocol(m) => (exit::DAEMON_ERROR, "protocol".to_owned(), format!("unexpected answer from hardmuted: {m}")),
+        ClientError::Daemon(ErrorBody { kind, message }) => {
+            (exit::DAEMON_ERROR, kind.to_string(), message.clone())
+        }
+        ClientError::Io(e) => (
+            exit::DAEMON_ERROR,
+            "io".to_owned(),
+            format!("connection to hardmuted failed: {e}"),
+        ),
+        ClientError::Protocol(m) => (
+            exit::DAEMON_ERROR,
+            "protocol".to_owned(),
+            format!("unexpected answer from hardmuted: {m}"),
+        ),
     };
     if json {
         emit_json(&serde_json::json!({ "error": { "kind": kind, "message": message } }));
@@ -718,7 +911,6 @@ fn print_listeners(listeners: &[Listener]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn command_line_definition_is_consistent() {
@@ -739,7 +931,6 @@ mod tests {
         }
     }
 
-    #[cfg(feature = "leak-test")]
     #[test]
     fn leak_test_takes_every_argument_through() {
         let cli = Cli::try_parse_from(["hardmute", "leak-test", "--short", "--out", "x", "--help"])
@@ -755,5 +946,64 @@ mod tests {
         assert_eq!(parse_on_off("on"), Ok(true));
         assert_eq!(parse_on_off("0"), Ok(false));
         assert!(parse_on_off("maybe").is_err());
+    }
+
+    #[test]
+    fn leak_test_program_is_found_beside_then_on_path() {
+        let beside = tempfile::tempdir().unwrap();
+        let on_path = tempfile::tempdir().unwrap();
+        let path = std::env::join_paths([on_path.path()]).unwrap();
+        assert_eq!(leak_test::find(Some(beside.path()), Some(&path)), None);
+        std::fs::write(on_path.path().join(leak_test::PROGRAM), "").unwrap();
+        assert_eq!(
+            leak_test::find(Some(beside.path()), Some(&path)),
+            Some(on_path.path().join(leak_test::PROGRAM))
+        );
+        std::fs::write(beside.path().join(leak_test::PROGRAM), "").unwrap();
+        assert_eq!(
+            leak_test::find(Some(beside.path()), Some(&path)),
+            Some(beside.path().join(leak_test::PROGRAM))
+        );
+        assert!(leak_test::missing_message().contains("cargo build --release -p hardmute-leaktest"));
+    }
+
+    #[test]
+    fn the_start_hint_names_the_service_command() {
+        let hint = start_hint();
+        if cfg!(target_os = "linux") {
+            assert!(hint.contains("systemctl --user start hardmuted"), "{hint}");
+        }
+        let help = Cli::command().render_long_help().to_string();
+        for line in [
+            "systemctl --user start hardmuted",
+            "launchctl kickstart gui/$UID/org.hardmute.daemon",
+            "HardMute daemon",
+        ] {
+            assert!(help.contains(line), "{line:?} missing from --help");
+        }
+    }
+
+    #[test]
+    fn man_pages_cover_every_visible_subcommand() {
+        let dir = tempfile::tempdir().unwrap();
+        let pages = man_pages(dir.path()).unwrap();
+        let names: Vec<String> = pages
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        for page in [
+            "hardmute.1",
+            "hardmute-status.1",
+            "hardmute-is-muted.1",
+            "hardmute-set-hotkey.1",
+        ] {
+            assert!(names.iter().any(|n| n == page), "{page} not in {names:?}");
+        }
+        assert!(!names.iter().any(|n| n.contains("man-pages")), "{names:?}");
+        let top = std::fs::read_to_string(dir.path().join("hardmute.1")).unwrap();
+        assert!(top.contains(".TH hardmute 1"), "{top}");
+        assert!(top.contains("is\\-muted"), "{top}");
+        let sub = std::fs::read_to_string(dir.path().join("hardmute-set-hotkey.1")).unwrap();
+        assert!(sub.contains("hardmute set hotkey"), "{sub}");
     }
 }

@@ -7,6 +7,7 @@ pub mod default_input;
 #[cfg(target_os = "linux")]
 pub mod linux_default;
 pub mod server;
+pub mod service;
 pub mod store;
 
 pub use daemon::Daemon;

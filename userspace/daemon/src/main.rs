@@ -1,4 +1,8 @@
 //! `hardmuted`: the HardMute daemon.
+//!
+//! On Windows it is a GUI-subsystem program: started at logon from the Startup folder, it opens
+//! no console window (and so has no stderr; its log lines go nowhere there).
+#![cfg_attr(windows, windows_subsystem = "windows")]
 
 use clap::Parser;
 use hardmuted::{backend, StateStore};
@@ -25,7 +29,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    hardmuted::service::init_logging();
     let args = Args::parse();
     let backend = args
         .backend
@@ -69,7 +73,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The node/device and the control socket are up: a `Type=notify` unit is started now.
+    hardmuted::service::notify(&format!(
+        "READY=1\nSTATUS=serving {} on {}",
+        backend,
+        socket.display()
+    ));
     let _ = stop_rx.recv();
+    hardmuted::service::notify("STOPPING=1");
     log::info!("stopping");
     server.shutdown();
     log::info!("stopped; socket {} removed", socket.display());

@@ -45,7 +45,7 @@ ls /usr/lib/*/alsa-lib/libasound_module_pcm_pipewire.so >/dev/null 2>&1 ||
 
 (cd "$ROOT" && cargo build -q -p hardmute-leaktest --features device-alsa &&
     cargo build -q -p hardmuted -p hardmute-cli) || { echo "build failed"; exit 1; }
-LEAKTEST=$ROOT/target/debug/hardmute-leaktest
+LEAKTEST=$ROOT/target/debug/hardmute-leak-test
 
 # shellcheck source=/dev/null
 source "$LIB"

@@ -33,7 +33,7 @@ done
 (cd "$ROOT" && cargo build -q -p hardmute-leaktest &&
     { [ "${LEAKTEST_STAND_IN:-0}" = 1 ] || cargo build -q -p hardmute-pipewire --example hardmute_node; }) ||
     { echo "build failed"; exit 1; }
-LEAKTEST=$ROOT/target/debug/hardmute-leaktest
+LEAKTEST=$ROOT/target/debug/hardmute-leak-test
 
 # shellcheck source=/dev/null
 source "$LIB"

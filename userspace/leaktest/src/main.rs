@@ -1,6 +1,5 @@
-//! `hardmute-leaktest`: runs the leak test and writes the report. Until the `hardmute` CLI has a
-//! `leak-test` subcommand this binary is the entry point; the subcommand will call the same
-//! [`hardmute_leaktest::cli_main`].
+//! `hardmute-leak-test`: runs the leak test and writes the report. `hardmute leak-test ARGS`
+//! runs this program (found beside `hardmute`, else on PATH) with the same arguments.
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -1,5 +1,8 @@
 //! `hardmute-panel`: HardMute's control panel, tray icon and global hotkey (one user-session
 //! process; `hardmuted` owns the state).
+//!
+//! On Windows it is a GUI-subsystem program (no console window behind the panel or at logon).
+#![cfg_attr(windows, windows_subsystem = "windows")]
 
 use clap::Parser;
 use hardmute_panel::app::{App, HotkeyAgent};

@@ -24,6 +24,7 @@ pub fn run_rows(toolchain: &Toolchain, report: &mut Report) {
             package: PACKAGE.into(),
             bins: vec![(PACKAGE.into(), workspace.join("src/main.rs"))],
             wine_tests: Vec::new(),
+            gui: Vec::new(),
         };
         build_and_check(
             toolchain,

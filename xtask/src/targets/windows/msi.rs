@@ -7,7 +7,8 @@
 //! assertions below hold the result to what WiX 3 produces:
 //! - the `Environment` element (the CLI's PATH entry): imported from
 //!   `installer/windows/wix/environment.idt` with `msibuild -i`;
-//! - `Shortcut/@Show` (the autostart shortcuts start minimized): set with an SQL `UPDATE`.
+//! - `Shortcut/@Show` (the autostart shortcuts start minimized): set with an SQL `UPDATE` of the
+//!   Startup folder's shortcuts (the Start-menu entry opens the panel normally).
 //!
 //! (`Package/@Platform`, also ignored, comes from wixl's `-a x64`.)
 //!
@@ -147,7 +148,7 @@ fn build_variant(toolchain: &Toolchain, panel: bool) -> Result<String> {
         .arg("-i")
         .arg(repo_root().join(ENVIRONMENT_IDT)))?;
     run(Command::new("msibuild").arg(&msi).arg("-q").arg(format!(
-        "UPDATE `Shortcut` SET `ShowCmd` = {SHOW_MINIMIZED}"
+        "UPDATE `Shortcut` SET `ShowCmd` = {SHOW_MINIMIZED} WHERE `Directory_` = 'StartupFolder'"
     )))?;
 
     let tables = read_tables(&msi)?;
@@ -375,7 +376,7 @@ pub fn check_tables(tables: &Tables, expect: &Expect) -> Vec<String> {
         .collect();
     let mut want_components = vec!["UserPrograms", "Daemon", "Cli", "DaemonAutostart"];
     if expect.panel {
-        want_components.extend(["Panel", "PanelAutostart"]);
+        want_components.extend(["Panel", "PanelAutostart", "PanelStartMenu"]);
     }
     let mut got: Vec<&str> = component_dir.keys().copied().collect();
     got.sort_unstable();
@@ -448,11 +449,19 @@ pub fn check_tables(tables: &Tables, expect: &Expect) -> Vec<String> {
         }
     }
 
-    // Autostart at logon: shortcuts in the user's Startup folder, minimized.
+    // Autostart at logon: shortcuts in the user's Startup folder, minimized; the panel also
+    // in the Start menu (opened normally: ShowCmd empty).
     let shortcuts = table("Shortcut");
-    let mut want_shortcuts = vec![("DaemonAtLogon", DAEMON, "")];
+    let mut want_shortcuts = vec![("DaemonAtLogon", DAEMON, "", "StartupFolder", SHOW_MINIMIZED)];
     if expect.panel {
-        want_shortcuts.push(("PanelAtLogon", PANEL, "--hidden"));
+        want_shortcuts.push((
+            "PanelAtLogon",
+            PANEL,
+            "--hidden",
+            "StartupFolder",
+            SHOW_MINIMIZED,
+        ));
+        want_shortcuts.push(("PanelInStartMenu", PANEL, "", "ProgramMenuFolder", ""));
     }
     if shortcuts.len() != want_shortcuts.len() {
         fail(format!(
@@ -461,16 +470,16 @@ pub fn check_tables(tables: &Tables, expect: &Expect) -> Vec<String> {
             want_shortcuts.len()
         ));
     }
-    for (id, exe, args) in want_shortcuts {
+    for (id, exe, args, folder, show) in want_shortcuts {
         match shortcuts.iter().find(|s| s["Shortcut"] == id) {
             None => fail(format!("no shortcut {id}")),
             Some(s) => {
                 let target = format!("[INSTALLDIR]{exe}");
                 let facts = [
-                    ("Directory_", "StartupFolder"),
+                    ("Directory_", folder),
                     ("Target", target.as_str()),
                     ("Arguments", args),
-                    ("ShowCmd", SHOW_MINIMIZED),
+                    ("ShowCmd", show),
                     ("WkDir", "INSTALLDIR"),
                 ];
                 for (column, want) in facts {

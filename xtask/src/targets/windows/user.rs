@@ -1,10 +1,12 @@
 //! `windows-user`: the userspace crates that claim Windows, built and LINKED for both Windows
-//! targets, each program checked as a console PE32+ that imports only system DLLs. A crate
-//! opts in from its own manifest (the table's presence is the claim):
+//! targets, each program checked as a PE32+ that imports only system DLLs, console subsystem
+//! unless listed in `gui-programs` (then WINDOWS_GUI: no console window at logon). A crate opts
+//! in from its own manifest (the table's presence is the claim):
 //!
 //! ```toml
 //! [package.metadata.hardmute.windows]
 //! wine-tests = ["lib", "test:ipc"]   # optional: run under wine by `windows-wine`
+//! gui-programs = ["hardmuted"]       # optional: programs built with windows_subsystem = "windows"
 //! ```
 //!
 //! - x86_64-pc-windows-msvc, as shipped (panic = abort, Debian's std): lld-link with no VC++
@@ -27,7 +29,7 @@ use super::{
     target_config, units_target_dir, verify_clippy, Units, GNU, MINGW_GCC, MINGW_LIB, MSVC,
     SYSTEM_DLLS,
 };
-use crate::inspect::pe::{self, ExeRules, PeImage, SUBSYSTEM_CONSOLE};
+use crate::inspect::pe::{self, ExeRules, PeImage, SUBSYSTEM_CONSOLE, SUBSYSTEM_GUI};
 use crate::report::Report;
 use crate::targets::crates::BUILD_STD;
 use crate::toolchain::{cache_root, repo_root, run, Toolchain};
@@ -39,6 +41,8 @@ pub struct Claim {
     /// Its programs (`<name>.exe`) and their root source files.
     pub bins: Vec<(String, PathBuf)>,
     pub wine_tests: Vec<TestTarget>,
+    /// Programs that must be GUI-subsystem executables (the rest: console).
+    pub gui: Vec<String>,
 }
 
 /// A test target `windows-wine` runs, as cargo selects it.
@@ -83,7 +87,10 @@ pub fn claims(metadata: &Value) -> Result<Vec<Claim>> {
         let Some(table) = table.as_object() else {
             bail!("{name}: package.metadata.hardmute.windows must be a table");
         };
-        if let Some(key) = table.keys().find(|k| *k != "wine-tests") {
+        if let Some(key) = table
+            .keys()
+            .find(|k| *k != "wine-tests" && *k != "gui-programs")
+        {
             bail!("{name}: unknown key `{key}` in package.metadata.hardmute.windows");
         }
         let wine_tests = match table.get("wine-tests") {
@@ -95,7 +102,7 @@ pub fn claims(metadata: &Value) -> Result<Vec<Claim>> {
                 .with_context(|| format!("{name}: package.metadata.hardmute.windows"))?,
             Some(_) => bail!("{name}: wine-tests must be a list"),
         };
-        let bins = package["targets"]
+        let bins: Vec<(String, PathBuf)> = package["targets"]
             .as_array()
             .into_iter()
             .flatten()
@@ -111,10 +118,26 @@ pub fn claims(metadata: &Value) -> Result<Vec<Claim>> {
                 ))
             })
             .collect();
+        let gui = match table.get("gui-programs") {
+            None => Vec::new(),
+            Some(Value::Array(list)) => list
+                .iter()
+                .map(|v| {
+                    let program = v.as_str().unwrap_or_default();
+                    ensure!(
+                        bins.iter().any(|(b, _)| b == program),
+                        "{name}: gui-programs lists `{program}`, which is not one of its programs"
+                    );
+                    Ok(program.to_owned())
+                })
+                .collect::<Result<_>>()?,
+            Some(_) => bail!("{name}: gui-programs must be a list"),
+        };
         out.push(Claim {
             package: name.to_owned(),
             bins,
             wine_tests,
+            gui,
         });
     }
     Ok(out)
@@ -219,12 +242,17 @@ pub fn build_and_check(
     run(&mut cmd)?;
     let dir = target_dir.join(target).join("debug");
     let mut programs = Vec::new();
-    for (bin, _) in claimed.iter().flat_map(|c| &c.bins) {
-        let exe = dir.join(format!("{bin}.exe"));
-        let image = PeImage::parse(&fs::read(&exe).with_context(|| exe.display().to_string())?)?;
-        eprintln!("{}: {}", exe.display(), pe::summary(&image));
-        pe::check_executable(&image, &EXE_RULES).with_context(|| exe.display().to_string())?;
-        programs.push(format!("{bin}.exe"));
+    for claim in claimed {
+        for (bin, _) in &claim.bins {
+            let exe = dir.join(format!("{bin}.exe"));
+            let image =
+                PeImage::parse(&fs::read(&exe).with_context(|| exe.display().to_string())?)?;
+            eprintln!("{}: {}", exe.display(), pe::summary(&image));
+            let gui = claim.gui.contains(bin);
+            let rules = if gui { &GUI_EXE_RULES } else { &EXE_RULES };
+            pe::check_executable(&image, rules).with_context(|| exe.display().to_string())?;
+            programs.push(format!("{bin}.exe{}", if gui { " (GUI)" } else { "" }));
+        }
     }
     let crates: Vec<&str> = claimed.iter().map(|c| c.package.as_str()).collect();
     Ok(format!(
@@ -240,6 +268,12 @@ pub fn build_and_check(
 
 pub const EXE_RULES: ExeRules<'static> = ExeRules {
     subsystem: SUBSYSTEM_CONSOLE,
+    allowed_imports: SYSTEM_DLLS,
+};
+
+/// A program started at logon without a console window (`windows_subsystem = "windows"`).
+pub const GUI_EXE_RULES: ExeRules<'static> = ExeRules {
+    subsystem: SUBSYSTEM_GUI,
     allowed_imports: SYSTEM_DLLS,
 };
 
@@ -433,7 +467,7 @@ mod tests {
     #[test]
     fn claims_list_programs_and_wine_tests() {
         let meta = serde_json::json!({ "packages": [
-            package("hardmuted", serde_json::json!({ "wine-tests": ["test:ipc", "lib"] }), serde_json::json!([
+            package("hardmuted", serde_json::json!({ "wine-tests": ["test:ipc", "lib"], "gui-programs": ["hardmuted"] }), serde_json::json!([
                 { "name": "hardmuted", "kind": ["lib"], "src_path": "/r/src/lib.rs" },
                 { "name": "hardmuted", "kind": ["bin"], "src_path": "/r/src/main.rs" },
                 { "name": "ipc", "kind": ["test"], "src_path": "/r/tests/ipc.rs" }
@@ -455,6 +489,8 @@ mod tests {
             [TestTarget::Test("ipc".into()), TestTarget::Lib]
         );
         assert!(got[1].bins.is_empty() && got[1].wine_tests.is_empty());
+        assert_eq!(got[0].gui, ["hardmuted"]);
+        assert!(got[1].gui.is_empty());
         assert_eq!(got[0].wine_tests[0].cargo_args(), ["--test", "ipc"]);
     }
 
@@ -482,6 +518,8 @@ mod tests {
     #[test]
     fn typos_in_the_claim_fail() {
         for bad in [
+            serde_json::json!({ "gui-programs": ["not-a-program"] }),
+            serde_json::json!({ "gui-programs": "hardmuted" }),
             serde_json::json!({ "wine-test": ["lib"] }),
             serde_json::json!({ "wine-tests": ["tests:ipc"] }),
             serde_json::json!({ "wine-tests": "lib" }),
