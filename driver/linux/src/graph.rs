@@ -388,6 +388,83 @@ pub fn map_channels(src: &[&PortEntry], dst_channels: &[String]) -> Vec<(u32, us
     pairs
 }
 
+/// One link from a port of the physical source into a port of the gate's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PlannedLink {
+    pub out_node: u32,
+    pub out_port: u32,
+    pub in_node: u32,
+    pub in_port: u32,
+}
+
+/// What the links into the gate's input should be: decided from the graph alone, applied by the
+/// session (which only creates and destroys what this says).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkPlan {
+    /// The gate's input node; `None` when the gate is not in the graph (nothing to do).
+    pub capture: Option<u32>,
+    /// The chosen physical source; `None` when there is none to link or it is released.
+    pub source: Option<u32>,
+    /// The links that should exist: the source's channels onto the gate's input ports.
+    pub wanted: Vec<PlannedLink>,
+    /// Existing links into the gate's input that should go: a released mic, a previous source,
+    /// and anyone else's (a patchbay, a session manager, a second source linked in). Such a link
+    /// would be muted with everything else, but while live only the chosen mic is HardMute.
+    pub unwanted: Vec<LinkEntry>,
+}
+
+impl Graph {
+    /// The links into the gate's input for the source the user chose (`None`: the default), or
+    /// none while `released` (muted with release-on-mute: the physical mic may sleep).
+    pub fn plan_links(&self, chosen: Option<&str>, released: bool) -> LinkPlan {
+        let Some(&capture) = self.capture_nodes().first() else {
+            return LinkPlan::default();
+        };
+        let capture_in: Vec<(u32, String)> = self
+            .node_ports(capture, Direction::In)
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id, p.channel.clone().unwrap_or_else(|| format!("AUX{i}"))))
+            .collect();
+        let channels: Vec<String> = capture_in.iter().map(|(_, c)| c.clone()).collect();
+        let source = if released {
+            None
+        } else {
+            self.choose_source(chosen)
+        };
+        let mut wanted = Vec::new();
+        if let Some(src) = source {
+            for (out_port, idx) in map_channels(&self.source_ports(src), &channels) {
+                if let Some(&(in_port, _)) = capture_in.get(idx) {
+                    wanted.push(PlannedLink {
+                        out_node: src,
+                        out_port,
+                        in_node: capture,
+                        in_port,
+                    });
+                }
+            }
+        }
+        let unwanted = self
+            .links
+            .values()
+            .filter(|l| {
+                l.in_node == capture
+                    && !wanted
+                        .iter()
+                        .any(|w| w.out_port == l.out_port && w.in_port == l.in_port)
+            })
+            .copied()
+            .collect();
+        LinkPlan {
+            capture: Some(capture),
+            source,
+            wanted,
+            unwanted,
+        }
+    }
+}
+
 /// Parses the value of `default.audio.source` (`{ "name": "alsa_input..." }`).
 pub fn parse_default_name(value: &str) -> Option<String> {
     let key = value.find("\"name\"")?;
@@ -715,5 +792,132 @@ mod tests {
         );
         assert_eq!(parse_default_name(r#"{ "other": 1 }"#), None);
         assert_eq!(parse_default_name(r#"{ "name": "unterminated"#), None);
+    }
+
+    /// The link plan as a table: graph -> links wanted and links to remove.
+    #[test]
+    fn the_link_plan_for_each_situation() {
+        const CAPTURE: u32 = 50;
+        const CAP_IN: u32 = 51;
+        const MIC: u32 = 40;
+        const MIC_OUT: u32 = 41;
+        const OTHER: u32 = 60;
+        const OTHER_OUT: u32 = 61;
+        let base = || {
+            let mut g = graph(vec![
+                node(
+                    CAPTURE,
+                    "hardmute_capture",
+                    "Stream/Input/Audio",
+                    Some(MARKER_CAPTURE),
+                ),
+                node(30, HARDMUTE_NODE_NAME, "Audio/Source", Some(MARKER_SOURCE)),
+                node(MIC, "mic", "Audio/Source", None),
+                node(OTHER, "usb-mic", "Audio/Source", None),
+            ]);
+            for p in [
+                port(CAP_IN, CAPTURE, Direction::In, "MONO", false),
+                port(MIC_OUT, MIC, Direction::Out, "MONO", false),
+                port(OTHER_OUT, OTHER, Direction::Out, "MONO", false),
+            ] {
+                g.ports.insert(p.id, p);
+            }
+            g.default_source = Some("mic".into());
+            g
+        };
+        let link = |id, out_node, out_port| LinkEntry {
+            id,
+            out_node,
+            out_port,
+            in_node: CAPTURE,
+            in_port: CAP_IN,
+        };
+        let want = |out_node, out_port| PlannedLink {
+            out_node,
+            out_port,
+            in_node: CAPTURE,
+            in_port: CAP_IN,
+        };
+        struct Case {
+            what: &'static str,
+            chosen: Option<&'static str>,
+            released: bool,
+            links: Vec<LinkEntry>,
+            source: Option<u32>,
+            wanted: Vec<PlannedLink>,
+            unwanted: Vec<u32>,
+        }
+        let cases = [
+            Case {
+                what: "default source, nothing linked yet",
+                chosen: None,
+                released: false,
+                links: vec![],
+                source: Some(MIC),
+                wanted: vec![want(MIC, MIC_OUT)],
+                unwanted: vec![],
+            },
+            Case {
+                what: "our link already there is kept",
+                chosen: None,
+                released: false,
+                links: vec![link(90, MIC, MIC_OUT)],
+                source: Some(MIC),
+                wanted: vec![want(MIC, MIC_OUT)],
+                unwanted: vec![],
+            },
+            Case {
+                what: "a foreign second source linked in goes",
+                chosen: None,
+                released: false,
+                links: vec![link(90, MIC, MIC_OUT), link(91, OTHER, OTHER_OUT)],
+                source: Some(MIC),
+                wanted: vec![want(MIC, MIC_OUT)],
+                unwanted: vec![91],
+            },
+            Case {
+                what: "the user picks another source: the old link goes",
+                chosen: Some("usb-mic"),
+                released: false,
+                links: vec![link(90, MIC, MIC_OUT)],
+                source: Some(OTHER),
+                wanted: vec![want(OTHER, OTHER_OUT)],
+                unwanted: vec![90],
+            },
+            Case {
+                what: "released while muted: nothing wanted, every link goes",
+                chosen: None,
+                released: true,
+                links: vec![link(90, MIC, MIC_OUT)],
+                source: None,
+                wanted: vec![],
+                unwanted: vec![90],
+            },
+            Case {
+                what: "HardMute asked for as its own source: refused, nothing linked",
+                chosen: Some(HARDMUTE_NODE_NAME),
+                released: false,
+                links: vec![],
+                source: None,
+                wanted: vec![],
+                unwanted: vec![],
+            },
+        ];
+        for case in cases {
+            let mut g = base();
+            for l in &case.links {
+                g.links.insert(l.id, *l);
+            }
+            let plan = g.plan_links(case.chosen, case.released);
+            assert_eq!(plan.capture, Some(CAPTURE), "{}", case.what);
+            assert_eq!(plan.source, case.source, "{}", case.what);
+            assert_eq!(plan.wanted, case.wanted, "{}", case.what);
+            let unwanted: Vec<u32> = plan.unwanted.iter().map(|l| l.id).collect();
+            assert_eq!(unwanted, case.unwanted, "{}", case.what);
+        }
+        // No gate in the graph: nothing to plan.
+        let mut g = base();
+        g.nodes.remove(&CAPTURE);
+        assert_eq!(g.plan_links(None, false), LinkPlan::default());
     }
 }

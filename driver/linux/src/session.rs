@@ -19,7 +19,7 @@ use pw::proxy::ProxyT;
 use pw::types::ObjectType;
 
 use crate::graph::{
-    map_channels, parse_default_name, AppIdentity, Direction, Graph, LinkEntry, NodeEntry,
+    parse_default_name, AppIdentity, Direction, Graph, LinkEntry, NodeEntry, PlannedLink,
     PortEntry, HARDMUTE_NODE_NAME, MARKER_KEY,
 };
 use crate::{page, Error, Shared, Status};
@@ -678,44 +678,20 @@ impl Session {
         if let Some(&hm) = sources.first() {
             self.warn_misrouted(hm);
         }
-        let Some(&capture) = captures.first() else {
+        let released = self.settings.release_on_mute && self.shared.state.lock().wanted_muted;
+        let plan = self
+            .graph
+            .plan_links(self.settings.source.as_deref(), released);
+        if plan.capture.is_none() {
             self.publish();
             return;
-        };
-        let capture_in: Vec<(u32, String)> = self
-            .graph
-            .node_ports(capture, Direction::In)
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.id, p.channel.clone().unwrap_or_else(|| format!("AUX{i}"))))
-            .collect();
-        let channels: Vec<String> = capture_in.iter().map(|(_, c)| c.clone()).collect();
-
-        // What should exist: source -> the gate's input, unless released while muted.
-        let mut desired: Vec<(u32, u32, u32, u32)> = Vec::new(); // out_node, out_port, in_node, in_port
-        let released = self.settings.release_on_mute && self.shared.state.lock().wanted_muted;
-        let source = self.graph.choose_source(self.settings.source.as_deref());
-        if let (Some(src), false) = (source, released) {
-            for (src_port, idx) in map_channels(&self.graph.source_ports(src), &channels) {
-                if let Some((in_port, _)) = capture_in.get(idx) {
-                    desired.push((src, src_port, capture, *in_port));
-                }
-            }
         }
-        let wanted: BTreeSet<(u32, u32)> = desired.iter().map(|d| (d.1, d.3)).collect();
-
-        // Every other link into the gate's input goes: ours that are stale (a released mic, a
-        // previous source) and anyone else's (a patchbay, a session manager, a spy linking a
-        // second source in). Such a link would be muted with everything else, but while live
-        // only the chosen mic is HardMute.
-        let unwanted: Vec<LinkEntry> = self
-            .graph
-            .links
-            .values()
-            .filter(|l| l.in_node == capture && !wanted.contains(&(l.out_port, l.in_port)))
-            .copied()
+        let wanted: BTreeSet<(u32, u32)> = plan
+            .wanted
+            .iter()
+            .map(|w| (w.out_port, w.in_port))
             .collect();
-        for l in unwanted {
+        for l in plan.unwanted {
             if self.links.remove(&(l.out_port, l.in_port)).is_none() {
                 log::info!(
                     "removing link {} into the gate that HardMute did not make",
@@ -725,7 +701,13 @@ impl Session {
             let _ = self.registry.destroy_global(l.id);
         }
         self.links.retain(|k, _| wanted.contains(k));
-        for (out_node, out_port, in_node, in_port) in desired {
+        for PlannedLink {
+            out_node,
+            out_port,
+            in_node,
+            in_port,
+        } in plan.wanted
+        {
             // A link that already exists (ours from before a restart: they linger) is kept.
             if self.links.contains_key(&(out_port, in_port))
                 || self.graph.link_exists(out_port, in_port)

@@ -592,7 +592,12 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         fs::set_permissions(root.path(), fs::Permissions::from_mode(0o777)).unwrap();
         let path = root.path().join("squatted.sock");
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        // The other user runs a copy of this test binary: the build directory may sit where that
+        // user cannot reach it (CI builds under root's 0700 home).
+        let exe = root.path().join("foreign-server");
+        fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+        fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).unwrap();
+        let mut child = std::process::Command::new(&exe)
             .args([
                 "--exact",
                 "transport::tests::foreign_server_child",
