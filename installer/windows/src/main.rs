@@ -3,6 +3,8 @@
 //! elevation only for the driver). Test-signing steps: README.md.
 
 #[cfg(windows)]
+mod owner;
+#[cfg(windows)]
 mod setupapi;
 
 fn main() {
@@ -15,11 +17,29 @@ fn main() {
     };
     #[cfg(windows)]
     {
-        if let Some(plan) = hardmute_install::setup_plan(&cmd) {
-            std::process::exit(run_plan(&plan));
+        if matches!(
+            cmd,
+            hardmute_install::Command::Setup { .. } | hardmute_install::Command::Remove { .. }
+        ) {
+            let sid = match owner::current_user_sid() {
+                Ok(sid) => sid,
+                Err(e) => {
+                    eprintln!("hardmute-install: {e}");
+                    std::process::exit(1);
+                }
+            };
+            if let Some(plan) = hardmute_install::setup_plan(&cmd, &sid) {
+                std::process::exit(run_plan(&plan));
+            }
         }
         let result = match cmd {
-            hardmute_install::Command::Install { inf } => setupapi::install(&inf),
+            hardmute_install::Command::Install { inf, owner } => {
+                // The owner first: the driver reads it when it loads, which the install does.
+                match owner.as_deref().map(owner::record_owner) {
+                    Some(Err(e)) => Err(e),
+                    _ => setupapi::install(&inf),
+                }
+            }
             hardmute_install::Command::Uninstall => setupapi::uninstall(),
             _ => unreachable!("setup and remove have a plan"),
         };

@@ -30,6 +30,13 @@ pub const SOCKET_ENV: &str = "HARDMUTE_SOCKET";
 pub const SOCKET_FILE: &str = "hardmute.sock";
 
 /// The socket path to use: `$HARDMUTE_SOCKET` if set, else the per-user default.
+/// The calling process's user SID in string form (`S-1-5-21-…`): what the pipe is named by, and
+/// the owner the Windows installer records for the driver.
+#[cfg(windows)]
+pub fn current_user_sid() -> io::Result<String> {
+    platform::sid::current_user_sid_string()
+}
+
 pub fn socket_path() -> io::Result<PathBuf> {
     match std::env::var_os(SOCKET_ENV) {
         Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
@@ -426,7 +433,7 @@ mod platform {
     }
 
     /// The one unsafe corner: reading a process's user SID as a string.
-    mod sid {
+    pub(super) mod sid {
         use std::io;
         use windows_sys::Win32::Foundation::{CloseHandle, LocalFree, HANDLE};
         use windows_sys::Win32::Security::Authorization::ConvertSidToStringSidW;
