@@ -4,8 +4,8 @@
     python3 scripts/check-docs.py
 
 Checked in every tracked text file:
-  - no reference outside the clone: `../shared`, a `DESIGN.md` (the design is docs/design.md),
-    absolute paths of a build machine (/work/, /root/, /home/<user>/);
+  - no reference outside the clone: the project's sibling folders, a design file other than
+    docs/design.md, absolute paths of a build machine (its work folder, root's or a user's home);
   - every repository path it names (in Rust: in comments) (a word starting with one of the top-level folders, e.g.
     `driver/core/src/gate.rs` or `docs/design.md`) exists, as a file or a folder;
   - in Markdown, every relative link target exists (anchors and web links are not followed).
@@ -24,7 +24,7 @@ TOP = ("docs", "driver", "userspace", "installer", "tests", "scripts", "xtask", 
 TEXT_EXT = {".md", ".rs", ".sh", ".toml", ".py", ".conf", ".yml", ".yaml", ".txt", ".lua",
             ".slint", ".wxs", ".inf", ".plist", ".c", ".h", ".json", ".service", ".desktop", ""}
 OUTSIDE = [
-    (re.compile(r"\.\./shared\b"), "points to ../shared, which a clone does not have"),
+    (re.compile(r"\.\./shared\b"), "points to the sibling folder 'shared', which a clone does not have"),
     (re.compile(r"(?<![\w/.-])DESIGN\.md"), "cites DESIGN.md; the design is docs/design.md"),
     (re.compile(r"(?<![\w.])/(work|root)/"), "an absolute path of a build machine"),
     (re.compile(r"(?<![\w.])/home/[a-z]"), "an absolute path of a build machine"),
