@@ -117,7 +117,7 @@ if [ "$BACKEND" = linux ]; then
     unset PIPEWIRE_REMOTE PIPEWIRE_RUNTIME_DIR PIPEWIRE_CONFIG_DIR PIPEWIRE_CONFIG_NAME \
         PIPEWIRE_NODE PIPEWIRE_AUTOCONNECT PULSE_RUNTIME_PATH || true
     export PULSE_SERVER=unix:$XDG_RUNTIME_DIR/pulse/native
-    mkdir -p "$XDG_CONFIG_HOME"
+    mkdir -p "$XDG_CONFIG_HOME/pipewire"   # start_stack puts the rig's pipewire.conf there
     cp -r "$HERE/wireplumber" "$XDG_CONFIG_HOME/wireplumber"
 fi
 # Stops everything this script started, newest first (the panel and hardmuted before PipeWire).
@@ -252,6 +252,15 @@ if [ -n "${MEASURE_SECS:-}" ]; then
     start_panel panel-idle.log
     sleep 2
     measure "panel + tray + hotkey, no level feed (idle window), live"
+    if [ "$BACKEND" = linux ]; then
+        # The real feed: an app records HardMute Microphone, so the physical mic is open and
+        # hardmuted streams the level (<= 20 Hz) that the panel draws.
+        rec_pw feed 48000 1 f32
+        wait_recs feed
+        sleep 2
+        measure "panel + tray + hotkey, drawing hardmuted's level feed (an app records HardMute), live"
+        stop_rec feed
+    fi
     exit 0
 fi
 
