@@ -153,9 +153,16 @@ pub fn target_dir(target: &str) -> PathBuf {
     cache_root().join("target").join(target)
 }
 
-/// The repository root (the workspace this xtask belongs to).
+/// The repository root (the workspace this xtask belongs to). `cargo run` (the `cargo xtask`
+/// alias) sets CARGO_MANIFEST_DIR for the process; that is preferred over the compile-time value
+/// because cargo does not rebuild a path crate whose checkout moved (a CI clone at another path
+/// sharing the target cache would otherwise work on the old checkout).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .filter(|dir| dir.join("Cargo.toml").is_file())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
         .expect("xtask lives one level below the workspace root")
         .to_path_buf()

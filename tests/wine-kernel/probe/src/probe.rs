@@ -1193,6 +1193,28 @@ fn wait_state(
     }
 }
 
+/// Runs `hardmute.exe is-muted` until it reaches the daemon (exit 0 or 1) or `limit` passes.
+fn wait_answering(cli: &str, limit: Duration) -> (bool, Duration) {
+    use std::process::{Command, Stdio};
+    let start = Instant::now();
+    loop {
+        let code = Command::new(cli)
+            .arg("is-muted")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .ok()
+            .and_then(|s| s.code());
+        if matches!(code, Some(0 | 1)) {
+            return (true, start.elapsed());
+        }
+        if start.elapsed() > limit {
+            return (false, start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// hardmuted.exe (its Windows backend: control device, WASAPI capture into the bridge ring)
 /// started twice against the loaded driver, `hardmute.exe unmute`/`mute` through it, and its
 /// process killed each time (the driver must drop its bridge).
@@ -1228,7 +1250,21 @@ fn daemon(checks: &mut Checks, hardmuted: &str, cli: &str) {
             registered,
             format!("bridge_registered after {after:?}"),
         );
+        // The backend registers its bridge before the IPC server listens, so the pipe may not
+        // exist yet: wait until `is-muted` gets an answer (0 muted / 1 live; 3 = no daemon).
+        let answering = if registered {
+            wait_answering(cli, Duration::from_secs(30))
+        } else {
+            (false, Duration::ZERO)
+        };
         if registered {
+            checks.check(
+                &format!("hardmuted.exe answers on its pipe (start {round})"),
+                answering.0,
+                format!("hardmute.exe is-muted answered after {:?}", answering.1),
+            );
+        }
+        if registered && answering.0 {
             for (cmd, muted) in [("unmute", 0), ("mute", 1)] {
                 let out = Command::new(cli).arg(cmd).stdout(Stdio::null()).status();
                 let (ok, after) =
