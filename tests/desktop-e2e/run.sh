@@ -134,9 +134,19 @@ if [ "$BACKEND" = linux ]; then
     make_fake_mic
     play_fake_mic
 fi
-"$BIN_DIR/hardmuted" --backend "$BACKEND" >"$WORK/daemon.log" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 1 100); do "$HARDMUTE" status >/dev/null 2>&1 && break; sleep 0.1; done
+# The simulated OS default input lives in this file (HARDMUTE_SIM_DEFAULT_INPUT_FILE): the user's
+# default before HardMute is the simulated noise mic.
+SIM_DEFAULT=$WORK/sim-default-input
+echo sim-noise >"$SIM_DEFAULT"
+start_daemon() { # start_daemon LOG [VAR=value...]: hardmuted in the background, waits for it
+    local log=$1; shift
+    env "$@" HARDMUTE_SIM_DEFAULT_INPUT_FILE="$SIM_DEFAULT" \
+        "$BIN_DIR/hardmuted" --backend "$BACKEND" >"$WORK/$log" 2>&1 &
+    DAEMON=$!
+    PIDS+=($DAEMON)
+    for _ in $(seq 1 100); do "$HARDMUTE" status >/dev/null 2>&1 && break; sleep 0.1; done
+}
+start_daemon daemon.log
 
 # recording_is zero|signal NAME: what an app recording the HardMute Microphone gets right now
 # (linux backend only). pw-record for 2 s after the graph settled; hm-wav checks every sample is
@@ -215,15 +225,25 @@ tooltip_is() { # tooltip_is TEXT: polls the item's ToolTip for up to 3 s
     echo "     ToolTip: $(sni_get ToolTip | cut -c1-120)"; return 1
 }
 icon_hash() { sni_get IconPixmap | md5sum | cut -c1-32; }
-menu_click() { # menu_click LABEL
-    local path layout id
-    path=$(sni_get Menu | grep -o "'/[^']*'" | tr -d "'")
-    layout=$(gdbus call --session --dest "$ITEM" --object-path "$path" \
-        --method com.canonical.dbusmenu.GetLayout -- 0 -1 "@as []")
-    id=$(echo "$layout" | grep -o "([0-9]*, {[^}]*'label': <'$1'>" | head -1 | grep -o '^([0-9]*' | tr -d '(')
-    [ -n "$id" ] || { echo "     no menu item '$1' in: $(echo "$layout" | cut -c1-300)"; return 1; }
-    gdbus call --session --dest "$ITEM" --object-path "$path" \
-        --method com.canonical.dbusmenu.Event -- "$id" clicked "<0>" 0 >/dev/null
+menu_click() { # menu_click LABEL (a menu whose items just changed may renumber them: retried)
+    local path layout id attempt
+    for attempt in 1 2 3; do
+        path=$(sni_get Menu | grep -o "'/[^']*'" | tr -d "'")
+        layout=$(gdbus call --session --dest "$ITEM" --object-path "$path" \
+            --method com.canonical.dbusmenu.GetLayout -- 0 -1 "@as []")
+        id=$(echo "$layout" | grep -o "([0-9]*, {[^}]*'label': <'$1'>" | head -1 | grep -o '^([0-9]*' | tr -d '(')
+        if [ -n "$id" ] && gdbus call --session --dest "$ITEM" --object-path "$path" \
+            --method com.canonical.dbusmenu.Event -- "$id" clicked "<0>" 0 >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 0.3
+    done
+    echo "     no menu item '$1' in: $(echo "$layout" | cut -c1-300)"; return 1
+}
+quit_panel() { # Quit from the tray menu; a panel still running after 3 s is a failure, then killed
+    menu_click Quit
+    for _ in $(seq 1 30); do kill -0 "$PANEL" 2>/dev/null || return 0; sleep 0.1; done
+    echo "     the panel did not quit"; kill "$PANEL"; wait "$PANEL" 2>/dev/null; return 1
 }
 shot() { timeout 20 import -window "$WID" "$WORK/$1" 2>/dev/null && [ -s "$WORK/$1" ]; }
 
@@ -351,7 +371,7 @@ check "and not in a panel.toml" test ! -e "$HARDMUTE_CONFIG_DIR/panel.toml"
 xdotool mousemove --window "$WID" 196 231 click 1
 sleep 0.5
 check "screenshot of the listeners tab" shot panel-listeners.png
-xdotool mousemove --window "$WID" 347 231 click 1
+xdotool mousemove --window "$WID" 390 231 click 1
 sleep 0.5
 check "screenshot of the About tab (Slint attribution)" shot panel-about.png
 
@@ -394,9 +414,127 @@ sleep 0.5
 check "and it stays live after the release" state_is live hotkey
 "$HARDMUTE" mute >/dev/null
 
+# 4. Protection: the default input (#13). The user picks another default after HardMute claimed
+#    it; hardmuted notices, the tray and the panel say so plainly and offer the one-click fix;
+#    "Check protection" runs `hardmute check` and shows its table with a Fix button.
+check "tray menu Quit ends the push-to-talk panel" quit_panel
+field_within() { # field_within SECS NAME VALUE: polls `hardmute --json status` for "NAME":VALUE
+    for _ in $(seq 1 $(($1 * 10))); do "$HARDMUTE" --json status | grep -q "\"$2\":$3" && return 0; sleep 0.1; done
+    echo "     status: $("$HARDMUTE" --json status)"; return 1
+}
+unprotect() { # the user makes another input the default
+    if [ "$BACKEND" = linux ]; then pactl set-default-source fake-mic
+    else echo sim-noise >"$SIM_DEFAULT"; fi
+}
+title_has() { # title_has TEXT: polls the window's title (what window lists and taskbars show)
+    for _ in $(seq 1 30); do xdotool getwindowname "$WID" 2>/dev/null | grep -q -- "$1" && return 0; sleep 0.1; done
+    echo "     title: $(xdotool getwindowname "$WID" 2>/dev/null)"; return 1
+}
+log_has() { # log_has LOG TEXT [SECS]: polls a log for TEXT
+    for _ in $(seq 1 $((${3:-5} * 10))); do grep -q -- "$2" "$WORK/$1" && return 0; sleep 0.1; done
+    echo "     not in $1: $2"; return 1
+}
+menu_has() { # menu_has TEXT: the tray menu's layout contains TEXT
+    local path
+    path=$(sni_get Menu | grep -o "'/[^']*'" | tr -d "'")
+    gdbus call --session --dest "$ITEM" --object-path "$path" \
+        --method com.canonical.dbusmenu.GetLayout -- 0 -1 "@as []" | grep -q -- "$1"
+}
+menu_item_disabled() { # menu_item_disabled LABEL: the item is there and not enabled
+    local path item
+    path=$(sni_get Menu | grep -o "'/[^']*'" | tr -d "'")
+    item=$(gdbus call --session --dest "$ITEM" --object-path "$path" \
+        --method com.canonical.dbusmenu.GetLayout -- 0 -1 "@as []" | grep -o "{[^}]*'label': <'$1'>[^}]*}")
+    echo "$item" | grep -q "'enabled': <false>" || { echo "     item: $item"; return 1; }
+}
+if [ "$BACKEND" = simulated ]; then
+    check "hardmuted made HardMute the (simulated) default input at install" \
+        bash -c "[ \"\$(cat '$SIM_DEFAULT')\" = hardmute_mic ]"
+fi
+check "status: the default input is protected" field_within 5 default_input_protected true
+start_panel panel-protect.log
+unprotect
+check "the user picks another default: hardmuted reports it unprotected" field_within 8 default_input_protected false
+check "tray tooltip says apps on the default input are NOT protected" \
+    tooltip_is "HardMute: MUTED — apps on the default input are NOT protected"
+check "the panel's title says the default input is NOT protected" title_has "default input NOT protected"
+check "the panel says it plainly (its log repeats the banner)" \
+    log_has panel-protect.log "Apps on the default input are NOT protected"
+check "the tray menu offers the fix" menu_has "Protect the default input"
+sleep 0.3
+check "screenshot: default input not protected" shot panel-unprotected.png
+# The banner's Protect button (right of the banner, under the state button).
+xdotool mousemove --window "$WID" 412 192 click 1
+check "a click on the banner's Protect makes HardMute the default again" field_within 5 default_input_protected true
+check "the tooltip is plain MUTED again" tooltip_is "'HardMute: MUTED'"
+check "the title drops the warning" bash -c "for _ in \$(seq 1 30); do xdotool getwindowname $WID | grep -q 'NOT protected' || exit 0; sleep 0.1; done; exit 1"
+unprotect
+field_within 8 default_input_protected false >/dev/null
+menu_click "Protect the default input"
+check "tray menu 'Protect the default input' fixes it too" field_within 5 default_input_protected true
+unprotect
+field_within 8 default_input_protected false >/dev/null
+# The Protection tab (the banner above moves the tabs down), then "Check protection".
+xdotool mousemove --window "$WID" 280 293 click 1
+sleep 0.3
+xdotool mousemove --window "$WID" 380 345 click 1
+check "Check protection runs hardmute check: the default input is OPEN, with a one-click fix" \
+    log_has panel-protect.log "default input=OPEN (one-click fix)" 20
+sleep 0.5
+check "screenshot: the protection check" shot panel-check.png
+xdotool mousemove --window "$WID" 425 420 click 1
+check "its Fix button makes HardMute the default input" field_within 5 default_input_protected true
+check "and the check, run again, finds the default input closed" \
+    log_has panel-protect.log "default input=closed" 20
+check "tray menu Quit ends the panel" quit_panel
+
+# 5. Another user owns the device (#14): the daemon stays up muted and says why; the panel and
+#    tray say who can unmute and do not offer an unmute; mute still works.
+if [ "$BACKEND" = simulated ]; then
+    "$HARDMUTE" unmute >/dev/null   # saved live: the refused unmute at start is the test
+    kill "$DAEMON"; wait "$DAEMON" 2>/dev/null
+    start_daemon daemon-not-owner.log HARDMUTE_SIM_NOT_OWNER="the HardMute Microphone belongs to uid 1001 (simulated)"
+    check "not the owner: hardmuted stays up, muted, and status says why" \
+        bash -c "\"$HARDMUTE\" --json status | grep -q '\"muted\":true.*\"not_owner\":\"the HardMute Microphone belongs to uid 1001'"
+    out=$("$HARDMUTE" unmute 2>&1); rc=$?
+    check "hardmute unmute is refused (not the owner) and it stays muted" \
+        bash -c "[ $rc -ne 0 ] && echo \"\$1\" | grep -q 'uid 1001' && \"$HARDMUTE\" --json status | grep -q '\"muted\":true'" _ "$out"
+    check "hardmute mute is allowed" "$HARDMUTE" mute
+    HIDDEN=1 start_panel panel-not-owner.log --hidden
+    check "tray tooltip: another user owns the mic, only they can unmute" \
+        tooltip_is "HardMute: MUTED — another user owns the microphone: only they can unmute it"
+    check "tray menu does not offer the unmute (disabled, says only the owner can)" menu_item_disabled "Unmute (only the owning user can)"
+    # 6. One panel per user (#16): a second start (a menu click while the autostarted panel
+    #    runs hidden) shows the first one's window and exits 0; no second window or tray icon.
+    "$PANEL_BIN" >"$WORK/panel-second.log" 2>&1; rc=$?
+    check "a second panel exits 0 and says one is running" \
+        bash -c "[ $rc -eq 0 ] && grep -q 'already running for this user' '$WORK/panel-second.log'"
+    for _ in $(seq 1 50); do WID=$(visible_window); [ -n "$WID" ] && break; sleep 0.1; done
+    check "the first panel showed its window" test -n "$WID"
+    check "exactly one panel window" bash -c "[ \$(xdotool search --name 'HardMute control panel' | wc -l) -eq 1 ]"
+    check "exactly one tray icon" bash -c "[ \$(gdbus call --session --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus --method org.freedesktop.DBus.ListNames | grep -o 'StatusNotifierItem-[0-9]*-[0-9]*' | wc -l) -eq 1 ]"
+    shown=$(grep -c "panel window shown" "$WORK/panel-not-owner.log")
+    "$PANEL_BIN" >"$WORK/panel-third.log" 2>&1; rc=$?
+    check "a third start while the window is open: exits 0, the first raises its window" \
+        bash -c "[ $rc -eq 0 ] && [ \$(grep -c 'panel window shown' '$WORK/panel-not-owner.log') -gt $shown ] && [ \$(xdotool search --name 'HardMute control panel' | wc -l) -eq 1 ]"
+    check "the panel's title says another user owns the mic" title_has "another user owns the mic"
+    check "the panel says who can unmute" log_has panel-not-owner.log "only that user can unmute it. You can still mute it."
+    xdotool mousemove --window "$WID" 230 80 click 1
+    sleep 0.5
+    check "a click on MUTED does not try an unmute (still muted, the panel says why)" \
+        bash -c "\"$HARDMUTE\" --json status | grep -q '\"muted\":true' && grep -q 'unmute not offered' '$WORK/panel-not-owner.log'"
+    sleep 0.3
+    xdotool key ctrl+alt+m
+    sleep 0.5
+    check "the hotkey cannot unmute either (the daemon refuses it)" state_is muted
+    check "screenshot: another user owns the mic" shot panel-not-owner.png
+    check "tray menu Quit ends the not-owner panel" quit_panel
+fi
+
 if [ "${UPDATE_DOCS:-0}" = 1 ]; then
-    for f in panel-muted.png panel-live.png panel-released.png panel-listeners.png panel-about.png; do
-        cp "$WORK/$f" "$ROOT/docs/$f"
+    for f in panel-muted.png panel-live.png panel-released.png panel-listeners.png panel-about.png \
+        panel-unprotected.png panel-check.png panel-not-owner.png; do
+        [ -e "$WORK/$f" ] && cp "$WORK/$f" "$ROOT/docs/$f"
     done
     echo "screenshots copied to docs/"
 fi

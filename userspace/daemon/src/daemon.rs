@@ -107,6 +107,13 @@ impl Daemon {
             }
             other => other?,
         }
+        // A backend that started muted but was refused the device (Windows: the bridge) says so.
+        if not_owner.is_none() {
+            not_owner = backend.not_owner();
+        }
+        if let Some(why) = &not_owner {
+            log::warn!("not the owner: {why}; serving muted (mute allowed, unmute refused)");
+        }
         if let Some(device) = settings.device.clone() {
             // A saved input that is gone (unplugged) is not fatal: use the default, say so.
             if let Err(e) = backend.select_input(Some(&device)) {
@@ -187,7 +194,10 @@ impl Daemon {
             hotkey_mode: inner.settings.hotkey_mode,
             physical_open: status.physical_open,
             counters: status.counters,
-            not_owner: inner.not_owner.clone(),
+            not_owner: inner
+                .not_owner
+                .clone()
+                .or_else(|| inner.backend.not_owner()),
             default_input: inner.default_status.as_ref().and_then(|d| d.name.clone()),
             default_input_protected: inner.default_status.as_ref().map(|d| d.protected),
         }
@@ -957,6 +967,51 @@ mod tests {
             Ok(())
         }
         fn stop(&mut self) {}
+    }
+
+    #[test]
+    fn a_backend_refused_the_device_at_a_muted_start_stays_up_and_says_why() {
+        // As the Windows backend when the driver refuses the bridge: the start succeeds muted
+        // and the backend reports why; it used to end the daemon.
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::in_dir(dir.path());
+        store
+            .save(&Settings {
+                muted: false,
+                ..Settings::default()
+            })
+            .unwrap();
+        let why = "the HardMute Microphone belongs to another user of this PC";
+        let daemon = Daemon::start(store, move |options| {
+            Ok(Box::new(
+                crate::backend::simulated::SimulatedBackend::with_owner(options, Some(why.into())),
+            ))
+        })
+        .unwrap();
+        let state = daemon.state();
+        assert!(state.muted, "a second user's daemon serves muted");
+        assert_eq!(state.not_owner.as_deref(), Some(why));
+        let (outbox, _rx) = sync_channel(8);
+        let unmute = Command::Unmute {
+            source: ChangeSource::Cli,
+        };
+        let err = daemon.execute(1, unmute, &outbox).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotOwner);
+        assert!(daemon.state().muted);
+        let mute = Command::Mute {
+            source: ChangeSource::Cli,
+        };
+        assert!(
+            daemon.execute(2, mute, &outbox).is_ok(),
+            "adding mute is allowed"
+        );
+        let state = daemon.state();
+        assert!(state.muted);
+        assert_eq!(
+            state.not_owner.as_deref(),
+            Some(why),
+            "still said after a mute"
+        );
     }
 
     #[test]

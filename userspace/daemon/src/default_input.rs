@@ -164,7 +164,45 @@ pub fn for_backend(name: &str) -> Option<Box<dyn DefaultInputOs>> {
         "windows" => {
             windows_os::WindowsDefault::find().map(|d| Box::new(d) as Box<dyn DefaultInputOs>)
         }
+        "simulated" => std::env::var_os(SIM_DEFAULT_FILE_ENV)
+            .filter(|p| !p.is_empty())
+            .map(|p| Box::new(FileDefault::new(p.into())) as Box<dyn DefaultInputOs>),
         _ => None,
+    }
+}
+
+/// With the simulated backend: a file holding the "OS default input" (one name), so a test can
+/// play a user who picks another default and watch the daemon, CLI and panel say so.
+pub const SIM_DEFAULT_FILE_ENV: &str = "HARDMUTE_SIM_DEFAULT_INPUT_FILE";
+/// HardMute Microphone's id in that file.
+pub const SIM_HARDMUTE_ID: &str = "hardmute_mic";
+
+/// The simulated OS default input, kept in a file (see [`SIM_DEFAULT_FILE_ENV`]).
+#[derive(Debug)]
+pub struct FileDefault {
+    path: std::path::PathBuf,
+}
+
+impl FileDefault {
+    pub fn new(path: std::path::PathBuf) -> Self {
+        Self { path }
+    }
+}
+
+impl DefaultInputOs for FileDefault {
+    fn current(&mut self) -> Result<Option<String>, String> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) => Ok(Some(text.trim().to_owned()).filter(|n| !n.is_empty())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("{}: {e}", self.path.display())),
+        }
+    }
+    fn set(&mut self, name: &str) -> Result<(), String> {
+        std::fs::write(&self.path, format!("{name}\n"))
+            .map_err(|e| format!("{}: {e}", self.path.display()))
+    }
+    fn hardmute_id(&self) -> &str {
+        SIM_HARDMUTE_ID
     }
 }
 
@@ -284,6 +322,18 @@ mod tests {
             claimed,
             previous: previous.map(str::to_owned),
         }
+    }
+
+    #[test]
+    fn the_simulated_default_lives_in_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut os = FileDefault::new(dir.path().join("default"));
+        assert_eq!(os.current(), Ok(None), "no file = no default");
+        std::fs::write(dir.path().join("default"), "sim-noise\n").unwrap();
+        assert_eq!(os.current(), Ok(Some("sim-noise".into())));
+        os.set(SIM_HARDMUTE_ID).unwrap();
+        assert_eq!(os.current(), Ok(Some(SIM_HARDMUTE_ID.into())));
+        assert_eq!(os.hardmute_id(), SIM_HARDMUTE_ID);
     }
 
     #[test]

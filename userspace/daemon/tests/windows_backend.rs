@@ -98,3 +98,30 @@ fn inputs_are_listed_or_their_absence_is_a_clear_error() {
         Err(e) => panic!("session enumeration failed: {e}"),
     }
 }
+
+/// A second user's daemon (the driver refuses its bridge: NotOwner) stays up muted and says
+/// why, instead of exiting; other refusals still end the start. The decisions the backend's
+/// controller applies, run here as the Windows build (under wine in the cross-check).
+#[test]
+fn a_second_users_daemon_stays_up_muted_and_reports_not_owner() {
+    use policy::{after_registration, start_result, AfterRegistration};
+    let why = "the driver refused the bridge: the HardMute Microphone belongs to another user";
+    assert_eq!(
+        after_registration(Err(BackendError::NotOwner(why.into()))),
+        AfterRegistration::StayUpMuted { why: why.into() }
+    );
+    assert_eq!(after_registration(Ok(())), AfterRegistration::Feed);
+    let busy = BackendError::Failed("another hardmuted is already feeding it".into());
+    assert_eq!(
+        after_registration(Err(busy.clone())),
+        AfterRegistration::Fail(busy)
+    );
+    assert_eq!(start_result(true, Some(why)), Ok(()));
+    assert_eq!(
+        start_result(false, Some(why)),
+        Err(BackendError::NotOwner(why.into()))
+    );
+    // Without a driver nothing is owned by anyone: no not_owner is reported.
+    let b = WindowsBackend::new(options());
+    assert_eq!(b.not_owner(), None);
+}

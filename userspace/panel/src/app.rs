@@ -7,6 +7,7 @@
 //! once the daemon's state comes back with it. A `panel.toml` left by an older panel is handed
 //! to the daemon once and renamed.
 
+use crate::check;
 use crate::config::ConfigFile;
 use crate::hotkey::platform::{self, Availability, HotkeyGrab};
 use crate::hotkey::portal::{self, PortalHotkey, StatusSink};
@@ -15,11 +16,11 @@ use crate::hotkey::{
 };
 use crate::level::{meter_position, LevelFeed, METER_INTERVAL_MS};
 use crate::link::{Link, LinkCommand, LinkEvent};
-use crate::ui::{HardMuteTray, ListenerRow, PanelWindow};
+use crate::ui::{CheckRow, HardMuteTray, ListenerRow, PanelWindow};
 use crate::view;
 use hardmute_ipc::{ChangeSource, DaemonOption, InputDevice, State};
 use parking_lot::Mutex;
-use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
+use slint::{ComponentHandle, Model, ModelRc, SharedString, VecModel};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -331,6 +332,18 @@ impl App {
             }
         });
         let weak = Rc::downgrade(self);
+        self.window.on_protect_clicked(move || {
+            if let Some(app) = weak.upgrade() {
+                app.protect_default();
+            }
+        });
+        let weak = Rc::downgrade(self);
+        self.window.on_check_clicked(move || {
+            if let Some(app) = weak.upgrade() {
+                app.run_check();
+            }
+        });
+        let weak = Rc::downgrade(self);
         self.window.on_refresh_listeners(move || {
             if let Some(app) = weak.upgrade() {
                 app.link.send(LinkCommand::Refresh);
@@ -347,15 +360,22 @@ impl App {
             let weak = Rc::downgrade(self);
             tray.on_unmute_clicked(move || {
                 if let Some(app) = weak.upgrade() {
+                    if app.unmute_refused() {
+                        return;
+                    }
                     app.link.send(LinkCommand::Unmute(ChangeSource::Tray));
+                }
+            });
+            let weak = Rc::downgrade(self);
+            tray.on_protect_clicked(move || {
+                if let Some(app) = weak.upgrade() {
+                    app.protect_default();
                 }
             });
             let weak = Rc::downgrade(self);
             tray.on_open_panel(move || {
                 if let Some(app) = weak.upgrade() {
-                    if let Err(e) = app.window.show() {
-                        log::error!("cannot show the panel: {e}");
-                    }
+                    app.show_window();
                 }
             });
             let weak = Rc::downgrade(self);
@@ -367,12 +387,111 @@ impl App {
         }
     }
 
+    /// Shows the panel window and brings it to the front (tray "Open panel", a second start of
+    /// the panel). An already shown window is mapped again, which raises it.
+    pub fn show_window(&self) {
+        let window = self.window.window();
+        if window.is_visible() {
+            window.set_minimized(false);
+            let _ = self.window.hide();
+        }
+        if let Err(e) = self.window.show() {
+            log::error!("cannot show the panel: {e}");
+        } else {
+            log::info!("panel window shown");
+        }
+    }
+
+    /// Another user owns the device: an unmute cannot work, so it is not sent; the user is
+    /// told why instead.
+    fn unmute_refused(&self) -> bool {
+        let note = self.state.borrow().as_ref().and_then(view::owner_note);
+        match note {
+            Some(note) => {
+                log::info!("unmute not offered: {note}");
+                self.window.set_status_line(format!("⚠ {note}").into());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The one-click fix for the default input (`hardmute protect`); a shown check table is
+    /// checked again afterwards (the link runs the two in order).
+    fn protect_default(&self) {
+        log::info!("protect: making the HardMute Microphone the default input");
+        self.link.send(LinkCommand::ProtectDefault);
+        if self.window.get_check_rows().row_count() > 0 {
+            self.run_check();
+        }
+    }
+
+    /// "Check protection": `hardmute check --json`, run by the link off the UI thread.
+    fn run_check(&self) {
+        if self.window.get_check_running() {
+            return;
+        }
+        let program = check::cli_program();
+        log::info!("check: running {} check", program.display());
+        self.window.set_check_running(true);
+        self.link.send(LinkCommand::Check(program));
+    }
+
+    fn show_check(&self, result: Result<check::Report, String>) {
+        self.window.set_check_running(false);
+        match result {
+            Ok(report) => {
+                let summary = check::summary(&report);
+                let rows: Vec<CheckRow> = report
+                    .routes
+                    .iter()
+                    .map(|r| CheckRow {
+                        route: r.route.clone().into(),
+                        status: match r.status {
+                            check::Verdict::Open => "OPEN",
+                            check::Verdict::Closed => "closed",
+                            check::Verdict::Unknown => "unknown",
+                        }
+                        .into(),
+                        open: r.status == check::Verdict::Open,
+                        detail: r.detail.clone().into(),
+                        fix: r.fix.clone().into(),
+                        fixable: r.one_click_fix().is_some(),
+                    })
+                    .collect();
+                let listed: Vec<String> = rows
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{}={}{}",
+                            r.route,
+                            r.status,
+                            if r.fixable { " (one-click fix)" } else { "" }
+                        )
+                    })
+                    .collect();
+                log::info!("check: {summary} [{}]", listed.join("; "));
+                self.window.set_check_summary(summary.into());
+                self.window
+                    .set_check_rows(ModelRc::new(VecModel::from(rows)));
+            }
+            Err(e) => {
+                log::warn!("check failed: {e}");
+                self.window
+                    .set_check_summary(format!("The check could not run: {e}").into());
+                self.window
+                    .set_check_rows(ModelRc::new(VecModel::from(Vec::<CheckRow>::new())));
+            }
+        }
+    }
+
     /// The state button does what its label says, from the state the user sees: a click on
     /// MUTED unmutes, a click on LIVE mutes (a toggle could undo a change the user has not seen
     /// yet).
     fn request_flip(&self, source: ChangeSource) {
         let muted = self.state.borrow().as_ref().map(|s| s.muted);
         match muted {
+            Some(true) if self.unmute_refused() => {}
             Some(true) => self.link.send(LinkCommand::Unmute(source)),
             Some(false) => self.link.send(LinkCommand::Mute(source)),
             None => log::info!("no daemon: nothing to change"),
@@ -521,8 +640,14 @@ impl App {
                 self.daemon_level.set(false);
                 self.window.set_connected(false);
                 self.window.set_status_line(why.into());
+                self.window.set_default_note("".into());
+                self.window.set_owner_note("".into());
+                self.window.set_can_unmute(true);
                 if let Some(tray) = &self.tray {
                     tray.set_connected(false);
+                    tray.set_tooltip_text(view::tray_tooltip(None).into());
+                    tray.set_default_unprotected(false);
+                    tray.set_can_unmute(true);
                 }
                 self.update_meter();
             }
@@ -548,6 +673,7 @@ impl App {
             LinkEvent::RequestFailed(why) => {
                 self.window.set_status_line(format!("⚠ {why}").into());
             }
+            LinkEvent::Check(result) => self.show_check(result),
         }
     }
 
@@ -559,9 +685,23 @@ impl App {
         self.window.set_start_muted(state.start_muted);
         self.window.set_release_on_mute(state.release_on_mute);
         self.window.set_physical_open(state.physical_open);
+        let default_note = view::default_input_note(&state).unwrap_or_default();
+        let owner_note = view::owner_note(&state).unwrap_or_default();
+        if default_note != self.window.get_default_note().as_str() && !default_note.is_empty() {
+            log::warn!("{default_note}");
+        }
+        if owner_note != self.window.get_owner_note().as_str() && !owner_note.is_empty() {
+            log::warn!("{owner_note}");
+        }
+        self.window.set_default_note(default_note.into());
+        self.window.set_owner_note(owner_note.into());
+        self.window.set_can_unmute(view::can_unmute(&state));
         if let Some(tray) = &self.tray {
             tray.set_connected(true);
             tray.set_muted(state.muted);
+            tray.set_can_unmute(view::can_unmute(&state));
+            tray.set_default_unprotected(state.default_input_protected == Some(false));
+            tray.set_tooltip_text(view::tray_tooltip(Some(&state)).into());
         }
         self.follow_hotkey(&state);
         self.state.replace(Some(state));

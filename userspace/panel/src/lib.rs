@@ -8,14 +8,18 @@
 //! - [`config`]: the panel's own settings (`panel.toml`: hotkey and its mode);
 //! - [`level`]: the local-only input-level feed for the meter;
 //! - [`app`]: wires the Slint components to the link;
-//! - [`autostart`]: the XDG autostart entry.
+//! - [`autostart`]: the XDG autostart entry;
+//! - [`check`]: "Check protection" (runs `hardmute check --json`);
+//! - [`single`]: one panel per user (a second start shows the first one's window).
 
 pub mod app;
 pub mod autostart;
+pub mod check;
 pub mod config;
 pub mod hotkey;
 pub mod level;
 pub mod link;
+pub mod single;
 pub mod view;
 
 /// The Slint components generated from `ui/panel.slint`.

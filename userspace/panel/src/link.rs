@@ -36,6 +36,11 @@ pub enum LinkCommand {
     SetOption(DaemonOption),
     /// Re-read the device and listener lists.
     Refresh,
+    /// Make the HardMute Microphone the OS's default input again (`hardmute protect`).
+    ProtectDefault,
+    /// Run `hardmute check --json` (the program given) on a thread of its own; the report
+    /// comes back as [`LinkEvent::Check`].
+    Check(PathBuf),
 }
 
 /// What the link tells the UI.
@@ -54,6 +59,8 @@ pub enum LinkEvent {
     Listeners(Vec<Listener>),
     /// A request failed (refused, unknown device, backend error...).
     RequestFailed(String),
+    /// The result of a [`LinkCommand::Check`].
+    Check(Result<crate::check::Report, String>),
 }
 
 /// Where events go: the app posts them to the UI thread; tests collect them.
@@ -230,6 +237,23 @@ fn run_command(
         }
         LinkCommand::SetOption(option) => {
             with_client(client, socket, |c| c.set_option(option.clone())).map(drop)
+        }
+        LinkCommand::ProtectDefault => {
+            with_client(client, socket, |c| c.protect_default()).map(drop)
+        }
+        LinkCommand::Check(program) => {
+            // Seconds long on Linux (it records through each route): never on this thread,
+            // which carries the mute requests.
+            let (program, socket, report_to) = (program.clone(), socket.to_owned(), sink.clone());
+            let spawned = thread::Builder::new()
+                .name("hardmute-check".into())
+                .spawn(move || report_to(LinkEvent::Check(crate::check::run(&program, &socket))));
+            if let Err(e) = spawned {
+                sink(LinkEvent::Check(Err(format!(
+                    "cannot start the check: {e}"
+                ))));
+            }
+            Ok(())
         }
         LinkCommand::Refresh => {
             match with_client(client, socket, |c| c.devices()) {

@@ -10,6 +10,7 @@ use hardmute_panel::autostart;
 use hardmute_panel::config::ConfigFile;
 use hardmute_panel::level::{LevelFeed, SyntheticLevel};
 use hardmute_panel::link::{EventSink, Link, LinkEvent};
+use hardmute_panel::single::{self, Claim};
 use hardmute_panel::ui::{HardMuteTray, PanelWindow};
 use slint::ComponentHandle;
 use std::cell::RefCell;
@@ -52,6 +53,18 @@ thread_local! {
     static APP: RefCell<Option<(Rc<App>, mpsc::Receiver<LinkEvent>)>> = const { RefCell::new(None) };
 }
 
+/// A second start of the panel asked this one to show its window (on the single-instance
+/// thread): done on the UI thread.
+fn on_show_request() {
+    let _ = slint::invoke_from_event_loop(|| {
+        APP.with(|app| {
+            if let Some((app, _)) = &*app.borrow() {
+                app.show_window();
+            }
+        })
+    });
+}
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let args = Args::parse();
@@ -81,6 +94,25 @@ fn main() -> ExitCode {
         Err(e) => {
             log::error!("no socket path: {e}");
             return ExitCode::FAILURE;
+        }
+    };
+    // One panel per user: a second start shows the first one's window and exits.
+    let _single = match single::Paths::for_daemon_socket(&socket)
+        .and_then(|paths| single::claim(&paths, on_show_request))
+    {
+        Ok(Claim::First(guard)) => Some(guard),
+        Ok(Claim::Second(Ok(()))) => {
+            log::info!("a HardMute panel is already running for this user: showed its window");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Claim::Second(Err(e))) => {
+            log::error!("a HardMute panel is already running for this user, but {e}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // Better two panels than none.
+            log::warn!("cannot check for another panel ({e}); starting anyway");
+            None
         }
     };
     // The hotkey lives in hardmuted; a panel.toml of an older panel is handed over once.

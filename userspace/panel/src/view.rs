@@ -12,18 +12,14 @@ pub fn status_line(state: &State) -> String {
     } else {
         "physical mic released"
     };
-    let mut line = format!(
+    // The default input and the owner are said in banners of their own (with their fix).
+    format!(
         "{} by {} · backend {} · {}",
         if state.muted { "Muted" } else { "Live" },
         state.source,
         state.backend,
         mic
-    );
-    if let Some(note) = default_input_note(state) {
-        line.push_str(" · ");
-        line.push_str(&note);
-    }
-    line
+    )
 }
 
 /// Said plainly when the OS's default input is not HardMute: apps that record "the default"
@@ -31,10 +27,45 @@ pub fn status_line(state: &State) -> String {
 pub fn default_input_note(state: &State) -> Option<String> {
     (state.default_input_protected == Some(false)).then(|| {
         format!(
-            "⚠ default input is {}: apps using it are NOT protected (fix: `hardmute protect`)",
+            "⚠ Apps on the default input are NOT protected: the default input is {}, not the \
+             HardMute Microphone, so apps that record the default hear the room even while muted.",
             state.default_input.as_deref().unwrap_or("another input")
         )
     })
+}
+
+/// Said when the driver refused this user control of the virtual mic: another user owns it.
+/// This user may add mute; only the owner can unmute. `None` when this user owns it.
+pub fn owner_note(state: &State) -> Option<String> {
+    state.not_owner.as_deref().map(|why| {
+        format!(
+            "Another user of this computer owns the HardMute Microphone: only that user can \
+             unmute it. You can still mute it. ({why})"
+        )
+    })
+}
+
+/// Whether an unmute can work: not when another user owns the device (the driver refuses it).
+pub fn can_unmute(state: &State) -> bool {
+    state.not_owner.is_none()
+}
+
+/// The tray's tooltip: the state first (MUTED / LIVE / NO DAEMON), then what the user must
+/// know about it, in plain words.
+pub fn tray_tooltip(state: Option<&State>) -> String {
+    let Some(state) = state else {
+        return "HardMute: NO DAEMON".into();
+    };
+    let mut text = format!("HardMute: {}", if state.muted { "MUTED" } else { "LIVE" });
+    if state.not_owner.is_some() {
+        text.push_str(" — another user owns the microphone: only they can unmute it");
+    }
+    if state.default_input_protected == Some(false) {
+        text.push_str(
+            " — apps on the default input are NOT protected (fix: \"Protect the default input\")",
+        );
+    }
+    text
 }
 
 /// The device chooser: labels (entry 0 = system default), the name behind each entry, and
@@ -192,9 +223,45 @@ mod tests {
         assert_eq!(default_input_note(&s), None);
         s.default_input_protected = Some(false);
         s.default_input = Some("usb".into());
-        assert!(status_line(&s).ends_with(
-            "⚠ default input is usb: apps using it are NOT protected (fix: `hardmute protect`)"
+        assert!(default_input_note(&s).unwrap().starts_with(
+            "⚠ Apps on the default input are NOT protected: the default input is usb,"
         ));
+        assert!(
+            !status_line(&s).contains("NOT protected"),
+            "said in its banner"
+        );
+    }
+
+    #[test]
+    fn tray_and_panel_say_when_the_default_is_unprotected_or_another_user_owns_the_mic() {
+        assert_eq!(tray_tooltip(None), "HardMute: NO DAEMON");
+        let mut s = state(true, true);
+        assert_eq!(tray_tooltip(Some(&s)), "HardMute: MUTED");
+        assert!(can_unmute(&s));
+        assert_eq!(owner_note(&s), None);
+        s.default_input_protected = Some(false);
+        assert_eq!(
+            tray_tooltip(Some(&s)),
+            "HardMute: MUTED — apps on the default input are NOT protected (fix: \"Protect the default input\")"
+        );
+        s.default_input_protected = None;
+        assert_eq!(
+            tray_tooltip(Some(&s)),
+            "HardMute: MUTED",
+            "unknown is not said as unprotected"
+        );
+        s.not_owner = Some("uid 501 owns it".into());
+        assert!(!can_unmute(&s), "the driver would refuse the unmute");
+        assert_eq!(
+            tray_tooltip(Some(&s)),
+            "HardMute: MUTED — another user owns the microphone: only they can unmute it"
+        );
+        let note = owner_note(&s).unwrap();
+        assert!(note.contains("only that user can unmute"), "{note}");
+        assert!(note.contains("You can still mute it"), "{note}");
+        assert!(note.ends_with("(uid 501 owns it)"), "{note}");
+        s.muted = false;
+        assert!(tray_tooltip(Some(&s)).starts_with("HardMute: LIVE — another user"));
     }
 
     #[test]

@@ -125,3 +125,81 @@ fn every_control_has_an_accessible_label_and_the_state_button_is_operable() {
         0
     );
 }
+
+/// The protection banners (default input not protected, another user owns the mic) and the
+/// "Check protection" table are told to a screen reader, and their buttons work from it.
+#[test]
+fn protection_banners_and_the_check_table_are_announced_and_operable() {
+    use hardmute_panel::ui::CheckRow;
+    i_slint_backend_testing::init_no_event_loop();
+    let ui = PanelWindow::new().unwrap();
+    ui.set_connected(true);
+    ui.set_muted(true);
+    ui.show().unwrap();
+    let default_note = "⚠ Apps on the default input are NOT protected: the default input is usb";
+    let owner_note =
+        "Another user of this computer owns the HardMute Microphone: only that user can unmute it.";
+    assert_eq!(
+        ElementHandle::find_by_accessible_label(&ui, default_note).count(),
+        0,
+        "no banner while protected"
+    );
+    ui.set_default_note(default_note.into());
+    ui.set_owner_note(owner_note.into());
+    ui.set_can_unmute(false);
+    assert_eq!(
+        ElementHandle::find_by_accessible_label(&ui, default_note).count(),
+        1
+    );
+    assert_eq!(
+        ElementHandle::find_by_accessible_label(&ui, owner_note).count(),
+        1
+    );
+
+    let protects = Rc::new(Cell::new(0));
+    ui.on_protect_clicked({
+        let protects = protects.clone();
+        move || protects.set(protects.get() + 1)
+    });
+    let protect: Vec<_> = ElementHandle::find_by_accessible_label(
+        &ui,
+        "Make the HardMute Microphone the default input again",
+    )
+    .collect();
+    assert_eq!(protect.len(), 1, "the banner's Protect button");
+    protect[0].invoke_accessible_default_action();
+    assert_eq!(protects.get(), 1);
+
+    ui.set_check_rows(ModelRc::new(VecModel::from(vec![CheckRow {
+        route: "default input".into(),
+        status: "OPEN".into(),
+        open: true,
+        detail: "the default input is usb".into(),
+        fix: "run `hardmute protect`".into(),
+        fixable: true,
+    }])));
+    ui.set_current_tab(2); // Protection
+    let checks = Rc::new(Cell::new(0));
+    ui.on_check_clicked({
+        let checks = checks.clone();
+        move || checks.set(checks.get() + 1)
+    });
+    let button: Vec<_> = ElementQuery::from_root(&ui)
+        .find_all()
+        .into_iter()
+        .filter(|e| {
+            e.accessible_label()
+                .is_some_and(|l| l.starts_with("Check protection"))
+        })
+        .collect();
+    assert_eq!(button.len(), 1, "the Check protection button");
+    button[0].invoke_accessible_default_action();
+    assert_eq!(checks.get(), 1);
+    let row =
+        "default input: OPEN. the default input is usb. How to close it: run `hardmute protect`";
+    assert_eq!(
+        ElementHandle::find_by_accessible_label(&ui, row).count(),
+        1,
+        "the table's row is one announced list item"
+    );
+}

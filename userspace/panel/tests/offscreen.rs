@@ -307,5 +307,63 @@ fn panel_renders_both_states_and_its_button_drives_the_daemon() {
     assert!(ui.get_muted(), "the persisted state (muted) is shown");
     let (red, _) = button_colours(&render(&window), button_rect(&ui), MUTED_BG);
     assert!(red > 0.6, "red again after the reconnect ({red:.2})");
+
+    // Another user owns the device (the simulated backend plays the driver's refusal): the
+    // daemon stays up muted and says why; the panel draws the banner, says who can unmute, and
+    // a click on MUTED sends no unmute.
+    daemon.shutdown();
+    pump_until(&app, &events, "the disconnect", |app| {
+        !app.window.get_connected()
+    });
+    let band = |frame: &Frame| {
+        // The owner banner's grey-blue, anywhere between the button and the tabs.
+        let (_, y0, _, h) = button_rect(&ui);
+        (y0 + h..y0 + h + 120)
+            .flat_map(|y| (0..WIDTH).map(move |x| (x, y)))
+            .filter(|&(x, y)| frame.at(x, y) == [0xec, 0xef, 0xf1])
+            .count()
+    };
+    assert_eq!(band(&render(&window)), 0, "no owner banner for the owner");
+    std::env::set_var(
+        hardmuted::backend::simulated::NOT_OWNER_ENV,
+        "uid 1001 owns the HardMute Microphone",
+    );
+    let daemon = hardmuted::run(
+        "simulated",
+        hardmuted::StateStore::in_dir(dir.path()),
+        &socket,
+    )
+    .expect("a second user's daemon stays up");
+    std::env::remove_var(hardmuted::backend::simulated::NOT_OWNER_ENV);
+    pump_until(&app, &events, "the not-owner state", |app| {
+        app.window.get_connected() && !app.window.get_owner_note().is_empty()
+    });
+    assert!(ui.get_muted() && !ui.get_can_unmute());
+    assert!(
+        ui.get_owner_note().contains("only that user can unmute it"),
+        "{}",
+        ui.get_owner_note()
+    );
+    let frame = render(&window);
+    assert!(band(&frame) > 2000, "the owner banner is drawn");
+    let (red, _) = button_colours(&frame, button_rect(&ui), MUTED_BG);
+    assert!(red > 0.6, "still the muted red ({red:.2})");
+    let mut observer = Client::connect(&socket).unwrap();
+    let (cx, cy) = (ui.get_state_button_x(), ui.get_state_button_y());
+    click(&window, cx, cy);
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < deadline {
+        if let Ok(event) = events.recv_timeout(Duration::from_millis(50)) {
+            app.handle(event);
+        }
+    }
+    assert!(observer.status().unwrap().muted, "still muted");
+    // A refused unmute would come back as the driver's error; the panel did not send one and
+    // says why instead.
+    assert!(
+        ui.get_status_line().contains("only that user can unmute"),
+        "the click is answered with why: {}",
+        ui.get_status_line()
+    );
     daemon.shutdown();
 }

@@ -139,6 +139,13 @@ pub trait Backend: Send {
     /// Stops the bridge. The virtual mic stays muted-or-silent (fail closed).
     fn stop(&mut self);
 
+    /// Set while the driver refuses this user control of the virtual mic because another user
+    /// owns it (why, as the driver told it). The daemon stays up muted and reports it in its
+    /// state; adding mute stays allowed, unmuting is refused with `NotOwner`.
+    fn not_owner(&self) -> Option<String> {
+        None
+    }
+
     /// The level of the virtual mic's signal over the last metering window: 0 while muted
     /// whatever the room does. Linux and simulated measure after the gate; Windows and macOS,
     /// whose gate is in the driver, measure the bridge's captured input and report it only

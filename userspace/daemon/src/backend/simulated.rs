@@ -11,6 +11,10 @@
 //!   generation must be all zeros; every non-zero sample there is counted
 //!   (`nonzero_samples_while_muted`, which must stay 0). It also meters what it got, as the
 //!   Linux filter does: peak and RMS per 50 ms window of the *delivered* audio (0 while muted).
+//!
+//! `HARDMUTE_SIM_NOT_OWNER=<why>` plays a device owned by another user (the Windows driver's and
+//! the macOS plug-in's rule): it starts muted, adding mute works, unmuting is refused with
+//! `NotOwner`, and `not_owner` says why (for the panel's tests; nothing else reads it).
 
 use super::{Backend, BackendError, BackendOptions, BackendStatus, LevelReading};
 use hardmute_core::control::{Authority, ControlBlock};
@@ -40,6 +44,9 @@ const INPUTS: &[(&str, &str)] = &[
     ("sim-sine", "Simulated microphone (440 Hz sine)"),
     ("sim-noise", "Simulated microphone (deterministic noise)"),
 ];
+
+/// Set to play a device that another user owns (see the module docs).
+pub const NOT_OWNER_ENV: &str = "HARDMUTE_SIM_NOT_OWNER";
 
 /// State shared with the two threads.
 struct Shared {
@@ -89,6 +96,7 @@ pub struct SimulatedBackend {
     options: BackendOptions,
     shared: Option<Arc<Shared>>,
     threads: Vec<JoinHandle<()>>,
+    not_owner: Option<String>,
 }
 
 fn input_index(name: Option<&str>) -> Result<usize, BackendError> {
@@ -108,10 +116,17 @@ fn input_index(name: Option<&str>) -> Result<usize, BackendError> {
 
 impl SimulatedBackend {
     pub fn new(options: BackendOptions) -> Self {
+        let not_owner = std::env::var(NOT_OWNER_ENV).ok().filter(|v| !v.is_empty());
+        Self::with_owner(options, not_owner)
+    }
+
+    /// `not_owner`: play a device another user owns (why, as a driver would say it).
+    pub fn with_owner(options: BackendOptions, not_owner: Option<String>) -> Self {
         Self {
             options,
             shared: None,
             threads: Vec::new(),
+            not_owner,
         }
     }
 
@@ -219,6 +234,7 @@ impl Backend for SimulatedBackend {
         if self.shared.is_some() {
             return Ok(());
         }
+        let initial_muted = initial_muted || self.not_owner.is_some();
         // An input that is gone is not a reason to leave the virtual mic down: start on the
         // default one; the daemon's select_input reports the missing one.
         let input = input_index(self.options.device.as_deref()).unwrap_or(0);
@@ -266,8 +282,15 @@ impl Backend for SimulatedBackend {
         Ok(())
     }
 
+    fn not_owner(&self) -> Option<String> {
+        self.not_owner.clone()
+    }
+
     fn set_hard_mute(&mut self, muted: bool, source: ChangeSource) -> Result<(), BackendError> {
         let shared = self.shared()?;
+        if let (false, Some(why)) = (muted, &self.not_owner) {
+            return Err(BackendError::NotOwner(why.clone()));
+        }
         shared
             .control
             .set_muted(muted, source, Authority::Owner)

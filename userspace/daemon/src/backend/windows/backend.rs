@@ -46,6 +46,9 @@ struct LinkState {
     fallback: bool,
     bridge_registered: bool,
     last_problem: Option<String>,
+    /// Set while the driver refuses this user's bridge because another user owns the HardMute
+    /// Microphone (the daemon stays up muted and reports it; see `policy::after_registration`).
+    not_owner: Option<String>,
 }
 
 struct Shared {
@@ -138,9 +141,11 @@ impl Backend for WindowsBackend {
         let ready = ready_rx
             .recv()
             .unwrap_or_else(|_| Err(BackendError::Failed("the bridge thread died".into())));
-        // The bridge registration made this user the owner: only now may it unmute.
+        // The bridge registration made this user the owner: only now may it unmute. A user who
+        // is not the owner stays up muted (the controller runs without a bridge).
+        let not_owner = self.shared.link.lock().not_owner.clone();
         let result = ready.and_then(|()| {
-            if initial_muted {
+            if initial_muted || not_owner.is_some() {
                 Ok(())
             } else {
                 device
@@ -154,7 +159,7 @@ impl Backend for WindowsBackend {
         }
         // Open the mic now rather than at the first poll.
         self.send(Command::Replan);
-        Ok(())
+        policy::start_result(initial_muted, not_owner.as_deref())
     }
 
     fn set_hard_mute(&mut self, muted: bool, source: ChangeSource) -> Result<(), BackendError> {
@@ -238,6 +243,10 @@ impl Backend for WindowsBackend {
     /// get; the capture callback meters the physical mic instead, which is the room even while
     /// muted. So the reading counts only while the driver reports live with one generation
     /// before and after it is read (no driver or no answer = muted): zeros otherwise.
+    fn not_owner(&self) -> Option<String> {
+        self.shared.link.lock().not_owner.clone()
+    }
+
     fn level(&self) -> Option<LevelReading> {
         let device = self.device.as_ref()?;
         let live = || {
@@ -306,13 +315,26 @@ impl ControllerContext {
                 return;
             }
         };
-        let registration = match BridgeRegistration::register(self.device.clone()) {
-            Ok(r) => Arc::new(r),
-            Err(e) => {
+        let first = BridgeRegistration::register(self.device.clone());
+        let (registration, outcome) = match first {
+            Ok(r) => (Some(Arc::new(r)), policy::after_registration(Ok(()))),
+            Err(e) => (None, policy::after_registration(Err(e))),
+        };
+        let mut last_failure = None;
+        match outcome {
+            policy::AfterRegistration::Feed => {}
+            policy::AfterRegistration::StayUpMuted { why } => {
+                log::warn!("{why}; staying up muted (mute allowed, unmute refused by the driver)");
+                let mut link = self.shared.link.lock();
+                link.last_problem = Some(why.clone());
+                link.not_owner = Some(why);
+                last_failure = Some(Instant::now());
+            }
+            policy::AfterRegistration::Fail(e) => {
                 let _ = ready.send(Err(e));
                 return;
             }
-        };
+        }
         let watch_tx = self.tx.clone();
         let _watcher = DeviceWatcher::register(move |event| {
             let _ = watch_tx.send(Command::Device(event));
@@ -320,7 +342,7 @@ impl ControllerContext {
         .map_err(|e| log::warn!("not following device changes: {e}"))
         .ok();
         let mut st = Running {
-            registration: Some(registration),
+            registration,
             capture: None,
             endpoints: devices::capture_endpoints().unwrap_or_else(|e| {
                 log::warn!("cannot list capture endpoints: {e}");
@@ -328,7 +350,7 @@ impl ControllerContext {
             }),
             muted: true,
             app_recording: false,
-            last_failure: None,
+            last_failure,
             watch: BridgeWatch::default(),
             started: Instant::now(),
         };
@@ -369,7 +391,12 @@ impl ControllerContext {
         // and waits for the driver before freeing the memory.
         st.capture = None;
         st.registration = None;
-        *self.shared.link.lock() = LinkState::default();
+        let mut link = self.shared.link.lock();
+        let not_owner = link.not_owner.take();
+        *link = LinkState {
+            not_owner,
+            ..LinkState::default()
+        };
     }
 
     fn may_retry(st: &Running) -> bool {
@@ -413,10 +440,21 @@ impl ControllerContext {
         }
         if st.registration.is_none() && Self::may_retry(st) {
             match BridgeRegistration::register(self.device.clone()) {
-                Ok(r) => st.registration = Some(Arc::new(r)),
+                Ok(r) => {
+                    st.registration = Some(Arc::new(r));
+                    let mut link = self.shared.link.lock();
+                    if link.not_owner.take().is_some() {
+                        log::info!("the driver accepted this user's bridge: no longer refused");
+                    }
+                }
                 Err(e) => {
                     st.last_failure = Some(Instant::now());
-                    self.shared.link.lock().last_problem = Some(e.to_string());
+                    let mut link = self.shared.link.lock();
+                    link.not_owner = match &e {
+                        BackendError::NotOwner(why) => Some(why.clone()),
+                        _ => None,
+                    };
+                    link.last_problem = Some(e.to_string());
                 }
             }
         }

@@ -142,6 +142,39 @@ pub fn plan(i: PlanInputs<'_>) -> Plan {
     }
 }
 
+/// What the backend does once its first bridge registration has been answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AfterRegistration {
+    /// Registered: this user's daemon feeds the driver and may unmute.
+    Feed,
+    /// The driver refused the bridge because another user owns the HardMute Microphone: stay
+    /// up, muted, report `why` (in `status` and the panel), keep adding mute when asked, and
+    /// let the driver refuse every unmute (`NotOwner`). The controller keeps retrying the
+    /// registration quietly, so the day the owner record names this user, it feeds.
+    StayUpMuted { why: String },
+    /// Anything else (no driver, a broken ring, another daemon of this user): the backend does
+    /// not start.
+    Fail(BackendError),
+}
+
+pub fn after_registration(result: Result<(), BackendError>) -> AfterRegistration {
+    match result {
+        Ok(()) => AfterRegistration::Feed,
+        Err(BackendError::NotOwner(why)) => AfterRegistration::StayUpMuted { why },
+        Err(e) => AfterRegistration::Fail(e),
+    }
+}
+
+/// What `start(initial_muted)` returns once the controller is up: a start asked to unmute by a
+/// daemon whose user does not own the device says why (the daemon then stays up muted and shows
+/// it); a muted start is fine either way.
+pub fn start_result(initial_muted: bool, not_owner: Option<&str>) -> Result<(), BackendError> {
+    match not_owner {
+        Some(why) if !initial_muted => Err(BackendError::NotOwner(why.to_owned())),
+        _ => Ok(()),
+    }
+}
+
 /// What to do to get from the capture that is open (`current` endpoint id) to `plan`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -315,6 +348,53 @@ mod tests {
             ep("{usb}", "Microphone (USB Audio)", false),
             ep("{arr}", "Microphone Array (Realtek)", false),
         ]
+    }
+
+    #[test]
+    fn a_second_users_daemon_stays_up_muted_and_says_why() {
+        let why = "the driver refused the bridge: the HardMute Microphone belongs to another user";
+        // The driver's answer to the bridge registration decides.
+        assert_eq!(after_registration(Ok(())), AfterRegistration::Feed);
+        let outcome = after_registration(Err(BackendError::NotOwner(why.into())));
+        assert_eq!(
+            outcome,
+            AfterRegistration::StayUpMuted { why: why.into() },
+            "not the owner: stay up, muted (it used to end the daemon)"
+        );
+        // Other failures still end the start: the daemon must not pretend to serve.
+        for e in [
+            BackendError::Failed("another hardmuted is already feeding it".into()),
+            BackendError::NotRunning,
+        ] {
+            assert_eq!(
+                after_registration(Err(e.clone())),
+                AfterRegistration::Fail(e)
+            );
+        }
+        // A muted start succeeds; a start asked to unmute is told why (the daemon then starts
+        // muted and reports `not_owner`).
+        assert_eq!(start_result(true, Some(why)), Ok(()));
+        assert_eq!(
+            start_result(false, Some(why)),
+            Err(BackendError::NotOwner(why.into()))
+        );
+        assert_eq!(start_result(false, None), Ok(()));
+        // With no bridge the physical mic stays closed, even while an app records and even
+        // if the driver said live: a non-owner never feeds the device.
+        let endpoints = room();
+        for muted in [true, false] {
+            assert_eq!(
+                plan(PlanInputs {
+                    endpoints: &endpoints,
+                    selection: None,
+                    muted,
+                    release_on_mute: false,
+                    bridge_registered: false,
+                    app_recording: true,
+                }),
+                Plan::Closed(WhyClosed::NoBridge)
+            );
+        }
     }
 
     #[test]
