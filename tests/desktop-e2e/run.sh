@@ -486,6 +486,8 @@ xdotool mousemove --window "$WID" 425 420 click 1
 check "its Fix button makes HardMute the default input" field_within 5 default_input_protected true
 check "and the check, run again, finds the default input closed" \
     log_has panel-protect.log "default input=closed" 20
+[ "$BACKEND" = simulated ] && check "and, on the simulated backend, no open route at all (the bridge is HardMute's own)" \
+    log_has panel-protect.log "check: No open route found" 5
 check "tray menu Quit ends the panel" quit_panel
 
 # 5. Another user owns the device (#14): the daemon stays up muted and says why; the panel and
@@ -515,8 +517,17 @@ if [ "$BACKEND" = simulated ]; then
     check "exactly one tray icon" bash -c "[ \$(gdbus call --session --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus --method org.freedesktop.DBus.ListNames | grep -o 'StatusNotifierItem-[0-9]*-[0-9]*' | wc -l) -eq 1 ]"
     shown=$(grep -c "panel window shown" "$WORK/panel-not-owner.log")
     "$PANEL_BIN" >"$WORK/panel-third.log" 2>&1; rc=$?
-    check "a third start while the window is open: exits 0, the first raises its window" \
-        bash -c "[ $rc -eq 0 ] && [ \$(grep -c 'panel window shown' '$WORK/panel-not-owner.log') -gt $shown ] && [ \$(xdotool search --name 'HardMute control panel' | wc -l) -eq 1 ]"
+    one_visible_window() {
+        for _ in $(seq 1 30); do
+            [ "$(xdotool search --onlyvisible --name 'HardMute control panel' 2>/dev/null | wc -l)" -eq 1 ] && return 0
+            sleep 0.1
+        done
+        echo "     visible panel windows: $(xdotool search --onlyvisible --name 'HardMute control panel' | wc -l)"; return 1
+    }
+    check "a third start while the window is open: exits 0, the first raises (maps again) its one window" \
+        bash -c "[ $rc -eq 0 ] && [ \$(grep -c 'panel window shown' '$WORK/panel-not-owner.log') -gt $shown ]"
+    check "still exactly one visible panel window" one_visible_window
+    WID=$(visible_window)
     check "the panel's title says another user owns the mic" title_has "another user owns the mic"
     check "the panel says who can unmute" log_has panel-not-owner.log "only that user can unmute it. You can still mute it."
     xdotool mousemove --window "$WID" 230 80 click 1

@@ -96,8 +96,12 @@ pub fn daemon_routes(state: &State, listeners: &[Listener]) -> Vec<Route> {
             "make \"HardMute Microphone\" the default input in the system's sound settings",
         ),
     });
+    // HardMute's own bridge must hold the physical mic (that is how audio reaches the HardMute
+    // Microphone); backends that list it name it `hardmute...` (as the panel's listener view
+    // treats it). Anything else there bypasses the mute.
     let physical: Vec<_> = listeners
         .iter()
+        .filter(|l| !l.app.to_ascii_lowercase().starts_with("hardmute"))
         .filter_map(|l| match &l.target {
             ListenTarget::Physical { name } => Some((l, name)),
             ListenTarget::Virtual => None,
@@ -609,9 +613,16 @@ mod tests {
                 binary: None,
                 target: ListenTarget::Virtual,
             },
+            // HardMute's own bridge holds the physical mic: not a route around the mute.
+            Listener {
+                app: "hardmuted bridge".into(),
+                pid: Some(9),
+                binary: None,
+                target: ListenTarget::Physical { name: "usb".into() },
+            },
         ];
         let r = Report::new(true, daemon_routes(&state(Some(false)), &listeners));
-        assert_eq!(r.open, 2);
+        assert_eq!(r.open, 2, "{:#?}", r.routes);
         assert!(r.routes[0].detail.contains("usb") && r.routes[0].fix.contains("hardmute protect"));
         assert!(r.routes[2].detail.contains("zoom (pid 42)"));
         let r = Report::new(true, daemon_routes(&state(Some(true)), &[]));
