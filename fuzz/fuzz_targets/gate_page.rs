@@ -5,8 +5,8 @@
 #![no_main]
 
 use core::sync::atomic::{AtomicU64, Ordering};
-use hardmute_pw_gate::abi::GateShm;
-use hardmute_pw_gate::rt::{GateRt, Verdict};
+use hardmute_linux_gate::abi::GateShm;
+use hardmute_linux_gate::rt::{GateRt, Verdict};
 use libfuzzer_sys::fuzz_target;
 
 const WORDS: usize = core::mem::size_of::<GateShm>() / 8;

@@ -11,8 +11,8 @@
 #![no_main]
 
 use hardmute_core::control::ControlBlock;
-use hardmute_wavert_model::ioctl::*;
-use hardmute_wavert_model::status::*;
+use hardmute_windows_model::ioctl::*;
+use hardmute_windows_model::status::*;
 use libfuzzer_sys::fuzz_target;
 
 fn sid(rid: u8) -> Vec<u8> {

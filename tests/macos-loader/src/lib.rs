@@ -26,8 +26,8 @@ pub use image::{BoundImport, Image, LoadError};
 
 /// `AudioServerPlugIn_Factory`'s type (CFPlugIn's factory function).
 pub type Factory = unsafe extern "C" fn(
-    hardmute_hal_plugin::abi::CFTypeRef,
-    hardmute_hal_plugin::abi::CFTypeRef,
+    hardmute_macos_plugin::abi::CFTypeRef,
+    hardmute_macos_plugin::abi::CFTypeRef,
 ) -> *mut std::ffi::c_void;
 
 /// Where the shipped plug-in is: `$HARDMUTE_MACHO_PLUGIN` (the universal or thin x86_64 file),

@@ -5,9 +5,9 @@
 
 use std::ptr::{null, null_mut};
 
-use hardmute_hal_plugin::cf::fake;
-use hardmute_macho_loader::shim::libsystem::{self as sys, errno, MacCond, MacMutex, MacTimespec};
-use hardmute_macho_loader::shim::{self, cf, Category, Counts, Lib, S};
+use hardmute_macos_plugin::cf::fake;
+use hardmute_macos_loader::shim::libsystem::{self as sys, errno, MacCond, MacMutex, MacTimespec};
+use hardmute_macos_loader::shim::{self, cf, Category, Counts, Lib, S};
 
 fn static_mutex() -> MacMutex {
     // PTHREAD_MUTEX_INITIALIZER on macOS: {_PTHREAD_MUTEX_SIG_init, {0}}.
@@ -200,7 +200,7 @@ fn the_cf_shim_is_the_plugins_cf_fake() {
     unsafe {
         let _ = shim::table(); // fills kCFBooleanTrue/False
         let t = cf::K_CF_BOOLEAN_TRUE.load(std::sync::atomic::Ordering::SeqCst)
-            as hardmute_hal_plugin::abi::CFTypeRef;
+            as hardmute_macos_plugin::abi::CFTypeRef;
         assert_eq!(cf::CFGetTypeID(t), cf::BOOLEAN_TYPE_ID);
         assert_eq!(cf::CFBooleanGetValue(t), 1);
         let s = cf::CFStringCreateWithBytes(null(), b"hi".as_ptr(), 2, 0x0800_0100, 0);
@@ -234,12 +234,12 @@ fn the_cf_shim_is_the_plugins_cf_fake() {
 
 #[test]
 fn every_pinned_import_is_implemented_or_panic_only() {
-    use hardmute_macho_loader::shim::PANIC_ONLY_IMPORTS as PANIC_ONLY;
+    use hardmute_macos_loader::shim::PANIC_ONLY_IMPORTS as PANIC_ONLY;
     let list = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../imports/x86_64.txt"
+        "/../../driver/macos/plugin/imports/x86_64.txt"
     ))
-    .expect("driver/macos/imports/x86_64.txt (the pinned imports)");
+    .expect("driver/macos/plugin/imports/x86_64.txt (the pinned imports)");
     let mut missing = Vec::new();
     let mut lines = 0;
     for line in list
@@ -340,7 +340,7 @@ fn tlv_call(d: &Descriptor) -> (usize, [usize; 8], [f64; 3]) {
 
 #[test]
 fn thread_local_variables_get_a_per_thread_copy_of_the_template_and_keep_registers() {
-    use hardmute_macho_loader::tlv;
+    use hardmute_macos_loader::tlv;
     let key = tlv::register_image(vec![10, 11, 12, 13, 0, 0, 0, 0]);
     let d = Descriptor {
         thunk: tlv::get_addr_thunk(),

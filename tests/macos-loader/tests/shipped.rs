@@ -3,9 +3,9 @@
 //! allowlist names except the ones listed here as reachable only on a panic's way out.
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
-use hardmute_macho_loader::{shim, shipped};
+use hardmute_macos_loader::{shim, shipped};
 
-fn image() -> Option<&'static hardmute_macho_loader::Image> {
+fn image() -> Option<&'static hardmute_macos_loader::Image> {
     let image = shipped();
     if image.is_none() {
         eprintln!(

@@ -1,7 +1,7 @@
 //! Stage `macos`: the real macOS deliverables, linked on Linux with ld64.lld against the stub SDK
 //! generated from the workspace's own dependency graph, and asserted on.
 //!
-//! - `macos-plugin <target>`: `hardmute-hal-plugin` (driver/macos) linked as an MH_BUNDLE for
+//! - `macos-plugin <target>`: `hardmute-macos-plugin` (driver/macos) linked as an MH_BUNDLE for
 //!   each Apple target. Building it compiles the Apple-only constant and struct-size assertions
 //!   against objc2-core-audio (`consts.rs`, `abi.rs`), which no Linux build sees. Asserted: the
 //!   bundle exports `AudioServerPlugIn_Factory` and nothing else, binds nothing through the flat
@@ -39,8 +39,8 @@ use crate::toolchain::{cache_root, repo_root, run, Toolchain};
 
 pub const TARGETS: &[&str] = &["aarch64-apple-darwin", "x86_64-apple-darwin"];
 
-const PLUGIN_PACKAGE: &str = "hardmute-hal-plugin";
-const PLUGIN_DIR: &str = "driver/macos";
+const PLUGIN_PACKAGE: &str = "hardmute-macos-plugin";
+const PLUGIN_DIR: &str = "driver/macos/plugin";
 const BRIDGE_PACKAGE: &str = "hardmute-macos-bridge";
 const BRIDGE_EXAMPLE: &str = "bridge_probe";
 const BRIDGE_DIR: &str = "driver/macos/bridge";
@@ -79,7 +79,7 @@ pub const PLUGIN_LINK_FLAGS: &[&str] = &[
 ];
 /// The imports of each slice, one `<symbol> <library>` per line: a new or vanished import fails
 /// `macos-plugin` and names it. Regenerate with `HARDMUTE_BLESS_IMPORTS=1`.
-pub const IMPORTS_DIR: &str = "driver/macos/imports";
+pub const IMPORTS_DIR: &str = "driver/macos/plugin/imports";
 const CORE_FOUNDATION: &str =
     "/System/Library/Frameworks/CoreFoundation.framework/Versions/A/CoreFoundation";
 const CORE_AUDIO: &str = "/System/Library/Frameworks/CoreAudio.framework/Versions/A/CoreAudio";

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn installer_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../installer/macos")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../installer/macos")
 }
 
 /// Parses `file` with plistlib after substituting @VERSION@, runs `checks` (Python, with the dict
@@ -41,7 +41,7 @@ fn plist_check(file: &str, checks: &str) -> String {
 #[test]
 fn driver_info_plist_registers_the_exported_factory_for_the_plugin_type() {
     // The function named in the plist is the one this crate exports (compile-time reference).
-    let _exported: unsafe extern "C" fn(_, _) -> _ = hardmute_hal_plugin::AudioServerPlugIn_Factory;
+    let _exported: unsafe extern "C" fn(_, _) -> _ = hardmute_macos_plugin::AudioServerPlugIn_Factory;
     let type_uuid = "443ABAB8-E7B3-491A-B985-BEB9187030DB";
     let out = plist_check(
         "Info.plist.in",
@@ -76,7 +76,7 @@ fn launch_agent_and_daemon_identity_plists_are_consistent() {
     // The plug-in's owner check compares AddDeviceClient's bundle id with this identifier.
     let check = format!(
         "assert p['CFBundleIdentifier']=='{}', p['CFBundleIdentifier']",
-        hardmute_hal_plugin::model::DAEMON_BUNDLE_ID
+        hardmute_macos_plugin::model::DAEMON_BUNDLE_ID
     );
     plist_check("daemon-Info.plist", &check);
 }
@@ -110,7 +110,7 @@ fn panel_launch_agent_starts_the_hidden_panel_and_the_scripts_manage_it() {
     assert!(
         postinstall.contains(&format!(
             "OWNER_FILE=\"{}\"",
-            hardmute_hal_plugin::identity::OWNER_FILE
+            hardmute_macos_plugin::identity::OWNER_FILE
         )),
         "postinstall does not write the plug-in's owner record"
     );

@@ -9,14 +9,14 @@
 #![cfg(any(not(target_vendor = "apple"), feature = "sim"))]
 #![allow(non_upper_case_globals)] // Apple's constant names in patterns
 
-use hardmute_hal_plugin::abi::*;
-use hardmute_hal_plugin::cf::{fake, Cf, CoreFoundation};
-use hardmute_hal_plugin::clock::sim::SimClock;
-use hardmute_hal_plugin::clock::HostClock;
-use hardmute_hal_plugin::consts::*;
-use hardmute_hal_plugin::identity::fake as processes;
-use hardmute_hal_plugin::model::{self, *};
-use hardmute_hal_plugin::AudioServerPlugIn_Factory;
+use hardmute_macos_plugin::abi::*;
+use hardmute_macos_plugin::cf::{fake, Cf, CoreFoundation};
+use hardmute_macos_plugin::clock::sim::SimClock;
+use hardmute_macos_plugin::clock::HostClock;
+use hardmute_macos_plugin::consts::*;
+use hardmute_macos_plugin::identity::fake as processes;
+use hardmute_macos_plugin::model::{self, *};
+use hardmute_macos_plugin::AudioServerPlugIn_Factory;
 use std::ffi::c_void;
 use std::ptr::{null, null_mut};
 use std::sync::{Mutex, MutexGuard};
@@ -30,13 +30,13 @@ static GLOBAL: hardmute_alloc_counter::CountingAllocator =
 // ---- which plug-in: the Linux build of the crate, or the shipped x86_64 slice -----------------
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-use hardmute_macho_loader::shim::{self, libsystem as macsys, Category};
+use hardmute_macos_loader::shim::{self, libsystem as macsys, Category};
 
 type Factory = unsafe extern "C" fn(CFTypeRef, CFTypeRef) -> *mut c_void;
 
 /// The plug-in under test. `linux`: this crate compiled for the host, with the CF fake and the
 /// simulated clock. `shipped`: the x86_64 slice of the universal bundle the cross-check linked,
-/// mapped by `hardmute-macho-loader` (its own Apple code: `cf/apple.rs` calling CF through the
+/// mapped by `hardmute-macos-loader` (its own Apple code: `cf/apple.rs` calling CF through the
 /// shim, the Mach clock through the shim's settable `mach_absolute_time`).
 #[derive(Clone, Copy)]
 struct PlugIn {
@@ -66,7 +66,7 @@ impl PlugIn {
     /// The shipped slice, or None (with a note) when the cross-check has not built it here.
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     fn shipped() -> Option<Self> {
-        let Some(image) = hardmute_macho_loader::shipped() else {
+        let Some(image) = hardmute_macos_loader::shipped() else {
             eprintln!(
                 "SKIPPED: HARDMUTE_MACHO_PLUGIN is unset (`cargo xtask cross-check macos macos-run` \
                  sets it to the bundle it just linked)"
@@ -133,7 +133,7 @@ impl PlugIn {
         if self.shipped {
             let text = uid.map(|u| format!("{u}\n"));
             return macsys::set_file(
-                hardmute_hal_plugin::identity::OWNER_FILE,
+                hardmute_macos_plugin::identity::OWNER_FILE,
                 text.as_deref().map(str::as_bytes),
             );
         }
@@ -1846,7 +1846,7 @@ macro_rules! scenarios {
         mod linux {
             $( #[test] fn $name() { super::$name(super::PlugIn::linux()) } )*
         }
-        /// The shipped x86_64 slice, loaded by `hardmute-macho-loader`.
+        /// The shipped x86_64 slice, loaded by `hardmute-macos-loader`.
         #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
         mod shipped_x86_64 {
             $( #[test] fn $name() {

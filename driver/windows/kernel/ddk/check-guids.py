@@ -45,7 +45,7 @@ alias = {"IID_IUNKNOWN": "IID_IUnknown", "IID_IMINIPORT": "IID_IMiniport",
 # GUIDs newer than mingw-w64's headers: value from the WDK header named, reported as unchecked
 # (not a failure) unless the headers gain the name, when they are checked like the rest.
 wdk_only = {"IID_IMINIPORT_WAVERT_INPUT_STREAM": "IID_IMiniportWaveRTInputStream (portcls.h, NTDDI_THRESHOLD)"}
-checks = list(rust_guids(os.path.join(HERE, "../../windows-model/src/guid.rs"), r"Guid::new")) + \
+checks = list(rust_guids(os.path.join(HERE, "../../model/src/guid.rs"), r"Guid::new")) + \
          list(rust_guids(os.path.join(HERE, "../src/guids.rs"), r"g"))
 bad = 0
 unchecked = 0

@@ -9,16 +9,16 @@ use crate::guids::*;
 use crate::{topology, wave};
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicUsize, Ordering};
-use hardmute_wavert_model::miniport::{TOPO_PIN_LINEOUT, WAVE_PIN_BRIDGE};
-use hardmute_wavert_model::status::*;
+use hardmute_windows_model::miniport::{TOPO_PIN_LINEOUT, WAVE_PIN_BRIDGE};
+use hardmute_windows_model::status::*;
 
 /// PcRegisterSubdevice names = INF `AddInterface` reference strings.
 static WAVE_NAME: [u16; 5] = wide("Wave");
 static TOPOLOGY_NAME: [u16; 9] = wide("Topology");
 const _: () = {
     // Keep the names in step with the model's (which the INF test reads).
-    let a = hardmute_wavert_model::miniport::WAVE_SUBDEVICE_NAME.as_bytes();
-    let b = hardmute_wavert_model::miniport::TOPOLOGY_SUBDEVICE_NAME.as_bytes();
+    let a = hardmute_windows_model::miniport::WAVE_SUBDEVICE_NAME.as_bytes();
+    let b = hardmute_windows_model::miniport::TOPOLOGY_SUBDEVICE_NAME.as_bytes();
     assert!(a.len() + 1 == WAVE_NAME.len() && b.len() + 1 == TOPOLOGY_NAME.len());
 };
 

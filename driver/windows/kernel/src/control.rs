@@ -16,9 +16,9 @@ use core::ptr::{null_mut, read_volatile};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering::*};
 use hardmute_core::control::ControlBlock;
 use hardmute_core::ring::{RingHeader, RingReader, SharedRing};
-use hardmute_wavert_model::ioctl::*;
-use hardmute_wavert_model::security::CONTROL_DEVICE_SD;
-use hardmute_wavert_model::status::*;
+use hardmute_windows_model::ioctl::*;
+use hardmute_windows_model::security::CONTROL_DEVICE_SD;
+use hardmute_windows_model::status::*;
 
 /// The hard-mute state. A fresh driver starts muted; the user's daemon restores the
 /// persisted state (only it, as the owner, can unmute).

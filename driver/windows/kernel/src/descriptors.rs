@@ -13,10 +13,10 @@ use crate::ddk::extra::PCFILTER_NODE;
 use crate::ddk::*;
 use crate::guids::*;
 use core::ptr::null;
-use hardmute_wavert_model::format::CAPTURE_RANGES;
-use hardmute_wavert_model::guid as g;
-use hardmute_wavert_model::ks::KsDataRangeAudio;
-use hardmute_wavert_model::miniport::*;
+use hardmute_windows_model::format::CAPTURE_RANGES;
+use hardmute_windows_model::guid as g;
+use hardmute_windows_model::ks::KsDataRangeAudio;
+use hardmute_windows_model::miniport::*;
 
 /// Wraps descriptor statics that contain raw pointers to other statics.
 #[repr(transparent)]

@@ -8,7 +8,7 @@ use crate::descriptors::TOPOLOGY_FILTER;
 use crate::guids::*;
 use crate::pool;
 use core::sync::atomic::{AtomicU32, Ordering};
-use hardmute_wavert_model::status::*;
+use hardmute_windows_model::status::*;
 
 #[repr(C)]
 pub struct TopologyMiniport {

@@ -22,11 +22,11 @@ use crate::pool::{self, SpinLock};
 use core::cell::UnsafeCell;
 use core::ptr::{null_mut, write_bytes};
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
-use hardmute_wavert_model::format::parse_stream_format;
-use hardmute_wavert_model::miniport::WaveMiniport;
-use hardmute_wavert_model::packets::{PacketBoard, ReadCursor};
-use hardmute_wavert_model::status::*;
-use hardmute_wavert_model::stream::{CaptureStream, KsState, TimerAction};
+use hardmute_windows_model::format::parse_stream_format;
+use hardmute_windows_model::miniport::WaveMiniport;
+use hardmute_windows_model::packets::{PacketBoard, ReadCursor};
+use hardmute_windows_model::status::*;
+use hardmute_windows_model::stream::{CaptureStream, KsState, TimerAction};
 
 /// Upper bound on a KS format/range PortCls hands us (it validated FormatSize against the
 /// IRP already; this only bounds the slice we form).
@@ -462,7 +462,7 @@ unsafe extern "C" fn timer_callback(_timer: PEX_TIMER, context: PVOID) {
             None => model.tick(
                 now,
                 control::control_block(),
-                &mut hardmute_wavert_model::stream::NoBridge,
+                &mut hardmute_windows_model::stream::NoBridge,
                 1,
                 buffer,
             ),

@@ -14,7 +14,7 @@ pub const TOPOLOGY_SUBDEVICE_NAME: &str = "Topology";
 
 /// Hardware ID of the root-enumerated device (INF models section; the installer creates it).
 pub const HARDWARE_ID: &str = "Root\\HardMuteMic";
-/// File name of the driver image in the package (the build's hardmute_wavert.dll, renamed).
+/// File name of the driver image in the package (the build's hardmute_windows_kernel.dll, renamed).
 pub const DRIVER_FILE: &str = "hardmute.sys";
 
 /// Wave filter pins: 0 = host capture pin (streams out to the audio engine / apps),

@@ -6,9 +6,9 @@ mod common;
 
 use common::*;
 use hardmute_core::control::{ChangeSource, ControlBlock};
-use hardmute_wavert_model::format::{SampleFormat, StreamFormat};
-use hardmute_wavert_model::ioctl::*;
-use hardmute_wavert_model::status::*;
+use hardmute_windows_model::format::{SampleFormat, StreamFormat};
+use hardmute_windows_model::ioctl::*;
+use hardmute_windows_model::status::*;
 
 fn user(rid: u32) -> UserSid {
     let mut b = vec![1u8, 5, 0, 0, 0, 0, 0, 5];

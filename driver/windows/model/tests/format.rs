@@ -2,10 +2,10 @@
 mod common;
 
 use common::*;
-use hardmute_wavert_model::format::*;
-use hardmute_wavert_model::guid::*;
-use hardmute_wavert_model::ks::*;
-use hardmute_wavert_model::status::*;
+use hardmute_windows_model::format::*;
+use hardmute_windows_model::guid::*;
+use hardmute_windows_model::ks::*;
+use hardmute_windows_model::status::*;
 use proptest::prelude::*;
 
 fn put_u16(b: &mut [u8], off: usize, v: u16) {

@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use hardmute_core::control::ControlBlock;
-use hardmute_wavert_model::format::{SampleFormat, StreamFormat};
-use hardmute_wavert_model::ioctl::{self, client, Caller, ControlPolicy, DriverFacts, IoctlCall};
+use hardmute_windows_model::format::{SampleFormat, StreamFormat};
+use hardmute_windows_model::ioctl::{self, client, Caller, ControlPolicy, DriverFacts, IoctlCall};
 
 const ONE_MS: u64 = QPC_FREQ / 1000;
 const F: StreamFormat = StreamFormat {

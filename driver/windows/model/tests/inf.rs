@@ -1,11 +1,11 @@
 //! The INF must agree with the driver: interface reference strings = PcRegisterSubdevice
 //! names, categories = the filters' KS categories, hardware ID and file name = the
 //! installer's. A mismatch makes the endpoint silently not appear on Windows.
-use hardmute_wavert_model::guid::*;
-use hardmute_wavert_model::miniport::*;
+use hardmute_windows_model::guid::*;
+use hardmute_windows_model::miniport::*;
 use std::collections::{BTreeSet, HashMap};
 
-const INF: &str = include_str!("../../../installer/windows/hardmute.inf");
+const INF: &str = include_str!("../../../../installer/windows/hardmute.inf");
 
 fn strip(line: &str) -> &str {
     line.split(';').next().unwrap().trim()

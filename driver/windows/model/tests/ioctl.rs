@@ -1,8 +1,8 @@
 //! The control device's IOCTL ABI: parsing, rejection of malformed input, and who may
 //! clear hard mute.
 use hardmute_core::control::{ChangeSource, ControlBlock};
-use hardmute_wavert_model::ioctl::*;
-use hardmute_wavert_model::status::*;
+use hardmute_windows_model::ioctl::*;
+use hardmute_windows_model::status::*;
 use proptest::prelude::*;
 use std::mem::size_of;
 

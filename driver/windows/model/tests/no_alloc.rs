@@ -5,8 +5,8 @@ mod common;
 use common::*;
 use hardmute_alloc_counter::heap_ops;
 use hardmute_core::control::{Authority, ChangeSource, ControlBlock};
-use hardmute_wavert_model::packets::PacketBoard;
-use hardmute_wavert_model::stream::NoBridge;
+use hardmute_windows_model::packets::PacketBoard;
+use hardmute_windows_model::stream::NoBridge;
 
 #[global_allocator]
 static GLOBAL: hardmute_alloc_counter::CountingAllocator =

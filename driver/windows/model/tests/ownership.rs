@@ -7,9 +7,9 @@ mod common;
 
 use common::*;
 use hardmute_core::control::{ChangeSource, ControlBlock};
-use hardmute_wavert_model::format::{SampleFormat, StreamFormat};
-use hardmute_wavert_model::ioctl::*;
-use hardmute_wavert_model::status::*;
+use hardmute_windows_model::format::{SampleFormat, StreamFormat};
+use hardmute_windows_model::ioctl::*;
+use hardmute_windows_model::status::*;
 
 fn sid_bytes(rid: u32) -> Vec<u8> {
     // S-1-5-21-11-22-33-<rid>

@@ -5,10 +5,10 @@ mod common;
 
 use common::*;
 use hardmute_core::control::ControlBlock;
-use hardmute_wavert_model::format::{SampleFormat, StreamFormat};
-use hardmute_wavert_model::packets::{PacketBoard, ReadCursor, ReadPacket};
-use hardmute_wavert_model::status::*;
-use hardmute_wavert_model::stream::{KsState, NoBridge};
+use hardmute_windows_model::format::{SampleFormat, StreamFormat};
+use hardmute_windows_model::packets::{PacketBoard, ReadCursor, ReadPacket};
+use hardmute_windows_model::status::*;
+use hardmute_windows_model::stream::{KsState, NoBridge};
 
 const ONE_MS: u64 = QPC_FREQ / 1000;
 

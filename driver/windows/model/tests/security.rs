@@ -1,5 +1,5 @@
 //! The control device's DACL, parsed back from its self-relative bytes.
-use hardmute_wavert_model::security::*;
+use hardmute_windows_model::security::*;
 
 fn u16_at(b: &[u8], o: usize) -> u16 {
     u16::from_le_bytes([b[o], b[o + 1]])

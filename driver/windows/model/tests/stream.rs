@@ -4,11 +4,11 @@ mod common;
 
 use common::*;
 use hardmute_core::control::{Authority, ChangeSource, ControlBlock};
-use hardmute_wavert_model::clock::SegmentClock;
-use hardmute_wavert_model::format::{SampleFormat, StreamFormat};
-use hardmute_wavert_model::miniport::WaveMiniport;
-use hardmute_wavert_model::status::*;
-use hardmute_wavert_model::stream::*;
+use hardmute_windows_model::clock::SegmentClock;
+use hardmute_windows_model::format::{SampleFormat, StreamFormat};
+use hardmute_windows_model::miniport::WaveMiniport;
+use hardmute_windows_model::status::*;
+use hardmute_windows_model::stream::*;
 
 const ONE_MS: u64 = QPC_FREQ / 1000;
 

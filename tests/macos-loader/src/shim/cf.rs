@@ -1,6 +1,6 @@
 //! The CoreFoundation the loaded plug-in binds to: the 11 functions and two constants
 //! `driver/macos/src/cf/apple.rs` uses, implemented over the plug-in's own CF fake
-//! (`hardmute_hal_plugin::cf::fake`), so references the loaded bytes retain and release are the
+//! (`hardmute_macos_plugin::cf::fake`), so references the loaded bytes retain and release are the
 //! very objects the simulated coreaudiod counts (+1 references, leaks, use after free).
 
 #![allow(non_snake_case)]
@@ -10,9 +10,9 @@
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use hardmute_hal_plugin::abi::{CFTypeRef, CFUUIDBytes};
-use hardmute_hal_plugin::cf::fake::{self, FakeCf, Kind};
-use hardmute_hal_plugin::cf::CoreFoundation;
+use hardmute_macos_plugin::abi::{CFTypeRef, CFUUIDBytes};
+use hardmute_macos_plugin::cf::fake::{self, FakeCf, Kind};
+use hardmute_macos_plugin::cf::CoreFoundation;
 
 use super::{hit, S};
 

@@ -28,7 +28,7 @@ use crate::win32::{self, qpc, CreateThread, Sleep};
 use core::ffi::c_void;
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::*};
-use hardmute_wavert_model::format::{parse_stream_format, StreamFormat};
+use hardmute_windows_model::format::{parse_stream_format, StreamFormat};
 
 #[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
 unsafe extern "C" {

@@ -19,10 +19,10 @@
 #![allow(clippy::missing_safety_doc)]
 
 // The driver's own bindings and layout assertions (the same types the driver was built with).
-#[path = "../../../../driver/windows/src/ddk/mod.rs"]
+#[path = "../../../../driver/windows/kernel/src/ddk/mod.rs"]
 #[allow(unused_imports)]
 mod ddk;
-#[path = "../../../../driver/windows/src/guids.rs"]
+#[path = "../../../../driver/windows/kernel/src/guids.rs"]
 #[allow(dead_code)]
 mod guids;
 

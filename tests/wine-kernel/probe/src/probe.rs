@@ -2,11 +2,11 @@
 
 use hardmute_core::ring::RingHeader;
 use hardmute_core::ChangeSource;
-use hardmute_wavert_model::ioctl::{
+use hardmute_windows_model::ioctl::{
     client, ctl_code, parse_request, FILE_DEVICE_UNKNOWN, IOCTL_HARDMUTE_GET_STATE,
     IOCTL_HARDMUTE_REGISTER_BRIDGE, IOCTL_HARDMUTE_SET_MUTE, METHOD_BUFFERED, METHOD_OUT_DIRECT,
 };
-use hardmute_wavert_model::status::*;
+use hardmute_windows_model::status::*;
 use hardmuted::backend::windows::control_device::{BridgeRegistration, ControlDevice};
 use hardmuted::backend::windows::feed::{init_header, ring_geometry, RING_CHANNELS, RING_FRAMES};
 use std::ffi::c_void;
@@ -1179,7 +1179,7 @@ fn stream_results(checks: &mut Checks, standin_log: &str) {
 fn wait_state(
     device: &ControlDevice,
     limit: Duration,
-    want: impl Fn(&hardmute_wavert_model::ioctl::StateReply) -> bool,
+    want: impl Fn(&hardmute_windows_model::ioctl::StateReply) -> bool,
 ) -> (bool, Duration) {
     let start = Instant::now();
     loop {

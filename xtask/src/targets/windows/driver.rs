@@ -1,4 +1,4 @@
-//! `windows-driver`: the WaveRT kernel driver `hardmute-wavert` (driver/windows, its own
+//! `windows-driver`: the WaveRT kernel driver `hardmute-windows-kernel` (driver/windows, its own
 //! workspace) with the rig's core-only settings, linked by lld-link as a WDM driver for dev
 //! and release, and asserted on:
 //!
@@ -21,9 +21,9 @@ use crate::targets::core::BUILD_STD_CORE;
 use crate::targets::{link, Product, RustcLink};
 use crate::toolchain::{repo_root, run, Toolchain};
 
-const DRIVER_DIR: &str = "driver/windows";
-const PACKAGE: &str = "hardmute-wavert";
-const GUID_CHECK: &str = "driver/windows/ddk/check-guids.py";
+const DRIVER_DIR: &str = "driver/windows/kernel";
+const PACKAGE: &str = "hardmute-windows-kernel";
+const GUID_CHECK: &str = "driver/windows/kernel/ddk/check-guids.py";
 
 /// The kernel images a PortCls miniport may import from.
 pub const KERNEL_IMAGES: &[&str] = &["ntoskrnl.exe", "hal.dll", "ks.sys", "portcls.sys"];
@@ -69,7 +69,7 @@ fn link_driver(toolchain: &Toolchain, release: bool) -> Result<String> {
     ))
 }
 
-/// Links the driver and copies it to `hardmute_wavert.sys` (what the installer renames to
+/// Links the driver and copies it to `hardmute_windows_kernel.sys` (what the installer renames to
 /// `hardmute.sys`); returns that path. `windows-kernel` loads this very file under Wine.
 pub fn link_sys(toolchain: &Toolchain, release: bool) -> Result<PathBuf> {
     toolchain.verify(&["lld-link"])?;

@@ -161,7 +161,7 @@ pub const fn wide<const N: usize>(s: &str) -> [u16; N] {
 }
 
 /// A DDK `GUID` from the model's `Guid` (identical layout, asserted in `layout.rs`).
-pub const fn guid(g: hardmute_wavert_model::guid::Guid) -> GUID {
+pub const fn guid(g: hardmute_windows_model::guid::Guid) -> GUID {
     GUID {
         Data1: g.data1 as _,
         Data2: g.data2,

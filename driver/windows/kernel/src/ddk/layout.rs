@@ -6,7 +6,7 @@
 
 use super::*;
 use core::mem::{align_of, offset_of, size_of};
-use hardmute_wavert_model::ks;
+use hardmute_windows_model::ks;
 
 const PTR: usize = size_of::<usize>();
 

@@ -5,10 +5,10 @@
 
 use hardmute_core::control::ControlBlock;
 use hardmute_core::ring::{RingHeader, SharedRing};
-use hardmute_wavert_model::format::{SampleFormat, StreamFormat};
-use hardmute_wavert_model::ks::*;
-use hardmute_wavert_model::miniport::WaveMiniport;
-use hardmute_wavert_model::stream::{CaptureStream, KsState, NoBridge, TimerAction};
+use hardmute_windows_model::format::{SampleFormat, StreamFormat};
+use hardmute_windows_model::ks::*;
+use hardmute_windows_model::miniport::WaveMiniport;
+use hardmute_windows_model::stream::{CaptureStream, KsState, NoBridge, TimerAction};
 use std::sync::atomic::AtomicU32;
 
 /// A common QPC frequency (10 MHz on modern Windows).
