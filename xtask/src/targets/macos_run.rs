@@ -1,9 +1,9 @@
 //! Stage `macos-run`: the shipped plug-in's own bytes, run on Linux.
 //!
 //! The x86_64 slice of the universal `HardMute.driver` the `macos` stage assembled is mapped and
-//! linked by `hardmute-macos-loader` (`driver/macos/loader`, test-only: dyld-info rebases and
+//! linked by `hardmute-macos-loader` (`tests/macos-loader`, test-only: dyld-info rebases and
 //! binds, thread-local variables, a libSystem and CoreFoundation shim with call counters), and
-//! `driver/macos/tests/sim_coreaudiod.rs` runs every scenario against it as well as against the
+//! `driver/macos/plugin/tests/sim_coreaudiod.rs` runs every scenario against it as well as against the
 //! Linux build of the crate. `HARDMUTE_MACHO_REQUIRED=1` makes a missing or unloadable slice a
 //! failure instead of a skip. Built with the rig's host toolchain in its own target dir.
 

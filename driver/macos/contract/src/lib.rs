@@ -26,7 +26,7 @@ pub const MANUFACTURER: &str = "HardMute";
 pub const HARD_MUTE_SELECTOR: u32 = u32::from_be_bytes(*b"hmut");
 
 /// The bundle id hardmuted runs under: its embedded `installer/macos/daemon-Info.plist`, which
-/// `driver/macos/tests/installer_plists.rs` checks against this constant.
+/// `driver/macos/plugin/tests/installer_plists.rs` checks against this constant.
 pub const DAEMON_BUNDLE_ID: &str = "org.hardmute.daemon";
 
 /// True for a UID of one of the plug-in's own devices.

@@ -5,7 +5,7 @@
 # each function is wrapped in a raw-dylib link block naming the kernel image that exports
 # it, looked up in mingw-w64's import libraries (Pc* -> portcls.sys).
 # Needs: bindgen CLI (cargo install bindgen-cli), libclang, mingw-w64-x86-64-dev, llvm-nm.
-# usage: driver/windows/ddk/gen-bindings.sh   (from anywhere)
+# usage: driver/windows/kernel/ddk/gen-bindings.sh   (from anywhere)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$HERE/../src/ddk/bindings.rs

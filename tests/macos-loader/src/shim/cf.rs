@@ -1,5 +1,5 @@
 //! The CoreFoundation the loaded plug-in binds to: the 11 functions and two constants
-//! `driver/macos/src/cf/apple.rs` uses, implemented over the plug-in's own CF fake
+//! `driver/macos/plugin/src/cf/apple.rs` uses, implemented over the plug-in's own CF fake
 //! (`hardmute_macos_plugin::cf::fake`), so references the loaded bytes retain and release are the
 //! very objects the simulated coreaudiod counts (+1 references, leaks, use after free).
 

@@ -304,7 +304,7 @@ pub fn fatal(what: &str) -> ! {
     use std::io::Write;
     // Straight to the stderr stream: `eprintln!` inside a test is captured by libtest, and the
     // capture is lost when the process aborts.
-    let _ = writeln!(std::io::stderr(), "macho-loader: {what}");
+    let _ = writeln!(std::io::stderr(), "macos-loader: {what}");
     std::process::abort()
 }
 

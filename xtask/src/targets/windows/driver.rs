@@ -1,4 +1,4 @@
-//! `windows-driver`: the WaveRT kernel driver `hardmute-windows-kernel` (driver/windows, its own
+//! `windows-driver`: the WaveRT kernel driver `hardmute-windows-kernel` (driver/windows/kernel, its own
 //! workspace) with the rig's core-only settings, linked by lld-link as a WDM driver for dev
 //! and release, and asserted on:
 //!
