@@ -5,9 +5,9 @@
 
 use std::ptr::{null, null_mut};
 
-use hardmute_macos_plugin::cf::fake;
 use hardmute_macos_loader::shim::libsystem::{self as sys, errno, MacCond, MacMutex, MacTimespec};
 use hardmute_macos_loader::shim::{self, cf, Category, Counts, Lib, S};
+use hardmute_macos_plugin::cf::fake;
 
 fn static_mutex() -> MacMutex {
     // PTHREAD_MUTEX_INITIALIZER on macOS: {_PTHREAD_MUTEX_SIG_init, {0}}.

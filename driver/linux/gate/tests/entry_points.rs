@@ -88,7 +88,10 @@ fn the_plugin_as_filter_chain_drives_it() {
     let d = desc();
     // SAFETY: static C strings.
     let label = unsafe { core::ffi::CStr::from_ptr(d.label) };
-    assert_eq!(label.to_str().unwrap(), hardmute_linux_gate::abi::PLUGIN_LABEL);
+    assert_eq!(
+        label.to_str().unwrap(),
+        hardmute_linux_gate::abi::PLUGIN_LABEL
+    );
     assert_eq!(d.port_count, 2);
     // SAFETY: two static entries.
     let ports = unsafe { core::slice::from_raw_parts(d.port_descriptors, 2) };

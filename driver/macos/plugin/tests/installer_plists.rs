@@ -41,7 +41,8 @@ fn plist_check(file: &str, checks: &str) -> String {
 #[test]
 fn driver_info_plist_registers_the_exported_factory_for_the_plugin_type() {
     // The function named in the plist is the one this crate exports (compile-time reference).
-    let _exported: unsafe extern "C" fn(_, _) -> _ = hardmute_macos_plugin::AudioServerPlugIn_Factory;
+    let _exported: unsafe extern "C" fn(_, _) -> _ =
+        hardmute_macos_plugin::AudioServerPlugIn_Factory;
     let type_uuid = "443ABAB8-E7B3-491A-B985-BEB9187030DB";
     let out = plist_check(
         "Info.plist.in",

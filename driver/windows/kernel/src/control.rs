@@ -310,7 +310,11 @@ fn caller_of(handle: HandleId) -> Result<Caller, NTSTATUS> {
     let caller = unsafe {
         let sid = (*info.cast::<TOKEN_USER>()).User.Sid.cast::<u8>();
         let count = usize::from(read_volatile(sid.add(1))).min(15);
-        caller_identity(handle, kind, core::slice::from_raw_parts(sid, 8 + 4 * count))
+        caller_identity(
+            handle,
+            kind,
+            core::slice::from_raw_parts(sid, 8 + 4 * count),
+        )
     };
     // SAFETY: frees the token information (ExFreePool == ExFreePoolWithTag(p, 0)).
     unsafe { ExFreePoolWithTag(info, 0) };

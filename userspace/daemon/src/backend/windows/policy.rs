@@ -4,8 +4,8 @@
 
 use crate::backend::BackendError;
 use hardmute_ipc::{ChangeSource, Counters, InputDevice, ListenTarget, Listener};
-use hardmute_windows_model::ioctl::StateReply;
 use hardmute_windows_audio::{EndpointInfo, SessionInfo};
+use hardmute_windows_model::ioctl::StateReply;
 use std::time::Duration;
 
 /// The virtual mic's endpoint carries this in its friendly name ("Microphone (HardMute
