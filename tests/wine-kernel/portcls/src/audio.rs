@@ -13,7 +13,7 @@
 //!    90 % of the energy; left 1000 Hz, right 1500 Hz, amplitude 0.5 — channels swapped or
 //!    mixed would fail), at least 100 ms of it ([`signal`]);
 //! 3. muted: every byte written after the acknowledgement is an exact zero for 500 ms
-//!    (the design's mute reaction: the first buffer after the acknowledgement is all zeros);
+//!    (docs/design.md's mute reaction: the first buffer after the acknowledgement is all zeros);
 //! 4. unmuted again: the signal as in 2;
 //! 5. muted again, and the probe releases the bridge.
 //!
