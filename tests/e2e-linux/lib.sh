@@ -10,7 +10,7 @@ HMWAV=${HMWAV:-$ROOT/target/release/hm-wav}
 HMPLAY=${HMPLAY:-$ROOT/target/release/hm-play}
 # The gate plugin the drop-in loads (built by run.sh; another checkout or a chroot may point
 # elsewhere). GATE_DROPIN=none starts PipeWire without HardMute (a control).
-HM_GATE_PLUGIN=${HM_GATE_PLUGIN:-$ROOT/target/release/libhardmute_pw_gate.so}
+HM_GATE_PLUGIN=${HM_GATE_PLUGIN:-$ROOT/target/release/libhardmute_linux_gate.so}
 GATE_DROPIN=${GATE_DROPIN:-install}
 # PipeWire 1.x (e.g. Debian 13, pw14/run.sh): WirePlumber 0.5 ignores the 0.4 Lua files in
 # wireplumber/ and gets the same settings from pw14/wireplumber.conf.d; pw-cat reads raw samples
@@ -60,7 +60,7 @@ setup_env() {
 install_gate() { # install_gate [extra `hardmute install` args]
     [ -x "$HMCLI" ] || (cd "$ROOT" && cargo build -q -p hardmute-cli) || die "cannot build hardmute"
     # Scripts that source this file (the leak tests) may not have built the gate.
-    [ -f "$HM_GATE_PLUGIN" ] || (cd "$ROOT" && cargo build -q --release -p hardmute-pw-gate) ||
+    [ -f "$HM_GATE_PLUGIN" ] || (cd "$ROOT" && cargo build -q --release -p hardmute-linux-gate) ||
         die "cannot build the gate plugin"
     "$HMCLI" install --no-activate --gate-plugin "$HM_GATE_PLUGIN" "$@" >>"$WORK/install.log" 2>&1 ||
         die "hardmute install failed: $(cat "$WORK/install.log")"

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-pub use hardmute_pw_gate::abi::{
+pub use hardmute_linux_gate::abi::{
     CAPTURE_NODE_NAME, MARKER_CAPTURE, MARKER_KEY, MARKER_SOURCE,
     SOURCE_NODE_NAME as HARDMUTE_NODE_NAME,
 };

@@ -30,7 +30,7 @@ use parking_lot::Mutex;
 
 pub use graph::{Captures, ListenerInfo, SourceInfo, UnknownSource};
 pub use hardmute_core::control::{Authority, ChangeSource, ControlBlock, ControlSnapshot};
-pub use hardmute_pw_gate::abi::{
+pub use hardmute_linux_gate::abi::{
     CAPTURE_NODE_NAME, PLUGIN_FILE as GATE_PLUGIN_FILE,
     SOURCE_NODE_DESCRIPTION as HARDMUTE_NODE_DESCRIPTION, SOURCE_NODE_NAME as HARDMUTE_NODE_NAME,
 };

@@ -1,4 +1,4 @@
-//! The controller's side of the shared page (`hardmute_pw_gate::abi`): find it through the
+//! The controller's side of the shared page (`hardmute_linux_gate::abi`): find it through the
 //! locator, check it is what the gate made, map it.
 //!
 //! Checks before mapping: the locator is a symlink to `/proc/<pid>/fd/<fd>`; the file it opens
@@ -11,7 +11,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use hardmute_pw_gate::abi::{
+use hardmute_linux_gate::abi::{
     parse_locator_target, GateShm, LOCATOR_DIR, LOCATOR_NAME, REQUIRED_SEALS, SHM_SIZE,
 };
 

@@ -24,7 +24,7 @@ use crate::graph::{
 };
 use crate::{page, Error, Shared, Status};
 use hardmute_core::control::{Authority, ChangeSource};
-use hardmute_pw_gate::abi::{monotonic_ns, BEAT_MS};
+use hardmute_linux_gate::abi::{monotonic_ns, BEAT_MS};
 
 /// How often a failing link is retried before it is left alone (and logged).
 const MAX_LINK_ATTEMPTS: u32 = 5;

@@ -20,7 +20,7 @@ use ::windows::Win32::System::Memory::{
 use ::windows::Win32::System::Threading::CreateEventW;
 use ::windows::Win32::System::IO::{CancelIoEx, DeviceIoControl, GetOverlappedResult, OVERLAPPED};
 use hardmute_core::ring::{RingHeader, SharedRing};
-use hardmute_wavert_model::ioctl::{
+use hardmute_windows_model::ioctl::{
     client, StateReply, IOCTL_HARDMUTE_GET_STATE, IOCTL_HARDMUTE_REGISTER_BRIDGE,
     IOCTL_HARDMUTE_SET_MUTE,
 };

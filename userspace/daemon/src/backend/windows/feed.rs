@@ -22,9 +22,9 @@ use hardmute_core::bridge::{Feeder, FeederConfig, HostClock, Pushed, SampleSink}
 use hardmute_core::level::{LevelMeter, LevelTap};
 use hardmute_core::ring::RingHeader;
 use hardmute_core::{ControlBlock, Sample};
-use hardmute_wavert_model::ioctl::{MAX_RING_BYTES, MIN_RING_BYTES};
 use hardmute_windows_audio::format::{ChunkRef, SampleFn};
 use hardmute_windows_audio::{MixFormat, Samples};
+use hardmute_windows_model::ioctl::{MAX_RING_BYTES, MIN_RING_BYTES};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 

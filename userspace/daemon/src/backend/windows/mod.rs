@@ -1,7 +1,7 @@
 //! The Windows backend: the HardMute kernel driver (PortCls WaveRT virtual mic, see
 //! `driver/windows`) holds the hard-mute state and gates delivery; this backend is its client.
 //!
-//! - Control: `\\.\HardMuteControl`, IOCTL ABI v1 (`hardmute_wavert_model::ioctl`): GET_STATE,
+//! - Control: `\\.\HardMuteControl`, IOCTL ABI v1 (`hardmute_windows_model::ioctl`): GET_STATE,
 //!   SET_MUTE (the driver completes a mute only once no realtime cycle can use the old state),
 //!   REGISTER_BRIDGE (an overlapped request the driver keeps pending; its output buffer, a
 //!   VirtualAlloc'd `hardmute_core` SharedRing, stays locked in the kernel until the request is

@@ -4,8 +4,8 @@
 
 use crate::backend::BackendError;
 use hardmute_ipc::{ChangeSource, Counters, InputDevice, ListenTarget, Listener};
-use hardmute_wavert_model::ioctl::StateReply;
 use hardmute_windows_audio::{EndpointInfo, SessionInfo};
+use hardmute_windows_model::ioctl::StateReply;
 use std::time::Duration;
 
 /// The virtual mic's endpoint carries this in its friendly name ("Microphone (HardMute
@@ -489,9 +489,9 @@ mod tests {
     #[test]
     fn the_physical_mic_opens_only_while_the_hardmute_stream_runs() {
         use hardmute_core::control::ControlBlock;
-        use hardmute_wavert_model::format::{SampleFormat, StreamFormat};
-        use hardmute_wavert_model::ioctl::state_reply;
-        use hardmute_wavert_model::stream::{CaptureStream, KsState};
+        use hardmute_windows_model::format::{SampleFormat, StreamFormat};
+        use hardmute_windows_model::ioctl::state_reply;
+        use hardmute_windows_model::stream::{CaptureStream, KsState};
         let eps = room();
         let format = StreamFormat {
             rate: 48_000,
@@ -599,7 +599,7 @@ mod tests {
 
     #[test]
     fn sources_map_to_what_the_driver_accepts() {
-        use hardmute_wavert_model::ioctl::change_source;
+        use hardmute_windows_model::ioctl::change_source;
         for s in [
             ChangeSource::Startup,
             ChangeSource::Cli,
