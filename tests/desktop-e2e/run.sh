@@ -515,6 +515,8 @@ if [ "$BACKEND" = simulated ]; then
     check "the first panel showed its window" test -n "$WID"
     check "exactly one panel window" bash -c "[ \$(xdotool search --name 'HardMute control panel' | wc -l) -eq 1 ]"
     check "exactly one tray icon" bash -c "[ \$(gdbus call --session --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus --method org.freedesktop.DBus.ListNames | grep -o 'StatusNotifierItem-[0-9]*-[0-9]*' | wc -l) -eq 1 ]"
+    # The first shows its window on its UI thread just after answering: wait for that log line.
+    log_has panel-not-owner.log "panel window shown" >/dev/null
     shown=$(grep -c "panel window shown" "$WORK/panel-not-owner.log")
     "$PANEL_BIN" >"$WORK/panel-third.log" 2>&1; rc=$?
     one_visible_window() {
@@ -525,7 +527,7 @@ if [ "$BACKEND" = simulated ]; then
         echo "     visible panel windows: $(xdotool search --onlyvisible --name 'HardMute control panel' | wc -l)"; return 1
     }
     check "a third start while the window is open: exits 0, the first raises (maps again) its one window" \
-        bash -c "[ $rc -eq 0 ] && [ \$(grep -c 'panel window shown' '$WORK/panel-not-owner.log') -gt $shown ]"
+        bash -c "[ $rc -eq 0 ] && for _ in \$(seq 1 30); do [ \$(grep -c 'panel window shown' '$WORK/panel-not-owner.log') -gt $shown ] && exit 0; sleep 0.1; done; exit 1"
     check "still exactly one visible panel window" one_visible_window
     WID=$(visible_window)
     check "the panel's title says another user owns the mic" title_has "another user owns the mic"
