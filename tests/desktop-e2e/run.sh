@@ -14,7 +14,9 @@
 # tests/e2e-linux) with a fake physical mic playing a known noise: recordings of "HardMute
 # Microphone" (pw-record, judged by hm-wav) are exact zeros while muted (fresh start, tray Mute)
 # and the fake mic's signal after the hotkey unmuted.
-# About 12 s (simulated) / 21 s (linux) after the build.
+# About 35 s (simulated) after the build. Also: the default input reported unprotected and fixed
+# from the banner, the tray menu and "Check protection"'s table; a daemon whose device another
+# user owns (simulated); one panel per user (a second start shows the first's window).
 #
 #   tests/desktop-e2e/run.sh                 # the checks; ends with "N passed, N failed"
 #   HARDMUTE_E2E_BACKEND=linux tests/desktop-e2e/run.sh   # against the real Linux backend
