@@ -18,7 +18,7 @@ REPORT=$ROOT/docs/linux-measurements.md
 RESULTS=$(mktemp -t hm-e2e-results.XXXXXX)
 
 # The gate plugin is built in release (what ships, and PipeWire loads it); the rest in debug.
-(cd "$ROOT" && cargo build -q -p hardmute-pipewire --example hardmute_node -p hardmuted -p hardmute-cli &&
+(cd "$ROOT" && cargo build -q -p hardmute-backend-linux --example hardmute_node -p hardmuted -p hardmute-cli &&
     cargo build -q --release -p hardmute-e2e-wavtool -p hardmute-pw-gate) || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 
 # shellcheck source=lib.sh

@@ -1,7 +1,10 @@
-//! What the daemon needs from whatever hosts the virtual mic.
+//! What the daemon needs from whatever hosts the virtual mic: the [`Backend`] trait every OS
+//! implements, with its options, status and errors.
 //!
-//! One module per backend, chosen at the module edge like cpal's hosts: `simulated` everywhere
-//! (tests, demos), `linux` (PipeWire), `windows` (the WaveRT driver), `macos` (the HAL plug-in).
+//! One crate per OS backend beside this one, like cpal's hosts: `userspace/backend/linux`
+//! (PipeWire), `userspace/backend/macos` (the HAL plug-in), `userspace/backend/windows` (the
+//! WaveRT driver); [`simulated`] here, on every OS (tests, demos). hardmuted picks one by name,
+//! with the `cfg` at its module edge (`hardmuted::backend`).
 //!
 //! The contract every backend keeps (docs/design.md, invariants 2 and 4):
 //! - `start(initial_muted)` applies the mute before any audio can flow to an app;
@@ -11,17 +14,12 @@
 
 // How the Windows and macOS backends keep a meter of the captured input at 0 while muted.
 pub mod captured_level;
-#[cfg(target_os = "linux")]
-pub mod linux;
-#[cfg(target_os = "macos")]
-pub mod macos;
-// The macOS backend's decisions compile (and are tested) everywhere; its CoreAudio layer only on macOS.
-pub mod macos_policy;
+pub mod default_input;
 pub mod simulated;
-// Portable policy + realtime step compile (and are tested) everywhere; the Win32 layer only on Windows.
-pub mod windows;
 
-use hardmute_ipc::{ChangeSource, Counters, InputDevice, Listener};
+pub use default_input::DefaultInputOs;
+
+use hardmute_ipc::{ChangeSource, Counters, ErrorBody, ErrorKind, InputDevice, Listener};
 use std::fmt;
 
 /// Settings a backend is created with (from the persisted state).
@@ -98,6 +96,18 @@ impl fmt::Display for BackendError {
 
 impl std::error::Error for BackendError {}
 
+/// How the daemon answers a client when the backend failed (the IPC's error kinds).
+impl From<BackendError> for ErrorBody {
+    fn from(e: BackendError) -> Self {
+        let kind = match e {
+            BackendError::UnknownInput { .. } => ErrorKind::UnknownDevice,
+            BackendError::NotRunning | BackendError::Failed(_) => ErrorKind::Backend,
+            BackendError::NotOwner(_) => ErrorKind::NotOwner,
+        };
+        ErrorBody::new(kind, e.to_string())
+    }
+}
+
 pub trait Backend: Send {
     /// Short name shown in `status` (`simulated`, `linux`, ...).
     fn name(&self) -> &'static str;
@@ -148,39 +158,4 @@ pub trait Backend: Send {
     fn level(&self) -> Option<LevelReading> {
         None
     }
-}
-
-/// The backends compiled into this build, first = default. A platform backend goes first under
-/// its cfg (e.g. `#[cfg(target_os = "linux")] "linux",` before `"simulated"`), with its arm in
-/// [`create`] and its module declared above under the same cfg.
-pub const AVAILABLE: &[&str] = &[
-    #[cfg(target_os = "macos")]
-    "macos",
-    #[cfg(target_os = "linux")]
-    "linux",
-    #[cfg(windows)]
-    "windows",
-    "simulated",
-];
-
-/// Creates the backend called `name`.
-pub fn create(name: &str, options: BackendOptions) -> Result<Box<dyn Backend>, BackendError> {
-    match name {
-        "simulated" => Ok(Box::new(simulated::SimulatedBackend::new(options))),
-        #[cfg(target_os = "linux")]
-        "linux" => Ok(Box::new(linux::LinuxBackend::new(options))),
-        #[cfg(target_os = "macos")]
-        "macos" => Ok(Box::new(macos::MacosBackend::new(options))),
-        #[cfg(windows)]
-        "windows" => Ok(Box::new(windows::WindowsBackend::new(options))),
-        other => Err(BackendError::Failed(format!(
-            "backend {other:?} is not compiled into this build; available: {}",
-            AVAILABLE.join(", ")
-        ))),
-    }
-}
-
-/// The platform's real backend when compiled in, else the simulated one.
-pub fn default_name() -> &'static str {
-    AVAILABLE[0]
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Windows user space (hardmuted's Windows backend + hardmute-windows-audio), checked on Linux:
+# Windows user space (hardmute-backend-windows + hardmuted), checked on Linux:
 #   1. clippy -D warnings for x86_64-pc-windows-msvc: type-checks the COM/IOCTL layer for the
 #      real target;
 #   2. for x86_64-pc-windows-gnu (mingw gcc links): clippy of the tests, then `cargo test` run
@@ -14,7 +14,7 @@
 # wine prefix: keep it between runs (the std builds dominate: cold ~12 min on 2 busy cores,
 # warm ~1.5 min).
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
 CACHE=${WINUSER_CACHE:-${TMPDIR:-/tmp}/hardmute-winuser}
 SHIM_SRC=${SHIM_SRC:-$ROOT/xtask/shims/bcryptprimitives.c}
 mkdir -p "$CACHE"
@@ -38,7 +38,7 @@ chmod +x "$CACHE/wine-run.sh"
 trap 'WINEPREFIX=$WINEPREFIX "$WINESERVER" -k 2>/dev/null || true' EXIT
 
 cd "$ROOT"
-PKGS=(-p hardmute-windows-audio -p hardmuted)
+PKGS=(-p hardmute-backend-windows -p hardmuted)
 step() { echo "== $*" >&2; }
 
 step "msvc: clippy (type-check of the Win32/COM/IOCTL layer)"
@@ -55,9 +55,9 @@ cargo clippy --no-deps -Zbuild-std --target $T "${PKGS[@]}" --all-targets -- -D 
 step "gnu: tests under wine, no capture device"
 cargo test -Zbuild-std --target $T "${PKGS[@]}"
 step "gnu: WASAPI tests under wine, ALSA null device as the default input"
-ALSA_CONFIG_PATH=$ROOT/userspace/windows-audio/tests/wine/asound.conf \
+ALSA_CONFIG_PATH=$ROOT/userspace/backend/windows/tests/wine/asound.conf \
   cargo test -Zbuild-std --target $T "${PKGS[@]}" \
-  --test wasapi_smoke --test windows_capture_bridge --test windows_backend
+  --test wasapi_smoke --test capture_bridge --test windows_backend
 
 step "gnu: hardmuted.exe under wine fails closed without the driver"
 cargo build -Zbuild-std --target $T -p hardmuted

@@ -9,7 +9,7 @@
 //! missing file = muted, as a fresh install).
 use std::io::{BufRead, Write};
 
-use hardmute_pipewire::{ChangeSource, Config, Controller};
+use hardmute_backend_linux::{ChangeSource, Config, Controller};
 
 struct StderrLog;
 impl log::Log for StderrLog {

@@ -1,12 +1,12 @@
 //! The Linux backend: hardmuted as the controller of the gate inside the PipeWire server
 //! (`driver/linux/gate`, loaded by the `pipewire.conf.d` drop-in `hardmute install` writes;
-//! controlled through `driver/linux`, crate `hardmute-pipewire`). HardMute Microphone exists
+//! controlled through this crate's [`Controller`]). HardMute Microphone exists
 //! whenever PipeWire runs and delivers zeros unless this daemon holds the gate's lease and the
 //! user's state is live.
 
-use super::{Backend, BackendError, BackendOptions, BackendStatus, LevelReading};
+use crate::{Captures, Config, Controller, Error};
+use hardmute_backend::{Backend, BackendError, BackendOptions, BackendStatus, LevelReading};
 use hardmute_ipc::{ChangeSource, Counters, InputDevice, ListenTarget, Listener};
-use hardmute_pipewire::{Captures, Config, Controller, Error};
 use std::time::{Duration, Instant};
 
 /// How often a lost PipeWire is looked for again.
@@ -76,7 +76,7 @@ impl LinuxBackend {
                 "HardMute Microphone is not in the PipeWire graph: run `hardmute install` (it \
                  writes the PipeWire drop-in and restarts PipeWire), or check PipeWire's log for \
                  libpipewire-module-filter-chain / {}",
-                hardmute_pipewire::GATE_PLUGIN_FILE
+                crate::GATE_PLUGIN_FILE
             );
         }
         self.gate_missing_warned = missing;

@@ -4,12 +4,12 @@
 //! computes it: the configured one if it exists, else the highest `priority.session`). Set:
 //! `default.configured.audio.source`, which is what `pactl set-default-source` and the desktop's
 //! sound settings write, and what WirePlumber saves across restarts. A user's later choice
-//! overwrites it; hardmuted does not write it again on its own (see [`crate::default_input`]).
+//! overwrites it; hardmuted does not write it again on its own (hardmuted's `default_input` policy).
 //!
 //! A short-lived `pw-metadata` process per read keeps this out of the PipeWire connection the
 //! gate's code owns; reads happen on status requests and at most every few seconds while idle.
 
-use crate::default_input::DefaultInputOs;
+use hardmute_backend::DefaultInputOs;
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,6 +1,7 @@
-//! hardmuted's side of HardMute Microphone on PipeWire: the controller of the gate that runs
-//! inside the PipeWire server (`driver/linux/gate`, a LADSPA plugin hosted by PipeWire's
-//! module-filter-chain).
+//! hardmuted's Linux backend: the controller of the gate that runs inside the PipeWire server
+//! (`driver/linux/gate`, a LADSPA plugin hosted by PipeWire's module-filter-chain), the
+//! [`LinuxBackend`] on top of it, and the default input through PipeWire's metadata
+//! ([`default_input`]).
 //!
 //! The gate and both of its nodes (`hardmute_capture` before the gate, `hardmute_mic` after it)
 //! exist whenever PipeWire runs, with or without this crate. With no live controller the gate
@@ -15,6 +16,8 @@
 //! `mute` returns only once no cycle of the gate can still use the old state (the core's
 //! `cycle_seq` fence through the shared page).
 
+mod backend;
+pub mod default_input;
 pub mod graph;
 mod lock;
 pub mod page;
@@ -28,6 +31,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+pub use backend::LinuxBackend;
 pub use graph::{Captures, ListenerInfo, SourceInfo, UnknownSource};
 pub use hardmute_core::control::{Authority, ChangeSource, ControlBlock, ControlSnapshot};
 pub use hardmute_pw_gate::abi::{
@@ -176,7 +180,7 @@ impl Controller {
         let thread = {
             let (shared, status) = (shared.clone(), status.clone());
             std::thread::Builder::new()
-                .name("hardmute-pipewire".into())
+                .name("hardmute-backend-linux".into())
                 .spawn(move || session::run(settings, shared, status, rx, ready_tx))
                 .map_err(|e| Error::Connect(e.to_string()))?
         };

@@ -83,7 +83,7 @@ struct Session {
     clients: HashMap<u32, BoundClient>,
     /// Every `default` metadata, by id. Normally there is one (the session manager's); a
     /// second one (a config that also creates it) makes WirePlumber 0.4 ignore stream targets
-    /// (driver/linux/README.md), so it is warned about.
+    /// (userspace/backend/linux/README.md), so it is warned about.
     metadata: HashMap<u32, BoundMetadata>,
     /// Streams that asked for hardmute_mic but capture another source, already warned about.
     misrouted: HashSet<u32>,
@@ -253,7 +253,7 @@ fn prop_u32(dict: Option<&pw::spa::utils::dict::DictRef>, key: &str) -> Option<u
 
 impl Session {
     fn fail_start(&mut self, err: Error) {
-        log::error!("hardmute-pipewire: {err}");
+        log::error!("hardmute-backend-linux: {err}");
         if let Some(ready) = self.ready.take() {
             let _ = ready.send(Err(err));
         }
@@ -328,7 +328,7 @@ impl Session {
 
     /// Mute because we cannot honour the user's choice (unknown source): HardMute stays up.
     fn fail_safe_mute(&mut self, why: &str) {
-        log::error!("hardmute-pipewire: {why}; staying muted");
+        log::error!("hardmute-backend-linux: {why}; staying muted");
         self.last_error = Some(why.to_owned());
         let mut st = self.shared.state.lock();
         st.wanted_muted = true;
@@ -745,8 +745,9 @@ impl Session {
 
     /// A stream that asked for hardmute_mic (by name, serial or id) but that the session
     /// manager linked from another source captures the physical mic ungated. That happened in
-    /// our e2e rig with two `default` metadata objects (see driver/linux/README.md); it is
-    /// logged once per stream here, and `listeners` reports the stream as a physical capture.
+    /// our e2e rig with two `default` metadata objects (see userspace/backend/linux/README.md);
+    /// it is logged once per stream here, and `listeners` reports the stream as a physical
+    /// capture.
     fn warn_misrouted(&mut self, hm: u32) {
         for (stream, from) in self.graph.misrouted_streams(hm) {
             if self.misrouted.insert(stream) {

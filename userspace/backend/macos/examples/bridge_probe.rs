@@ -1,12 +1,12 @@
 //! Manual check on a Mac with the plug-in installed:
-//! `cargo run -p hardmute-macos-bridge --example bridge_probe -- [seconds]`
+//! `cargo run -p hardmute-backend-macos --example bridge_probe -- [seconds]`
 //! prints the plug-in's devices, the hard-mute state, the capture choice and who is listening, then
 //! (with a duration) runs the bridge that long. Off macOS it only says so.
 
 #[cfg(target_os = "macos")]
 fn main() {
-    use hardmute_macos_bridge::macos::{input_devices, input_processes, Bridge, HardMute};
-    use hardmute_macos_bridge::policy::{choose_capture_device, listeners};
+    use hardmute_backend_macos::macos::{input_devices, input_processes, Bridge, HardMute};
+    use hardmute_backend_macos::policy::{choose_capture_device, listeners};
     let hm = match HardMute::find() {
         Ok(hm) => hm,
         Err(e) => {

@@ -1,6 +1,6 @@
 //! The macOS backend: the HardMute AudioServerPlugIn (`driver/macos`) holds the hard-mute state
-//! inside coreaudiod and gates delivery; this backend is its client through the bridge crate
-//! `hardmute-macos-bridge`:
+//! inside coreaudiod and gates delivery; this backend is its client through this crate's
+//! bridge:
 //!
 //! - `'hmut'` on the HardMute Microphone ([`HardMute`]): anyone may set it, only this daemon
 //!   (bundle id `org.hardmute.daemon`, while it is a client of one of the plug-in's devices) may
@@ -9,18 +9,18 @@
 //! - Listeners from the HAL's process list (macOS 14+).
 //! - [`DeviceWatcher`]: HAL property listeners (default input, device list, the captured device's
 //!   liveness) that only set bits; [`Backend::poll`] takes them every poll interval and applies
-//!   [`macos_policy::react`].
+//!   [`backend_policy::react`].
 //!
-//! The decisions live in the bridge crate's `policy` and in [`super::macos_policy`], both tested
+//! The decisions live in the bridge's [`policy`] and in [`backend_policy`], both tested
 //! on Linux; this file only gathers their inputs and applies their answers. It is type-checked for
 //! the Apple targets on Linux (`cargo xtask cross-check crates`) and runs only on a Mac.
 
-use super::captured_level::CapturedLevel;
-use super::macos_policy;
-use super::{Backend, BackendError, BackendOptions, BackendStatus, LevelReading};
+use crate::backend_policy;
+use crate::macos::{self as hal, Bridge, DeviceWatcher, HardMute};
+use crate::policy;
+use hardmute_backend::captured_level::CapturedLevel;
+use hardmute_backend::{Backend, BackendError, BackendOptions, BackendStatus, LevelReading};
 use hardmute_ipc::{ChangeSource, Counters, InputDevice, Listener};
-use hardmute_macos_bridge::macos::{self as hal, Bridge, DeviceWatcher, HardMute};
-use hardmute_macos_bridge::policy;
 
 /// `kAudioDevicePermissionsError` ('!hog'): the plug-in refuses an unmute or the feed to anyone
 /// but the owning user's daemon.
@@ -126,7 +126,7 @@ impl MacosBackend {
     }
 
     /// On-demand capture and release-on-mute: open or close the physical mic as
-    /// [`macos_policy::capture_action`] says, from whether an app records the HardMute
+    /// [`backend_policy::capture_action`] says, from whether an app records the HardMute
     /// Microphone now (the plug-in's "running somewhere") and the mute.
     fn apply_capture_policy(&mut self, muted: bool) -> Result<(), BackendError> {
         let release = self.options.release_on_mute;
@@ -135,15 +135,15 @@ impl MacosBackend {
         let Some(bridge) = running.bridge.as_mut() else {
             return Ok(());
         };
-        match macos_policy::capture_action(!running.capture_paused, muted, release, recording) {
-            macos_policy::CaptureAction::Keep => {}
-            macos_policy::CaptureAction::Open => {
+        match backend_policy::capture_action(!running.capture_paused, muted, release, recording) {
+            backend_policy::CaptureAction::Keep => {}
+            backend_policy::CaptureAction::Open => {
                 bridge
                     .resume_capture()
                     .map_err(|e| failed("reopening the physical mic", e))?;
                 running.capture_paused = false;
             }
-            macos_policy::CaptureAction::Close => {
+            backend_policy::CaptureAction::Close => {
                 bridge
                     .pause_capture()
                     .map_err(|e| failed("releasing the physical mic", e))?;
@@ -192,7 +192,7 @@ impl Backend for MacosBackend {
             watcher,
         };
         let inputs = hal::input_devices().map_err(|e| failed("listing inputs", e))?;
-        let target = macos_policy::capture_target(&inputs, self.options.device.as_deref());
+        let target = backend_policy::capture_target(&inputs, self.options.device.as_deref());
         let recording = app_recording(&running.devices).unwrap_or(true);
         let open = policy::should_capture(true, self.options.release_on_mute, recording);
         if let Err(e) = Self::start_bridge(&mut running, target, open) {
@@ -263,13 +263,13 @@ impl Backend for MacosBackend {
     fn physical_inputs(&self) -> Result<Vec<InputDevice>, BackendError> {
         self.running()?;
         let inputs = hal::input_devices().map_err(|e| failed("listing inputs", e))?;
-        Ok(macos_policy::physical_inputs(&inputs))
+        Ok(backend_policy::physical_inputs(&inputs))
     }
 
     fn select_input(&mut self, name: Option<&str>) -> Result<(), BackendError> {
         self.running()?;
         let inputs = hal::input_devices().map_err(|e| failed("listing inputs", e))?;
-        let target = macos_policy::resolve_selection(&inputs, name)?;
+        let target = backend_policy::resolve_selection(&inputs, name)?;
         let muted = self.hard_mute();
         let running = self.running.as_mut().ok_or(BackendError::NotRunning)?;
         let already = running.bridge.is_some()
@@ -294,7 +294,7 @@ impl Backend for MacosBackend {
             )
         })?;
         let own_pid = i32::try_from(std::process::id()).unwrap_or(-1);
-        Ok(macos_policy::listeners(&processes, own_pid))
+        Ok(backend_policy::listeners(&processes, own_pid))
     }
 
     fn set_release_on_mute(&mut self, release: bool) -> Result<(), BackendError> {
@@ -331,13 +331,13 @@ impl Backend for MacosBackend {
         let Some(running) = self.running.as_mut() else {
             return;
         };
-        let now = macos_policy::CaptureNow {
+        let now = backend_policy::CaptureNow {
             device: running.capturing.clone(),
             paused: running.capture_paused,
         };
         let recording = app_recording(&running.devices).unwrap_or(true);
         let device_events = events & !policy::hal_event::MIC_RUNNING;
-        let result = match macos_policy::react(
+        let result = match backend_policy::react(
             device_events,
             &inputs,
             selected.as_deref(),
@@ -346,9 +346,9 @@ impl Backend for MacosBackend {
             release,
             recording,
         ) {
-            macos_policy::Reaction::Keep => Ok(()),
-            macos_policy::Reaction::Stop => Self::start_bridge(running, None, false),
-            macos_policy::Reaction::Restart { id, open, .. } => {
+            backend_policy::Reaction::Keep => Ok(()),
+            backend_policy::Reaction::Stop => Self::start_bridge(running, None, false),
+            backend_policy::Reaction::Restart { id, open, .. } => {
                 let target = inputs.iter().find(|d| d.id == id);
                 Self::start_bridge(running, target, open)
             }

@@ -1,11 +1,11 @@
-//! The macOS backend's decisions that the bridge crate's `policy` does not already make, apart
+//! The macOS backend's decisions that the bridge's [`crate::policy`] does not already make, apart
 //! from the CoreAudio calls (compiled and tested on every platform): how the daemon names the
 //! physical inputs, which one to capture given the user's selection, and how the HAL's process
 //! list becomes `Listener`s.
 
-use super::BackendError;
+use crate::policy::{self as bridge, InputProcess, Listening};
+use hardmute_backend::BackendError;
 use hardmute_ipc::{InputDevice, ListenTarget, Listener};
-use hardmute_macos_bridge::policy::{self as bridge, InputProcess, Listening};
 
 /// The physical inputs as the daemon shows them: `name` is the device UID (stable across
 /// reboots and renames, what `select_input` takes), `description` the name the user sees.
@@ -104,7 +104,7 @@ pub fn react(
     release_on_mute: bool,
     app_recording: bool,
 ) -> Reaction {
-    use hardmute_macos_bridge::policy::hal_event;
+    use crate::policy::hal_event;
     if events == 0 {
         return Reaction::Keep;
     }
@@ -195,7 +195,7 @@ pub fn listeners(processes: &[InputProcess], daemon_pid: i32) -> Vec<Listener> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hardmute_macos_bridge::policy::{FEED_UID, MIC_UID};
+    use crate::policy::{FEED_UID, MIC_UID};
 
     fn dev(id: u32, uid: &str, name: &str, default: bool) -> bridge::InputDevice {
         bridge::InputDevice {
@@ -342,7 +342,7 @@ mod tests {
         }
     }
 
-    use hardmute_macos_bridge::policy::hal_event;
+    use crate::policy::hal_event;
 
     #[test]
     fn follows_the_default_input_to_another_mic_and_not_to_hardmute() {

@@ -1,7 +1,7 @@
 //! The HAL property listener's body, driven the way the HAL calls it (an array of addresses,
 //! on another thread): it only signals, and allocates nothing.
 
-use hardmute_macos_bridge::policy::{
+use hardmute_backend_macos::policy::{
     hal_event, on_properties_changed, HalSignals, PropertyAddress, SELECTOR_DEFAULT_INPUT,
     SELECTOR_DEVICES, SELECTOR_DEVICE_IS_ALIVE,
 };

@@ -2,8 +2,8 @@
 //! four simulated minutes gives no underrun or overrun after settling, bounded fill, and no allocation
 //! in either callback (the capture side's level meter included, which reads the mic's level).
 
+use hardmute_backend_macos::pump::{pump, PumpConfig};
 use hardmute_core::bridge::HostClock;
-use hardmute_macos_bridge::pump::{pump, PumpConfig};
 
 #[global_allocator]
 static GLOBAL: hardmute_alloc_counter::CountingAllocator =

@@ -4,7 +4,6 @@
 //! long as the bridge runs; GET_STATE and SET_MUTE wait for their own completion.
 
 use super::feed::{init_header, ring_geometry, RingGeometry, RING_CHANNELS, RING_FRAMES};
-use crate::backend::BackendError;
 use ::windows::core::HSTRING;
 use ::windows::Win32::Foundation::{
     CloseHandle, ERROR_ACCESS_DENIED, ERROR_BAD_IMPERSONATION_LEVEL, ERROR_BUSY,
@@ -19,6 +18,7 @@ use ::windows::Win32::System::Memory::{
 };
 use ::windows::Win32::System::Threading::CreateEventW;
 use ::windows::Win32::System::IO::{CancelIoEx, DeviceIoControl, GetOverlappedResult, OVERLAPPED};
+use hardmute_backend::BackendError;
 use hardmute_core::ring::{RingHeader, SharedRing};
 use hardmute_wavert_model::ioctl::{
     client, StateReply, IOCTL_HARDMUTE_GET_STATE, IOCTL_HARDMUTE_REGISTER_BRIDGE,

@@ -18,13 +18,13 @@
 //! is the room's level even while muted: the backend reports it only while the driver says
 //! live (`backend::captured_level`).
 
+use crate::format::{ChunkRef, SampleFn};
+use crate::{MixFormat, Samples};
 use hardmute_core::bridge::{Feeder, FeederConfig, HostClock, Pushed, SampleSink};
 use hardmute_core::level::{LevelMeter, LevelTap};
 use hardmute_core::ring::RingHeader;
 use hardmute_core::{ControlBlock, Sample};
 use hardmute_wavert_model::ioctl::{MAX_RING_BYTES, MIN_RING_BYTES};
-use hardmute_windows_audio::format::{ChunkRef, SampleFn};
-use hardmute_windows_audio::{MixFormat, Samples};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -237,8 +237,8 @@ impl CaptureFeed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::SampleKind;
     use hardmute_core::ring::{SampleRing, SharedRing};
-    use hardmute_windows_audio::SampleKind;
     use std::sync::atomic::AtomicU32;
 
     const TPS: u64 = 10_000_000;

@@ -1,10 +1,41 @@
-//! WASAPI glue for the HardMute Windows bridge.
+//! hardmuted's Windows backend: the HardMute kernel driver (PortCls WaveRT virtual mic, see
+//! `driver/windows`) holds the hard-mute state and gates delivery; [`WindowsBackend`] is its
+//! client.
 //!
-//! Shaped like the windows-drivers-rs samples: the COM calls live in thin modules compiled only
-//! on Windows ([`devices`], [`capture`], [`notify`], [`sessions`]), each `unsafe` block at the
-//! FFI edge with its `// SAFETY:` note; everything they hand upwards is one of the plain types
-//! below, so the policy that uses them (in `hardmuted`'s Windows backend) is portable and tested
-//! on every OS.
+//! - Control: `\\.\HardMuteControl`, IOCTL ABI v1 (`hardmute_wavert_model::ioctl`): GET_STATE,
+//!   SET_MUTE (the driver completes a mute only once no realtime cycle can use the old state),
+//!   REGISTER_BRIDGE (an overlapped request the driver keeps pending; its output buffer, a
+//!   VirtualAlloc'd `hardmute_core` SharedRing, stays locked in the kernel until the request is
+//!   cancelled, which happens when we stop or the process dies: the driver then delivers zeros).
+//! - Bridge: WASAPI shared-mode capture of the physical mic (the WASAPI glue below), event
+//!   driven on an MMCSS "Pro Audio" thread, into the ring through [`feed::CaptureFeed`].
+//! - Follows default-device changes, releases the mic while muted if asked, lists who captures
+//!   which endpoint; the default input through IPolicyConfig (`default_input`).
+//!
+//! Portable and tested everywhere: [`policy`] (decisions), [`feed`] (the realtime step),
+//! [`format`] and the plain types below. Windows only: `control_device` (DeviceIoControl),
+//! `backend` (threads + COM), `default_input`, and the WASAPI glue.
+//!
+//! The WASAPI glue is shaped like the windows-drivers-rs samples: the COM calls live in thin
+//! modules compiled only on Windows (`devices`, `capture`, `notify`, `sessions`), each `unsafe`
+//! block at the FFI edge with its `// SAFETY:` note; everything they hand upwards is one of the
+//! plain types below, so the policy that uses them is portable and tested on every OS.
+
+pub mod feed;
+pub mod policy;
+
+#[cfg(windows)]
+mod backend;
+// pub: the wine kernel probe (tests/wine-kernel/probe) drives the driver with this client.
+#[cfg(windows)]
+pub mod control_device;
+#[cfg(windows)]
+pub mod default_input;
+
+#[cfg(windows)]
+pub use backend::WindowsBackend;
+#[cfg(windows)]
+pub use control_device::CONTROL_DEVICE_PATH;
 
 pub mod format;
 /// The default capture endpoint (undocumented IPolicyConfig, isolated; layout asserted).

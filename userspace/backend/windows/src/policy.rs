@@ -2,10 +2,10 @@
 //! which physical input to capture, whether the capture should be open right now, what to do
 //! about a difference, and who is listening to which endpoint.
 
-use crate::backend::BackendError;
+use crate::{EndpointInfo, SessionInfo};
+use hardmute_backend::BackendError;
 use hardmute_ipc::{ChangeSource, Counters, InputDevice, ListenTarget, Listener};
 use hardmute_wavert_model::ioctl::StateReply;
-use hardmute_windows_audio::{EndpointInfo, SessionInfo};
 use std::time::Duration;
 
 /// The virtual mic's endpoint carries this in its friendly name ("Microphone (HardMute

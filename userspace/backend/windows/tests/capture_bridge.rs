@@ -4,13 +4,13 @@
 //! counting allocator armed on the capture thread: it must not allocate.
 #![cfg(windows)]
 
-use hardmute_core::bridge::HostClock;
-use hardmute_core::ring::{RingHeader, SampleRing, SharedRing};
-use hardmute_windows_audio::capture::{CaptureStream, Packet};
-use hardmute_windows_audio::{devices, ComApartment};
-use hardmuted::backend::windows::feed::{
+use hardmute_backend_windows::capture::{CaptureStream, Packet};
+use hardmute_backend_windows::feed::{
     init_header, ring_geometry, CaptureFeed, FeedStats, RING_CHANNELS, RING_FRAMES,
 };
+use hardmute_backend_windows::{devices, ComApartment};
+use hardmute_core::bridge::HostClock;
+use hardmute_core::ring::{RingHeader, SampleRing, SharedRing};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

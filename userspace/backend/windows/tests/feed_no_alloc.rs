@@ -3,13 +3,13 @@
 //! with the driver reading or idle, and when the driver's stream rate changes; its level meter
 //! included. A counting global
 //! allocator watches this thread while it runs. Portable: runs on Linux and under wine.
+use hardmute_backend_windows::feed::{
+    init_header, ring_geometry, CaptureFeed, FeedStats, RING_CHANNELS, RING_FRAMES,
+};
+use hardmute_backend_windows::{MixFormat, SampleKind, Samples};
 use hardmute_core::bridge::HostClock;
 use hardmute_core::level::LevelTap;
 use hardmute_core::ring::{RingHeader, SampleRing, SharedRing};
-use hardmute_windows_audio::{MixFormat, SampleKind, Samples};
-use hardmuted::backend::windows::feed::{
-    init_header, ring_geometry, CaptureFeed, FeedStats, RING_CHANNELS, RING_FRAMES,
-};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 

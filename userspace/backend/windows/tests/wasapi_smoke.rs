@@ -3,9 +3,9 @@
 //! must all work or fail cleanly, never crash or hang.
 #![cfg(windows)]
 
-use hardmute_windows_audio::capture::CaptureStream;
-use hardmute_windows_audio::notify::DeviceWatcher;
-use hardmute_windows_audio::{devices, sessions, ComApartment, SampleKind, Samples};
+use hardmute_backend_windows::capture::CaptureStream;
+use hardmute_backend_windows::notify::DeviceWatcher;
+use hardmute_backend_windows::{devices, sessions, ComApartment, SampleKind, Samples};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -49,7 +49,7 @@ fn opening_an_endpoint_that_does_not_exist_is_an_error_not_a_hang() {
     let started = std::time::Instant::now();
     let result = CaptureStream::start(
         "{0.0.1.00000000}.{00000000-0000-0000-0000-000000000000}",
-        |_format| |_packet: hardmute_windows_audio::capture::Packet<'_>| {},
+        |_format| |_packet: hardmute_backend_windows::capture::Packet<'_>| {},
         |_end| panic!("on_end must not run for a stream that never started"),
     );
     let err = result.err().expect("no such endpoint");
@@ -84,7 +84,7 @@ fn the_default_input_keeps_capturing_and_stops_cleanly() {
         &default.id,
         move |format| {
             let mut last_qpc = 0u64;
-            move |packet: hardmute_windows_audio::capture::Packet<'_>| {
+            move |packet: hardmute_backend_windows::capture::Packet<'_>| {
                 let ok = matches!(
                     (format.kind, packet.samples),
                     (SampleKind::F32, Samples::F32(_))
@@ -146,7 +146,7 @@ const REGDB_E_CLASSNOTREG: i32 = 0x8004_0154_u32 as i32;
 /// registered", never crash.
 #[test]
 fn default_capture_endpoint_reads_per_role_and_sets_or_refuses_cleanly() {
-    use hardmute_windows_audio::policy_config;
+    use hardmute_backend_windows::policy_config;
     let _com = ComApartment::multithreaded().expect("COM MTA");
     let endpoints = devices::capture_endpoints().expect("EnumAudioEndpoints(eCapture)");
     let ids = policy_config::default_capture_ids().expect("GetDefaultAudioEndpoint per role");
