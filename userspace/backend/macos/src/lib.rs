@@ -1,5 +1,5 @@
 //! hardmuted's macOS backend: the bridge that feeds the physical microphone into the HardMute
-//! plug-in, the plug-in's hard-mute property, the device policy and the [`MacosBackend`] on top.
+//! plug-in, the plug-in's hard-mute property, the device policy and the `MacosBackend` on top.
 //!
 //! - [`pump`]: capture side (`hardmute_core::bridge::Feeder`) -> staging ring -> feed side,
 //!   drift-corrected (portable, tested here).

@@ -1,5 +1,5 @@
 //! hardmuted's Windows backend: the HardMute kernel driver (PortCls WaveRT virtual mic, see
-//! `driver/windows`) holds the hard-mute state and gates delivery; [`WindowsBackend`] is its
+//! `driver/windows`) holds the hard-mute state and gates delivery; `WindowsBackend` is its
 //! client.
 //!
 //! - Control: `\\.\HardMuteControl`, IOCTL ABI v1 (`hardmute_wavert_model::ioctl`): GET_STATE,
