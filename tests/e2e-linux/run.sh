@@ -18,7 +18,8 @@ REPORT=$ROOT/docs/linux-measurements.md
 RESULTS=$(mktemp -t hm-e2e-results.XXXXXX)
 
 # The gate plugin is built in release (what ships, and PipeWire loads it); the rest in debug.
-(cd "$ROOT" && cargo build -q -p hardmute-pipewire --example hardmute_node -p hardmuted -p hardmute-cli &&
+# Two builds: `--example` limits a build to examples, so one command would leave out the programs.
+(cd "$ROOT" && cargo build -q -p hardmute-backend-linux --example hardmute_node && cargo build -q -p hardmuted -p hardmute-cli &&
     cargo build -q --release -p hardmute-e2e-wavtool -p hardmute-linux-gate) || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 
 # shellcheck source=lib.sh
