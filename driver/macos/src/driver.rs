@@ -72,6 +72,8 @@ pub unsafe extern "C" fn AudioServerPlugIn_Factory(
     if unsafe { Cf::uuid_bytes(requested_type) } != Some(kAudioServerPlugInTypeUUID) {
         return core::ptr::null_mut();
     }
+    // coreaudiod's first call into the plug-in: from here on `log::` records reach os_log.
+    crate::oslog::install();
     PLUGIN.refs.fetch_add(1, AcqRel);
     driver_ref().cast()
 }

@@ -8,6 +8,7 @@
 //! - [`driver`]: the exported factory and the vtable; raw pointers end here.
 //! - [`plugin`]: state, clients, properties, configuration changes, clock and IO in safe Rust;
 //!   [`model`]: the objects and their static description.
+//! - [`oslog`]: the `log` crate's records, written to the unified log (os_log).
 //! - [`cf`] and [`clock`]: seams over CoreFoundation and the host clock, so everything above runs
 //!   on Linux under the simulated coreaudiod (tests/sim_coreaudiod.rs).
 #![allow(non_snake_case, non_upper_case_globals)] // Apple's names, kept as in the SDK headers
@@ -20,6 +21,13 @@ pub mod consts;
 pub mod driver;
 pub mod identity;
 pub mod model;
+pub mod oslog;
 pub mod plugin;
 
 pub use driver::AudioServerPlugIn_Factory;
+
+// Unit tests count heap operations (oslog's stack-formatted messages).
+#[cfg(test)]
+#[global_allocator]
+static GLOBAL: hardmute_alloc_counter::CountingAllocator =
+    hardmute_alloc_counter::CountingAllocator;

@@ -656,10 +656,10 @@ impl Plugin {
         };
         let before = self.control.is_muted();
         if self.control.set_muted(muted, source, who).is_err() {
-            log::warn!(
-                "hardmute: pid {pid} (uid {:?}) may not clear hard mute",
-                Os::uid_of_pid(pid)
-            );
+            match Os::uid_of_pid(pid) {
+                Some(uid) => log::warn!("hardmute: pid {pid} (uid {uid}) may not clear hard mute"),
+                None => log::warn!("hardmute: pid {pid} (uid unknown) may not clear hard mute"),
+            }
             return kAudioDevicePermissionsError;
         }
         // Bounded: ~0.5 s of 1 ms pauses; a stuck IO thread delivers nothing at all anyway.
@@ -674,6 +674,9 @@ impl Plugin {
         if effective {
             kAudioHardwareNoError
         } else {
+            log::error!(
+                "hardmute: the microphone's IO thread did not take up hard mute = {muted} within 0.5 s"
+            );
             kAudioHardwareUnspecifiedError
         }
     }

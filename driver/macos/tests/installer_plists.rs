@@ -55,7 +55,9 @@ fn driver_info_plist_registers_the_exported_factory_for_the_plugin_type() {
              assert p['CFBundlePackageType']=='BNDL'\n\
              assert p['CFBundleExecutable']=='HardMute'\n\
              assert p['CFBundleVersion']=='1.2.3'\n\
-             print(uuid)"
+             assert p['CFBundleIdentifier']=='{driver_id}', p['CFBundleIdentifier']\n\
+             print(uuid)",
+            driver_id = hardmute_hal_plugin::oslog::SUBSYSTEM
         ),
     );
     assert!(out.ends_with("ok\n"));

@@ -16,6 +16,7 @@ use hardmute_hal_plugin::clock::HostClock;
 use hardmute_hal_plugin::consts::*;
 use hardmute_hal_plugin::identity::fake as processes;
 use hardmute_hal_plugin::model::{self, *};
+use hardmute_hal_plugin::oslog::{self, fake as oslog_records};
 use hardmute_hal_plugin::AudioServerPlugIn_Factory;
 use std::ffi::c_void;
 use std::ptr::{null, null_mut};
@@ -49,7 +50,8 @@ struct Measured {
     /// Heap operations: the test binary's counting allocator (the Linux plug-in), plus the
     /// shim's allocation calls (the shipped plug-in's malloc/free/thread-local blocks).
     heap_ops: u64,
-    /// Shim calls other than mach_absolute_time and memory functions, by symbol.
+    /// Shim calls other than mach_absolute_time and memory functions, by symbol (os_log calls
+    /// included, on the Linux build too).
     forbidden: Vec<(&'static str, u64)>,
     /// mach_absolute_time calls seen by the shim.
     clock_reads: u64,
@@ -174,9 +176,18 @@ impl PlugIn {
                     - before.of(shim::S::mach_absolute_time),
             };
         }
+        // The Linux build logs through the os_log fake, which counts every call (scenarios run
+        // one at a time: `SERIAL`).
+        let log_calls = oslog_records::calls();
+        let heap_ops = hardmute_alloc_counter::heap_ops(f).1;
+        let log_calls = oslog_records::calls() - log_calls;
         Measured {
-            heap_ops: hardmute_alloc_counter::heap_ops(f).1,
-            forbidden: Vec::new(),
+            heap_ops,
+            forbidden: if log_calls > 0 {
+                vec![("os_log", log_calls)]
+            } else {
+                Vec::new()
+            },
             clock_reads: 0,
         }
     }
@@ -1838,6 +1849,65 @@ fn running_somewhere_follows_app_io_and_is_announced(p: PlugIn) {
     assert!(host_state(|s| s.changed.is_empty()));
 }
 
+/// The plug-in's records reach os_log: subsystem = the bundle id, category `plugin`, the constant
+/// format `%{public}s` in the image, the type from the level, and the message as the text the
+/// argument buffer decodes to (by the fake's decoder, on the Linux build and on the shipped bytes
+/// through the loader's shim). The Mac's own `log` tool is not involved.
+fn the_unified_log_gets_initialize_and_a_refused_unmute(p: PlugIn) {
+    let before = oslog_records::records().len();
+    let hal = Hal::load(p, Some(true));
+    assert_eq!(
+        hal.set_hard_mute(OTHER_DAEMON_PID, false),
+        kAudioDevicePermissionsError
+    );
+    assert!(hal.hard_mute());
+    let records = oslog_records::records().split_off(before);
+    for r in &records {
+        assert_eq!(r.subsystem, "org.hardmute.driver", "{r:?}");
+        assert_eq!(r.category, "plugin", "{r:?}");
+        assert_eq!(r.format, "%{public}s", "{r:?}");
+        assert_eq!(r.size, 12, "{r:?}");
+        assert!(r.text.is_ok(), "undecodable record {r:?}");
+    }
+    let texts: Vec<(u8, &str)> = records
+        .iter()
+        .map(|r| (r.ty, r.text.as_deref().unwrap_or("")))
+        .collect();
+    let expect = [
+        (
+            oslog::OS_LOG_TYPE_INFO,
+            format!("hardmute: the microphone belongs to uid {OWNER_UID}"),
+        ),
+        (
+            oslog::OS_LOG_TYPE_INFO,
+            "hardmute: initialized, hard mute = true".to_string(),
+        ),
+        (
+            oslog::OS_LOG_TYPE_DEFAULT,
+            format!("hardmute: pid {OTHER_DAEMON_PID} (uid {OTHER_UID}) may not clear hard mute"),
+        ),
+    ];
+    let expect: Vec<(u8, &str)> = expect.iter().map(|(t, m)| (*t, m.as_str())).collect();
+    assert_eq!(texts, expect);
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    if p.shipped {
+        let image = hardmute_macho_loader::shipped().expect("loaded");
+        let (at, len) = image
+            .section("__TEXT", "__oslogstring")
+            .expect("the shipped slice has a __TEXT,__oslogstring section");
+        for r in &records {
+            // `__dso_handle` is the image's own Mach-O header, and the format the constant in
+            // the section clang gives os_log formats.
+            assert_eq!(r.dso, image.header_address(), "{r:?}");
+            assert!((at..at + len).contains(&r.format_addr), "{r:?}");
+        }
+        assert!(
+            shim::Counts::now().of(shim::S::os_log_create) >= 1,
+            "the shipped bytes created their log object through the shim"
+        );
+    }
+}
+
 // ---- every scenario, against both plug-ins ------------------------------------------------------
 
 macro_rules! scenarios {
@@ -1872,4 +1942,5 @@ scenarios!(
     zero_time_stamps_are_whole_periods_of_the_host_clock,
     a_mute_acknowledged_on_another_thread_holds_for_every_later_cycle,
     running_somewhere_follows_app_io_and_is_announced,
+    the_unified_log_gets_initialize_and_a_refused_unmute,
 );

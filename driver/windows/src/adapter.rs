@@ -35,9 +35,18 @@ pub unsafe extern "C" fn DriverEntry(
     driver: PDRIVER_OBJECT,
     registry_path: PUNICODE_STRING,
 ) -> NTSTATUS {
+    klog!(
+        info,
+        "DriverEntry: HardMute virtual microphone driver {}",
+        env!("CARGO_PKG_VERSION")
+    );
     // SAFETY: forwarded from the I/O manager.
     let status = unsafe { PcInitializeAdapterDriver(driver, registry_path, Some(add_device)) };
     if !nt_success(status) {
+        klog!(
+            error,
+            "DriverEntry: PcInitializeAdapterDriver failed: {status:#x}"
+        );
         return status;
     }
     // SAFETY: `driver` is valid; PortCls has filled MajorFunction/DriverUnload; we wrap the
@@ -50,11 +59,21 @@ pub unsafe extern "C" fn DriverEntry(
         d.MajorFunction[IRP_MJ_DEVICE_CONTROL] = Some(dispatch_device_control);
         PORTCLS_UNLOAD.store(d.DriverUnload.map_or(0, |f| f as usize), Ordering::Release);
         d.DriverUnload = Some(driver_unload);
-        control::create_control_device(driver, registry_path)
+        let status = control::create_control_device(driver, registry_path);
+        if nt_success(status) {
+            klog!(
+                info,
+                "DriverEntry: control device \\\\.\\HardMuteControl ready (muted)"
+            );
+        } else {
+            klog!(error, "DriverEntry: the control device failed: {status:#x}");
+        }
+        status
     }
 }
 
 unsafe extern "C" fn driver_unload(driver: PDRIVER_OBJECT) {
+    klog!(info, "DriverUnload");
     // SAFETY: PASSIVE_LEVEL, no more IRPs for the control device.
     unsafe { control::delete_control_device() };
     let unload = PORTCLS_UNLOAD.load(Ordering::Acquire);
@@ -68,7 +87,13 @@ unsafe extern "C" fn driver_unload(driver: PDRIVER_OBJECT) {
 
 unsafe extern "C" fn add_device(driver: PDRIVER_OBJECT, pdo: PDEVICE_OBJECT) -> NTSTATUS {
     // SAFETY: forwarded from PnP.
-    unsafe { PcAddAdapterDevice(driver, pdo, Some(start_device), MAX_MINIPORTS, 0) }
+    let status = unsafe { PcAddAdapterDevice(driver, pdo, Some(start_device), MAX_MINIPORTS, 0) };
+    if nt_success(status) {
+        klog!(info, "AddDevice: adapter device added");
+    } else {
+        klog!(error, "AddDevice: PcAddAdapterDevice failed: {status:#x}");
+    }
+    status
 }
 
 /// Creates the port, binds the miniport, registers the subdevice. Returns the port (one
@@ -147,7 +172,13 @@ unsafe extern "C" fn start_device(
         )
     } {
         Ok(port) => port,
-        Err(status) => return status,
+        Err(status) => {
+            klog!(
+                error,
+                "StartDevice: the topology subdevice failed: {status:#x}"
+            );
+            return status;
+        }
     };
     // SAFETY: StartDevice context.
     let wave = match unsafe {
@@ -162,6 +193,7 @@ unsafe extern "C" fn start_device(
     } {
         Ok(port) => port,
         Err(status) => {
+            klog!(error, "StartDevice: the wave subdevice failed: {status:#x}");
             // SAFETY: our reference from install_subdevice.
             unsafe { release(topology.cast()) };
             return status;
@@ -182,6 +214,14 @@ unsafe extern "C" fn start_device(
     unsafe {
         release(topology.cast());
         release(wave.cast());
+    }
+    if nt_success(status) {
+        klog!(info, "StartDevice: Topology and Wave subdevices registered");
+    } else {
+        klog!(
+            error,
+            "StartDevice: PcRegisterPhysicalConnection failed: {status:#x}"
+        );
     }
     status
 }

@@ -169,6 +169,7 @@ pub unsafe fn create_control_device(
     // SAFETY: forwarded contract.
     if let Some(owner) = unsafe { recorded_owner(registry_path) } {
         POLICY.with(|p| *p = ControlPolicy::with_recorded_owner(owner));
+        klog!(info, "control: owner recorded at install bound (OwnerSid)");
     }
     let mut name = unicode_string(&DEVICE_NAME);
     let mut link = unicode_string(&LINK_NAME);
@@ -187,11 +188,16 @@ pub unsafe fn create_control_device(
         )
     };
     if !nt_success(status) {
+        klog!(error, "control: IoCreateDevice failed: {status:#x}");
         return status;
     }
     // SAFETY: `device` was just created; the security descriptor is static, self-relative.
     let status = unsafe { apply_security(device) };
     if !nt_success(status) {
+        klog!(
+            error,
+            "control: setting the device's DACL failed: {status:#x}"
+        );
         // SAFETY: created above, not yet visible to user mode.
         unsafe { IoDeleteDevice(device) };
         return status;
@@ -199,6 +205,7 @@ pub unsafe fn create_control_device(
     // SAFETY: valid names.
     let status = unsafe { IoCreateSymbolicLink(&mut link, &mut name) };
     if !nt_success(status) {
+        klog!(error, "control: IoCreateSymbolicLink failed: {status:#x}");
         // SAFETY: as above.
         unsafe { IoDeleteDevice(device) };
         return status;
@@ -310,7 +317,11 @@ fn caller_of(handle: HandleId) -> Result<Caller, NTSTATUS> {
     let caller = unsafe {
         let sid = (*info.cast::<TOKEN_USER>()).User.Sid.cast::<u8>();
         let count = usize::from(read_volatile(sid.add(1))).min(15);
-        caller_identity(handle, kind, core::slice::from_raw_parts(sid, 8 + 4 * count))
+        caller_identity(
+            handle,
+            kind,
+            core::slice::from_raw_parts(sid, 8 + 4 * count),
+        )
     };
     // SAFETY: frees the token information (ExFreePool == ExFreePoolWithTag(p, 0)).
     unsafe { ExFreePoolWithTag(info, 0) };
@@ -376,7 +387,10 @@ unsafe fn dispatch_ioctl(irp: PIRP) -> NTSTATUS {
         }),
     };
     match POLICY.with(|policy| handle_request(policy, &CONTROL, &caller, call, facts)) {
-        Err(status) => finish(status, 0),
+        Err(status) => {
+            klog!(warning, "control: IOCTL {code:#x} refused: {status:#x}");
+            finish(status, 0)
+        }
         Ok(Outcome::Reply(bytes)) => finish(STATUS_SUCCESS, bytes),
         Ok(Outcome::MuteSet(bytes)) => {
             let effective = CONTROL.wait_until_effective(
@@ -384,6 +398,19 @@ unsafe fn dispatch_ioctl(irp: PIRP) -> NTSTATUS {
                 || unsafe { KeStallExecutionProcessor(5) },
                 MUTE_EFFECTIVE_MAX_POLLS,
             );
+            if effective {
+                klog!(
+                    info,
+                    "control: {} (generation {})",
+                    if CONTROL.is_muted() { "muted" } else { "live" },
+                    CONTROL.generation()
+                );
+            } else {
+                klog!(
+                    error,
+                    "control: mute set but not acknowledged by the audio cycle in time"
+                );
+            }
             finish(
                 if effective {
                     STATUS_SUCCESS
@@ -400,10 +427,15 @@ unsafe fn dispatch_ioctl(irp: PIRP) -> NTSTATUS {
             // SAFETY: METHOD_OUT_DIRECT with a locked MDL (checked by the parser).
             match unsafe { attach_bridge(mdl, ring_channels as usize, ring_bytes, handle) } {
                 Ok(()) => {
+                    klog!(
+                        info,
+                        "control: bridge ring attached ({ring_channels} ch, {ring_bytes} bytes)"
+                    );
                     // SAFETY: we own the IRP until published; see pend_bridge_irp.
                     unsafe { pend_bridge_irp(irp) }
                 }
                 Err(status) => {
+                    klog!(warning, "control: bridge ring refused: {status:#x}");
                     POLICY.with(|p| p.handle_closed(handle));
                     finish(status, 0)
                 }
@@ -492,6 +524,7 @@ unsafe extern "C" fn cancel_bridge_irp(_device: PDEVICE_OBJECT, irp: PIRP) {
     unsafe { IoReleaseCancelSpinLock((*irp).CancelIrql) };
     let _ = BRIDGE_IRP.compare_exchange(irp, null_mut(), SeqCst, SeqCst);
     detach_bridge();
+    klog!(info, "control: bridge released (request cancelled)");
     // SAFETY: the I/O manager handed the IRP to us for completion.
     unsafe { complete(irp, STATUS_CANCELLED, 0) };
 }
@@ -506,6 +539,7 @@ unsafe fn cleanup(irp: PIRP) {
     if POLICY.with(|p| p.bridge_handle()) == Some(handle) {
         let pending = BRIDGE_IRP.swap(null_mut(), SeqCst);
         detach_bridge();
+        klog!(info, "control: bridge released (handle closed)");
         // SAFETY: if we take the cancel routine back, the IRP is ours to complete;
         // otherwise the cancel routine is running and completes it.
         if !pending.is_null() && unsafe { set_cancel_routine(pending, None) } {

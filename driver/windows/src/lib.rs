@@ -7,10 +7,13 @@
 //! - `adapter`: DriverEntry, AddDevice, StartDevice, IRP routing;
 //! - `topology`, `wave`: the miniports (COM vtables) and the capture stream + 1 ms timer;
 //! - `control`: the secured control device, IOCTLs, the bridge ring;
-//! - `descriptors`: PortCls filter/pin tables; `guids`; `pool`: tagged allocations, spin lock.
+//! - `descriptors`: PortCls filter/pin tables; `guids`; `pool`: tagged allocations, spin lock;
+//! - `log`: life-cycle events and errors through `DbgPrintEx` (never from the IO path).
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
+#[macro_use]
+mod log;
 mod adapter;
 mod control;
 mod ddk;

@@ -72,6 +72,9 @@ pub const PLUGIN_LINK_FLAGS: &[&str] = &[
     "-bundle",
     "-dead_strip_dylibs",
     "-no_fixup_chains",
+    // Keep `__TEXT,__oslogstring` (the os_log format) its own section, as Apple's ld64 does;
+    // ld64.lld otherwise merges every C-string-literal section into `__cstring`.
+    "--separate-cstring-literal-sections",
     "-platform_version",
     "macos",
     "11.0",

@@ -29,6 +29,11 @@ pub const HARD_MUTE_SELECTOR: u32 = u32::from_be_bytes(*b"hmut");
 /// `driver/macos/tests/installer_plists.rs` checks against this constant.
 pub const DAEMON_BUNDLE_ID: &str = "org.hardmute.daemon";
 
+/// The plug-in bundle's own id (`installer/macos/Info.plist.in`, checked by
+/// `driver/macos/tests/installer_plists.rs`); also the os_log subsystem the plug-in logs under,
+/// so `log stream --predicate 'subsystem == "org.hardmute.driver"'` shows its messages.
+pub const DRIVER_BUNDLE_ID: &str = "org.hardmute.driver";
+
 /// True for a UID of one of the plug-in's own devices.
 pub fn is_own_uid(uid: &str) -> bool {
     uid.starts_with(OWN_UID_PREFIX)

@@ -77,6 +77,8 @@ pub struct Image {
     header: usize,
     exports: BTreeMap<String, usize>,
     imports: Vec<BoundImport>,
+    /// Every section: (segment, section, mapped address, length).
+    sections: Vec<(String, String, usize, usize)>,
     /// Fixup format found (always dyld info; kept for reports).
     pub rebases: usize,
     pub binds: usize,
@@ -244,12 +246,19 @@ impl Image {
         let mut tlv_descriptor_ranges = Vec::new();
         let mut init_pointers = Vec::new();
         let mut init_offsets = Vec::new();
+        let mut sections = Vec::new();
         let mut commands = header.load_commands(endian, data, 0)?;
         while let Some(command) = commands.next()? {
             if let Some((seg, section_data)) = command.segment_64()? {
                 for section in seg.sections(endian, section_data)? {
                     let kind = section.flags(endian).typ();
                     let (addr, len) = (section.addr(endian), section.size(endian));
+                    sections.push((
+                        String::from_utf8_lossy(section.segment_name()).into_owned(),
+                        String::from_utf8_lossy(section.name()).into_owned(),
+                        mem.at(addr, len)?,
+                        len as usize,
+                    ));
                     match kind {
                         macho::S_THREAD_LOCAL_REGULAR | macho::S_THREAD_LOCAL_ZEROFILL => {
                             let (lo, hi) = tlv_template.unwrap_or((addr, addr + len));
@@ -331,6 +340,7 @@ impl Image {
             header: header_addr,
             exports,
             imports: imports.into_values().collect(),
+            sections,
             rebases,
             binds,
             tlv_descriptors,
@@ -400,6 +410,14 @@ impl Image {
     /// Where the mach header was mapped.
     pub fn header_address(&self) -> usize {
         self.header
+    }
+
+    /// Where section `segment,section` is mapped (address, length), if the image has it.
+    pub fn section(&self, segment: &str, section: &str) -> Option<(usize, usize)> {
+        self.sections
+            .iter()
+            .find(|(g, n, _, _)| g == segment && n == section)
+            .map(|&(_, _, addr, len)| (addr, len))
     }
 
     /// The mapped range (base, length).

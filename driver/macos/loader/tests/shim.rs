@@ -233,6 +233,48 @@ fn the_cf_shim_is_the_plugins_cf_fake() {
 }
 
 #[test]
+fn the_os_log_shim_decodes_records_into_the_plugins_os_log_fake() {
+    use hardmute_hal_plugin::oslog::fake as oslog_fake;
+    use hardmute_macho_loader::shim::oslog;
+    // SAFETY: every shim call gets live C strings and a buffer of the size passed, whose string
+    // argument is live for the call.
+    unsafe {
+        let before = Counts::now();
+        let log = oslog::os_log_create(c"org.hardmute.driver".as_ptr(), c"shim-test".as_ptr());
+        assert!(!log.is_null());
+        assert!(oslog::os_log_type_enabled(log, 0x10));
+        assert!(
+            !oslog::os_log_type_enabled(log, 0x02),
+            "debug is off, as on macOS"
+        );
+        // `os_log(log, "%{public}s", "shim record 31")` as clang encodes it, written out by hand.
+        let text = c"shim record 31";
+        let mut buf = vec![0x02u8, 0x01, 0x22, 0x08];
+        buf.extend_from_slice(&(text.as_ptr() as u64).to_le_bytes());
+        let dso = 0x1000usize as *const std::ffi::c_void;
+        oslog::os_log_impl(dso, log, 0x10, c"%{public}s".as_ptr(), buf.as_ptr(), 12);
+        // A buffer that lies about its count decodes to an error, not to a message.
+        buf[1] = 2;
+        oslog::os_log_impl(dso, log, 0x00, c"%{public}s".as_ptr(), buf.as_ptr(), 12);
+        let after = Counts::now();
+        assert_eq!(after.category_since(&before, Category::Log), 5);
+        let mine: Vec<_> = oslog_fake::records()
+            .into_iter()
+            .filter(|r| r.category == "shim-test")
+            .collect();
+        assert_eq!(mine.len(), 2, "{mine:?}");
+        assert_eq!(mine[0].subsystem, "org.hardmute.driver");
+        assert_eq!((mine[0].ty, mine[0].dso, mine[0].size), (0x10, 0x1000, 12));
+        assert_eq!(mine[0].text.as_deref(), Ok("shim record 31"));
+        assert!(mine[1]
+            .text
+            .as_ref()
+            .unwrap_err()
+            .contains("header counts 2"));
+    }
+}
+
+#[test]
 fn every_pinned_import_is_implemented_or_panic_only() {
     use hardmute_macho_loader::shim::PANIC_ONLY_IMPORTS as PANIC_ONLY;
     let list = std::fs::read_to_string(concat!(

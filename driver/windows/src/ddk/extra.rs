@@ -55,6 +55,9 @@ unsafe extern "C" {
         Wait: BOOLEAN,
         Parameters: PVOID,
     ) -> BOOLEAN;
+    /// The kernel debugger's print channel (wdm.h; every Windows version exports it). The
+    /// driver's log (`log.rs`) only ever passes the format `"%s"` and one string.
+    pub fn DbgPrintEx(ComponentId: ULONG, Level: ULONG, Format: *const u8, ...) -> ULONG;
 }
 
 pub const IRP_MJ_CREATE: usize = 0x00;

@@ -8,6 +8,9 @@
 //! - [`gaps`]: kernel functions the driver imports that Wine 8.0 lacks or stubs, filled by
 //!   writing the loaded driver image's import address table in memory (the `.sys` file is
 //!   byte-for-byte the shipped one). Each fill is written to the log.
+//! - [`bridge_hook`]: the bridge ring as a named section under Wine (the driver's
+//!   IRP_MJ_DEVICE_CONTROL entry wrapped in memory; REGISTER_BRIDGE's MDL mapping replaced),
+//!   and [`audio`]: a known signal from the bridge through the driver's cyclic buffer.
 //! - [`log`]: one line per event in `C:\hardmute-portcls.log` inside the Wine prefix, read
 //!   by the xtask stage.
 //!
@@ -28,6 +31,8 @@ mod guids;
 
 #[macro_use]
 mod log;
+mod audio;
+mod bridge_hook;
 mod drive;
 mod gaps;
 mod port;

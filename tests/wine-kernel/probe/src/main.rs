@@ -9,6 +9,8 @@
 //! the number of failures (capped at 100), 0 when all passed. A Windows-only program.
 
 #[cfg(windows)]
+mod audio;
+#[cfg(windows)]
 mod probe;
 
 #[cfg(windows)]

@@ -1090,7 +1090,26 @@ fn pnp(checks: &mut Checks, standin_log: &str) {
             result.err().unwrap_or_else(|| "root device installed: PnP loaded the service, AddDevice -> PcAddAdapterDevice, IRP_MN_START_DEVICE -> StartDevice".into()),
         );
         if installed {
+            // The bridge (daemon code) feeds a known signal while the stand-in runs its
+            // streams; the stand-in's last stream checks it in the cyclic buffer.
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let bridge = {
+                let stop = stop.clone();
+                std::thread::spawn(move || crate::audio::bridge(&stop))
+            };
             stream_results(checks, standin_log);
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            match bridge.join() {
+                Ok(results) => {
+                    for (ok, detail) in results {
+                        checks.check("audio", ok, detail);
+                    }
+                }
+                Err(_) => {
+                    checks.check("audio", false, "the bridge thread panicked");
+                }
+            }
+            hook_applied(checks, standin_log);
         }
         let removed = SetupDiCallClassInstaller(DIF_REMOVE, set, &mut device) != 0;
         checks.check(
@@ -1169,6 +1188,23 @@ fn stream_results(checks: &mut Checks, standin_log: &str) {
             checks.check("stream", true, rest);
         } else if let Some(rest) = line.strip_prefix("stream FAIL ") {
             checks.check("stream", false, rest);
+        }
+    }
+}
+
+/// The stand-in's `hook applied:` line (the bridge ring's MDL mapping replaced by the section).
+fn hook_applied(checks: &mut Checks, standin_log: &str) {
+    let log = std::fs::read_to_string(standin_log).unwrap_or_default();
+    match log.lines().find_map(|l| l.strip_prefix("hook applied: ")) {
+        Some(line) => {
+            checks.check("audio hook", true, line);
+        }
+        None => {
+            checks.check(
+                "audio hook",
+                false,
+                "the stand-in never replaced REGISTER_BRIDGE's MDL mapping (no `hook applied:` line)",
+            );
         }
     }
 }

@@ -1,6 +1,6 @@
-//! What the loaded image's imports are bound to: a small libSystem ([`libsystem`]) and a
-//! CoreFoundation over the plug-in's own CF fake ([`cf`]), every function call-counted, and a
-//! named trap for anything else.
+//! What the loaded image's imports are bound to: a small libSystem ([`libsystem`]), os_log over
+//! the plug-in's own os_log fake ([`oslog`]) and a CoreFoundation over the plug-in's own CF fake
+//! ([`cf`]), every function call-counted, and a named trap for anything else.
 //!
 //! All shim functions are `extern "C"`: on x86_64 Linux that is the System V ABI, which is the
 //! Mach-O x86_64 calling convention too (same argument registers, return registers, callee-saved
@@ -8,6 +8,7 @@
 
 pub mod cf;
 pub mod libsystem;
+pub mod oslog;
 
 use std::ffi::CString;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,6 +36,8 @@ pub enum Category {
     Runtime,
     /// Process death (abort, stack check failure): the test aborts with the name.
     Fatal,
+    /// os_log (creating a log object, asking whether a type is enabled, writing a record).
+    Log,
 }
 
 /// Which library an import comes from (the two the plug-in may link).
@@ -163,6 +166,10 @@ symbols! {
     fcntl = "_fcntl", System, Syscall, fcntl as *const () as usize;
     close = "_close", System, Syscall, close as *const () as usize;
     close_nocancel = "_close$NOCANCEL", System, Syscall, close_nocancel as *const () as usize;
+    // ---- os_log ----
+    os_log_create = "_os_log_create", System, Log, oslog::os_log_create as *const () as usize;
+    os_log_type_enabled = "_os_log_type_enabled", System, Log, oslog::os_log_type_enabled as *const () as usize;
+    os_log_impl = "__os_log_impl", System, Log, oslog::os_log_impl as *const () as usize;
     // ---- CoreFoundation ----
     kCFBooleanTrue = "_kCFBooleanTrue", CoreFoundation, Cf, std::ptr::addr_of!(K_CF_BOOLEAN_TRUE) as usize;
     kCFBooleanFalse = "_kCFBooleanFalse", CoreFoundation, Cf, std::ptr::addr_of!(K_CF_BOOLEAN_FALSE) as usize;
