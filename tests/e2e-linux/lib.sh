@@ -151,7 +151,7 @@ play_fake_mic() { # play_fake_mic [hm-play args]
 # --- the HardMute daemon -------------------------------------------------------------------
 # HM_IMPL=daemon (default): the real `hardmuted --backend linux`, driven by the `hardmute` CLI,
 #   its state in $WORK/hmconf/state.toml.
-# HM_IMPL=node: driver/linux's test binary (examples/hardmute_node.rs), commands on stdin.
+# HM_IMPL=node: userspace/backend/linux's test binary (examples/hardmute_node.rs), commands on stdin.
 # Either way the tests speak one small language: hm_start [--release-on-mute] [--source NAME],
 # hm_cmd mute|unmute|status|stats|listeners|"source NAME", hm_kill9. Before the first start a
 # test may write $WORK/mute-state ("muted"/"unmuted"; absent = a fresh install).

@@ -41,9 +41,9 @@ pub const TARGETS: &[&str] = &["aarch64-apple-darwin", "x86_64-apple-darwin"];
 
 const PLUGIN_PACKAGE: &str = "hardmute-macos-plugin";
 const PLUGIN_DIR: &str = "driver/macos/plugin";
-const BRIDGE_PACKAGE: &str = "hardmute-macos-bridge";
+const BRIDGE_PACKAGE: &str = "hardmute-backend-macos";
 const BRIDGE_EXAMPLE: &str = "bridge_probe";
-const BRIDGE_DIR: &str = "driver/macos/bridge";
+const BRIDGE_DIR: &str = "userspace/backend/macos";
 const BUNDLE_SCRIPT: &str = "installer/macos/build-bundle.sh";
 const DAEMON_PACKAGE: &str = "hardmuted";
 const DAEMON_DIR: &str = "userspace/daemon";

@@ -1,7 +1,7 @@
 //! The plug-in ↔ daemon contract on macOS, defined once.
 //!
 //! The HAL plug-in (`driver/macos`, running in coreaudiod) publishes devices and a custom
-//! property; hardmuted (`driver/macos/bridge` and its macOS backend) finds the devices by UID and
+//! property; hardmuted (its macOS backend, `userspace/backend/macos`) finds the devices by UID and
 //! talks to the property. Both import these constants, so a rename on one side is a compile
 //! error on the other instead of a device that is never found on a Mac. Dependency-free and
 //! `no_std` so the plug-in can use it as it is.

@@ -9,14 +9,14 @@
 //! side writes the ring through its own view of that section. The bytes written are the
 //! daemon's, only the memory they land in differs.
 
+use hardmute_backend_windows::control_device::{BridgeRegistration, ControlDevice};
+use hardmute_backend_windows::feed::{
+    ring_geometry, CaptureFeed, FeedStats, RING_CHANNELS, RING_FRAMES,
+};
+use hardmute_backend_windows::{MixFormat, SampleKind, Samples};
 use hardmute_core::bridge::HostClock;
 use hardmute_core::ring::{RingHeader, SharedRing};
 use hardmute_core::ChangeSource;
-use hardmute_windows_audio::{MixFormat, SampleKind, Samples};
-use hardmuted::backend::windows::control_device::{BridgeRegistration, ControlDevice};
-use hardmuted::backend::windows::feed::{
-    ring_geometry, CaptureFeed, FeedStats, RING_CHANNELS, RING_FRAMES,
-};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::*};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

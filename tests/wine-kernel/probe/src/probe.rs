@@ -1,5 +1,7 @@
 //! The checks (Windows only).
 
+use hardmute_backend_windows::control_device::{BridgeRegistration, ControlDevice};
+use hardmute_backend_windows::feed::{init_header, ring_geometry, RING_CHANNELS, RING_FRAMES};
 use hardmute_core::ring::RingHeader;
 use hardmute_core::ChangeSource;
 use hardmute_windows_model::ioctl::{
@@ -7,8 +9,6 @@ use hardmute_windows_model::ioctl::{
     IOCTL_HARDMUTE_REGISTER_BRIDGE, IOCTL_HARDMUTE_SET_MUTE, METHOD_BUFFERED, METHOD_OUT_DIRECT,
 };
 use hardmute_windows_model::status::*;
-use hardmuted::backend::windows::control_device::{BridgeRegistration, ControlDevice};
-use hardmuted::backend::windows::feed::{init_header, ring_geometry, RING_CHANNELS, RING_FRAMES};
 use std::ffi::c_void;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
