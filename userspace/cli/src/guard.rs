@@ -4,8 +4,10 @@
 //!
 //! - the user's `pipewire.conf` (`~/.config/pipewire/`): its module-access entry replaced, so
 //!   app clients get no permissions at connect (0.3.x before 0.3.83: `access.force =
-//!   restricted`, hardmuted and WirePlumber allowed by argv[0]; later: `access.socket`,
-//!   `pipewire-0` restricted, the session manager's `pipewire-0-manager` unrestricted). A drop-in
+//!   restricted`, hardmuted and WirePlumber allowed by argv[0]; later versions take no argv[0]
+//!   list, and `access.socket` with `pipewire-0` restricted left the 1.4.2 rig without the
+//!   gate's nodes, so there the entry keeps the stock access and the connect race stays open:
+//!   docs/threat-model.md). A drop-in
 //!   cannot do this: PipeWire 0.3 loads the stock module-access first, and the first instance
 //!   decides. Made from the system's file when the user has none (removed again at off); the
 //!   user's own file is kept beside it and put back at off.
@@ -26,7 +28,8 @@ pub const WP05: &str = include_str!("guard/wp05-guard.conf");
 pub enum AccessMode {
     /// Before 0.3.83: `access.allowed` (argv[0] of the client's process) and `access.force`.
     Legacy,
-    /// 0.3.83 and later: `access.socket` (the allowed/force options are ignored there).
+    /// 0.3.83 and later: the allowed/force options are ignored there; the entry keeps the
+    /// stock (legacy) access.
     Socket,
 }
 
@@ -326,7 +329,7 @@ mod tests {
         // On twice: still made from the user's original, not from the edited file.
         write(&dir, Path::new("/hm/hardmuted"), AccessMode::Legacy, None).unwrap();
         let text = std::fs::read_to_string(&conf).unwrap();
-        assert!(text.contains("access.force") && !text.contains("access.socket"));
+        assert!(text.contains("access.force") && !text.contains("access.legacy"));
         // One file missing: not on.
         std::fs::remove_file(dir.join("wireplumber/scripts/hardmute-guard.lua")).unwrap();
         assert!(!is_on(&dir));
