@@ -325,7 +325,7 @@ mod tests {
         assert!(is_on(&dir));
         assert!(std::fs::read_to_string(&conf)
             .unwrap()
-            .contains("access.socket"));
+            .contains("access.legacy = true"));
         // On twice: still made from the user's original, not from the edited file.
         write(&dir, Path::new("/hm/hardmuted"), AccessMode::Legacy, None).unwrap();
         let text = std::fs::read_to_string(&conf).unwrap();
