@@ -552,6 +552,13 @@ mod install {
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default();
         let system = guard::system_conf();
+        if guard::access_mode(&version) == guard::AccessMode::Legacy {
+            eprintln!(
+                "hardmute: warning: PipeWire before 0.3.75 crashed now and then (SIGSEGV in \
+                 pw_impl_client_update_permissions) in HardMute's tests with the guard on; \
+                 docs/threat-model.md"
+            );
+        }
         guard::write(
             config,
             &daemon_path(),
