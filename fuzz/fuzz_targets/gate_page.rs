@@ -5,8 +5,8 @@
 #![no_main]
 
 use core::sync::atomic::{AtomicU64, Ordering};
-use hardmute_pw_gate::abi::GateShm;
-use hardmute_pw_gate::rt::{GateRt, Verdict};
+use hardmute_linux_gate::abi::GateShm;
+use hardmute_linux_gate::rt::{GateRt, Verdict};
 use libfuzzer_sys::fuzz_target;
 
 const WORDS: usize = core::mem::size_of::<GateShm>() / 8;
@@ -27,7 +27,10 @@ fuzz_target!(|data: &[u8]| {
     let shm: &GateShm = unsafe { &*(words.as_ptr() as *const GateShm) };
     let rate = 8_000 + u32::from(data.first().copied().unwrap_or(0)) * 1000;
     let mut gate = GateRt::new(rate, Some(shm));
-    gate.activate(Some(shm), u64::from_le_bytes(*b"\x00\x00\x00\x00\x01\x00\x00\x00"));
+    gate.activate(
+        Some(shm),
+        u64::from_le_bytes(*b"\x00\x00\x00\x00\x01\x00\x00\x00"),
+    );
     let mut buf = [0.0f32; 512];
     // The rest of the input drives cycles: (frames, word to overwrite, value).
     let mut rest = data.get(WORDS * 8..).unwrap_or(&[]).chunks(10);
@@ -44,7 +47,10 @@ fuzz_target!(|data: &[u8]| {
         }
         let verdict = gate.process(Some(shm), &mut buf[..frames], false);
         if verdict != Verdict::Live {
-            assert!(buf[..frames].iter().all(|s| s.to_bits() == 0), "{verdict:?}");
+            assert!(
+                buf[..frames].iter().all(|s| s.to_bits() == 0),
+                "{verdict:?}"
+            );
         }
         if !shm.control.header_ok() {
             assert_eq!(verdict, Verdict::NoBlock);

@@ -11,11 +11,11 @@
 //! - no CF reference leaks or is over-released (the fake counts live objects).
 #![no_main]
 
-use hardmute_hal_plugin::abi::*;
-use hardmute_hal_plugin::cf::fake;
-use hardmute_hal_plugin::consts::*;
-use hardmute_hal_plugin::model::{self, Value};
-use hardmute_hal_plugin::plugin::Plugin;
+use hardmute_macos_plugin::abi::*;
+use hardmute_macos_plugin::cf::fake;
+use hardmute_macos_plugin::consts::*;
+use hardmute_macos_plugin::model::{self, Value};
+use hardmute_macos_plugin::plugin::Plugin;
 use libfuzzer_sys::fuzz_target;
 
 const OBJECTS: [u32; 6] = [1, 2, 3, 4, 5, 0];
@@ -109,14 +109,14 @@ fuzz_target!(|data: &[u8]| {
                         let r = out[0] as usize as CFTypeRef;
                         // SAFETY: a +1 reference the plug-in wrote.
                         unsafe {
-                            <hardmute_hal_plugin::cf::Cf as hardmute_hal_plugin::cf::CoreFoundation>::release(r)
+                            <hardmute_macos_plugin::cf::Cf as hardmute_macos_plugin::cf::CoreFoundation>::release(r)
                         };
                     }
                 }
             }
             // SAFETY: our own fake object (or null).
             unsafe {
-                <hardmute_hal_plugin::cf::Cf as hardmute_hal_plugin::cf::CoreFoundation>::release(q)
+                <hardmute_macos_plugin::cf::Cf as hardmute_macos_plugin::cf::CoreFoundation>::release(q)
             };
         } else {
             // SetPropertyData: CF-typed properties get a CF reference, the rest raw bytes.
@@ -131,7 +131,7 @@ fuzz_target!(|data: &[u8]| {
                 let _ = plugin.set(id, pid, &addr, &bytes[..len]);
                 // SAFETY: our own fake object (or null); the plug-in retains what it keeps.
                 unsafe {
-                    <hardmute_hal_plugin::cf::Cf as hardmute_hal_plugin::cf::CoreFoundation>::release(v)
+                    <hardmute_macos_plugin::cf::Cf as hardmute_macos_plugin::cf::CoreFoundation>::release(v)
                 };
             } else {
                 let _ = plugin.set(id, pid, &addr, body);

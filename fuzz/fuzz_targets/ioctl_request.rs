@@ -1,6 +1,6 @@
-//! Fuzzes the Windows control device's IOCTL handling (windows-model: what the driver runs on
-//! every `IRP_MJ_DEVICE_CONTROL`): the caller's identity from its token, the request parser, the
-//! ownership policy and the reply writer, over a sequence of requests from two users.
+//! Fuzzes the Windows control device's IOCTL handling (hardmute-windows-model: what the driver
+//! runs on every `IRP_MJ_DEVICE_CONTROL`): the caller's identity from its token, the request
+//! parser, the ownership policy and the reply writer, over a sequence of requests from two users.
 //!
 //! Properties checked on every input:
 //! - nothing panics, whatever the code, input bytes, output length, token level or SID bytes;
@@ -11,8 +11,8 @@
 #![no_main]
 
 use hardmute_core::control::ControlBlock;
-use hardmute_wavert_model::ioctl::*;
-use hardmute_wavert_model::status::*;
+use hardmute_windows_model::ioctl::*;
+use hardmute_windows_model::status::*;
 use libfuzzer_sys::fuzz_target;
 
 fn sid(rid: u8) -> Vec<u8> {

@@ -7,7 +7,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 cargo deb --version >/dev/null 2>&1 || { echo "cargo-deb is missing: cargo install cargo-deb --locked" >&2; exit 1; }
-cargo build --release -q -p hardmuted -p hardmute-cli -p hardmute-panel -p hardmute-leaktest -p hardmute-pw-gate
+cargo build --release -q -p hardmuted -p hardmute-cli -p hardmute-panel -p hardmute-leaktest -p hardmute-linux-gate
 bash installer/linux/build-assets.sh target/release target/release/deb-assets
 rm -rf target/debian
 cargo deb -q -p hardmute-installer-linux --no-build -o target/debian/ >/dev/null

@@ -39,7 +39,7 @@ FILES=(
     ./usr/share/zsh/vendor-completions/_hardmute
     ./usr/share/fish/vendor_completions.d/hardmute.fish
     ./usr/share/icons/hicolor/scalable/apps/hardmute.svg
-    ./usr/lib/hardmute/libhardmute_pw_gate.so
+    ./usr/lib/hardmute/libhardmute_linux_gate.so
     ./usr/share/hardmute/pipewire.conf.d/50-hardmute.conf
 )
 SIZES=(16 22 24 32 48 64 128 256 512)
@@ -69,8 +69,8 @@ echo "     installed size: ${INSTALLED_KIB} KiB; .deb: $(($(stat -c %s "$DEB") /
 tmp=$(mktemp -d); dpkg-deb -x "$DEB" "$tmp"
 check "packaged unit is the generated one" 'cmp -s "$tmp/usr/lib/systemd/user/hardmuted.service" installer/linux/debian/hardmuted.service'
 check "packaged hardmuted runs" '"$tmp/usr/bin/hardmuted" --version >/dev/null'
-check "packaged gate exports ladspa_descriptor" 'nm -D --defined-only "$tmp/usr/lib/hardmute/libhardmute_pw_gate.so" | grep -q " T ladspa_descriptor\$"'
-check "packaged drop-in loads the packaged gate" 'grep -q "plugin = \"/usr/lib/hardmute/libhardmute_pw_gate.so\"" "$tmp/usr/share/hardmute/pipewire.conf.d/50-hardmute.conf"'
+check "packaged gate exports ladspa_descriptor" 'nm -D --defined-only "$tmp/usr/lib/hardmute/libhardmute_linux_gate.so" | grep -q " T ladspa_descriptor\$"'
+check "packaged drop-in loads the packaged gate" 'grep -q "plugin = \"/usr/lib/hardmute/libhardmute_linux_gate.so\"" "$tmp/usr/share/hardmute/pipewire.conf.d/50-hardmute.conf"'
 if command -v systemd-analyze >/dev/null; then
     # As a user unit (--user), so BindsTo=pipewire.service resolves against the user unit dirs;
     # any unknown or invalid directive is reported with the file's name.

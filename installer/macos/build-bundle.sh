@@ -2,7 +2,7 @@
 # Assemble HardMute.driver from the two per-architecture plug-in builds (universal binary).
 # usage: build-bundle.sh OUT_DIR VERSION ARM64_DYLIB X86_64_DYLIB
 #   The dylibs are the cdylib outputs linked with -bundle (MH_BUNDLE), e.g. from
-#   `cargo rustc -p hardmute-hal-plugin --release --lib --crate-type cdylib --target <T> -- -Clink-arg=-bundle`
+#   `cargo rustc -p hardmute-macos-plugin --release --lib --crate-type cdylib --target <T> -- -Clink-arg=-bundle`
 #   on a Mac (or `cargo xtask cross-check macos` on Linux, unsigned).
 set -euo pipefail
 OUT=$1 VERSION=$2 ARM=$3 X86=$4

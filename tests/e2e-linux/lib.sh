@@ -10,7 +10,7 @@ HMWAV=${HMWAV:-$ROOT/target/release/hm-wav}
 HMPLAY=${HMPLAY:-$ROOT/target/release/hm-play}
 # The gate plugin the drop-in loads (built by run.sh; another checkout or a chroot may point
 # elsewhere). GATE_DROPIN=none starts PipeWire without HardMute (a control).
-HM_GATE_PLUGIN=${HM_GATE_PLUGIN:-$ROOT/target/release/libhardmute_pw_gate.so}
+HM_GATE_PLUGIN=${HM_GATE_PLUGIN:-$ROOT/target/release/libhardmute_linux_gate.so}
 GATE_DROPIN=${GATE_DROPIN:-install}
 # PipeWire 1.x (e.g. Debian 13, pw14/run.sh): WirePlumber 0.5 ignores the 0.4 Lua files in
 # wireplumber/ and gets the same settings from pw14/wireplumber.conf.d; pw-cat reads raw samples
@@ -60,7 +60,7 @@ setup_env() {
 install_gate() { # install_gate [extra `hardmute install` args]
     [ -x "$HMCLI" ] || (cd "$ROOT" && cargo build -q -p hardmute-cli) || die "cannot build hardmute"
     # Scripts that source this file (the leak tests) may not have built the gate.
-    [ -f "$HM_GATE_PLUGIN" ] || (cd "$ROOT" && cargo build -q --release -p hardmute-pw-gate) ||
+    [ -f "$HM_GATE_PLUGIN" ] || (cd "$ROOT" && cargo build -q --release -p hardmute-linux-gate) ||
         die "cannot build the gate plugin"
     "$HMCLI" install --no-activate --gate-plugin "$HM_GATE_PLUGIN" "$@" >>"$WORK/install.log" 2>&1 ||
         die "hardmute install failed: $(cat "$WORK/install.log")"
@@ -155,7 +155,7 @@ play_fake_mic() { # play_fake_mic [hm-play args]
 # --- the HardMute daemon -------------------------------------------------------------------
 # HM_IMPL=daemon (default): the real `hardmuted --backend linux`, driven by the `hardmute` CLI,
 #   its state in $WORK/hmconf/state.toml.
-# HM_IMPL=node: driver/linux's test binary (examples/hardmute_node.rs), commands on stdin.
+# HM_IMPL=node: userspace/backend/linux's test binary (examples/hardmute_node.rs), commands on stdin.
 # Either way the tests speak one small language: hm_start [--release-on-mute] [--source NAME],
 # hm_cmd mute|unmute|status|stats|listeners|"source NAME", hm_kill9. Before the first start a
 # test may write $WORK/mute-state ("muted"/"unmuted"; absent = a fresh install).

@@ -18,8 +18,9 @@ REPORT=$ROOT/docs/linux-measurements.md
 RESULTS=$(mktemp -t hm-e2e-results.XXXXXX)
 
 # The gate plugin is built in release (what ships, and PipeWire loads it); the rest in debug.
-(cd "$ROOT" && cargo build -q -p hardmute-pipewire --example hardmute_node -p hardmuted -p hardmute-cli &&
-    cargo build -q --release -p hardmute-e2e-wavtool -p hardmute-pw-gate) || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+# Two builds: `--example` limits a build to examples, so one command would leave out the programs.
+(cd "$ROOT" && cargo build -q -p hardmute-backend-linux --example hardmute_node && cargo build -q -p hardmuted -p hardmute-cli &&
+    cargo build -q --release -p hardmute-e2e-wavtool -p hardmute-linux-gate) || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
@@ -428,10 +429,10 @@ t18_gate_missing_or_broken() {
     for kind in missing broken; do
         setup_env
         mkdir -p "$WORK/lib"
-        if [ $kind = broken ]; then printf 'not an ELF file\n' >"$WORK/lib/libhardmute_pw_gate.so"
-        else cp "$HM_GATE_PLUGIN" "$WORK/lib/libhardmute_pw_gate.so"; fi
-        HM_GATE_PLUGIN=$WORK/lib/libhardmute_pw_gate.so install_gate
-        [ $kind = missing ] && rm "$WORK/lib/libhardmute_pw_gate.so"
+        if [ $kind = broken ]; then printf 'not an ELF file\n' >"$WORK/lib/libhardmute_linux_gate.so"
+        else cp "$HM_GATE_PLUGIN" "$WORK/lib/libhardmute_linux_gate.so"; fi
+        HM_GATE_PLUGIN=$WORK/lib/libhardmute_linux_gate.so install_gate
+        [ $kind = missing ] && rm "$WORK/lib/libhardmute_linux_gate.so"
         start_stack; make_fake_mic
         sleep 0.5
         pw-cli info 0 >/dev/null || die "$kind plugin: PipeWire is not running"
@@ -446,7 +447,7 @@ t18_gate_missing_or_broken() {
         rm -f "$GATE_CONF"
         HM_GATE_PLUGIN=$HM_GATE_PLUGIN install_gate --gate-mandatory 2>/dev/null || true
         [ -f "$GATE_CONF" ] || die "no mandatory drop-in"
-        sed -i "s|plugin = \"[^\"]*\"|plugin = \"$WORK/lib/libhardmute_pw_gate.so\"|" "$GATE_CONF"
+        sed -i "s|plugin = \"[^\"]*\"|plugin = \"$WORK/lib/libhardmute_linux_gate.so\"|" "$GATE_CONF"
         ! grep -q nofail "$GATE_CONF" || die "the mandatory drop-in still says nofail"
         timeout 10 pipewire >>"$WORK/pipewire-mandatory.log" 2>&1
         local rc=$?

@@ -1,8 +1,8 @@
 //! Portable pieces of the installer: command line, string encodings SetupAPI wants, and
 //! hardware-ID matching. The SetupAPI calls live in `setupapi.rs` (Windows only).
 
-use hardmute_wavert_model::ioctl::OWNER_SID_VALUE;
-use hardmute_wavert_model::miniport::HARDWARE_ID;
+use hardmute_windows_model::ioctl::OWNER_SID_VALUE;
+use hardmute_windows_model::miniport::HARDWARE_ID;
 
 /// The driver's service (the INF's `AddService` name): its key holds the owner record.
 pub const SERVICE_NAME: &str = "HardMute";

@@ -1,6 +1,6 @@
 //! The owner record (Windows only): the user SID the driver serves, written as REG_BINARY
 //! `OwnerSid` in the driver's service key before the driver is installed (it reads the record
-//! once, when it loads). See `hardmute_wavert_model::ioctl` for how the driver uses it.
+//! once, when it loads). See `hardmute_windows_model::ioctl` for how the driver uses it.
 
 use hardmute_install::{owner_key, wide, OWNER_VALUE};
 use std::ptr::{null, null_mut};

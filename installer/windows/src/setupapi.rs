@@ -7,7 +7,7 @@
 //! Uninstall = enumerate MEDIA devices, remove those whose hardware ID is ours.
 
 use hardmute_install::{has_our_hardware_id, multi_sz, wide};
-use hardmute_wavert_model::miniport::HARDWARE_ID;
+use hardmute_windows_model::miniport::HARDWARE_ID;
 use std::ptr::{null, null_mut};
 use windows_sys::core::GUID;
 use windows_sys::Win32::Devices::DeviceAndDriverInstallation::*;

@@ -111,7 +111,7 @@ enum Cmd {
         /// Write the files only; do not restart PipeWire or talk to the user's systemd now.
         #[arg(long)]
         no_activate: bool,
-        /// The gate plugin (libhardmute_pw_gate.so) the drop-in loads. Default: beside this
+        /// The gate plugin (libhardmute_linux_gate.so) the drop-in loads. Default: beside this
         /// program, else ../lib/hardmute/ from it, else /usr/lib/hardmute/.
         #[arg(long, value_name = "PATH")]
         gate_plugin: Option<PathBuf>,
@@ -450,7 +450,7 @@ mod install {
         Ok((paths, warning))
     }
 
-    use hardmute_pw_gate as gate;
+    use hardmute_linux_gate as gate;
 
     /// `$XDG_CONFIG_HOME/pipewire/pipewire.conf.d/50-hardmute.conf` (`~/.config` by default).
     fn dropin_path(home: &Path) -> PathBuf {

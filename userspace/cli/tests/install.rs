@@ -35,7 +35,7 @@ fn install_then_uninstall_leaves_the_home_as_it_was() {
     let home = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(home.path().join(".config/keep")).unwrap();
     // Stands in for the gate plugin (install only checks that it exists and names it).
-    let plugin = home.path().join("libhardmute_pw_gate.so");
+    let plugin = home.path().join("libhardmute_linux_gate.so");
     std::fs::write(&plugin, b"").unwrap();
     let before = files_below(home.path());
 

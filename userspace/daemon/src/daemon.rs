@@ -61,17 +61,6 @@ pub struct Daemon {
     default_released: AtomicBool,
 }
 
-impl From<BackendError> for ErrorBody {
-    fn from(e: BackendError) -> Self {
-        let kind = match e {
-            BackendError::UnknownInput { .. } => ErrorKind::UnknownDevice,
-            BackendError::NotRunning | BackendError::Failed(_) => ErrorKind::Backend,
-            BackendError::NotOwner(_) => ErrorKind::NotOwner,
-        };
-        ErrorBody::new(kind, e.to_string())
-    }
-}
-
 impl Daemon {
     /// Loads the saved settings and starts `make_backend`'s backend with them, muted unless the
     /// saved state says otherwise.
@@ -79,7 +68,7 @@ impl Daemon {
         store: StateStore,
         make_backend: impl FnOnce(BackendOptions) -> Result<Box<dyn Backend>, BackendError>,
     ) -> Result<Self, BackendError> {
-        Self::start_with_default(store, make_backend, default_input::for_backend)
+        Self::start_with_default(store, make_backend, crate::backend::default_input)
     }
 
     /// As [`Daemon::start`], with the OS default-input layer chosen by `make_default` from the

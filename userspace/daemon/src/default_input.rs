@@ -15,11 +15,13 @@
 //!   the remembered one (only if HardMute still holds it) and forget the claim, so a reinstall
 //!   claims again.
 //!
-//! The OS layers: Linux writes `default.configured.audio.source` in PipeWire's `default`
-//! metadata (what `pactl set-default-source` and desktop settings write) and reads the effective
-//! `default.audio.source` ([`crate::linux_default`]); macOS sets the HAL's default input device
-//! (macOS has no separate system input); Windows the default capture endpoint for all three roles
-//! through IPolicyConfig (`hardmute-windows-audio`'s `policy_config`). The macOS and Windows
+//! The OS layers (each in its backend crate, picked by [`crate::backend::default_input`]): Linux
+//! writes `default.configured.audio.source` in PipeWire's `default` metadata (what
+//! `pactl set-default-source` and desktop settings write) and reads the effective
+//! `default.audio.source` (`hardmute-backend-linux`'s `default_input`); macOS sets the HAL's
+//! default input device (macOS has no separate system input); Windows the default capture
+//! endpoint for all three roles through IPolicyConfig (`hardmute-backend-windows`'s
+//! `policy_config`). The macOS and Windows
 //! layers are type-checked for their targets and, on Windows, run under wine up to the point wine
 //! supports; they have not run on a real Mac or Windows.
 
@@ -56,16 +58,8 @@ pub struct Plan {
     pub feed_from: Option<String>,
 }
 
-/// The OS side: reads and sets the default input. Implementations talk to the audio server
-/// (PipeWire metadata, the HAL, IPolicyConfig); every decision is made by the functions below.
-pub trait DefaultInputOs: Send {
-    /// The OS's default input now (stable id), `None` = none.
-    fn current(&mut self) -> Result<Option<String>, String>;
-    /// Makes `name` the default input (for every role the OS has).
-    fn set(&mut self, name: &str) -> Result<(), String>;
-    /// HardMute Microphone's stable id on this OS.
-    fn hardmute_id(&self) -> &str;
-}
+/// The OS side (one per OS backend crate), re-exported from `hardmute-backend`.
+pub use hardmute_backend::DefaultInputOs;
 
 fn is_hardmute(name: Option<&str>, hardmute: &str) -> bool {
     name == Some(hardmute)
@@ -148,99 +142,6 @@ pub fn status(current: Option<&str>, hardmute: &str) -> DefaultStatus {
     DefaultStatus {
         name: current.map(str::to_owned),
         protected: is_hardmute(current, hardmute),
-    }
-}
-
-/// The OS layer for the backend called `name`, if it manages an OS default input: the Linux
-/// backend does (PipeWire metadata); macOS and Windows will (HAL / IPolicyConfig, not wired
-/// yet); the simulated backend has no OS default.
-pub fn for_backend(name: &str) -> Option<Box<dyn DefaultInputOs>> {
-    match name {
-        #[cfg(target_os = "linux")]
-        "linux" => Some(Box::new(crate::linux_default::PipeWireDefault)),
-        #[cfg(target_os = "macos")]
-        "macos" => Some(Box::new(macos_os::MacDefault)),
-        #[cfg(windows)]
-        "windows" => {
-            windows_os::WindowsDefault::find().map(|d| Box::new(d) as Box<dyn DefaultInputOs>)
-        }
-        _ => None,
-    }
-}
-
-/// macOS: the HAL's default input device, by UID (HardMute's is the plug-in's mic UID).
-#[cfg(target_os = "macos")]
-mod macos_os {
-    use super::DefaultInputOs;
-    use hardmute_macos_bridge::{macos as hal, policy};
-
-    pub struct MacDefault;
-
-    impl DefaultInputOs for MacDefault {
-        fn current(&mut self) -> Result<Option<String>, String> {
-            let inputs = hal::input_devices().map_err(|e| format!("{e:?}"))?;
-            Ok(inputs.into_iter().find(|d| d.is_default).map(|d| d.uid))
-        }
-        fn set(&mut self, uid: &str) -> Result<(), String> {
-            let inputs = hal::input_devices().map_err(|e| format!("{e:?}"))?;
-            let device = inputs
-                .iter()
-                .find(|d| d.uid == uid)
-                .ok_or_else(|| format!("no input device with UID {uid:?}"))?;
-            hal::set_default_input(device.id).map_err(|e| format!("{e:?}"))
-        }
-        fn hardmute_id(&self) -> &str {
-            policy::MIC_UID
-        }
-    }
-}
-
-/// Windows: the default capture endpoint of all three roles, through the windows-audio crate's
-/// IPolicyConfig wrapper. HardMute's id is its endpoint id (found by the friendly-name marker).
-#[cfg(windows)]
-mod windows_os {
-    use super::DefaultInputOs;
-    use crate::backend::windows::policy::VIRTUAL_MIC_MARKER;
-    use hardmute_windows_audio::{policy_config, ComApartment};
-
-    pub struct WindowsDefault {
-        hardmute: String,
-    }
-
-    fn com<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
-        // Called from the daemon's poll and connection threads: join the MTA for the call.
-        let _com = ComApartment::multithreaded().map_err(|e| e.to_string())?;
-        f()
-    }
-
-    impl WindowsDefault {
-        /// `None` when the HardMute Microphone endpoint is not there (driver not installed).
-        pub fn find() -> Option<Self> {
-            let id = com(|| {
-                policy_config::endpoint_named(VIRTUAL_MIC_MARKER).map_err(|e| e.to_string())
-            });
-            match id {
-                Ok(Some(hardmute)) => Some(WindowsDefault { hardmute }),
-                Ok(None) => None,
-                Err(e) => {
-                    log::warn!("cannot look for the HardMute Microphone endpoint: {e}");
-                    None
-                }
-            }
-        }
-    }
-
-    impl DefaultInputOs for WindowsDefault {
-        fn current(&mut self) -> Result<Option<String>, String> {
-            let per_role = com(|| policy_config::default_capture_ids().map_err(|e| e.to_string()))?;
-            Ok(policy_config::effective_default(&per_role, &self.hardmute))
-        }
-        fn set(&mut self, name: &str) -> Result<(), String> {
-            com(|| policy_config::set_default_capture(name).map_err(|e| e.to_string()))
-        }
-        fn hardmute_id(&self) -> &str {
-            &self.hardmute
-        }
     }
 }
 

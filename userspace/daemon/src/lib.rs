@@ -4,8 +4,6 @@
 pub mod backend;
 pub mod daemon;
 pub mod default_input;
-#[cfg(target_os = "linux")]
-pub mod linux_default;
 pub mod server;
 pub mod service;
 pub mod store;

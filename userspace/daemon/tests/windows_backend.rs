@@ -3,9 +3,9 @@
 //! and still answer device questions with clear errors when there are no inputs.
 #![cfg(windows)]
 
+use hardmute_backend_windows::policy::{self, NO_INPUTS};
+use hardmute_backend_windows::{WindowsBackend, CONTROL_DEVICE_PATH};
 use hardmute_ipc::ChangeSource;
-use hardmuted::backend::windows::policy::{self, NO_INPUTS};
-use hardmuted::backend::windows::{WindowsBackend, CONTROL_DEVICE_PATH};
 use hardmuted::backend::{self, Backend, BackendError, BackendOptions};
 
 fn options() -> BackendOptions {
@@ -79,8 +79,8 @@ fn inputs_are_listed_or_their_absence_is_a_clear_error() {
         other => panic!("expected UnknownInput, got {other:?}"),
     }
     // The plan's view of the same endpoints: the default input, or the clear "none" error.
-    let _com = hardmute_windows_audio::ComApartment::multithreaded().unwrap();
-    let endpoints = hardmute_windows_audio::devices::capture_endpoints().unwrap();
+    let _com = hardmute_backend_windows::ComApartment::multithreaded().unwrap();
+    let endpoints = hardmute_backend_windows::devices::capture_endpoints().unwrap();
     match policy::choose_input(&endpoints, None) {
         Ok(e) => assert!(inputs.iter().any(|i| i.name == e.name)),
         Err(e) => {

@@ -17,7 +17,7 @@
 # (a) records a second source carrying the same loopback signal rather than fake-mic itself, so
 # that (a) never shares a node with (b)'s routing. (Earlier runs that recorded fake-mic directly
 # saw WirePlumber link (b) to fake-mic: the e2e rig then created a second `default` metadata
-# object, fixed since — see driver/linux/README.md and e2e t12/t13. The link check below would
+# object, fixed since — see userspace/backend/linux/README.md and e2e t12/t13. The link check below would
 # catch such a run either way.)
 # The leak test asks the daemon (HARDMUTE_SOCKET) whether it is hard-muted before and after (b).
 #
@@ -32,8 +32,8 @@ ARGS=("$@")
 [ ${#ARGS[@]} -eq 0 ] && ARGS=(--short --clips 4 --secs 3 --alpha 0.001)
 
 LIB=$ROOT/tests/e2e-linux/lib.sh
-if [ ! -f "$LIB" ] || [ ! -d "$ROOT/driver/linux" ]; then
-    echo "SKIP: the Linux backend (driver/linux, tests/e2e-linux) is not in this tree"
+if [ ! -f "$LIB" ] || [ ! -d "$ROOT/userspace/backend/linux" ]; then
+    echo "SKIP: the Linux backend (userspace/backend/linux, tests/e2e-linux) is not in this tree"
     exit 0
 fi
 for tool in pipewire wireplumber pw-cli pw-link pkg-config; do

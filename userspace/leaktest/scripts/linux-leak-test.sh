@@ -8,7 +8,7 @@
 #   default args: --short --clips 4 --secs 3 --alpha 0.001 (about 3 minutes of real-time playback;
 #   alpha 0.001 keeps a false alarm from wall-clock noise to about 0.2 % of runs)
 #
-# Needs driver/linux (the hardmute_node example) and tests/e2e-linux/lib.sh from the Linux
+# Needs userspace/backend/linux (the hardmute_node example) and tests/e2e-linux/lib.sh from the Linux
 # backend, and the packages of tests/e2e-linux (pipewire pipewire-bin wireplumber ...).
 # Without them it says SKIP and exits 0: nothing is faked.
 # LEAKTEST_STAND_IN=1 replaces HardMute Microphone by an unfed virtual source (zeros) to check
@@ -22,8 +22,8 @@ ARGS=("$@")
 [ ${#ARGS[@]} -eq 0 ] && ARGS=(--short --clips 4 --secs 3 --alpha 0.001)
 
 LIB=$ROOT/tests/e2e-linux/lib.sh
-if [ ! -f "$LIB" ] || [ ! -d "$ROOT/driver/linux" ]; then
-    echo "SKIP: the Linux backend (driver/linux, tests/e2e-linux) is not in this tree"
+if [ ! -f "$LIB" ] || [ ! -d "$ROOT/userspace/backend/linux" ]; then
+    echo "SKIP: the Linux backend (userspace/backend/linux, tests/e2e-linux) is not in this tree"
     exit 0
 fi
 for tool in pipewire wireplumber pw-cli pw-link pw-record pw-cat; do
@@ -31,7 +31,7 @@ for tool in pipewire wireplumber pw-cli pw-link pw-record pw-cat; do
 done
 
 (cd "$ROOT" && cargo build -q -p hardmute-leaktest &&
-    { [ "${LEAKTEST_STAND_IN:-0}" = 1 ] || cargo build -q -p hardmute-pipewire --example hardmute_node; }) ||
+    { [ "${LEAKTEST_STAND_IN:-0}" = 1 ] || cargo build -q -p hardmute-backend-linux --example hardmute_node; }) ||
     { echo "build failed"; exit 1; }
 LEAKTEST=$ROOT/target/debug/hardmute-leak-test
 

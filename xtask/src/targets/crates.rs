@@ -135,7 +135,7 @@ mod tests {
         let meta = metadata(serde_json::json!([
             { "name": "hardmuted", "metadata": { "hardmute": { "cross-check": ["x86_64-pc-windows-msvc", "aarch64-apple-darwin"] } } },
             { "name": "hardmute-ipc", "metadata": { "hardmute": { "cross-check": ["x86_64-pc-windows-msvc"] } } },
-            { "name": "hardmute-pipewire", "metadata": null },
+            { "name": "hardmute-backend-linux", "metadata": null },
             { "name": "other", "metadata": { "docs": {} } }
         ]));
         let got = claims(&meta).unwrap();

@@ -1,7 +1,7 @@
 //! Stage `macos`: the real macOS deliverables, linked on Linux with ld64.lld against the stub SDK
 //! generated from the workspace's own dependency graph, and asserted on.
 //!
-//! - `macos-plugin <target>`: `hardmute-hal-plugin` (driver/macos) linked as an MH_BUNDLE for
+//! - `macos-plugin <target>`: `hardmute-macos-plugin` (driver/macos/plugin) linked as an MH_BUNDLE for
 //!   each Apple target. Building it compiles the Apple-only constant and struct-size assertions
 //!   against objc2-core-audio (`consts.rs`, `abi.rs`), which no Linux build sees. Asserted: the
 //!   bundle exports `AudioServerPlugIn_Factory` and nothing else, binds nothing through the flat
@@ -39,16 +39,16 @@ use crate::toolchain::{cache_root, repo_root, run, Toolchain};
 
 pub const TARGETS: &[&str] = &["aarch64-apple-darwin", "x86_64-apple-darwin"];
 
-const PLUGIN_PACKAGE: &str = "hardmute-hal-plugin";
-const PLUGIN_DIR: &str = "driver/macos";
-const BRIDGE_PACKAGE: &str = "hardmute-macos-bridge";
+const PLUGIN_PACKAGE: &str = "hardmute-macos-plugin";
+const PLUGIN_DIR: &str = "driver/macos/plugin";
+const BRIDGE_PACKAGE: &str = "hardmute-backend-macos";
 const BRIDGE_EXAMPLE: &str = "bridge_probe";
-const BRIDGE_DIR: &str = "driver/macos/bridge";
+const BRIDGE_DIR: &str = "userspace/backend/macos";
 const BUNDLE_SCRIPT: &str = "installer/macos/build-bundle.sh";
 const DAEMON_PACKAGE: &str = "hardmuted";
 const DAEMON_DIR: &str = "userspace/daemon";
 const DAEMON_INFO_PLIST: &str = "installer/macos/daemon-Info.plist";
-/// The bundle id the plug-in accepts an unmute from (`driver/macos`'s owner check).
+/// The bundle id the plug-in accepts an unmute from (`driver/macos/plugin`'s owner check).
 pub const DAEMON_BUNDLE_ID: &str = "org.hardmute.daemon";
 const AUDIO_TOOLBOX: &str =
     "/System/Library/Frameworks/AudioToolbox.framework/Versions/A/AudioToolbox";
@@ -66,12 +66,15 @@ pub const PLUGIN_MIN_MACOS: OsVersion = OsVersion(11, 0, 0);
 /// The SDK version written next to it (what rustc passes for the stub SDK).
 pub const PLUGIN_SDK: OsVersion = OsVersion(11, 0, 0);
 /// The plug-in's link flags beyond rustc's own: a bundle, no unused dylib load commands, classic
-/// dyld info (rebase/bind opcodes; what the loader in `driver/macos/loader` reads) rather than the
+/// dyld info (rebase/bind opcodes; what the loader in `tests/macos-loader` reads) rather than the
 /// chained fixups ld64.lld would choose from macOS 13 on, and the deployment target.
 pub const PLUGIN_LINK_FLAGS: &[&str] = &[
     "-bundle",
     "-dead_strip_dylibs",
     "-no_fixup_chains",
+    // Keep `__TEXT,__oslogstring` (the os_log format) its own section, as Apple's ld64 does;
+    // ld64.lld otherwise merges every C-string-literal section into `__cstring`.
+    "--separate-cstring-literal-sections",
     "-platform_version",
     "macos",
     "11.0",
@@ -79,7 +82,7 @@ pub const PLUGIN_LINK_FLAGS: &[&str] = &[
 ];
 /// The imports of each slice, one `<symbol> <library>` per line: a new or vanished import fails
 /// `macos-plugin` and names it. Regenerate with `HARDMUTE_BLESS_IMPORTS=1`.
-pub const IMPORTS_DIR: &str = "driver/macos/imports";
+pub const IMPORTS_DIR: &str = "driver/macos/plugin/imports";
 const CORE_FOUNDATION: &str =
     "/System/Library/Frameworks/CoreFoundation.framework/Versions/A/CoreFoundation";
 const CORE_AUDIO: &str = "/System/Library/Frameworks/CoreAudio.framework/Versions/A/CoreAudio";

@@ -1,9 +1,9 @@
 //! Stage `macos-run`: the shipped plug-in's own bytes, run on Linux.
 //!
 //! The x86_64 slice of the universal `HardMute.driver` the `macos` stage assembled is mapped and
-//! linked by `hardmute-macho-loader` (`driver/macos/loader`, test-only: dyld-info rebases and
+//! linked by `hardmute-macos-loader` (`tests/macos-loader`, test-only: dyld-info rebases and
 //! binds, thread-local variables, a libSystem and CoreFoundation shim with call counters), and
-//! `driver/macos/tests/sim_coreaudiod.rs` runs every scenario against it as well as against the
+//! `driver/macos/plugin/tests/sim_coreaudiod.rs` runs every scenario against it as well as against the
 //! Linux build of the crate. `HARDMUTE_MACHO_REQUIRED=1` makes a missing or unloadable slice a
 //! failure instead of a skip. Built with the rig's host toolchain in its own target dir.
 
@@ -32,7 +32,7 @@ pub fn bundle_executable() -> PathBuf {
 }
 
 /// Sources compiled into the plug-in (its own crate and the core), and the lock file.
-const PLUGIN_SOURCES: &[&str] = &["driver/macos/src", "driver/core/src", "Cargo.lock"];
+const PLUGIN_SOURCES: &[&str] = &["driver/macos/plugin/src", "driver/core/src", "Cargo.lock"];
 
 /// A plug-in source file modified after `exe` was written (the bundle would be stale).
 pub fn newer_source(exe: &Path) -> Result<Option<PathBuf>> {
@@ -70,9 +70,9 @@ fn run(toolchain: &Toolchain) -> Result<String> {
         "test",
         "--no-fail-fast",
         "--package",
-        "hardmute-macho-loader",
+        "hardmute-macos-loader",
         "--package",
-        "hardmute-hal-plugin",
+        "hardmute-macos-plugin",
         "--test",
         "sim_coreaudiod",
         "--test",

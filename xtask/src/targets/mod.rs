@@ -152,8 +152,8 @@ mod tests {
         let mac = "aarch64-apple-darwin";
         let win = "x86_64-pc-windows-msvc";
         assert_eq!(
-            output_file("hardmute-hal-plugin", Product::Lib, mac),
-            Path::new("libhardmute_hal_plugin.dylib")
+            output_file("hardmute-macos-plugin", Product::Lib, mac),
+            Path::new("libhardmute_macos_plugin.dylib")
         );
         assert_eq!(
             output_file("hardmute-selftest-dll", Product::Lib, win),

@@ -46,7 +46,7 @@ pub const MARKER_CAPTURE: &str = "capture";
 /// The LADSPA label of the gate.
 pub const PLUGIN_LABEL: &str = "hardmute_gate";
 /// The plugin's file name (cargo's name for the cdylib).
-pub const PLUGIN_FILE: &str = "libhardmute_pw_gate.so";
+pub const PLUGIN_FILE: &str = "libhardmute_linux_gate.so";
 
 /// The shared page. `#[repr(C)]`, atomics only; layout pinned below.
 #[repr(C)]

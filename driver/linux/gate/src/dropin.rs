@@ -78,7 +78,7 @@ context.modules = [
 }
 
 /// Where the .deb puts the plugin (`hardmute install` finds it there).
-pub const PACKAGED_PLUGIN: &str = "/usr/lib/hardmute/libhardmute_pw_gate.so";
+pub const PACKAGED_PLUGIN: &str = "/usr/lib/hardmute/libhardmute_linux_gate.so";
 
 #[cfg(test)]
 mod tests {
@@ -93,9 +93,9 @@ mod tests {
 
     #[test]
     fn the_dropin_names_the_plugin_and_both_nodes() {
-        let d = render("/usr/lib/hardmute/libhardmute_pw_gate.so", false);
+        let d = render("/usr/lib/hardmute/libhardmute_linux_gate.so", false);
         assert!(d.contains(
-            r#"plugin = "/usr/lib/hardmute/libhardmute_pw_gate.so" label = hardmute_gate"#
+            r#"plugin = "/usr/lib/hardmute/libhardmute_linux_gate.so" label = hardmute_gate"#
         ));
         assert!(d.contains("node.name        = hardmute_mic"));
         assert!(d.contains("node.name        = hardmute_capture"));

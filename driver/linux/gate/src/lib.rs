@@ -1,6 +1,6 @@
 //! The HardMute gate inside the PipeWire server.
 //!
-//! A LADSPA plugin (this crate's `cdylib`, `libhardmute_pw_gate.so`) that PipeWire's own
+//! A LADSPA plugin (this crate's `cdylib`, `libhardmute_linux_gate.so`) that PipeWire's own
 //! `libpipewire-module-filter-chain` hosts, loaded by a `pipewire.conf.d` drop-in
 //! ([`dropin`]). filter-chain builds two nodes: a capture stream `hardmute_capture` (passive:
 //! the physical mic runs only while an app records) that the physical source links into, and

@@ -15,8 +15,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::Ordering;
 
 use hardmute_core::control::{Authority, ChangeSource};
-use hardmute_pw_gate::abi::{GateShm, LEASE_MS, REQUIRED_SEALS, SHM_SIZE};
-use hardmute_pw_gate::ladspa::{ladspa_descriptor, Descriptor, PORT_IN, PORT_OUT};
+use hardmute_linux_gate::abi::{GateShm, LEASE_MS, REQUIRED_SEALS, SHM_SIZE};
+use hardmute_linux_gate::ladspa::{ladspa_descriptor, Descriptor, PORT_IN, PORT_OUT};
 
 #[global_allocator]
 static GLOBAL: hardmute_alloc_counter::CountingAllocator =
@@ -65,7 +65,7 @@ impl Drop for Plugin {
 }
 
 fn page() -> &'static GateShm {
-    let p = hardmute_pw_gate::shm::shared();
+    let p = hardmute_linux_gate::shm::shared();
     assert!(!p.is_null(), "the page could not be created");
     // SAFETY: the page stays mapped for the process's life.
     unsafe { &*p }
@@ -88,7 +88,10 @@ fn the_plugin_as_filter_chain_drives_it() {
     let d = desc();
     // SAFETY: static C strings.
     let label = unsafe { core::ffi::CStr::from_ptr(d.label) };
-    assert_eq!(label.to_str().unwrap(), hardmute_pw_gate::abi::PLUGIN_LABEL);
+    assert_eq!(
+        label.to_str().unwrap(),
+        hardmute_linux_gate::abi::PLUGIN_LABEL
+    );
     assert_eq!(d.port_count, 2);
     // SAFETY: two static entries.
     let ports = unsafe { core::slice::from_raw_parts(d.port_descriptors, 2) };
@@ -116,7 +119,7 @@ fn the_plugin_as_filter_chain_drives_it() {
     );
     let target = std::fs::read_link(dir.join("gate")).unwrap();
     let target = target.to_str().unwrap().to_owned();
-    let (pid, fd) = hardmute_pw_gate::abi::parse_locator_target(&target).unwrap();
+    let (pid, fd) = hardmute_linux_gate::abi::parse_locator_target(&target).unwrap();
     assert_eq!(pid, std::process::id());
     // SAFETY: fcntl/ftruncate on the plugin's fd, as a hostile process of the user could.
     unsafe {

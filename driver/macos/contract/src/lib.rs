@@ -1,7 +1,7 @@
 //! The plug-in ↔ daemon contract on macOS, defined once.
 //!
 //! The HAL plug-in (`driver/macos`, running in coreaudiod) publishes devices and a custom
-//! property; hardmuted (`driver/macos/bridge` and its macOS backend) finds the devices by UID and
+//! property; hardmuted (its macOS backend, `userspace/backend/macos`) finds the devices by UID and
 //! talks to the property. Both import these constants, so a rename on one side is a compile
 //! error on the other instead of a device that is never found on a Mac. Dependency-free and
 //! `no_std` so the plug-in can use it as it is.
@@ -26,8 +26,13 @@ pub const MANUFACTURER: &str = "HardMute";
 pub const HARD_MUTE_SELECTOR: u32 = u32::from_be_bytes(*b"hmut");
 
 /// The bundle id hardmuted runs under: its embedded `installer/macos/daemon-Info.plist`, which
-/// `driver/macos/tests/installer_plists.rs` checks against this constant.
+/// `driver/macos/plugin/tests/installer_plists.rs` checks against this constant.
 pub const DAEMON_BUNDLE_ID: &str = "org.hardmute.daemon";
+
+/// The plug-in bundle's own id (`installer/macos/Info.plist.in`, checked by
+/// `driver/macos/plugin/tests/installer_plists.rs`); also the os_log subsystem the plug-in logs under,
+/// so `log stream --predicate 'subsystem == "org.hardmute.driver"'` shows its messages.
+pub const DRIVER_BUNDLE_ID: &str = "org.hardmute.driver";
 
 /// True for a UID of one of the plug-in's own devices.
 pub fn is_own_uid(uid: &str) -> bool {

@@ -28,7 +28,7 @@ use crate::win32::{self, qpc, CreateThread, Sleep};
 use core::ffi::c_void;
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering::*};
-use hardmute_wavert_model::format::{parse_stream_format, StreamFormat};
+use hardmute_windows_model::format::{parse_stream_format, SampleFormat, StreamFormat};
 
 #[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
 unsafe extern "C" {
@@ -58,7 +58,7 @@ const MAX_LAG_MS: i64 = 150;
 static PASSED: AtomicU32 = AtomicU32::new(0);
 static FAILED: AtomicU32 = AtomicU32::new(0);
 
-fn check(ok: bool, args: core::fmt::Arguments) -> bool {
+pub(crate) fn check(ok: bool, args: core::fmt::Arguments) -> bool {
     if ok {
         PASSED.fetch_add(1, SeqCst);
         say!("stream ok {}", args);
@@ -285,6 +285,8 @@ unsafe fn run_all() {
     let ranges = pin.KsPinDescriptor.DataRangesCount;
     say!("capture pin {pin_id}: {ranges} data ranges");
     let mut formats = 0;
+    // The audio-through-the-ring test's format: 48 kHz stereo, float preferred.
+    let mut audio_format: Option<Format> = None;
     for r in 0..ranges {
         // SAFETY: DataRangesCount pointers to KSDATARANGE_AUDIO (audio pin).
         let ours = unsafe { *pin.KsPinDescriptor.DataRanges.add(r as usize) };
@@ -307,7 +309,15 @@ unsafe fn run_all() {
                     // The first format runs for 3 s, the others for 1 s.
                     let run_ms = if formats == 1 { 3000 } else { 1000 };
                     // SAFETY: as above.
-                    unsafe { run_stream(miniport, pin_id, &format, run_ms) };
+                    unsafe { run_stream(miniport, pin_id, &format, run_ms, false) };
+                    let better = |f: &Format| {
+                        crate::audio::wanted(&f.parsed)
+                            && (audio_format.is_none()
+                                || matches!(f.parsed.sample, SampleFormat::Float32))
+                    };
+                    if better(&format) {
+                        audio_format = Some(format);
+                    }
                 }
             }
         }
@@ -316,6 +326,17 @@ unsafe fn run_all() {
         formats >= 4,
         "{formats} formats run from {ranges} data ranges"
     );
+    // Audio through the ring (the probe's bridge feeding a known signal), on one more stream.
+    match audio_format {
+        // SAFETY: as above.
+        Some(format) => unsafe { run_stream(miniport, pin_id, &format, 0, true) },
+        None => {
+            check!(
+                false,
+                "no 48 kHz stereo format for the audio-through-the-ring test"
+            );
+        }
+    }
     check!(
         PAGES_LIVE.load(SeqCst) == 0,
         "every buffer the driver allocated was freed ({} left)",
@@ -430,7 +451,14 @@ fn state_name(s: KSSTATE::Type) -> &'static str {
 ///
 /// # Safety
 /// Live miniport.
-unsafe fn run_stream(miniport: *mut IMiniportWaveRT, pin: u32, format: &Format, run_ms: u32) {
+/// With `audio`, the RUN phase is [`crate::audio::run`] instead of the position/packet checks.
+unsafe fn run_stream(
+    miniport: *mut IMiniportWaveRT,
+    pin: u32,
+    format: &Format,
+    run_ms: u32,
+    audio: bool,
+) {
     let fmt = format.parsed;
     let label = Label(fmt);
     let mut port_stream = PortStream {
@@ -556,117 +584,126 @@ unsafe fn run_stream(miniport: *mut IMiniportWaveRT, pin: u32, format: &Format, 
         ok &= set(KSSTATE::KSSTATE_RUN) == STATUS_SUCCESS;
         check!(ok, "{label} SetState STOP->ACQUIRE->PAUSE->RUN");
 
-        // Sample position and packets while running.
         let packet_bytes = len as u64 / u64::from(NOTIFICATIONS);
         let packet_ticks = packet_bytes as i64 * freq / i64::from(fmt.byte_rate());
-        let byte_rate = i64::from(fmt.byte_rate());
-        let mut worst_lag_ms = 0i64;
-        let mut ahead = 0u32;
-        let mut position_ok = true;
-        let mut packets = 0u32;
-        let mut packet_ok = true;
-        let mut packet_detail = "";
-        let mut next_packet = 0u32;
-        let mut reference: Option<i64> = None;
-        let mut zeros_ok = true;
-        let mut samples = 0;
-        loop {
-            Sleep(5);
-            let mut pos = KSAUDIO_POSITION {
-                PlayOffset: 0,
-                WriteOffset: 0,
-            };
-            let s = sv
-                .GetPosition
-                .map_or(STATUS_NOT_IMPLEMENTED, |f| f(stream, &mut pos));
-            // QPC read after the position: a tick that ran in between cannot put it ahead.
-            let (now, _) = qpc();
-            if s != STATUS_SUCCESS
-                || pos.WriteOffset >= len as u64
-                || !pos.WriteOffset.is_multiple_of(u64::from(block))
-            {
-                position_ok = false;
+        if audio {
+            match sv.GetPosition {
+                Some(get_position) => crate::audio::run(stream, get_position, buffer, len, fmt),
+                None => {
+                    check!(false, "{label} no GetPosition");
+                }
             }
-            // Where QPC says the write position is, and how far behind it the driver's is
-            // (cyclic distance; "ahead" is anything more than one block in front).
-            let due = ((now - start) as i128 * i128::from(byte_rate) / i128::from(freq)) as i64;
-            let due_offset = due.rem_euclid(len as i64);
-            let behind = (due_offset - pos.WriteOffset as i64).rem_euclid(len as i64);
-            if behind > len as i64 - i64::from(block) {
-                ahead += 1;
-            } else {
-                worst_lag_ms = worst_lag_ms.max(behind * 1000 / byte_rate);
-            }
-            // Every packet read: numbers only go up, and each is stamped exactly one packet
-            // after the previous on the QPC clock (the same reference for all of them).
+        } else {
+            // Sample position and packets while running.
+            let byte_rate = i64::from(fmt.byte_rate());
+            let mut worst_lag_ms = 0i64;
+            let mut ahead = 0u32;
+            let mut position_ok = true;
+            let mut packets = 0u32;
+            let mut packet_ok = true;
+            let mut packet_detail = "";
+            let mut next_packet = 0u32;
+            let mut reference: Option<i64> = None;
+            let mut zeros_ok = true;
+            let mut samples = 0;
             loop {
-                let (mut n, mut flags, mut pc, mut more) = (0u32, 0u32, 0u64, 0i32);
-                let s = iv.GetReadPacket.map_or(STATUS_NOT_IMPLEMENTED, |f| {
-                    f(input, &mut n, &mut flags, &mut pc, &mut more)
-                });
-                // After the call, for the same reason.
+                Sleep(5);
+                let mut pos = KSAUDIO_POSITION {
+                    PlayOffset: 0,
+                    WriteOffset: 0,
+                };
+                let s = sv
+                    .GetPosition
+                    .map_or(STATUS_NOT_IMPLEMENTED, |f| f(stream, &mut pos));
+                // QPC read after the position: a tick that ran in between cannot put it ahead.
                 let (now, _) = qpc();
-                if s == STATUS_DEVICE_NOT_READY {
-                    break;
+                if s != STATUS_SUCCESS
+                    || pos.WriteOffset >= len as u64
+                    || !pos.WriteOffset.is_multiple_of(u64::from(block))
+                {
+                    position_ok = false;
                 }
-                if s != STATUS_SUCCESS || flags != 0 {
-                    packet_ok = false;
-                    packet_detail = "a status or flags other than SUCCESS/0";
-                    break;
+                // Where QPC says the write position is, and how far behind it the driver's is
+                // (cyclic distance; "ahead" is anything more than one block in front).
+                let due = ((now - start) as i128 * i128::from(byte_rate) / i128::from(freq)) as i64;
+                let due_offset = due.rem_euclid(len as i64);
+                let behind = (due_offset - pos.WriteOffset as i64).rem_euclid(len as i64);
+                if behind > len as i64 - i64::from(block) {
+                    ahead += 1;
+                } else {
+                    worst_lag_ms = worst_lag_ms.max(behind * 1000 / byte_rate);
                 }
-                let r = pc as i64 - i64::from(n) * packet_ticks;
-                let reference = *reference.get_or_insert(r);
-                if (r - reference).abs() > freq / 10_000 {
-                    packet_ok = false;
-                    packet_detail = "a stamp off the packet grid";
+                // Every packet read: numbers only go up, and each is stamped exactly one packet
+                // after the previous on the QPC clock (the same reference for all of them).
+                loop {
+                    let (mut n, mut flags, mut pc, mut more) = (0u32, 0u32, 0u64, 0i32);
+                    let s = iv.GetReadPacket.map_or(STATUS_NOT_IMPLEMENTED, |f| {
+                        f(input, &mut n, &mut flags, &mut pc, &mut more)
+                    });
+                    // After the call, for the same reason.
+                    let (now, _) = qpc();
+                    if s == STATUS_DEVICE_NOT_READY {
+                        break;
+                    }
+                    if s != STATUS_SUCCESS || flags != 0 {
+                        packet_ok = false;
+                        packet_detail = "a status or flags other than SUCCESS/0";
+                        break;
+                    }
+                    let r = pc as i64 - i64::from(n) * packet_ticks;
+                    let reference = *reference.get_or_insert(r);
+                    if (r - reference).abs() > freq / 10_000 {
+                        packet_ok = false;
+                        packet_detail = "a stamp off the packet grid";
+                    }
+                    if (r - start).abs() > freq / 100 {
+                        packet_ok = false;
+                        packet_detail = "packet 0 not stamped at the RUN instant";
+                    }
+                    if n < next_packet || pc as i64 + packet_ticks > now {
+                        packet_ok = false;
+                        packet_detail =
+                            "a number going back, or a packet returned before it was complete";
+                    }
+                    next_packet = n + 1;
+                    packets += 1;
+                    if more == 0 {
+                        break;
+                    }
                 }
-                if (r - start).abs() > freq / 100 {
-                    packet_ok = false;
-                    packet_detail = "packet 0 not stamped at the RUN instant";
-                }
-                if n < next_packet || pc as i64 + packet_ticks > now {
-                    packet_ok = false;
-                    packet_detail =
-                        "a number going back, or a packet returned before it was complete";
-                }
-                next_packet = n + 1;
-                packets += 1;
-                if more == 0 {
+                // Muted (a fresh driver is): every byte the ticks wrote is an exact zero.
+                let written =
+                    (due.max(0) as usize).saturating_sub((MAX_LAG_MS * byte_rate / 1000) as usize);
+                let region = core::slice::from_raw_parts(buffer, len);
+                zeros_ok &= region[..written.min(len)].iter().all(|&b| b == 0);
+                samples += 1;
+                if (now - start) * 1000 / freq >= i64::from(run_ms) {
                     break;
                 }
             }
-            // Muted (a fresh driver is): every byte the ticks wrote is an exact zero.
-            let written =
-                (due.max(0) as usize).saturating_sub((MAX_LAG_MS * byte_rate / 1000) as usize);
-            let region = core::slice::from_raw_parts(buffer, len);
-            zeros_ok &= region[..written.min(len)].iter().all(|&b| b == 0);
-            samples += 1;
-            if (now - start) * 1000 / freq >= i64::from(run_ms) {
-                break;
-            }
-        }
-        let elapsed_ms = (qpc().0 - start) * 1000 / freq;
-        check!(
+            let elapsed_ms = (qpc().0 - start) * 1000 / freq;
+            check!(
             position_ok && ahead == 0 && worst_lag_ms <= MAX_LAG_MS,
             "{label} GetPosition follows QPC: {samples} samples in {elapsed_ms} ms, at most {worst_lag_ms} ms behind (limit {MAX_LAG_MS}), ahead {ahead} times, block-aligned {position_ok}"
         );
-        let packet_ms = packet_ticks * 1000 / freq;
-        let expected_packets = (elapsed_ms / packet_ms.max(1)) as u32;
-        check!(
+            let packet_ms = packet_ticks * 1000 / freq;
+            let expected_packets = (elapsed_ms / packet_ms.max(1)) as u32;
+            check!(
             packet_ok && packets > 0 && next_packet + 2 >= expected_packets,
             "{label} GetReadPacket: {packets} packets read, last number {} of {expected_packets} due, stamps on one {packet_ms} ms grid from RUN{}",
             next_packet.saturating_sub(1),
             if packet_ok { "" } else { packet_detail }
         );
-        check!(
-            zeros_ok,
-            "{label} cyclic buffer: exact zeros while muted (the 0x5a fill overwritten)"
-        );
-        let signals = counter.count.load(SeqCst);
-        check!(
-            signals > 0 && signals <= next_packet + 2,
-            "{label} notification event: {signals} signals for {next_packet} packets"
-        );
+            check!(
+                zeros_ok,
+                "{label} cyclic buffer: exact zeros while muted (the 0x5a fill overwritten)"
+            );
+            let signals = counter.count.load(SeqCst);
+            check!(
+                signals > 0 && signals <= next_packet + 2,
+                "{label} notification event: {signals} signals for {next_packet} packets"
+            );
+        }
 
         // RUN -> STOP one step at a time, then a restart from position 0.
         let mut ok = true;

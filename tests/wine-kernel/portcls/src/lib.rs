@@ -8,6 +8,9 @@
 //! - [`gaps`]: kernel functions the driver imports that Wine 8.0 lacks or stubs, filled by
 //!   writing the loaded driver image's import address table in memory (the `.sys` file is
 //!   byte-for-byte the shipped one). Each fill is written to the log.
+//! - [`bridge_hook`]: the bridge ring as a named section under Wine (the driver's
+//!   IRP_MJ_DEVICE_CONTROL entry wrapped in memory; REGISTER_BRIDGE's MDL mapping replaced),
+//!   and [`audio`]: a known signal from the bridge through the driver's cyclic buffer.
 //! - [`log`]: one line per event in `C:\hardmute-portcls.log` inside the Wine prefix, read
 //!   by the xtask stage.
 //!
@@ -19,15 +22,17 @@
 #![allow(clippy::missing_safety_doc)]
 
 // The driver's own bindings and layout assertions (the same types the driver was built with).
-#[path = "../../../../driver/windows/src/ddk/mod.rs"]
+#[path = "../../../../driver/windows/kernel/src/ddk/mod.rs"]
 #[allow(unused_imports)]
 mod ddk;
-#[path = "../../../../driver/windows/src/guids.rs"]
+#[path = "../../../../driver/windows/kernel/src/guids.rs"]
 #[allow(dead_code)]
 mod guids;
 
 #[macro_use]
 mod log;
+mod audio;
+mod bridge_hook;
 mod drive;
 mod gaps;
 mod port;

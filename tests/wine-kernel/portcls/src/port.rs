@@ -160,6 +160,8 @@ pub unsafe extern "C" fn PcAddAdapterDevice(
     if status < 0 {
         return status;
     }
+    // SAFETY: DriverEntry has returned (PnP calls AddDevice after it); the driver object is live.
+    unsafe { crate::bridge_hook::install(driver) };
     // SAFETY: both device objects are live.
     let lower = unsafe { IoAttachDeviceToDeviceStack(fdo, pdo) };
     ADAPTER.fdo.store(fdo, SeqCst);

@@ -14,6 +14,7 @@ pub const OPEN_ALWAYS: u32 = 4;
 pub const PAGE_READWRITE: u32 = 4;
 pub const TOKEN_QUERY: u32 = 8;
 pub const INFINITE: u32 = u32::MAX;
+pub const FILE_MAP_ALL_ACCESS: u32 = 0xF001F;
 
 #[link(name = "kernel32.dll", kind = "raw-dylib", modifiers = "+verbatim")]
 unsafe extern "system" {
@@ -48,6 +49,21 @@ unsafe extern "system" {
     pub fn GetCurrentThreadId() -> u32;
     pub fn GetLastError() -> u32;
     pub fn ExitProcess(code: u32) -> !;
+    pub fn CreateFileMappingA(
+        file: H,
+        security: *mut c_void,
+        protect: u32,
+        size_high: u32,
+        size_low: u32,
+        name: *const u8,
+    ) -> H;
+    pub fn MapViewOfFile(
+        section: H,
+        access: u32,
+        offset_high: u32,
+        offset_low: u32,
+        bytes: usize,
+    ) -> *mut c_void;
 }
 
 #[link(name = "advapi32.dll", kind = "raw-dylib", modifiers = "+verbatim")]

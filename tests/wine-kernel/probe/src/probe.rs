@@ -1,14 +1,14 @@
 //! The checks (Windows only).
 
+use hardmute_backend_windows::control_device::{BridgeRegistration, ControlDevice};
+use hardmute_backend_windows::feed::{init_header, ring_geometry, RING_CHANNELS, RING_FRAMES};
 use hardmute_core::ring::RingHeader;
 use hardmute_core::ChangeSource;
-use hardmute_wavert_model::ioctl::{
+use hardmute_windows_model::ioctl::{
     client, ctl_code, parse_request, FILE_DEVICE_UNKNOWN, IOCTL_HARDMUTE_GET_STATE,
     IOCTL_HARDMUTE_REGISTER_BRIDGE, IOCTL_HARDMUTE_SET_MUTE, METHOD_BUFFERED, METHOD_OUT_DIRECT,
 };
-use hardmute_wavert_model::status::*;
-use hardmuted::backend::windows::control_device::{BridgeRegistration, ControlDevice};
-use hardmuted::backend::windows::feed::{init_header, ring_geometry, RING_CHANNELS, RING_FRAMES};
+use hardmute_windows_model::status::*;
 use std::ffi::c_void;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -1090,7 +1090,26 @@ fn pnp(checks: &mut Checks, standin_log: &str) {
             result.err().unwrap_or_else(|| "root device installed: PnP loaded the service, AddDevice -> PcAddAdapterDevice, IRP_MN_START_DEVICE -> StartDevice".into()),
         );
         if installed {
+            // The bridge (daemon code) feeds a known signal while the stand-in runs its
+            // streams; the stand-in's last stream checks it in the cyclic buffer.
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let bridge = {
+                let stop = stop.clone();
+                std::thread::spawn(move || crate::audio::bridge(&stop))
+            };
             stream_results(checks, standin_log);
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            match bridge.join() {
+                Ok(results) => {
+                    for (ok, detail) in results {
+                        checks.check("audio", ok, detail);
+                    }
+                }
+                Err(_) => {
+                    checks.check("audio", false, "the bridge thread panicked");
+                }
+            }
+            hook_applied(checks, standin_log);
         }
         let removed = SetupDiCallClassInstaller(DIF_REMOVE, set, &mut device) != 0;
         checks.check(
@@ -1173,13 +1192,30 @@ fn stream_results(checks: &mut Checks, standin_log: &str) {
     }
 }
 
+/// The stand-in's `hook applied:` line (the bridge ring's MDL mapping replaced by the section).
+fn hook_applied(checks: &mut Checks, standin_log: &str) {
+    let log = std::fs::read_to_string(standin_log).unwrap_or_default();
+    match log.lines().find_map(|l| l.strip_prefix("hook applied: ")) {
+        Some(line) => {
+            checks.check("audio hook", true, line);
+        }
+        None => {
+            checks.check(
+                "audio hook",
+                false,
+                "the stand-in never replaced REGISTER_BRIDGE's MDL mapping (no `hook applied:` line)",
+            );
+        }
+    }
+}
+
 // ---- daemon: the real hardmuted.exe against the loaded driver -----------------------------
 
 /// Polls GET_STATE until `want` holds (at most `limit`).
 fn wait_state(
     device: &ControlDevice,
     limit: Duration,
-    want: impl Fn(&hardmute_wavert_model::ioctl::StateReply) -> bool,
+    want: impl Fn(&hardmute_windows_model::ioctl::StateReply) -> bool,
 ) -> (bool, Duration) {
     let start = Instant::now();
     loop {

@@ -6,11 +6,16 @@
 //! client.
 //!
 //! Rows: `build` (the three binaries), `load` (CreateService SERVICE_KERNEL_DRIVER +
-//! StartService: DriverEntry runs, Wine's gaps are filled), `control` (the IOCTL ABI against
+//! StartService: DriverEntry runs and its `DbgPrintEx` line reaches Wine's `debugstr`
+//! channel, Wine's gaps are filled), `control` (the IOCTL ABI against
 //! the loaded driver), `unload` (DriverUnload, the control device is gone, the `.sys` in the
 //! prefix is still byte-identical), `pnp + stream` (a root-enumerated device installed from a
 //! test INF, as Wine's `driver_pnp` test does: AddDevice, IRP_MN_START_DEVICE, then the
-//! stand-in opens and runs capture streams against the wave miniport and reports), and
+//! stand-in opens and runs capture streams against the wave miniport and reports, then audio
+//! through the ring: the probe's bridge, with the daemon's code, writes a known signal into a
+//! named section the stand-in's test hook gives the driver as REGISTER_BRIDGE's MDL mapping,
+//! and the stand-in checks it in the cyclic buffer while live and exact zeros while muted;
+//! the row's note names the hook), and
 //! `clippy` of the stand-in (msvc, core) and the probe (gnu, all targets). Between `control`
 //! and `unload`, `daemon` runs the real `hardmuted.exe` (gnu) twice against the loaded driver
 //! and `hardmute.exe unmute`/`mute` through it. Every wine run is bounded by [`STEP_TIMEOUT`]; Wine's
@@ -45,9 +50,13 @@ pub const STANDIN_LINK_FLAGS: &[&str] = &["/SUBSYSTEM:NATIVE", "/ENTRY:DllEntry"
 const PREFIX: &str = "kernel-prefix";
 /// Any single wine run (service start, the IOCTL checks, the stop).
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(120);
-/// Wine's error and import-resolution messages, and ntoskrnl's warnings/FIXMEs (an
-/// unimplemented kernel function the driver reached shows up here).
-const WINEDEBUG: &str = "fixme-all,err+all,warn+module,warn+ntoskrnl,fixme+ntoskrnl,err+plugplay";
+/// Wine's error and import-resolution messages, ntoskrnl's warnings/FIXMEs (an
+/// unimplemented kernel function the driver reached shows up here), and `warn+debugstr`:
+/// Wine prints every `DbgPrintEx` line on that channel (the driver's log, driver/windows/kernel/src/log.rs).
+const WINEDEBUG: &str =
+    "fixme-all,err+all,warn+module,warn+ntoskrnl,fixme+ntoskrnl,err+plugplay,warn+debugstr";
+/// The driver's first log line (driver/windows/kernel/src/adapter.rs, `DriverEntry`).
+const DRIVER_ENTRY_LOG: &str = "hardmute: DriverEntry: HardMute virtual microphone driver";
 /// Where the driver and the stand-in go in the prefix (Wine's loader finds `portcls.sys`
 /// in the importing driver's directory).
 const DRIVERS: &str = "drive_c/windows/system32/drivers";
@@ -119,8 +128,17 @@ pub fn run_rows(toolchain: &Toolchain, report: &mut Report) {
         STAGE,
         "pnp + stream (root device, StartDevice, capture streams)",
         || {
-            rig.probe_step_args("pnp + stream", &["pnp", STANDIN_LOG_WINDOWS])
-                .map(Some)
+            let note = rig.probe_step_args("pnp + stream", &["pnp", STANDIN_LOG_WINDOWS])?;
+            let hooks = hook_lines(&rig.standin_log());
+            ensure!(
+                !hooks.is_empty(),
+                "pnp + stream: audio through the ring ran without the stand-in's hook (no `hook applied:` line){}",
+                rig.diagnostics()
+            );
+            Ok(Some(format!(
+                "{note}; audio through the ring with the test hook applied: the driver's IRP_MJ_DEVICE_CONTROL wrapped, REGISTER_BRIDGE's MDL MappedSystemVa -> a named section the bridge writes ({} time(s))",
+                hooks.len()
+            )))
         },
     );
     rig.stop_wineserver();
@@ -241,6 +259,24 @@ pub fn parse_probe(stdout: &str) -> ProbeOutput {
         }
     }
     out
+}
+
+/// The driver's `DbgPrintEx` lines in Wine's debug output (`warn:debugstr:...
+/// 0000004f:00000008: hardmute: ...`), from `hardmute: ` on.
+pub fn driver_log_lines(wine_stderr: &str) -> Vec<String> {
+    wine_stderr
+        .lines()
+        .filter(|l| l.contains(":debugstr:"))
+        .filter_map(|l| l.find("hardmute: ").map(|i| l[i..].trim_end().to_owned()))
+        .collect()
+}
+
+/// The stand-in's `hook applied:` lines (the bridge ring's MDL mapping replaced).
+pub fn hook_lines(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|l| l.strip_prefix("hook applied: "))
+        .map(|l| l.trim_end().to_owned())
+        .collect()
 }
 
 /// Gap-fill lines of the stand-in's log (what Wine lacked that the driver imports).
@@ -388,8 +424,17 @@ impl Rig {
             self.diagnostics()
         );
         let gaps = filled_gaps(&log);
+        // The driver's log channel: DbgPrintEx reaches Wine's debug output.
+        let wine = fs::read_to_string(self.wine_log()).unwrap_or_default();
+        let logged = driver_log_lines(&wine);
+        ensure!(
+            logged.iter().any(|l| l.starts_with(DRIVER_ENTRY_LOG)),
+            "DriverEntry's DbgPrintEx line ({DRIVER_ENTRY_LOG:?}) is not in Wine's debug output (warn+debugstr); driver lines seen: {logged:?}{}",
+            self.diagnostics()
+        );
         Ok(format!(
-            "DriverEntry ran; Wine gaps filled: {}",
+            "DriverEntry ran and logged through DbgPrintEx ({} driver lines); Wine gaps filled: {}",
+            logged.len(),
             gaps.join(" ")
         ))
     }
@@ -460,6 +505,23 @@ gap filled: hal.dll!KeStallExecutionProcessor (a stub in Wine 8.0): import slot 
                 "hal.dll!KeStallExecutionProcessor"
             ]
         );
+    }
+
+    #[test]
+    fn driver_lines_and_hook_lines_are_found() {
+        let wine = "0024:warn:debugstr:vDbgPrintExWithPrefix 0000004f:00000008: hardmute: DriverEntry: HardMute virtual microphone driver 0.1.0\n\
+0024:fixme:ntoskrnl:x hardmute: not a debug line\n\
+0024:warn:debugstr:vDbgPrintExWithPrefix 00000000:00000001: other driver\n";
+        let lines = driver_log_lines(wine);
+        assert_eq!(
+            lines,
+            ["hardmute: DriverEntry: HardMute virtual microphone driver 0.1.0"]
+        );
+        assert!(lines[0].starts_with(DRIVER_ENTRY_LOG));
+        assert!(driver_log_lines("").is_empty());
+        let log = "hook installed: x\r\nhook applied: REGISTER_BRIDGE #1: MDL y\r\n";
+        assert_eq!(hook_lines(log), ["REGISTER_BRIDGE #1: MDL y"]);
+        assert!(hook_lines("hook installed: x").is_empty());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Stages `windows` and `windows-wine`: the shipped Windows code, built and linked on Linux
 //! with Debian's rustc, lld-link 22 and mingw-w64, and asserted on.
 //!
-//! - [`driver`]: the WaveRT kernel driver (`driver/windows`, its own workspace) linked as a WDM
+//! - [`driver`]: the WaveRT kernel driver (`driver/windows/kernel`, its own workspace) linked as a WDM
 //!   `.sys` in dev and release, PE rules incl. stack frames from the unwind data, the GUID
 //!   cross-check against the DDK headers, clippy.
 //! - [`user`]: every crate with `[package.metadata.hardmute.windows]` built and linked for

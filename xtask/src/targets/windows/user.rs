@@ -475,7 +475,7 @@ mod tests {
             package("hardmute-ipc", serde_json::json!({}), serde_json::json!([
                 { "name": "hardmute_ipc", "kind": ["lib"], "src_path": "/i/src/lib.rs" }
             ])),
-            { "name": "hardmute-pipewire", "metadata": null, "targets": [] }
+            { "name": "hardmute-backend-linux", "metadata": null, "targets": [] }
         ]});
         let got = claims(&meta).unwrap();
         assert_eq!(got.len(), 2);

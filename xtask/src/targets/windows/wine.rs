@@ -151,8 +151,8 @@ pub fn wine_env(cmd: &mut Command, prefix: &Path) {
         .env_remove("WAYLAND_DISPLAY");
 }
 
-/// The ALSA config with a null default PCM (`userspace/windows-audio/tests/wine/`).
-pub const ALSA_NULL_CONFIG: &str = "userspace/windows-audio/tests/wine/asound.conf";
+/// The ALSA config with a null default PCM (`userspace/backend/windows/tests/wine/`).
+pub const ALSA_NULL_CONFIG: &str = "userspace/backend/windows/tests/wine/asound.conf";
 
 /// Tests that print `SKIPPED:` ran nothing that could fail (e.g. no capture endpoint).
 pub fn skipped_lines(stdout: &str) -> Vec<&str> {

@@ -1,0 +1,519 @@
+//! The macOS backend's decisions that the bridge's [`crate::policy`] does not already make, apart
+//! from the CoreAudio calls (compiled and tested on every platform): how the daemon names the
+//! physical inputs, which one to capture given the user's selection, and how the HAL's process
+//! list becomes `Listener`s.
+
+use crate::policy::{self as bridge, InputProcess, Listening};
+use hardmute_backend::BackendError;
+use hardmute_ipc::{InputDevice, ListenTarget, Listener};
+
+/// The physical inputs as the daemon shows them: `name` is the device UID (stable across
+/// reboots and renames, what `select_input` takes), `description` the name the user sees.
+/// HardMute's own devices are never listed.
+pub fn physical_inputs(devices: &[bridge::InputDevice]) -> Vec<InputDevice> {
+    devices
+        .iter()
+        .filter(|d| !bridge::is_own(&d.uid))
+        .map(|d| InputDevice {
+            name: d.uid.clone(),
+            description: d.name.clone(),
+            is_default: d.is_default,
+        })
+        .collect()
+}
+
+/// A physical input the user named, by UID or else by its exact displayed name.
+fn find<'a>(devices: &'a [bridge::InputDevice], name: &str) -> Option<&'a bridge::InputDevice> {
+    let physical = || devices.iter().filter(|d| !bridge::is_own(&d.uid));
+    physical()
+        .find(|d| d.uid == name)
+        .or_else(|| physical().find(|d| d.name == name))
+}
+
+/// `select_input`: the device to capture for `name` (`None` = follow the system default).
+/// An unknown name is the typed error listing what is available; nothing changes then.
+pub fn resolve_selection<'a>(
+    devices: &'a [bridge::InputDevice],
+    name: Option<&str>,
+) -> Result<Option<&'a bridge::InputDevice>, BackendError> {
+    match name {
+        None => Ok(bridge::choose_capture_device(devices, None)),
+        Some(wanted) => match find(devices, wanted) {
+            Some(d) => Ok(Some(d)),
+            None => Err(BackendError::UnknownInput {
+                name: wanted.to_owned(),
+                available: physical_inputs(devices)
+                    .into_iter()
+                    .map(|d| d.name)
+                    .collect(),
+            }),
+        },
+    }
+}
+
+/// At start and on restarts: an explicit selection wins while it is plugged in; otherwise the
+/// bridge crate's choice (the default input, never our own devices, the remembered one if
+/// HardMute itself is the default). `None` = no physical input at all.
+pub fn capture_target<'a>(
+    devices: &'a [bridge::InputDevice],
+    selected: Option<&str>,
+) -> Option<&'a bridge::InputDevice> {
+    selected
+        .and_then(|s| find(devices, s))
+        .or_else(|| bridge::choose_capture_device(devices, selected))
+}
+
+/// What the bridge is doing now, as the follower sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CaptureNow {
+    /// The physical device the bridge runs on (HAL id, UID); `None` = no bridge.
+    pub device: Option<(u32, String)>,
+    /// The physical mic is closed (release-on-mute) while the feed keeps running.
+    pub paused: bool,
+}
+
+/// What to do after the HAL signalled (`hal_event` bits) — never a change of the mute state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reaction {
+    Keep,
+    /// (Re)start the bridge on this device; `open` = whether the physical mic may be opened now
+    /// (false while hard-muted with release-on-mute: the mic stays closed across the switch).
+    Restart {
+        id: u32,
+        uid: String,
+        open: bool,
+    },
+    /// No physical input left: drop the bridge (HardMute delivers silence).
+    Stop,
+}
+
+/// The follower: after the HAL's `events`, the device to capture is picked from `devices` (the
+/// live inputs, re-read after the event) by [`capture_target`] for an explicit selection, else
+/// the default input, else (HardMute is the default) the device captured so far; never HardMute
+/// itself. The
+/// bridge restarts when that is another device (a new default, a fallback, an explicit
+/// selection plugged back in), when the captured device came back under a new HAL id, or when the
+/// captured device died (its AudioUnit delivers nothing any more). The mute state is not an
+/// output: a restart while hard-muted with release-on-mute keeps the physical mic closed.
+pub fn react(
+    events: u32,
+    devices: &[bridge::InputDevice],
+    selected: Option<&str>,
+    now: &CaptureNow,
+    muted: bool,
+    release_on_mute: bool,
+    app_recording: bool,
+) -> Reaction {
+    use crate::policy::hal_event;
+    if events == 0 {
+        return Reaction::Keep;
+    }
+    let died = events & hal_event::CAPTURED_DEVICE_DIED != 0;
+    let current_uid = now.device.as_ref().map(|(_, uid)| uid.as_str());
+    // Following the default: when the default becomes HardMute itself (the usual setup), the
+    // device captured so far is the remembered choice, not "the first physical input".
+    let target = match selected {
+        Some(_) => capture_target(devices, selected),
+        None => bridge::choose_capture_device(devices, current_uid),
+    };
+    let Some(target) = target else {
+        return match now.device {
+            Some(_) => Reaction::Stop,
+            None => Reaction::Keep,
+        };
+    };
+    let same = now
+        .device
+        .as_ref()
+        .is_some_and(|(id, uid)| *id == target.id && *uid == target.uid);
+    if same && !died {
+        return Reaction::Keep;
+    }
+    Reaction::Restart {
+        id: target.id,
+        uid: target.uid.clone(),
+        open: bridge::should_capture(muted, release_on_mute, app_recording),
+    }
+}
+
+/// What to do with the physical mic now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaptureAction {
+    Keep,
+    /// Resume the capture (an app started recording HardMute, or an unmute with release-on-mute).
+    Open,
+    /// Stop the capture, the feed keeps running (no app records HardMute any more, or a mute
+    /// with release-on-mute): the OS's "mic in use" signals go off.
+    Close,
+}
+
+/// On-demand capture: the physical mic is open only while some app records the HardMute
+/// Microphone (the plug-in's "running somewhere", `app_recording`; `None` = the HAL could not
+/// say, then capture as before rather than starve a recording app) and release-on-mute allows.
+pub fn capture_action(
+    mic_open: bool,
+    muted: bool,
+    release_on_mute: bool,
+    app_recording: Option<bool>,
+) -> CaptureAction {
+    let want = bridge::should_capture(muted, release_on_mute, app_recording.unwrap_or(true));
+    match (mic_open, want) {
+        (false, true) => CaptureAction::Open,
+        (true, false) => CaptureAction::Close,
+        _ => CaptureAction::Keep,
+    }
+}
+
+/// The HAL's input processes (macOS 14+) as listeners, the daemon's own capture left out.
+/// A process with any physical input open is flagged with that input (it bypasses hard mute).
+pub fn listeners(processes: &[InputProcess], daemon_pid: i32) -> Vec<Listener> {
+    bridge::listeners(processes, daemon_pid)
+        .into_iter()
+        .map(|(p, listening)| Listener {
+            app: if p.bundle_id.is_empty() {
+                format!("pid {}", p.pid)
+            } else {
+                p.bundle_id.clone()
+            },
+            pid: u32::try_from(p.pid).ok(),
+            binary: None,
+            target: match listening {
+                Listening::ThroughHardMute => ListenTarget::Virtual,
+                Listening::PhysicalMicDirectly => ListenTarget::Physical {
+                    name: p
+                        .device_uids
+                        .iter()
+                        .find(|u| !bridge::is_own(u))
+                        .cloned()
+                        .unwrap_or_else(|| "unknown input".to_owned()),
+                },
+            },
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{FEED_UID, MIC_UID};
+
+    fn dev(id: u32, uid: &str, name: &str, default: bool) -> bridge::InputDevice {
+        bridge::InputDevice {
+            id,
+            uid: uid.into(),
+            name: name.into(),
+            is_default: default,
+        }
+    }
+
+    fn devices() -> Vec<bridge::InputDevice> {
+        vec![
+            dev(1, "BuiltInMicUID", "MacBook Pro Microphone", false),
+            dev(2, MIC_UID, "HardMute Microphone", true),
+            dev(3, "USB-UID", "USB Mic", false),
+        ]
+    }
+
+    #[test]
+    fn lists_physical_inputs_by_uid_without_our_own_devices() {
+        let mut devs = devices();
+        devs.push(dev(4, FEED_UID, "HardMute Feed", false));
+        let listed = physical_inputs(&devs);
+        let names: Vec<_> = listed.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["BuiltInMicUID", "USB-UID"]);
+        assert_eq!(listed[1].description, "USB Mic");
+        assert!(listed.iter().all(|d| !d.is_default));
+    }
+
+    #[test]
+    fn selection_by_uid_or_name_and_unknown_names_list_the_inputs() {
+        let devs = devices();
+        assert_eq!(
+            resolve_selection(&devs, Some("USB-UID"))
+                .unwrap()
+                .unwrap()
+                .id,
+            3
+        );
+        assert_eq!(
+            resolve_selection(&devs, Some("USB Mic"))
+                .unwrap()
+                .unwrap()
+                .id,
+            3
+        );
+        // None follows the default; the default is HardMute itself, so the first physical one.
+        assert_eq!(resolve_selection(&devs, None).unwrap().unwrap().id, 1);
+        // Our own microphone is not selectable (it would loop into itself).
+        for wanted in [MIC_UID, "HardMute Microphone", "gone"] {
+            assert_eq!(
+                resolve_selection(&devs, Some(wanted)),
+                Err(BackendError::UnknownInput {
+                    name: wanted.into(),
+                    available: vec!["BuiltInMicUID".into(), "USB-UID".into()],
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn explicit_selection_wins_over_the_default_while_plugged_in() {
+        let devs = [
+            dev(1, "BuiltInMicUID", "Built-in", true),
+            dev(3, "USB-UID", "USB Mic", false),
+        ];
+        assert_eq!(capture_target(&devs, Some("USB-UID")).unwrap().id, 3);
+        assert_eq!(capture_target(&devs, None).unwrap().id, 1);
+        // Unplugged selection: fall back to the default rather than fail the start.
+        assert_eq!(capture_target(&devs, Some("gone")).unwrap().id, 1);
+        assert!(capture_target(&[dev(2, MIC_UID, "HardMute", true)], None).is_none());
+    }
+
+    /// A scripted HAL: the devices plugged in (with their ids), the default input, and the
+    /// bridge as the daemon would run it after each [`react`]. The mute state is held here and
+    /// never touched by the follower.
+    struct World {
+        devices: Vec<bridge::InputDevice>,
+        next_id: u32,
+        capture: CaptureNow,
+        muted: bool,
+        release_on_mute: bool,
+        selected: Option<String>,
+        restarts: usize,
+        /// Some app records the HardMute Microphone (the plug-in's "running somewhere").
+        app_recording: bool,
+    }
+
+    impl World {
+        fn new() -> Self {
+            let mut w = World {
+                devices: vec![dev(2, MIC_UID, "HardMute Microphone", false)],
+                next_id: 10,
+                capture: CaptureNow::default(),
+                muted: false,
+                release_on_mute: false,
+                selected: None,
+                restarts: 0,
+                app_recording: true,
+            };
+            w.plug("BuiltInMicUID", "MacBook Pro Microphone");
+            w.set_default("BuiltInMicUID");
+            w.step(hal_event::DEFAULT_INPUT);
+            w
+        }
+        fn plug(&mut self, uid: &str, name: &str) {
+            self.next_id += 1;
+            self.devices.push(dev(self.next_id, uid, name, false));
+        }
+        fn unplug(&mut self, uid: &str) {
+            self.devices.retain(|d| d.uid != uid);
+        }
+        fn set_default(&mut self, uid: &str) {
+            for d in &mut self.devices {
+                d.is_default = d.uid == uid;
+            }
+        }
+        fn step(&mut self, events: u32) -> Reaction {
+            let r = react(
+                events,
+                &self.devices,
+                self.selected.as_deref(),
+                &self.capture,
+                self.muted,
+                self.release_on_mute,
+                self.app_recording,
+            );
+            match &r {
+                Reaction::Keep => {}
+                Reaction::Restart { id, uid, open } => {
+                    assert!(!bridge::is_own(uid), "re-selected HardMute itself: {uid}");
+                    self.capture = CaptureNow {
+                        device: Some((*id, uid.clone())),
+                        paused: !open,
+                    };
+                    self.restarts += 1;
+                }
+                Reaction::Stop => self.capture = CaptureNow::default(),
+            }
+            r
+        }
+        fn captured_uid(&self) -> Option<&str> {
+            self.capture.device.as_ref().map(|(_, u)| u.as_str())
+        }
+    }
+
+    use crate::policy::hal_event;
+
+    #[test]
+    fn follows_the_default_input_to_another_mic_and_not_to_hardmute() {
+        let mut w = World::new();
+        assert_eq!(w.captured_uid(), Some("BuiltInMicUID"));
+        w.plug("USB-UID", "USB Mic");
+        assert_eq!(
+            w.step(hal_event::DEVICE_LIST),
+            Reaction::Keep,
+            "a new device alone"
+        );
+        w.set_default("USB-UID");
+        assert!(matches!(
+            w.step(hal_event::DEFAULT_INPUT),
+            Reaction::Restart { open: true, .. }
+        ));
+        assert_eq!(w.captured_uid(), Some("USB-UID"));
+        // The user makes HardMute the default input (the usual setup): keep the USB mic.
+        w.set_default(MIC_UID);
+        assert_eq!(w.step(hal_event::DEFAULT_INPUT), Reaction::Keep);
+        assert_eq!(w.captured_uid(), Some("USB-UID"));
+        // Nothing signalled: nothing is re-read or changed.
+        w.set_default("BuiltInMicUID");
+        assert_eq!(w.step(0), Reaction::Keep);
+        assert_eq!(w.captured_uid(), Some("USB-UID"));
+        assert_eq!(w.restarts, 2);
+    }
+
+    #[test]
+    fn captured_device_unplugged_then_back() {
+        let mut w = World::new();
+        w.plug("USB-UID", "USB Mic");
+        w.selected = Some("USB-UID".into());
+        w.set_default(MIC_UID);
+        w.step(hal_event::DEVICE_LIST);
+        assert_eq!(w.captured_uid(), Some("USB-UID"));
+        // Unplugged: the liveness listener and the device list fire together.
+        w.unplug("USB-UID");
+        w.step(hal_event::CAPTURED_DEVICE_DIED | hal_event::DEVICE_LIST);
+        assert_eq!(
+            w.captured_uid(),
+            Some("BuiltInMicUID"),
+            "fallback while it is gone"
+        );
+        // Plugged back (a new HAL id): the selection wins again.
+        w.plug("USB-UID", "USB Mic");
+        let r = w.step(hal_event::DEVICE_LIST);
+        assert!(matches!(r, Reaction::Restart { ref uid, .. } if uid == "USB-UID"));
+        let (id, _) = w.capture.device.clone().unwrap();
+        assert_eq!(
+            id,
+            w.devices.iter().find(|d| d.uid == "USB-UID").unwrap().id
+        );
+        // Every physical input gone: stop, and HardMute alone is never captured.
+        w.unplug("USB-UID");
+        w.unplug("BuiltInMicUID");
+        assert_eq!(
+            w.step(hal_event::CAPTURED_DEVICE_DIED | hal_event::DEVICE_LIST),
+            Reaction::Stop
+        );
+        assert_eq!(w.captured_uid(), None);
+        assert_eq!(w.step(hal_event::DEVICE_LIST), Reaction::Keep);
+    }
+
+    #[test]
+    fn a_dead_captured_device_restarts_even_if_it_is_still_listed() {
+        let mut w = World::new();
+        // The liveness listener can fire before the device leaves the list: the AudioUnit is
+        // dead either way, so the bridge restarts on what is chosen now.
+        let r = w.step(hal_event::CAPTURED_DEVICE_DIED);
+        assert!(matches!(r, Reaction::Restart { ref uid, .. } if uid == "BuiltInMicUID"));
+    }
+
+    #[test]
+    fn release_on_mute_during_a_change_stays_muted_and_closed() {
+        let mut w = World::new();
+        w.muted = true;
+        w.release_on_mute = true;
+        w.capture.paused = true; // what apply_capture_policy did on mute
+        w.plug("USB-UID", "USB Mic");
+        w.set_default("USB-UID");
+        assert_eq!(
+            w.step(hal_event::DEFAULT_INPUT | hal_event::DEVICE_LIST),
+            Reaction::Restart {
+                id: 11 + 1,
+                uid: "USB-UID".into(),
+                open: false
+            }
+        );
+        assert!(w.muted, "the follower never unmutes");
+        assert!(w.capture.paused, "the new mic is not opened while muted");
+        w.unplug("USB-UID");
+        w.step(hal_event::CAPTURED_DEVICE_DIED | hal_event::DEVICE_LIST);
+        assert_eq!(w.captured_uid(), Some("BuiltInMicUID"));
+        assert!(w.muted && w.capture.paused);
+        // Muted without release-on-mute: the mic may stay open (the plug-in delivers zeros).
+        w.release_on_mute = false;
+        w.plug("USB-UID", "USB Mic");
+        w.set_default("USB-UID");
+        assert!(matches!(
+            w.step(hal_event::DEFAULT_INPUT),
+            Reaction::Restart { open: true, .. }
+        ));
+    }
+
+    #[test]
+    fn listeners_flag_physical_mic_users_and_skip_the_daemon() {
+        let p = |pid, bundle: &str, uids: &[&str]| InputProcess {
+            pid,
+            bundle_id: bundle.into(),
+            device_uids: uids.iter().map(|s| s.to_string()).collect(),
+        };
+        let procs = [
+            p(10, "us.zoom.xos", &[MIC_UID]),
+            p(11, "", &[MIC_UID, "USB-UID"]),
+            p(42, "org.hardmute.daemon", &["BuiltInMicUID"]),
+        ];
+        let l = listeners(&procs, 42);
+        assert_eq!(l.len(), 2);
+        assert_eq!(l[0].app, "us.zoom.xos");
+        assert_eq!(l[0].pid, Some(10));
+        assert_eq!(l[0].target, ListenTarget::Virtual);
+        assert_eq!(l[1].app, "pid 11");
+        assert_eq!(
+            l[1].target,
+            ListenTarget::Physical {
+                name: "USB-UID".into()
+            }
+        );
+    }
+
+    /// The daemon's on-demand loop against the scripted HAL: the physical mic follows "running
+    /// somewhere" (apps starting and stopping HardMute), release-on-mute still closes it while
+    /// muted, and a device switch with nobody recording keeps it closed.
+    #[test]
+    fn the_physical_mic_is_open_only_while_an_app_records_hardmute() {
+        let mut w = World::new();
+        let apply = |w: &mut World, recording: Option<bool>| {
+            let open = !w.capture.paused;
+            let a = capture_action(open, w.muted, w.release_on_mute, recording);
+            match a {
+                CaptureAction::Open => w.capture.paused = false,
+                CaptureAction::Close => w.capture.paused = true,
+                CaptureAction::Keep => {}
+            }
+            a
+        };
+        // Nobody records HardMute: close.
+        w.app_recording = false;
+        assert_eq!(apply(&mut w, Some(false)), CaptureAction::Close);
+        assert_eq!(apply(&mut w, Some(false)), CaptureAction::Keep);
+        // An app starts IO: open; it stops: close.
+        assert_eq!(apply(&mut w, Some(true)), CaptureAction::Open);
+        assert_eq!(apply(&mut w, Some(false)), CaptureAction::Close);
+        // A new default mic while nobody records: the bridge moves there, still closed.
+        w.plug("USB-UID", "USB Mic");
+        w.set_default("USB-UID");
+        assert!(matches!(
+            w.step(hal_event::DEFAULT_INPUT),
+            Reaction::Restart { open: false, .. }
+        ));
+        assert!(w.capture.paused);
+        // Recording while muted with release-on-mute: stays closed until the unmute.
+        w.muted = true;
+        w.release_on_mute = true;
+        assert_eq!(apply(&mut w, Some(true)), CaptureAction::Keep);
+        w.muted = false;
+        assert_eq!(apply(&mut w, Some(true)), CaptureAction::Open);
+        // The HAL cannot say: keep capturing (never starve a recording app).
+        assert_eq!(apply(&mut w, None), CaptureAction::Keep);
+        w.capture.paused = true;
+        assert_eq!(apply(&mut w, None), CaptureAction::Open);
+    }
+}
