@@ -10,7 +10,7 @@ GUARD_TESTS="t21_guard"
 trusted_bin() {
     TRUSTED=$WORK/trusted-bin
     mkdir -p "$TRUSTED"
-    # PipeWire 0.3.83+: the session manager's socket (trusted by access.socket); before: argv[0]
+    # PipeWire 0.3.83+: the session manager's socket (trusted by the guard script); before: argv[0]
     # "wireplumber" (trusted by access.allowed).
     local t env=""
     version_ge "$(pw_version)" 0.3.83 && env="PIPEWIRE_REMOTE=pipewire-0-manager "
