@@ -554,9 +554,9 @@ mod install {
         let system = guard::system_conf();
         if guard::access_mode(&version) == guard::AccessMode::Legacy {
             eprintln!(
-                "hardmute: warning: PipeWire before 0.3.75 crashed now and then (SIGSEGV in \
-                 pw_impl_client_update_permissions) in HardMute's tests with the guard on; \
-                 docs/threat-model.md"
+                "hardmute: warning: PipeWire before 0.3.75 crashed under some forms of the \
+                 guard's permission updates in HardMute's tests (the shipped script avoids them; \
+                 docs/threat-model.md)"
             );
         }
         guard::write(
