@@ -13,6 +13,7 @@ PKGS=(
   xvfb xauth xdotool imagemagick python3-gi bc         # the headless desktop e2e
   desktop-file-utils librsvg2-bin zsh fish man-db       # the .deb: icons, and installer/linux/test-deb.sh
   mmdebstrap                                    # the e2e suite on PipeWire 1.4 (Debian 13 root, tests/e2e-linux/pw14)
+  systemd-container                             # systemd-nspawn: the user unit under a booted systemd (installer/linux/test-systemd.sh)
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -43,3 +43,6 @@ HARDMUTE_E2E_BACKEND=linux bash tests/desktop-e2e/run.sh
 step "Linux packaging: the .deb (cargo-deb) and what it contains"
 cargo deb --version >/dev/null 2>&1 || cargo install cargo-deb --locked
 bash installer/linux/test-deb.sh
+
+step "the .deb's user unit under a real systemd user manager (nspawn --boot, Debian 12 root cached in ~/.cache/hardmute-systemd; reuses test-deb.sh's .deb)"
+bash installer/linux/test-systemd.sh

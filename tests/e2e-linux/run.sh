@@ -656,6 +656,57 @@ t13_misrouted_stream_reported() {
     stop_rec "apw$n"
 }
 
+# 21. with no default the user configured and hardmuted not running, the session manager makes
+#     hardmute_mic the default source by the drop-in's priority.session, over a source with the
+#     session priority WirePlumber's ALSA monitor gives a real mic (2009). The sources here are
+#     null-audio-sinks of class Audio/Source/Virtual, as the rig's fake mic (in class Audio/Source
+#     a null-audio-sink has input ports only, and WirePlumber skips it). Control:
+#     a source with a higher priority takes the default, and the default falls back to
+#     hardmute_mic when it goes. Then the daemon's fade_ms reaches the gate's page (the core's
+#     5 ms before hardmuted maps it).
+make_source() { # make_source NAME PRIORITY
+    pw-cli create-node adapter "{ factory.name=support.null-audio-sink node.name=$1
+        node.description=\"$1\" media.class=Audio/Source/Virtual audio.position=[ MONO ] audio.rate=48000
+        object.linger=true monitor.channel-volumes=false priority.driver=$2 priority.session=$2
+        adapter.auto-port-config={ mode=dsp monitor=true control=false position=preserve } }" \
+        >/dev/null || die "cannot create $1"
+    wait_for 5 has_port -o "$1:capture_MONO" || die "$1 has no ports"
+}
+default_src() { pw-metadata -n default 0 default.audio.source 2>/dev/null | sed -n "s/.*value:'{\"name\":\"\([^\"]*\)\"}'.*/\1/p"; }
+default_src_is() { [ "$(default_src)" = "$1" ]; }
+page_fade_is() { [ "$(page_fade_ms)" = "$1" ]; }
+page_fade_ms() { python3 -c 'import struct,sys; f=open(sys.argv[1],"rb"); f.seek(128); print(struct.unpack("<I", f.read(4))[0])' "$(gate_page)"; }
+t21_default_by_session_priority() {
+    setup_env; start_stack
+    wait_for 5 pw_node_exists hardmute_mic || die "no HardMute Microphone"
+    local prio; prio=$(pw-cli info "$(node_id hardmute_mic)" | sed -n 's/.*priority.session = "\([0-9]*\)".*/\1/p')
+    [ "$prio" = 10000 ] || die "hardmute_mic has priority.session '$prio'"
+    make_source alsa-like-mic 2009
+    local configured; configured=$(pw-metadata -n default 0 default.configured.audio.source 2>/dev/null | grep -c "value:" || true)
+    [ "$configured" = 0 ] || die "the control is void: a default source is configured"
+    wait_for 5 default_src_is hardmute_mic || die "the default source is '$(default_src)', not hardmute_mic"
+    log "no configured default: WirePlumber picked $(default_src) (pactl: $(pactl get-default-source))"
+    [ "$(pactl get-default-source)" = hardmute_mic ] || die "pactl says $(pactl get-default-source)"
+    make_source louder-mic 20000
+    wait_for 5 default_src_is louder-mic || die "control: a source with priority 20000 did not take the default ($(default_src))"
+    pw-cli destroy "$(node_id louder-mic)" >/dev/null || die "cannot remove louder-mic"
+    wait_for 5 default_src_is hardmute_mic || die "the default did not fall back to hardmute_mic ($(default_src))"
+    log "control: priority 20000 took the default, hardmute_mic got it back when it went"
+    # The fade: the page starts with the core's 5 ms; hardmuted writes its setting to it.
+    [ "$HM_IMPL" = daemon ] || return 0
+    make_fake_mic; play_fake_mic
+    rec_pw f0 48000 1 f32; wait_recs f0
+    wait_for 5 test -L "$XDG_RUNTIME_DIR/hardmute/gate" || die "no gate locator"
+    [ "$(page_fade_ms)" = 5 ] || die "a fresh page has fade_ms $(page_fade_ms)"
+    mkdir -p "$HARDMUTE_CONFIG_DIR"
+    printf 'muted = true\nfade_ms = 37\n' >"$HARDMUTE_CONFIG_DIR/state.toml"
+    hm_start
+    wait_for 3 page_fade_is 37 ||
+        die "the page's fade_ms is $(page_fade_ms), not the daemon's 37"
+    log "page fade_ms: 5 before hardmuted, $(page_fade_ms) after (its setting)"
+    stop_rec f0
+}
+
 # shellcheck source=t_routes.sh
 source "$HERE/t_routes.sh"   # routes around the gate: ROUTES_TESTS
 # shellcheck source=t_guard.sh
@@ -663,7 +714,7 @@ source "$HERE/t_guard.sh"    # the guard: GUARD_TESTS
 ALL="t1_unmuted_passthrough t2_muted_exact_zeros t3_gate_at_delivery t4_unmute_restores t5_kill9_fail_closed
 t6_mic_removed_and_back t7_release_on_mute t8_toggle t9_unknown_source t10_listeners t11_pipewire_restart
 t12_target_survives_direct_capture t13_misrouted_stream_reported t14_foreign_links t15_no_controller
-t16_idle_mic_sleeps t17_hostile_page t18_gate_missing_or_broken"
+t16_idle_mic_sleeps t17_hostile_page t18_gate_missing_or_broken t21_default_by_session_priority"
 ALL="$ALL $ROUTES_TESTS $GUARD_TESTS"
 [ "${MEASURE:-1}" = 1 ] && ALL="$ALL m_latency_and_reaction m_cpu_rss m_server_baseline"
 TESTS=${*:-$ALL}

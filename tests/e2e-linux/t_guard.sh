@@ -2,7 +2,7 @@
 # Sourced by run.sh (GUARD_TESTS joins its test list).
 # shellcheck shell=bash
 
-GUARD_TESTS="t21_guard"
+GUARD_TESTS="t22_guard"
 
 # The rig's own set-up steps (creating and feeding the fake mic, reading links) need to see the
 # mic: they run as a client the guard trusts, by the same argv[0] claim a same-user app could
@@ -81,7 +81,7 @@ pwlink_attempt() { # pwlink_attempt NAME RECORDER [pw-link remote args]
     kill -INT $own; wait $own 2>/dev/null || true
 }
 
-# 21. The guard on: an app that names the physical mic (pw-record --target, parecord --device,
+# 22. The guard on: an app that names the physical mic (pw-record --target, parecord --device,
 #     pw-link of its port) cannot record it, pactl and pw-link do not list it, a client connected
 #     before the mic appeared never sees it; hardmuted still feeds HardMute (signal while live)
 #     and `hardmute check` calls the guard closed. The guard off (files removed, stack restarted):
@@ -92,7 +92,7 @@ pwlink_attempt() { # pwlink_attempt NAME RECORDER [pw-link remote args]
 #     script no longer does. Should it happen, the attempt is logged as that known crash and
 #     the whole run made again (at most 4 attempts), so the assertions run on a stack that came
 #     up; a crash on 0.3.75 or later fails the test.
-t21_guard() {
+t22_guard() {
     [ "$HM_IMPL" = daemon ] || { log "SKIP: needs hardmuted (HM_IMPL=daemon)"; return 0; }
     local attempt out rc v; v=$(pw_version)
     for attempt in 1 2 3 4; do

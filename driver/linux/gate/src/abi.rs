@@ -9,7 +9,8 @@
 //! controller opens that path (the kernel allows it to the same user only) and maps it.
 //!
 //! Who writes what: the controller writes the control block's `state`/`last_source`
-//! ([`ControlBlock::set_muted`]), `lease_beat`, `lease_deadline_ns` and `controller_pid`; the
+//! ([`ControlBlock::set_muted`]), `lease_beat`, `lease_deadline_ns`, `controller_pid` and
+//! `fade_ms` (the user's unmute fade-in); the
 //! gate writes the control block's cycle counters, `gate_pid` and the level fields. Every
 //! field is atomic, so a hostile writer can only make the gate read values, never tear memory;
 //! everything the gate reads is validated per cycle (a bad header = zeros; no beat = zeros).
@@ -32,6 +33,10 @@ pub const LOCATOR_NAME: &str = "gate";
 pub const MEMFD_NAME: &str = "hardmute-gate";
 /// The seals the gate sets and the controller insists on before mapping.
 pub const REQUIRED_SEALS: i32 = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+/// The longest unmute fade-in the gate applies; a larger `fade_ms` on the page (a hostile or
+/// broken writer) is clamped to it. The fade only ever ramps audio *in* after an unmute: a
+/// mute is exact zeros from the next sample whatever the fade (docs/design.md, invariant 1).
+pub const MAX_FADE_MS: u32 = 1000;
 
 /// `node.name` of the node apps record from (filter-chain's playback side).
 pub const SOURCE_NODE_NAME: &str = "hardmute_mic";
@@ -68,12 +73,18 @@ pub struct GateShm {
     pub level_peak_bits: AtomicU32,
     pub level_rms_bits: AtomicU32,
     pub level_windows: AtomicU64,
+    /// The unmute fade-in in milliseconds (the daemon's `fade_ms` setting), read by the gate
+    /// each cycle and latched while the gate is closed: it shapes the next unmute, never a
+    /// mute. Initialised to the core's default; values above [`MAX_FADE_MS`] are clamped.
+    pub fade_ms: AtomicU32,
+    /// Zero; keeps the size a multiple of 8.
+    pub reserved: AtomicU32,
 }
 
 const _: () = {
     use core::mem::{align_of, offset_of, size_of};
     assert!(size_of::<ControlBlock>() == 88);
-    assert!(size_of::<GateShm>() == 128);
+    assert!(size_of::<GateShm>() == 136);
     assert!(size_of::<GateShm>() <= SHM_SIZE);
     assert!(align_of::<GateShm>() == 8);
     assert!(offset_of!(GateShm, control) == 0);
@@ -84,6 +95,8 @@ const _: () = {
     assert!(offset_of!(GateShm, level_peak_bits) == 112);
     assert!(offset_of!(GateShm, level_rms_bits) == 116);
     assert!(offset_of!(GateShm, level_windows) == 120);
+    assert!(offset_of!(GateShm, fade_ms) == 128);
+    assert!(offset_of!(GateShm, reserved) == 132);
 };
 
 impl GateShm {
@@ -98,7 +111,20 @@ impl GateShm {
             level_peak_bits: AtomicU32::new(0),
             level_rms_bits: AtomicU32::new(0),
             level_windows: AtomicU64::new(0),
+            fade_ms: AtomicU32::new(hardmute_core::gate::DEFAULT_FADE_MS),
+            reserved: AtomicU32::new(0),
         }
+    }
+
+    /// Controller side: the unmute fade-in the gate applies from its next unmute on.
+    pub fn set_fade_ms(&self, ms: u32) {
+        self.fade_ms.store(ms.min(MAX_FADE_MS), Ordering::Relaxed);
+    }
+
+    /// The fade-in the gate applies (clamped to [`MAX_FADE_MS`], whatever was written).
+    #[inline]
+    pub fn fade_ms(&self) -> u32 {
+        self.fade_ms.load(Ordering::Relaxed).min(MAX_FADE_MS)
     }
 
     /// Controller side: one beat, vouching until `now_ns + LEASE_MS`.

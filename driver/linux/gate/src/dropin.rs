@@ -10,10 +10,20 @@
 //!   record. It has output ports only, so nothing can be linked in after the gate.
 //!   (`Audio/Source/Virtual` on filter-chain's playback stream negotiates no format on
 //!   PipeWire 0.3.65 and 1.4: apps got no samples. `node.virtual` marks it virtual instead.)
+//!   `priority.session = `[`SESSION_PRIORITY`]: with no default the user configured, the
+//!   session manager picks the source with the highest session priority as the default input,
+//!   and this is above what it gives real microphones, so apps that record "the default" get
+//!   HardMute. A default the user set explicitly still wins (WirePlumber's
+//!   `default.configured.audio.source`).
 //!
 //! Failure mode: the module entry carries `flags = [ nofail ]`. A missing or broken plugin then
 //! leaves PipeWire running without HardMute Microphone (hardmuted reports it missing), instead of
 //! PipeWire exiting at start and taking every app's audio with it. See docs/data-path.md.
+
+/// `priority.session` of `hardmute_mic`. WirePlumber (0.4 and 0.5) gives ALSA sources about
+/// 2000 (+ a few per port/profile), Bluetooth and network sources less; this is well above
+/// every such automatic value.
+pub const SESSION_PRIORITY: u32 = 10_000;
 
 /// The drop-in's file name (under `~/.config/pipewire/pipewire.conf.d/`).
 pub const FILE_NAME: &str = "50-hardmute.conf";
@@ -59,6 +69,7 @@ context.modules = [
           node.description = "{description}"
           media.class      = Audio/Source
           node.virtual     = true
+          priority.session = {priority}
           audio.channels   = 1
           audio.position   = [ MONO ]
           {marker} = {marker_source}
@@ -71,6 +82,7 @@ context.modules = [
         capture = crate::abi::CAPTURE_NODE_NAME,
         source = crate::abi::SOURCE_NODE_NAME,
         description = crate::abi::SOURCE_NODE_DESCRIPTION,
+        priority = SESSION_PRIORITY,
         marker = crate::abi::MARKER_KEY,
         marker_capture = crate::abi::MARKER_CAPTURE,
         marker_source = crate::abi::MARKER_SOURCE,
@@ -100,6 +112,11 @@ mod tests {
         assert!(d.contains("node.name        = hardmute_mic"));
         assert!(d.contains("node.name        = hardmute_capture"));
         assert!(d.contains("node.passive     = true"));
+        // Only the node apps record carries the session priority (the capture side is a
+        // stream, never a default candidate).
+        assert_eq!(d.matches("priority.session = 10000").count(), 1);
+        let playback = d.split("playback.props").nth(1).unwrap();
+        assert!(playback.contains("priority.session = 10000"));
         assert!(d.contains("flags = [ nofail ]"));
         assert!(!render("/x.so", true).contains("nofail"));
         assert!(render(r#"/a"b.so"#, false).contains(r#"plugin = "/a\"b.so""#));

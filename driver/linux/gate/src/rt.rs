@@ -12,6 +12,11 @@
 //!    `wait_until_effective` relies on), the core gate (exact zeros when muted, fade-in on
 //!    unmute), `end_cycle`.
 //!
+//! The fade: the page's `fade_ms` (the daemon's setting) is read every cycle, but a new length
+//! is only taken while the gate is closed (muted, no page, no lease), i.e. it shapes the next
+//! unmute's ramp-in. A mute never fades: zeros from the next sample, as on macOS and Windows
+//! (the core's `Gate`). A live stream is never re-faded by a changed setting.
+//!
 //! Then the delivered level is metered (exactly 0 whenever zeros went out). No allocation,
 //! lock, syscall, logging or panicking operation: only atomics, arithmetic that saturates or
 //! wraps, and slice iteration.
@@ -20,7 +25,7 @@ use core::sync::atomic::Ordering;
 
 use hardmute_core::gate::{fade_frames_for, Gate, DEFAULT_FADE_MS};
 
-use crate::abi::{GateShm, LEASE_MS};
+use crate::abi::{GateShm, LEASE_MS, MAX_FADE_MS};
 
 /// Why a cycle delivered what it did (for tests and the fuzz target).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,16 +147,39 @@ impl Meter {
 #[derive(Clone, Debug)]
 pub struct GateRt {
     gate: Gate,
+    /// The fade length (ms) `gate` was made with.
+    fade_ms: u32,
+    rate: u32,
     lease: Lease,
     meter: Meter,
 }
 
 impl GateRt {
     pub fn new(rate_hz: u32, shm: Option<&GateShm>) -> Self {
+        let rate = rate_hz.max(1);
+        let fade_ms = shm.map_or(DEFAULT_FADE_MS, GateShm::fade_ms);
         GateRt {
-            gate: Gate::new(fade_frames_for(rate_hz.max(1), DEFAULT_FADE_MS)),
+            gate: Gate::new(fade_frames_for(rate, fade_ms)),
+            fade_ms,
+            rate,
             lease: Lease::new(rate_hz, shm),
-            meter: Meter::new(rate_hz.max(1)),
+            meter: Meter::new(rate),
+        }
+    }
+
+    /// The unmute fade-in (in frames) the next unmute will get.
+    pub fn fade_frames(&self) -> u32 {
+        self.gate.fade_frames()
+    }
+
+    /// Takes the page's fade length, only while the gate is closed (a fresh `Gate` is closed
+    /// too, so nothing changes for the audio). Arithmetic only.
+    #[inline]
+    fn latch_fade(&mut self, shm: &GateShm) {
+        let ms = shm.fade_ms().min(MAX_FADE_MS);
+        if ms != self.fade_ms && self.gate.is_closed() {
+            self.fade_ms = ms;
+            self.gate = Gate::new(fade_frames_for(self.rate, ms));
         }
     }
 
@@ -175,6 +203,7 @@ impl GateRt {
             return Verdict::NoBlock;
         };
         let frames = buf.len() as u64;
+        self.latch_fade(shm);
         let verdict = if !self.lease.tick(shm, frames) {
             self.gate.apply(true, buf, 1);
             Verdict::Expired
@@ -300,6 +329,98 @@ mod tests {
         let mut buf = [0.25f32; 128];
         assert_eq!(g.process(Some(&shm), &mut buf, false), Verdict::NoBlock);
         assert!(buf.iter().all(|s| s.to_bits() == 0));
+    }
+
+    /// One live cycle of `n` frames of 1.0 after a beat; returns the buffer.
+    fn cycle(g: &mut GateRt, shm: &GateShm, n: usize) -> ([f32; 4096], Verdict) {
+        shm.beat(0, 2);
+        let mut buf = [0.0f32; 4096];
+        buf[..n].fill(1.0);
+        let v = g.process(Some(shm), &mut buf[..n], false);
+        (buf, v)
+    }
+
+    #[test]
+    fn the_pages_fade_shapes_the_unmute_ramp() {
+        let shm = GateShm::new(1);
+        assert_eq!(
+            shm.fade_ms(),
+            DEFAULT_FADE_MS,
+            "a fresh page carries the default"
+        );
+        shm.set_fade_ms(10); // 480 frames at 48 kHz
+        let mut g = GateRt::new(RATE, Some(&shm));
+        assert_eq!(g.fade_frames(), 480);
+        live(&shm);
+        let (buf, v) = cycle(&mut g, &shm, 256);
+        assert_eq!(v, Verdict::Live);
+        for (k, s) in buf[..256].iter().enumerate() {
+            assert_eq!(*s, (k + 1) as f32 / 480.0, "frame {k}");
+        }
+        let (buf, _) = cycle(&mut g, &shm, 256);
+        assert_eq!(buf[0], 257.0 / 480.0);
+        assert_eq!(buf[223], 1.0, "the ramp ends at frame 480");
+        assert!(buf[224..256].iter().all(|&s| s == 1.0));
+    }
+
+    #[test]
+    fn a_changed_fade_waits_for_the_next_mute_and_a_mute_never_fades() {
+        let shm = GateShm::new(1);
+        shm.set_fade_ms(0);
+        live(&shm);
+        let mut g = GateRt::new(RATE, Some(&shm));
+        let (buf, _) = cycle(&mut g, &shm, 512);
+        assert!(buf[..512].iter().all(|&s| s == 1.0), "fade 0: no ramp");
+        // The setting changes while live: the stream is not faded again.
+        shm.set_fade_ms(20);
+        let (buf, _) = cycle(&mut g, &shm, 512);
+        assert!(
+            buf[..512].iter().all(|&s| s == 1.0),
+            "no re-fade while live"
+        );
+        assert_eq!(g.fade_frames(), 0);
+        // A mute with the longest fade configured: exact zeros from the first sample.
+        shm.set_fade_ms(MAX_FADE_MS);
+        shm.control
+            .set_muted(true, ChangeSource::Cli, Authority::Owner)
+            .unwrap();
+        let (buf, v) = cycle(&mut g, &shm, 512);
+        assert_eq!(v, Verdict::Muted);
+        assert!(buf[..512].iter().all(|s| s.to_bits() == 0));
+        assert_eq!(
+            g.fade_frames(),
+            0,
+            "taken at the start of a closed cycle, not mid-cycle"
+        );
+        let (buf, _) = cycle(&mut g, &shm, 512);
+        assert!(buf[..512].iter().all(|s| s.to_bits() == 0));
+        assert_eq!(g.fade_frames(), 48_000, "latched while closed");
+        // The next unmute ramps over the new length.
+        shm.set_fade_ms(20);
+        live(&shm);
+        let (buf, _) = cycle(&mut g, &shm, 960);
+        assert_eq!(g.fade_frames(), 960);
+        assert_eq!(buf[0], 1.0 / 960.0);
+        assert_eq!(buf[959], 1.0);
+    }
+
+    #[test]
+    fn a_hostile_fade_is_clamped_and_a_lapsed_lease_latches_too() {
+        let shm = GateShm::new(1);
+        shm.fade_ms.store(u32::MAX, Ordering::Relaxed);
+        assert_eq!(shm.fade_ms(), MAX_FADE_MS);
+        let mut g = GateRt::new(RATE, Some(&shm));
+        assert_eq!(g.fade_frames(), RATE);
+        // Closed by a missing lease (no beat yet): the page's new length is taken.
+        shm.set_fade_ms(1);
+        let mut buf = [0.5f32; 64];
+        assert_eq!(g.process(Some(&shm), &mut buf, false), Verdict::Expired);
+        assert_eq!(g.fade_frames(), 48);
+        // No page: the gate keeps what it had and delivers zeros.
+        let mut buf = [0.5f32; 64];
+        assert_eq!(g.process(None, &mut buf, false), Verdict::NoBlock);
+        assert!(buf.iter().all(|s| s.to_bits() == 0));
+        assert_eq!(g.fade_frames(), 48);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The plugin as PipeWire's filter-chain drives it, through the exported LADSPA entry points:
 //! - realtime safety of `run()` (invariant 6): a counting global allocator sees no allocation
-//!   or free across thousands of cycles with mute toggling, beats, a lapsing lease, missing
-//!   input and in-place buffers;
+//!   or free across thousands of cycles with mute toggling, fade changes, beats, a lapsing
+//!   lease, missing input and in-place buffers (no system call either: `no_syscalls.rs` runs
+//!   the same under seccomp);
 //! - the gate's output: exact zeros while muted or without a lease, the input otherwise;
 //! - the shared page: a sealed memfd (cannot be truncated: no SIGBUS in the server), published
 //!   through a 0700 locator; hostile contents (bad version, random bytes) mean zeros;
@@ -164,6 +165,8 @@ fn the_plugin_as_filter_chain_drives_it() {
         }
         match cycle % 40 {
             0 => set_muted(shm, true),
+            // The user's fade changes while muted (taken by the gate at its next cycle).
+            10 => shm.set_fade_ms([0, 5, 20][(cycle / 40) % 3]),
             20 => set_muted(shm, false),
             _ => {}
         }

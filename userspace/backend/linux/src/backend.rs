@@ -61,6 +61,7 @@ impl LinuxBackend {
             initially_muted: muted,
             lock_dir: None,
             locator: None,
+            fade_ms: Some(self.options.fade_ms),
         })
     }
 

@@ -53,6 +53,9 @@ pub struct Config {
     pub lock_dir: Option<PathBuf>,
     /// The gate's locator (default: `$XDG_RUNTIME_DIR/hardmute/gate`).
     pub locator: Option<PathBuf>,
+    /// The unmute fade-in (ms) written to every page found; `None` leaves the gate's default.
+    /// The gate only ever ramps audio in after an unmute; a mute is exact zeros at once.
+    pub fade_ms: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -117,6 +120,7 @@ pub struct Status {
 pub(crate) struct CtlState {
     pub wanted_muted: bool,
     pub source: ChangeSource,
+    pub fade_ms: Option<u32>,
     pub page: Option<Arc<page::MappedPage>>,
 }
 
@@ -129,6 +133,9 @@ impl Shared {
     /// Applies the wanted state to the page, if any. Returns the page to wait on.
     pub fn apply(&self, st: &CtlState) -> Option<Arc<page::MappedPage>> {
         let page = st.page.clone()?;
+        if let Some(ms) = st.fade_ms {
+            page.shm().set_fade_ms(ms);
+        }
         let _ = page
             .shm()
             .control
@@ -165,6 +172,7 @@ impl Controller {
             state: Mutex::new(CtlState {
                 wanted_muted: config.initially_muted,
                 source: ChangeSource::Startup,
+                fade_ms: config.fade_ms,
                 page: None,
             }),
             connected: AtomicBool::new(false),
