@@ -76,13 +76,16 @@ wait_for() { # wait_for SECONDS CMD...: poll until CMD succeeds
     done
 }
 
+rig_pw_conf() { cp "$HERE/pipewire-e2e.conf" "$XDG_CONFIG_HOME/pipewire/pipewire.conf"; }
+
 # The desktop stack: PipeWire, WirePlumber (session manager: moves apps whose source vanished,
 # which is what the fail-closed design must survive) and pipewire-pulse (the PulseAudio API).
 start_stack() {
     # The rig's PipeWire config, as the user's ~/.config/pipewire/pipewire.conf: PipeWire then
     # also reads the user's pipewire.conf.d/, where `hardmute install` put the drop-in.
+    # (Kept while `hardmute guard on` holds the user's own file beside its edited copy: t_guard.sh.)
     local conf=$XDG_CONFIG_HOME/pipewire/pipewire.conf
-    cp "$HERE/pipewire-e2e.conf" "$conf"
+    [ -e "$conf.hardmute-orig" ] || rig_pw_conf
     if [ "${DUP_DEFAULT_METADATA:-0}" = 1 ]; then  # the rig's old mistake, kept for t13
         sed -i 's/^context.objects = \[$/&\n    { factory = metadata args = { metadata.name = default } }/' "$conf"
         grep -q 'metadata.name = default' "$conf" || die "cannot add the second default metadata"
@@ -132,7 +135,8 @@ make_fake_mic() {
         node.description=\"Fake microphone\" media.class=Audio/Source/Virtual
         audio.position=[ $FAKE_POSITIONS ] audio.rate=48000 object.linger=true
         monitor.channel-volumes=false priority.driver=2000
-        adapter.auto-port-config={ mode=dsp monitor=true control=false position=preserve } }" \
+        adapter.auto-port-config={ mode=dsp monitor=true control=false position=preserve }
+        ${FAKE_MIC_PROPS:-} }" \
         >/dev/null || die "cannot create fake-mic"
     wait_for 5 has_port -o "fake-mic:capture_${FAKE_POSITIONS%% *}" || die "fake-mic has no ports"
 }

@@ -709,11 +709,13 @@ t21_default_by_session_priority() {
 
 # shellcheck source=t_routes.sh
 source "$HERE/t_routes.sh"   # routes around the gate: ROUTES_TESTS
+# shellcheck source=t_guard.sh
+source "$HERE/t_guard.sh"    # the guard: GUARD_TESTS
 ALL="t1_unmuted_passthrough t2_muted_exact_zeros t3_gate_at_delivery t4_unmute_restores t5_kill9_fail_closed
 t6_mic_removed_and_back t7_release_on_mute t8_toggle t9_unknown_source t10_listeners t11_pipewire_restart
 t12_target_survives_direct_capture t13_misrouted_stream_reported t14_foreign_links t15_no_controller
 t16_idle_mic_sleeps t17_hostile_page t18_gate_missing_or_broken t21_default_by_session_priority"
-ALL="$ALL $ROUTES_TESTS"
+ALL="$ALL $ROUTES_TESTS $GUARD_TESTS"
 [ "${MEASURE:-1}" = 1 ] && ALL="$ALL m_latency_and_reaction m_cpu_rss m_server_baseline"
 TESTS=${*:-$ALL}
 passed=0 failed=0 failed_names=""

@@ -98,7 +98,7 @@ expect_route() { # expect_route NAME ROUTE STATUS
 # 20. `hardmute check` names each planted route OPEN and closed after its fix: the default
 #     changed to the physical mic (fix: `hardmute protect`), an app recording the physical mic
 #     (fix: it stops), a link from the mic into hardmute_mic after the gate (fix: unlink). The
-#     physical mic itself stays OPEN by name: Linux has no guard yet, and check says so.
+#     physical mic itself stays OPEN by name: the guard is off by default (t22 turns it on).
 t20_check_routes() {
     [ "$HM_IMPL" = daemon ] || { log "SKIP: needs hardmuted (HM_IMPL=daemon)"; return 0; }
     setup_env; start_stack; make_fake_mic; play_fake_mic

@@ -115,12 +115,6 @@ pub fn daemon_routes(state: &State, listeners: &[Listener]) -> Vec<Route> {
             "",
         ));
     }
-    routes.push(route(
-        "guard (apps kept off the physical mic)",
-        Verdict::Unknown,
-        "not built on this OS: any app may open a physical mic by name",
-        "see docs/threat-model.md (routes table)",
-    ));
     for (l, name) in physical {
         routes.push(route(
             "apps recording a physical mic now",
@@ -137,6 +131,92 @@ pub fn daemon_routes(state: &State, listeners: &[Listener]) -> Vec<Route> {
         ));
     }
     routes
+}
+
+/// The guard's route where it is not built (macOS, Windows).
+#[cfg_attr(target_os = "linux", allow(dead_code))]
+pub fn guard_not_built() -> Route {
+    route(
+        GUARD_ROUTE,
+        Verdict::Unknown,
+        "not built on this OS: any app may open a physical mic by name",
+        "see docs/threat-model.md (routes table)",
+    )
+}
+
+pub const GUARD_ROUTE: &str = "guard (apps kept off the physical mic)";
+
+/// The guard's verdict on Linux from what was tried: whether its configuration is installed,
+/// which physical sources an app of this user still sees listed, and what recording each one
+/// by name heard while muted (`None`: HardMute is live, nothing was recorded).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub fn guard_verdict(
+    installed: bool,
+    sources: &[String],
+    listed: &[String],
+    heard: Option<&[(String, Result<Heard, String>)]>,
+) -> Route {
+    if !installed {
+        return route(
+            GUARD_ROUTE,
+            Verdict::Open,
+            "off: any app may open a physical mic by name",
+            "run `hardmute guard on` (docs/threat-model.md: what it closes, what stays open)",
+        );
+    }
+    let fix_broken = "restart PipeWire and WirePlumber (`systemctl --user restart pipewire wireplumber`); see docs/threat-model.md for your PipeWire version";
+    if !listed.is_empty() {
+        return route(
+            GUARD_ROUTE,
+            Verdict::Open,
+            format!(
+                "on, but apps still see {} (the guard does not hold)",
+                listed.join(", ")
+            ),
+            fix_broken,
+        );
+    }
+    let Some(heard) = heard else {
+        return route(
+            GUARD_ROUTE,
+            Verdict::Unknown,
+            "on; not tried while live",
+            "run `hardmute mute`, then `hardmute check` again",
+        );
+    };
+    if sources.is_empty() {
+        return route(
+            GUARD_ROUTE,
+            Verdict::Unknown,
+            "on; no physical source known to try",
+            "",
+        );
+    }
+    let loud: Vec<_> = heard
+        .iter()
+        .filter(|(_, h)| matches!(h, Ok(h) if h.nonzero > 0))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if !loud.is_empty() {
+        return route(
+            GUARD_ROUTE,
+            Verdict::Open,
+            format!(
+                "on, but a recording of {} by name heard the room",
+                loud.join(", ")
+            ),
+            fix_broken,
+        );
+    }
+    route(
+        GUARD_ROUTE,
+        Verdict::Closed,
+        format!(
+            "on: {} hidden from apps; recording each by name got no sound",
+            sources.join(", ")
+        ),
+        "",
+    )
 }
 
 /// Whether a recording heard anything. (The recording routes run on Linux only so far.)
@@ -378,9 +458,14 @@ pub mod linux {
     }
 
     /// Every recording route, tried now. `muted`: only then are recordings made.
-    pub fn routes(muted: bool) -> Vec<Route> {
+    /// `known`: the physical sources hardmuted names (with the guard on, apps, this check
+    /// included, do not see them in the graph); `guard_on`: the guard's files are installed.
+    pub fn routes(muted: bool, guard_on: bool, known: &[String]) -> Vec<Route> {
         let mut routes = Vec::new();
+        // On the apps' socket: from PipeWire 0.3.83 pw-dump connects to the session manager's
+        // socket by default, which sees what apps do not.
         let dump = Command::new("pw-dump")
+            .args(["-r", "pipewire-0"])
             .stderr(Stdio::null())
             .output()
             .map_err(|e| format!("cannot run pw-dump: {e}"))
@@ -418,8 +503,18 @@ pub mod linux {
                 format!("pw-link -d {} {HARDMUTE_NODE}", n.name),
             ));
         }
-        let sources = physical_sources(&nodes);
+        let listed: Vec<String> = physical_sources(&nodes)
+            .iter()
+            .map(|n| n.name.clone())
+            .collect();
+        let mut sources = listed.clone();
+        for k in known {
+            if !sources.contains(k) && !k.starts_with("hardmute") {
+                sources.push(k.clone());
+            }
+        }
         if !muted {
+            routes.push(super::guard_verdict(guard_on, &sources, &listed, None));
             routes.push(route(
                 "recordings",
                 Verdict::Unknown,
@@ -467,20 +562,35 @@ pub mod linux {
                 ""
             },
         ));
+        let mut tried = Vec::new();
         for (i, n) in sources.iter().enumerate() {
-            let heard = pw_record(Some(&n.name), &dir.join(format!("src{i}.wav")));
+            let heard = pw_record(Some(n), &dir.join(format!("src{i}.wav")));
             let (v, d) = verdict_of(&heard, WANT_SAMPLES);
+            let (v, d) = match (&heard, v) {
+                // Guarded: the name leads nowhere an app can hear the room.
+                (Err(_), _) | (Ok(_), Verdict::Unknown) if guard_on && !listed.contains(n) => {
+                    (Verdict::Closed, format!("hidden by the guard ({d})"))
+                }
+                _ => (v, d),
+            };
             routes.push(route(
-                format!("physical source {} (by name)", n.name),
+                format!("physical source {n} (by name)"),
                 v,
                 d,
                 if v == Verdict::Open {
-                    "any app may pick this mic by name; HardMute has no guard on Linux yet (docs/threat-model.md): disable or unplug the mic if that matters"
+                    "any app may pick this mic by name: `hardmute guard on` keeps apps off it (docs/threat-model.md)"
                 } else {
                     ""
                 },
             ));
+            tried.push((n.clone(), heard));
         }
+        routes.push(super::guard_verdict(
+            guard_on,
+            &sources,
+            &listed,
+            Some(&tried),
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         routes
     }
@@ -599,6 +709,45 @@ mod tests {
     }
 
     #[test]
+    fn the_guard_is_closed_only_when_hidden_and_silent() {
+        let src = vec!["usb".to_string()];
+        let zeros = Heard {
+            samples: 14_400,
+            nonzero: 0,
+        };
+        let loud = Heard {
+            samples: 14_400,
+            nonzero: 9,
+        };
+        let tried = |h: Result<Heard, String>| vec![("usb".to_string(), h)];
+        // Off: open, whatever was heard.
+        let r = guard_verdict(false, &src, &[], Some(&tried(Ok(zeros))));
+        assert_eq!(r.status, Verdict::Open);
+        assert!(r.fix.contains("hardmute guard on"));
+        // On, but an app still sees the source listed: open.
+        let r = guard_verdict(true, &src, &src, Some(&tried(Ok(zeros))));
+        assert_eq!(r.status, Verdict::Open);
+        assert!(r.detail.contains("usb"));
+        // On, hidden, but a recording by name heard the room: open.
+        let r = guard_verdict(true, &src, &[], Some(&tried(Ok(loud))));
+        assert_eq!(r.status, Verdict::Open);
+        // On, hidden, silent (zeros or refused): closed.
+        let r = guard_verdict(true, &src, &[], Some(&tried(Ok(zeros))));
+        assert_eq!(r.status, Verdict::Closed);
+        let r = guard_verdict(true, &src, &[], Some(&tried(Err("no target".into()))));
+        assert_eq!(r.status, Verdict::Closed);
+        // On but live (nothing recorded), or no source known: never closed.
+        assert_eq!(
+            guard_verdict(true, &src, &[], None).status,
+            Verdict::Unknown
+        );
+        assert_eq!(
+            guard_verdict(true, &[], &[], Some(&[])).status,
+            Verdict::Unknown
+        );
+    }
+
+    #[test]
     fn daemon_routes_name_the_default_and_direct_recorders() {
         let listeners = vec![
             Listener {
@@ -624,12 +773,12 @@ mod tests {
         let r = Report::new(true, daemon_routes(&state(Some(false)), &listeners));
         assert_eq!(r.open, 2, "{:#?}", r.routes);
         assert!(r.routes[0].detail.contains("usb") && r.routes[0].fix.contains("hardmute protect"));
-        assert!(r.routes[2].detail.contains("zoom (pid 42)"));
+        assert!(r.routes[1].detail.contains("zoom (pid 42)"));
         let r = Report::new(true, daemon_routes(&state(Some(true)), &[]));
         assert_eq!(r.open, 0);
-        assert_eq!(r.routes.len(), 3);
+        assert_eq!(r.routes.len(), 2);
         assert_eq!(
-            r.routes[2].status,
+            guard_not_built().status,
             Verdict::Unknown,
             "no guard: never called closed"
         );

@@ -119,6 +119,20 @@ enum Cmd {
         /// PipeWire starts without HardMute Microphone, and hardmuted reports it missing).
         #[arg(long, hide = true)]
         gate_mandatory: bool,
+        /// Also turn the guard on (`hardmute guard on`).
+        #[arg(long)]
+        guard: bool,
+    },
+    /// The guard (Linux): apps cannot open the physical mic at all, only hardmuted and the
+    /// session manager can (off by default: docs/threat-model.md). Writes or removes the
+    /// PipeWire and WirePlumber configuration; PipeWire and WirePlumber are restarted once.
+    #[cfg(target_os = "linux")]
+    Guard {
+        #[arg(value_enum)]
+        state: GuardArg,
+        /// Write or remove the files only; do not restart PipeWire and WirePlumber now.
+        #[arg(long)]
+        no_activate: bool,
     },
     /// Remove everything `hardmute install` wrote (Linux). The HardMute Microphone node stays
     /// until PipeWire restarts, delivering zeros, so no app falls back to the physical mic.
@@ -144,6 +158,15 @@ enum Cmd {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
+}
+
+#[cfg(target_os = "linux")]
+#[derive(Clone, Copy, ValueEnum)]
+enum GuardArg {
+    On,
+    Off,
+    /// Whether the guard's files are installed.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -257,12 +280,16 @@ mod install {
                 no_activate,
                 gate_plugin,
                 gate_mandatory,
+                guard,
             } => (
                 true,
                 *no_activate,
-                Some((gate_plugin.clone(), *gate_mandatory)),
+                Some((gate_plugin.clone(), *gate_mandatory, *guard)),
             ),
             Cmd::Uninstall { no_activate } => (false, *no_activate, None),
+            Cmd::Guard { state, no_activate } => {
+                return Some(guard_cmd(*state, *no_activate, json))
+            }
             _ => return None,
         };
         let Some(home) = std::env::var_os("HOME").map(PathBuf::from) else {
@@ -270,7 +297,17 @@ mod install {
             return Some(exit::DAEMON_ERROR);
         };
         let result = match gate {
-            Some((plugin, mandatory)) => install(&home, no_activate, plugin, mandatory),
+            Some((plugin, mandatory, guard)) => install(&home, no_activate, plugin, mandatory)
+                .and_then(|(mut paths, w)| {
+                    if guard {
+                        let config = crate::guard::config_dir().unwrap_or(home.join(".config"));
+                        paths.extend(guard_write(&config)?);
+                        if !no_activate {
+                            let _ = restart_wireplumber();
+                        }
+                    }
+                    Ok((paths, w))
+                }),
             None => uninstall(&home, no_activate, socket),
         };
         Some(match result {
@@ -403,6 +440,9 @@ mod install {
             Err(e) => return Err(e),
         }
         paths.extend(inst::uninstall(home)?);
+        if let Some(config) = crate::guard::config_dir() {
+            paths.extend(crate::guard::remove(&config)?);
+        }
         let warning = match (restore_warning, stop_warning) {
             (Some(a), Some(b)) => Some(format!("{a}; {b}")),
             (a, b) => a.or(b),
@@ -440,6 +480,104 @@ mod install {
             .into_iter()
             .find(|p| p.is_file())
             .and_then(|p| p.canonicalize().ok())
+    }
+
+    /// `hardmute guard on|off|status`.
+    fn guard_cmd(state: super::GuardArg, no_activate: bool, json: bool) -> u8 {
+        use crate::guard;
+        let Some(config) = guard::config_dir() else {
+            eprintln!("hardmute: neither XDG_CONFIG_HOME nor HOME is set");
+            return exit::DAEMON_ERROR;
+        };
+        let result = match state {
+            super::GuardArg::Status => {
+                let on = guard::is_on(&config);
+                if json {
+                    emit_json(&serde_json::json!({ "guard": on }));
+                } else {
+                    println!(
+                        "guard: {} (configuration {}; `hardmute check` tests whether it holds)",
+                        if on { "on" } else { "off" },
+                        if on { "installed" } else { "not installed" }
+                    );
+                }
+                return exit::OK;
+            }
+            super::GuardArg::On => guard_write(&config),
+            super::GuardArg::Off => guard::remove(&config),
+        };
+        let paths = match result {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("hardmute: {e}");
+                return exit::DAEMON_ERROR;
+            }
+        };
+        let mut warning = None;
+        if !no_activate {
+            eprintln!(
+                "hardmute: restarting PipeWire and WirePlumber once so the guard setting takes \
+                 effect (audio streams stop for a moment)"
+            );
+            if let Err(e) = restart_pipewire().and_then(|()| restart_wireplumber()) {
+                warning = Some(format!(
+                    "could not restart PipeWire/WirePlumber ({e}); the setting applies at their next start"
+                ));
+            }
+        }
+        if json {
+            emit_json(&serde_json::json!({ "paths": paths, "warning": warning }));
+        } else {
+            let verb = if matches!(state, super::GuardArg::On) {
+                "wrote"
+            } else {
+                "removed"
+            };
+            for p in &paths {
+                println!("{verb} {}", p.display());
+            }
+            if let Some(w) = warning {
+                eprintln!("hardmute: {w}");
+            }
+        }
+        exit::OK
+    }
+
+    /// Writes the guard for the PipeWire found on PATH (`pipewire --version`).
+    fn guard_write(config: &Path) -> std::io::Result<Vec<PathBuf>> {
+        use crate::guard;
+        let version = std::process::Command::new("pipewire")
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let system = guard::system_conf();
+        if guard::access_mode(&version) == guard::AccessMode::Legacy {
+            eprintln!(
+                "hardmute: warning: PipeWire before 0.3.75 crashed under some forms of the \
+                 guard's permission updates in HardMute's tests (the shipped script avoids them; \
+                 docs/threat-model.md)"
+            );
+        }
+        guard::write(
+            config,
+            &daemon_path(),
+            guard::access_mode(&version),
+            system.as_deref(),
+        )
+    }
+
+    fn restart_wireplumber() -> std::io::Result<()> {
+        let status = std::process::Command::new("systemctl")
+            .args(["--user", "restart", "wireplumber.service"])
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!(
+                "systemctl exited with {status}"
+            )))
+        }
     }
 
     fn restart_pipewire() -> std::io::Result<()> {
@@ -605,6 +743,8 @@ fn start_hint() -> &'static str {
 }
 
 mod check;
+#[cfg(target_os = "linux")]
+mod guard;
 
 /// `hardmute check`: hardmuted's view (default input, direct recorders), then on Linux the
 /// routes tried by recording.
@@ -616,8 +756,14 @@ fn run_check(socket: Option<PathBuf>, json: bool) -> Result<check::Report, Clien
     let mut routes = check::daemon_routes(&state, &listeners);
     #[cfg(target_os = "linux")]
     if state.backend == "linux" {
-        routes.extend(check::linux::routes(state.muted));
+        let guard_on = guard::config_dir().is_some_and(|c| guard::is_on(&c));
+        let known: Vec<String> = state.device.iter().cloned().collect();
+        routes.extend(check::linux::routes(state.muted, guard_on, &known));
+    } else {
+        routes.push(check::guard_not_built());
     }
+    #[cfg(not(target_os = "linux"))]
+    routes.push(check::guard_not_built());
     #[cfg(not(target_os = "linux"))]
     routes.push(check::Route {
         route: "physical mics (by name)".into(),
@@ -691,7 +837,7 @@ fn run(cli: Cli) -> Result<(), ClientError> {
             unreachable!("handled in main before connecting")
         }
         #[cfg(target_os = "linux")]
-        Cmd::Install { .. } | Cmd::Uninstall { .. } => {
+        Cmd::Install { .. } | Cmd::Uninstall { .. } | Cmd::Guard { .. } => {
             unreachable!("handled in main before connecting")
         }
         Cmd::Set { option } => {
