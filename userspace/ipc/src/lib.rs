@@ -8,6 +8,7 @@
 pub mod client;
 pub mod framing;
 pub mod protocol;
+pub mod single_instance;
 pub mod transport;
 
 pub use client::{Client, ClientError, Subscription};

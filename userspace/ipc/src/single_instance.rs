@@ -10,12 +10,12 @@
 //!   Windows: `panel.lock` in the user's Local AppData (`hardmute\data`, beside the daemon's
 //!   state).
 //! - **"Show yourself":** the first panel listens on a per-user local socket made by the same
-//!   code as the daemon's (`hardmute_ipc::transport::SocketListener`: a 0600 Unix socket in that
+//!   code as the daemon's (`crate::transport::SocketListener`: a 0600 Unix socket in that
 //!   private directory; on Windows the named pipe `\\.\pipe\hardmute-panel-<SID>` whose DACL
 //!   admits only this user and SYSTEM), and checks that the peer is the same user. The second
 //!   panel connects, writes `show`, waits for `ok` and exits 0.
 
-use hardmute_ipc::transport::{Connection, PeerCheck, SocketListener};
+use crate::transport::{Connection, PeerCheck, SocketListener};
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -44,7 +44,7 @@ impl Paths {
                 .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no home directory"))?;
             let dir = dirs.data_local_dir();
             std::fs::create_dir_all(dir)?;
-            let sid = hardmute_ipc::transport::current_user_sid()?;
+            let sid = crate::transport::current_user_sid()?;
             Ok(Self {
                 lock: dir.join("panel.lock"),
                 socket: PathBuf::from(format!(r"\\.\pipe\hardmute-panel-{sid}")),
@@ -89,7 +89,7 @@ pub struct Guard {
 /// listener thread each time a second instance asks (post to the UI thread from there).
 pub fn claim(paths: &Paths, on_show: impl Fn() + Send + 'static) -> io::Result<Claim> {
     // The private directory exists and is ours before anything is created in it.
-    hardmute_ipc::transport::prepare_socket_dir(&paths.socket)?;
+    crate::transport::prepare_socket_dir(&paths.socket)?;
     let lock = OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -185,16 +185,39 @@ fn send_show(socket: &Path) -> io::Result<()> {
     }
 }
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
+    /// A private lock file and "show" socket: in `dir` on Linux and macOS; on Windows the lock in
+    /// `dir` and a pipe name of this test run (Windows pipes live outside the file system).
+    fn test_paths(dir: &Path) -> Paths {
+        #[cfg(windows)]
+        {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            Paths {
+                lock: dir.join("panel.lock"),
+                socket: PathBuf::from(format!(
+                    r"\\.\pipe\hardmute-panel-test-{}-{nanos}",
+                    std::process::id()
+                )),
+            }
+        }
+        #[cfg(not(windows))]
+        {
+            Paths::in_dir(dir)
+        }
+    }
+
     #[test]
     fn the_second_claim_asks_the_first_to_show_and_a_dead_first_frees_the_lock() {
         let dir = tempfile::tempdir().unwrap();
-        let paths = Paths::in_dir(dir.path());
+        let paths = test_paths(dir.path());
         let shown = Arc::new(AtomicUsize::new(0));
         let counter = shown.clone();
         let first = claim(&paths, move || {
@@ -225,6 +248,7 @@ mod tests {
         );
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_socket_left_by_a_crashed_panel_is_replaced() {
         let dir = tempfile::tempdir().unwrap();

@@ -19,7 +19,6 @@ pub mod config;
 pub mod hotkey;
 pub mod level;
 pub mod link;
-pub mod single;
 pub mod view;
 
 /// The Slint components generated from `ui/panel.slint`.

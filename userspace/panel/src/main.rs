@@ -5,12 +5,12 @@
 #![cfg_attr(windows, windows_subsystem = "windows")]
 
 use clap::Parser;
+use hardmute_ipc::single_instance::{self as single, Claim};
 use hardmute_panel::app::{App, HotkeyAgent};
 use hardmute_panel::autostart;
 use hardmute_panel::config::ConfigFile;
 use hardmute_panel::level::{LevelFeed, SyntheticLevel};
 use hardmute_panel::link::{EventSink, Link, LinkEvent};
-use hardmute_panel::single::{self, Claim};
 use hardmute_panel::ui::{HardMuteTray, PanelWindow};
 use slint::ComponentHandle;
 use std::cell::RefCell;
