@@ -48,6 +48,26 @@ fn is_muted_answers_through_the_exit_status() {
     assert_eq!(String::from_utf8_lossy(&json.stdout), "{\"muted\":false}\n");
 }
 
+/// Runs `cmd`, retrying while the kernel says ETXTBSY: a file this test just wrote (the copied
+/// CLI, the stand-in script) stays "busy" while another test thread's fork still holds the
+/// writing descriptor until that child execs (a Linux race, not the CLI's behaviour).
+#[cfg(unix)]
+fn output_of_fresh_executable(cmd: &mut Command) -> Output {
+    for _ in 0..50 {
+        match cmd.output() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            // The CLI's own exec of the stand-in can meet the same window.
+            Ok(out) if String::from_utf8_lossy(&out.stderr).contains("Text file busy") => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            other => return other.unwrap(),
+        }
+    }
+    panic!("{cmd:?} stayed busy (ETXTBSY) for a second");
+}
+
 #[cfg(unix)]
 #[test]
 fn leak_test_runs_the_sibling_program_with_every_argument_and_its_status() {
@@ -67,11 +87,11 @@ fn leak_test_runs_the_sibling_program_with_every_argument_and_its_status() {
     )
     .unwrap();
     std::fs::set_permissions(&stand_in, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = Command::new(&cli)
-        .args(["leak-test", "--short", "--out", "a b", "--help"])
-        .env("PATH", "/nonexistent")
-        .output()
-        .unwrap();
+    let out = output_of_fresh_executable(
+        Command::new(&cli)
+            .args(["leak-test", "--short", "--out", "a b", "--help"])
+            .env("PATH", "/nonexistent"),
+    );
     assert_eq!(out.status.code(), Some(2), "the leak test's own status");
     assert_eq!(
         std::fs::read_to_string(&record).unwrap(),
@@ -80,11 +100,11 @@ fn leak_test_runs_the_sibling_program_with_every_argument_and_its_status() {
 
     // Without it: the leak test's error status and how to get the program.
     std::fs::remove_file(&stand_in).unwrap();
-    let out = Command::new(&cli)
-        .args(["leak-test", "--short"])
-        .env("PATH", "/nonexistent")
-        .output()
-        .unwrap();
+    let out = output_of_fresh_executable(
+        Command::new(&cli)
+            .args(["leak-test", "--short"])
+            .env("PATH", "/nonexistent"),
+    );
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
