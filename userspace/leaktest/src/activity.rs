@@ -355,7 +355,7 @@ impl Synth<'_> {
                     tone += sine.at(*p);
                 }
                 kick_phase = (kick_phase + 55.0 / self.rate).fract();
-                let kick = if b % 2 == 0 {
+                let kick = if b.is_multiple_of(2) {
                     kick_env * sine.at(kick_phase)
                 } else {
                     0.0

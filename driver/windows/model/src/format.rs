@@ -273,7 +273,7 @@ pub fn parse_stream_format(bytes: &[u8]) -> Result<StreamFormat, NtStatus> {
         }
         _ => return Err(STATUS_NO_MATCH),
     };
-    if channels == 0 || bits == 0 || bits % 8 != 0 {
+    if channels == 0 || bits == 0 || !bits.is_multiple_of(8) {
         return Err(STATUS_INVALID_PARAMETER);
     }
     let expected_align = u32::from(channels) * u32::from(bits / 8);

@@ -663,7 +663,7 @@ pub fn ring_slots(address: usize, ring_bytes: usize) -> Result<usize, NtStatus> 
     if address == 0 {
         return Err(STATUS_INVALID_USER_BUFFER);
     }
-    if address % 8 != 0 {
+    if !address.is_multiple_of(8) {
         return Err(STATUS_DATATYPE_MISALIGNMENT);
     }
     if !(MIN_RING_BYTES..=MAX_RING_BYTES).contains(&ring_bytes)

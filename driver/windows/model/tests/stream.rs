@@ -33,7 +33,7 @@ impl Jitter {
     fn period(&mut self, qpc_freq: u64) -> u64 {
         let ms = qpc_freq / 1000;
         let r = self.next();
-        if r % 997 == 0 {
+        if r.is_multiple_of(997) {
             ms * 25
         } else {
             ms / 2 + r % ms

@@ -107,13 +107,13 @@ fn main() -> Result<(), pw::Error> {
                     for (i, out) in slice.chunks_exact_mut(4).take(frames).enumerate() {
                         let k = n + i as u64;
                         let v = if impulse {
-                            if k % (RATE as u64 / 4) == 0 {
+                            if k.is_multiple_of(RATE as u64 / 4) {
                                 0.9
                             } else {
                                 0.0
                             }
                         } else if marker {
-                            if (k / 24) % 2 == 0 {
+                            if (k / 24).is_multiple_of(2) {
                                 MARKER_LEVEL
                             } else {
                                 -MARKER_LEVEL
