@@ -318,6 +318,9 @@ struct Hal {
     p: PlugIn,
     driver: AudioServerPlugInDriverRef,
     vt: &'static AudioServerPlugInDriverInterface,
+    /// How many os_log records existed when this test got its turn: later ones are its own
+    /// (tests waiting for `SERIAL` log nothing; the one before it has dropped its turn).
+    log_mark: usize,
     _serial: MutexGuard<'static, ()>,
 }
 
@@ -346,6 +349,7 @@ impl Hal {
     /// the driver interface, Initialize with the host interface. `stored` is the persisted state.
     fn load(p: PlugIn, stored: Option<bool>) -> Hal {
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let log_mark = oslog_records::records().len();
         Self::users(p, Some(OWNER_UID));
         host_state(|s| {
             for (_, v) in s.storage.drain(..) {
@@ -398,6 +402,7 @@ impl Hal {
             p,
             driver,
             vt,
+            log_mark,
             _serial: serial,
         }
     }
@@ -1854,8 +1859,9 @@ fn running_somewhere_follows_app_io_and_is_announced(p: PlugIn) {
 /// argument buffer decodes to (by the fake's decoder, on the Linux build and on the shipped bytes
 /// through the loader's shim). The Mac's own `log` tool is not involved.
 fn the_unified_log_gets_initialize_and_a_refused_unmute(p: PlugIn) {
-    let before = oslog_records::records().len();
+    // Counted from the turn, not before waiting for it: another scenario's records land meanwhile.
     let hal = Hal::load(p, Some(true));
+    let before = hal.log_mark;
     assert_eq!(
         hal.set_hard_mute(OTHER_DAEMON_PID, false),
         kAudioDevicePermissionsError
