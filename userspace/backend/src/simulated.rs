@@ -374,6 +374,7 @@ impl Backend for SimulatedBackend {
             pid: Some(std::process::id()),
             binary: binary.clone(),
             target: ListenTarget::Virtual,
+            own: false,
         }];
         if shared.physical_open.load(Ordering::Acquire) {
             let input = INPUTS[shared.input.load(Ordering::Acquire)].0;
@@ -384,6 +385,7 @@ impl Backend for SimulatedBackend {
                 target: ListenTarget::Physical {
                     name: input.to_owned(),
                 },
+                own: true,
             });
         }
         Ok(listeners)

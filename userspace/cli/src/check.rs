@@ -97,11 +97,11 @@ pub fn daemon_routes(state: &State, listeners: &[Listener]) -> Vec<Route> {
         ),
     });
     // HardMute's own bridge must hold the physical mic (that is how audio reaches the HardMute
-    // Microphone); backends that list it name it `hardmute...` (as the panel's listener view
-    // treats it). Anything else there bypasses the mute.
+    // Microphone): the backend marks it `own` by the OS-verified pid. Any other process there
+    // bypasses the mute, whatever it calls itself.
     let physical: Vec<_> = listeners
         .iter()
-        .filter(|l| !l.app.to_ascii_lowercase().starts_with("hardmute"))
+        .filter(|l| !l.own)
         .filter_map(|l| match &l.target {
             ListenTarget::Physical { name } => Some((l, name)),
             ListenTarget::Virtual => None,
@@ -755,12 +755,14 @@ mod tests {
                 pid: Some(42),
                 binary: None,
                 target: ListenTarget::Physical { name: "usb".into() },
+                own: false,
             },
             Listener {
                 app: "firefox".into(),
                 pid: Some(7),
                 binary: None,
                 target: ListenTarget::Virtual,
+                own: false,
             },
             // HardMute's own bridge holds the physical mic: not a route around the mute.
             Listener {
@@ -768,12 +770,23 @@ mod tests {
                 pid: Some(9),
                 binary: None,
                 target: ListenTarget::Physical { name: "usb".into() },
+                own: true,
+            },
+            // A process that names itself like HardMute is still a route around it.
+            Listener {
+                app: "hardmuted".into(),
+                pid: Some(66),
+                binary: None,
+                target: ListenTarget::Physical { name: "usb".into() },
+                own: false,
             },
         ];
         let r = Report::new(true, daemon_routes(&state(Some(false)), &listeners));
-        assert_eq!(r.open, 2, "{:#?}", r.routes);
+        assert_eq!(r.open, 3, "{:#?}", r.routes);
         assert!(r.routes[0].detail.contains("usb") && r.routes[0].fix.contains("hardmute protect"));
         assert!(r.routes[1].detail.contains("zoom (pid 42)"));
+        assert!(r.routes[2].detail.contains("hardmuted (pid 66)"));
+        assert!(!r.routes.iter().any(|r| r.detail.contains("pid 9)")));
         let r = Report::new(true, daemon_routes(&state(Some(true)), &[]));
         assert_eq!(r.open, 0);
         assert_eq!(r.routes.len(), 2);

@@ -155,6 +155,11 @@ pub struct Listener {
     pub pid: Option<u32>,
     pub binary: Option<String>,
     pub target: ListenTarget,
+    /// HardMute's own capture of the physical mic (the bridge feeding the HardMute Microphone),
+    /// as the backend established it from what the OS verified (the capture's process is
+    /// hardmuted's own pid), never from a name: `app` is whatever the process calls itself.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub own: bool,
 }
 
 /// A daemon option settable at runtime.
@@ -761,14 +766,26 @@ mod tests {
             ServerMessage::response(
                 2,
                 Reply::Listeners {
-                    listeners: vec![Listener {
-                        app: "zoom".into(),
-                        pid: Some(42),
-                        binary: None,
-                        target: ListenTarget::Physical {
-                            name: "hw:0".into(),
+                    listeners: vec![
+                        Listener {
+                            app: "zoom".into(),
+                            pid: Some(42),
+                            binary: None,
+                            target: ListenTarget::Physical {
+                                name: "hw:0".into(),
+                            },
+                            own: false,
                         },
-                    }],
+                        Listener {
+                            app: "hardmuted bridge".into(),
+                            pid: Some(7),
+                            binary: None,
+                            target: ListenTarget::Physical {
+                                name: "hw:0".into(),
+                            },
+                            own: true,
+                        },
+                    ],
                 },
             ),
         ] {
@@ -784,6 +801,32 @@ mod tests {
             ServerMessage::Error { error, .. } => assert_eq!(error.kind, ErrorKind::Unknown),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_listener_is_own_only_when_the_daemon_says_so() {
+        // A daemon that predates `own` (or a listener that is not HardMute's) leaves it out.
+        let line = br#"{"type":"response","v":1,"id":9,"result":{"kind":"listeners","listeners":[{"app":"hardmuted bridge","pid":4,"binary":null,"target":{"kind":"virtual"}}]}}"#;
+        let ServerMessage::Response {
+            result: Reply::Listeners { listeners },
+            ..
+        } = ServerMessage::parse(line).unwrap()
+        else {
+            panic!("not a listeners reply");
+        };
+        assert!(
+            !listeners[0].own,
+            "a name does not make a capture HardMute's"
+        );
+        let json = serde_json::to_string(&listeners[0]).unwrap();
+        assert!(!json.contains("own"), "{json}");
+        let own = Listener {
+            own: true,
+            ..listeners[0].clone()
+        };
+        assert!(serde_json::to_string(&own)
+            .unwrap()
+            .contains(r#""own":true"#));
     }
 
     #[test]

@@ -132,9 +132,10 @@ pub fn listener_rows(listeners: &[Listener]) -> (Vec<ListenerView>, usize, Strin
                     direct: false,
                 },
                 // HardMute's own bridge must hold the physical mic: that is how audio reaches
-                // the virtual one. Anything else there bypasses the hard mute.
+                // the virtual one (the backend marks it `own` by the OS-verified pid, not by
+                // name). Anything else there bypasses the hard mute.
                 ListenTarget::Physical { name } => ListenerView {
-                    direct: !is_hardmute_bridge(l),
+                    direct: !l.own,
                     app,
                     target: name.clone(),
                 },
@@ -150,11 +151,6 @@ pub fn listener_rows(listeners: &[Listener]) -> (Vec<ListenerView>, usize, Strin
         (_, n) => format!("Warning: {n} apps capture a physical mic directly — HardMute cannot mute them. Switch them to \"HardMute Microphone\"."),
     };
     (rows, direct, note)
-}
-
-fn is_hardmute_bridge(listener: &Listener) -> bool {
-    let app = listener.app.to_ascii_lowercase();
-    app.starts_with("hardmute")
 }
 
 /// What the level-meter line says when no meter is drawn (the meter shows only while live).
@@ -207,6 +203,7 @@ mod tests {
             app: app.into(),
             pid: Some(7),
             binary: None,
+            own: app == "hardmuted bridge",
             target,
         }
     }
@@ -300,15 +297,21 @@ mod tests {
                 ListenTarget::Physical { name: "hw0".into() },
             ),
             listener("spyware", ListenTarget::Physical { name: "hw0".into() }),
+            // Named like HardMute but not marked own by the backend: still flagged.
+            Listener {
+                own: false,
+                ..listener("hardmute", ListenTarget::Physical { name: "hw0".into() })
+            },
         ]);
-        assert_eq!(direct, 1);
+        assert_eq!(direct, 2);
         assert_eq!(rows[0].app, "spyware (pid 7)", "direct captures come first");
         assert!(rows[0].direct);
         assert!(rows
             .iter()
-            .filter(|r| r.app.starts_with("hardmuted"))
+            .filter(|r| r.app.starts_with("hardmuted bridge"))
             .all(|r| !r.direct));
-        assert!(note.starts_with("Warning: 1 app"), "{note}");
+        assert!(rows.iter().any(|r| r.app == "hardmute (pid 7)" && r.direct));
+        assert!(note.starts_with("Warning: 2 apps"), "{note}");
 
         let (_, direct, note) = listener_rows(&[listener("zoom", ListenTarget::Virtual)]);
         assert_eq!(

@@ -219,6 +219,9 @@ impl Backend for LinuxBackend {
                         ListenTarget::Physical { name: source_name }
                     }
                 },
+                // The gate's own input is left out by the graph (made by the PipeWire server
+                // itself, by the server-verified pid of its client).
+                own: false,
             })
             .collect())
     }

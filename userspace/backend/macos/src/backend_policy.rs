@@ -188,6 +188,8 @@ pub fn listeners(processes: &[InputProcess], daemon_pid: i32) -> Vec<Listener> {
                         .unwrap_or_else(|| "unknown input".to_owned()),
                 },
             },
+            // The daemon's own capture is left out above, by the pid the HAL reports.
+            own: false,
         })
         .collect()
 }

@@ -255,6 +255,8 @@ pub fn listeners(sessions: &[SessionInfo], own_pid: u32) -> Vec<Listener> {
                     name: s.endpoint_name.clone(),
                 }
             },
+            // The session's pid comes from the audio engine, not from the process.
+            own: s.pid == own_pid,
         })
         .collect();
     out.sort_by_key(|l| (matches!(l.target, ListenTarget::Virtual), l.pid));
