@@ -2,7 +2,7 @@
 # `hardmute check`. Sourced by run.sh (ROUTES_TESTS joins its test list).
 # shellcheck shell=bash
 
-ROUTES_TESTS="t19_default_input t20_check_routes"
+ROUTES_TESTS="t19_default_input t20_check_routes t23_impostor_nodes"
 
 default_source() { pactl get-default-source 2>/dev/null; }
 default_is() { [ "$(default_source)" = "$1" ]; }
@@ -150,4 +150,54 @@ t20_check_routes() {
     else
         log "hardmute_mic has no input port: nothing can be linked after the gate (route absent)"
     fi
+}
+
+# 23. an app's imitation of the gate: a recorder on the physical mic that names its node
+#     hardmute_capture and carries the gate's marker (`hardmute.role = capture`) and calls itself
+#     hardmuted. Only nodes the PipeWire server made (by the pid the server verified) are the
+#     gate, so: `hardmute listeners` lists the imitation with its pid as capturing the physical
+#     mic, `hardmute check` names it as an open route, hardmuted warns about it, the mic stays
+#     linked into the server's gate only, and HardMute Microphone is still exact zeros while muted.
+t23_impostor_nodes() {
+    [ "$HM_IMPL" = daemon ] || { log "SKIP: needs hardmuted (HM_IMPL=daemon)"; return 0; }
+    setup_env; start_stack; make_fake_mic; play_fake_mic
+    echo muted >"$WORK/mute-state"; hm_start
+    wait_for 5 capture_linked || die "mic not linked"
+    pw-record --target fake-mic --rate 48000 --channels 1 --format f32 \
+        -P '{ node.name = hardmute_capture hardmute.role = capture application.name = hardmuted }' \
+        "$WORK/imp.wav" >"$WORK/rec-imp.log" 2>&1 &
+    PIDS+=($!); PID_imp=$!
+    rec_pw m 48000 1 f32; wait_recs m
+    local l
+    imp_listed() { l=$(hm_cmd listeners); grep -q "captures=Physical { source_name: \"fake-mic\" } app=hardmuted pid=$PID_imp " <<<"$l"; }
+    wait_for 5 imp_listed || die "the imitation (pid $PID_imp) is not listed on the physical mic: $l"
+    echo "$l" | sed 's/^/    /'
+    wait_for 5 grep -q "named or marked like HardMute's gate" "$WORK/node.log" ||
+        die "hardmuted did not warn about the imitation"
+    grep "named or marked like HardMute's gate" "$WORK/node.log" | sed 's/^/    /'
+    run_check impostor
+    expect_route impostor "apps recording a physical mic now" open
+    grep -q "pid $PID_imp" "$WORK/impostor.json" || die "check does not name the imitation's pid $PID_imp"
+    # The mic still feeds the server's gate (of the two nodes named hardmute_capture, the one
+    # made by the PipeWire server's own client) and nothing else of the imitation; HardMute
+    # Microphone delivers zeros.
+    local into; into=$(pw-dump | python3 -c '
+import json, sys
+d = json.load(sys.stdin); server = int(sys.argv[1])
+props = lambda o: (o.get("info") or {}).get("props") or {}
+pid = {o["id"]: int(props(o).get("pipewire.sec.pid", 0)) for o in d if o["type"].endswith(":Client")}
+name = {o["id"]: props(o).get("node.name") for o in d if o["type"].endswith(":Node")}
+maker = {o["id"]: pid.get(int(props(o).get("client.id", -1))) for o in d if o["type"].endswith(":Node")}
+for o in d:
+    if o["type"].endswith(":Link") and name.get(o["info"]["output-node-id"]) == "fake-mic":
+        n = o["info"]["input-node-id"]
+        if name.get(n) == "hardmute_capture":
+            print("gate" if maker.get(n) == server else "imitation(%s)" % maker.get(n))' "$PW_PID" | sort -u | tr '\n' ' ')
+    log "links from fake-mic into nodes named hardmute_capture: $into"
+    [[ $into == *gate* ]] || die "the mic is not linked into the server's gate: $into"
+    sleep 1.5; stop_rec m
+    analyse "$WORK/m.wav" --expect-zero --min-seconds 1.5 || exit 1
+    kill -INT "$PID_imp"; wait "$PID_imp" 2>/dev/null || true
+    analyse "$WORK/imp.wav" --skip 0.5 --expect-signal >/dev/null ||
+        die "the imitation did not record the room (the route this test is about was not open)"
 }

@@ -336,6 +336,8 @@ pub mod linux {
         pub id: u64,
         pub name: String,
         pub media_class: String,
+        /// `pipewire.sec.pid` of the client that made it (`client.id`): both set by the server.
+        pub maker_pid: Option<u64>,
     }
 
     /// A link: (output node id, input node id).
@@ -345,9 +347,25 @@ pub mod linux {
     pub fn parse_dump(json: &str) -> Result<(Vec<Node>, Vec<Link>), String> {
         let v: serde_json::Value =
             serde_json::from_str(json).map_err(|e| format!("pw-dump: {e}"))?;
+        let objects = v.as_array().ok_or("pw-dump: not an array")?;
+        // pw-dump writes numeric props as numbers; accept strings too.
+        let number = |v: &serde_json::Value| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        };
+        let client_pid: std::collections::HashMap<u64, u64> = objects
+            .iter()
+            .filter(|o| o["type"] == "PipeWire:Interface:Client")
+            .filter_map(|o| {
+                Some((
+                    o["id"].as_u64()?,
+                    number(&o["info"]["props"]["pipewire.sec.pid"])?,
+                ))
+            })
+            .collect();
         let mut nodes = Vec::new();
         let mut links = Vec::new();
-        for o in v.as_array().ok_or("pw-dump: not an array")? {
+        for o in objects {
             let kind = o["type"].as_str().unwrap_or_default();
             let info = &o["info"];
             if kind == "PipeWire:Interface:Node" {
@@ -356,6 +374,8 @@ pub mod linux {
                     id: o["id"].as_u64().unwrap_or_default(),
                     name: props["node.name"].as_str().unwrap_or_default().to_owned(),
                     media_class: props["media.class"].as_str().unwrap_or_default().to_owned(),
+                    maker_pid: number(&props["client.id"])
+                        .and_then(|c| client_pid.get(&c).copied()),
                 });
             } else if kind == "PipeWire:Interface:Link" {
                 if let (Some(out), Some(inp)) = (
@@ -369,26 +389,34 @@ pub mod linux {
         Ok((nodes, links))
     }
 
-    pub fn is_hardmute(node: &Node) -> bool {
-        node.name.starts_with("hardmute")
+    /// HardMute's own node: made by the PipeWire server (`server`: its pid by its socket's
+    /// peer credentials), which is where the gate's nodes come from. A name is not enough: any
+    /// app can call its node `hardmute_...`.
+    pub fn is_hardmute(node: &Node, server: Option<u64>) -> bool {
+        node.name.starts_with("hardmute") && server.is_some() && node.maker_pid == server
     }
 
     /// Sources apps can pick that are not HardMute's.
-    pub fn physical_sources(nodes: &[Node]) -> Vec<&Node> {
+    pub fn physical_sources(nodes: &[Node], server: Option<u64>) -> Vec<&Node> {
         nodes
             .iter()
-            .filter(|n| n.media_class.starts_with("Audio/Source") && !is_hardmute(n))
+            .filter(|n| n.media_class.starts_with("Audio/Source") && !is_hardmute(n, server))
             .collect()
     }
 
-    /// Links that feed the HardMute Microphone (after the gate) from outside HardMute.
-    pub fn links_into_hardmute<'a>(nodes: &'a [Node], links: &[(u64, u64)]) -> Vec<&'a Node> {
+    /// Links that feed a node named like the HardMute Microphone (after the gate) from outside
+    /// HardMute.
+    pub fn links_into_hardmute<'a>(
+        nodes: &'a [Node],
+        links: &[(u64, u64)],
+        server: Option<u64>,
+    ) -> Vec<&'a Node> {
         let by_id = |id| nodes.iter().find(|n| n.id == id);
         links
             .iter()
             .filter_map(|&(out, inp)| {
                 let (out, inp) = (by_id(out)?, by_id(inp)?);
-                (inp.name == HARDMUTE_NODE && !is_hardmute(out)).then_some(out)
+                (inp.name == HARDMUTE_NODE && !is_hardmute(out, server)).then_some(out)
             })
             .collect()
     }
@@ -483,7 +511,26 @@ pub mod linux {
                 return routes;
             }
         };
-        let into = links_into_hardmute(&nodes, &links);
+        // Which nodes are HardMute's: those the server itself made (its pid from the kernel).
+        let server = match hardmute_linux_gate::server::server_pid_at(
+            &hardmute_linux_gate::server::socket_paths(Some("pipewire-0"), |k| {
+                std::env::var(k).ok()
+            }),
+        ) {
+            Ok(pid) => Some(u64::from(pid)),
+            Err(e) => {
+                routes.push(route(
+                    "PipeWire server",
+                    Verdict::Unknown,
+                    format!(
+                        "cannot tell which process it is ({e}): every node is tried as an app's"
+                    ),
+                    "is PipeWire running?",
+                ));
+                None
+            }
+        };
+        let into = links_into_hardmute(&nodes, &links, server);
         if into.is_empty() {
             routes.push(route(
                 "links into HardMute Microphone",
@@ -503,7 +550,7 @@ pub mod linux {
                 format!("pw-link -d {} {HARDMUTE_NODE}", n.name),
             ));
         }
-        let listed: Vec<String> = physical_sources(&nodes)
+        let listed: Vec<String> = physical_sources(&nodes, server)
             .iter()
             .map(|n| n.name.clone())
             .collect();
@@ -608,34 +655,47 @@ pub mod linux {
     mod tests {
         use super::*;
 
+        // The server (pid 900) made the gate's nodes through its own client 19; an app (client
+        // 34, pid 4000) made a source it calls hardmute_spare.
         const DUMP: &str = r#"[
+          {"id":19,"type":"PipeWire:Interface:Client","info":{"props":{"application.name":"pipewire","pipewire.sec.pid":900}}},
+          {"id":34,"type":"PipeWire:Interface:Client","info":{"props":{"application.name":"pipewire","pipewire.sec.pid":4000}}},
           {"id":28,"type":"PipeWire:Interface:Node","info":{"props":{"node.name":"fake-mic","media.class":"Audio/Source/Virtual"}}},
-          {"id":40,"type":"PipeWire:Interface:Node","info":{"props":{"node.name":"hardmute_mic","media.class":"Audio/Source/Virtual"}}},
-          {"id":41,"type":"PipeWire:Interface:Node","info":{"props":{"node.name":"hardmute_feeder","media.class":"Stream/Input/Audio"}}},
+          {"id":40,"type":"PipeWire:Interface:Node","info":{"props":{"node.name":"hardmute_mic","media.class":"Audio/Source/Virtual","client.id":19}}},
+          {"id":41,"type":"PipeWire:Interface:Node","info":{"props":{"node.name":"hardmute_feeder","media.class":"Stream/Input/Audio","client.id":19}}},
+          {"id":45,"type":"PipeWire:Interface:Node","info":{"props":{"node.name":"hardmute_spare","media.class":"Audio/Source","client.id":34}}},
           {"id":50,"type":"PipeWire:Interface:Node","info":{"props":{"node.name":"auto_null","media.class":"Audio/Sink"}}},
           {"id":60,"type":"PipeWire:Interface:Link","info":{"output-node-id":28,"input-node-id":41}},
           {"id":61,"type":"PipeWire:Interface:Link","info":{"output-node-id":41,"input-node-id":40}},
           {"id":62,"type":"PipeWire:Interface:Link","info":{"output-node-id":28,"input-node-id":40}},
+          {"id":63,"type":"PipeWire:Interface:Link","info":{"output-node-id":45,"input-node-id":40}},
           {"id":1,"type":"PipeWire:Interface:Core","info":{}}
         ]"#;
 
         #[test]
         fn finds_physical_sources_and_links_after_the_gate() {
             let (nodes, links) = parse_dump(DUMP).unwrap();
-            assert_eq!(nodes.len(), 4);
-            assert_eq!(links.len(), 3);
-            let names: Vec<_> = physical_sources(&nodes)
+            assert_eq!(nodes.len(), 5);
+            assert_eq!(links.len(), 4);
+            let server = Some(900);
+            let names: Vec<_> = physical_sources(&nodes, server)
                 .iter()
                 .map(|n| n.name.clone())
                 .collect();
-            assert_eq!(names, ["fake-mic"]);
+            assert_eq!(
+                names,
+                ["fake-mic", "hardmute_spare"],
+                "an app's node is tried whatever its name"
+            );
             // The mic into the gate's input and the gate into hardmute_mic are HardMute's own;
-            // the mic straight into hardmute_mic is a route around the gate.
-            let into: Vec<_> = links_into_hardmute(&nodes, &links)
+            // the mic or an app's node straight into hardmute_mic is a route around the gate.
+            let into: Vec<_> = links_into_hardmute(&nodes, &links, server)
                 .iter()
                 .map(|n| n.id)
                 .collect();
-            assert_eq!(into, [28]);
+            assert_eq!(into, [28, 45]);
+            // Without the server's pid nothing is HardMute's: everything is tried.
+            assert_eq!(physical_sources(&nodes, None).len(), 3);
             assert!(parse_dump("{}").is_err());
         }
     }

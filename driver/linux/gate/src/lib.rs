@@ -13,10 +13,13 @@
 //! - [`ladspa`]: the hand-written LADSPA ABI and the guarded entry points.
 //! - [`shm`]: creating, sealing and publishing the page (off the realtime path).
 //! - [`dropin`]: the drop-in `hardmute install` writes and the e2e rig loads.
+//! - [`server`]: which process the PipeWire server is (its socket's peer credentials): the
+//!   gate's nodes are the ones that process made, whatever other nodes call themselves.
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod abi;
 pub mod dropin;
 pub mod ladspa;
 pub mod rt;
+pub mod server;
 pub mod shm;

@@ -141,6 +141,9 @@ pub struct Graph {
     pub pulse_servers: std::collections::BTreeSet<u32>,
     /// `node.name` from the `default` metadata's `default.audio.source`.
     pub default_source: Option<String>,
+    /// The PipeWire server's pid by its socket's peer credentials ([`hardmute_linux_gate::server`]); `None`
+    /// until known, and then no node counts as the gate's (fail closed: nothing is linked).
+    pub server_pid: Option<u32>,
 }
 
 impl Graph {
@@ -152,26 +155,49 @@ impl Graph {
         self.pulse_servers.remove(&id);
     }
 
-    /// Nodes that carry our source marker (read from their info, never from the global props).
-    pub fn hardmute_nodes(&self) -> Vec<u32> {
+    /// Made by the PipeWire server itself: the node's `client.id` (set by the server) names a
+    /// client whose `pipewire.sec.pid` (set by the server from the socket) is the server's own
+    /// pid. An app's node can copy our names and marker, never this.
+    pub fn made_by_server(&self, node: &NodeEntry) -> bool {
+        let maker = node
+            .client_id
+            .and_then(|c| self.clients.get(&c))
+            .and_then(|c| c.sec_pid);
+        maker.is_some() && maker == self.server_pid
+    }
+
+    /// The gate's nodes with `marker` (read from their info, never from the global props), made
+    /// by the server.
+    fn gate_nodes(&self, marker: &str) -> Vec<u32> {
         self.nodes
             .values()
-            .filter(|n| n.info_received && n.marker.as_deref() == Some(MARKER_SOURCE))
+            .filter(|n| n.info_received && n.marker.as_deref() == Some(marker))
+            .filter(|n| self.made_by_server(n))
             .map(|n| n.id)
             .collect()
     }
 
-    /// The gate's input nodes (filter-chain's capture side), by marker from their info.
+    /// HardMute Microphone: the gate's output side.
+    pub fn hardmute_nodes(&self) -> Vec<u32> {
+        self.gate_nodes(MARKER_SOURCE)
+    }
+
+    /// The gate's input nodes (filter-chain's capture side): where the physical mic is linked.
     pub fn capture_nodes(&self) -> Vec<u32> {
+        self.gate_nodes(MARKER_CAPTURE)
+    }
+
+    /// Nodes that claim our marker or names but are not the server's: an app's imitation.
+    pub fn impostors(&self) -> Vec<&NodeEntry> {
         self.nodes
             .values()
-            .filter(|n| n.info_received && n.marker.as_deref() == Some(MARKER_CAPTURE))
-            .map(|n| n.id)
+            .filter(|n| n.info_received && self.is_ours(n) && !self.made_by_server(n))
             .collect()
     }
 
     /// True for every node we must never capture from: anything with our marker or our
-    /// names, whether or not its info has arrived yet.
+    /// names, whether or not its info has arrived yet (or who made it: an imitation is not a
+    /// source either). Who counts as HardMute's is [`Self::made_by_server`].
     pub fn is_ours(&self, node: &NodeEntry) -> bool {
         node.marker.is_some() || node.name == HARDMUTE_NODE_NAME || node.name == CAPTURE_NODE_NAME
     }
@@ -301,6 +327,9 @@ impl Graph {
     }
 
     /// Everyone capturing from HardMute or from a physical source, except the gate's own input.
+    /// Only the server's own gate nodes count as HardMute: a reader of a node that merely calls
+    /// itself `hardmute_mic` is listed as capturing that node, and an app's node named or
+    /// marked like the gate's input is listed like any other reader.
     ///
     /// The pid reported is the one the server verified: the reading node's client's
     /// `pipewire.sec.pid` (peer credentials of its socket); for a stream of a PulseAudio client
@@ -309,13 +338,16 @@ impl Graph {
     /// `application.process.id` used.
     pub fn listeners(&self) -> Vec<ListenerInfo> {
         let hardmute: Vec<u32> = self.hardmute_nodes();
+        let gate_input: Vec<u32> = self.capture_nodes();
         let mut out: Vec<ListenerInfo> = Vec::new();
         for link in self.links.values() {
             let captures = if hardmute.contains(&link.out_node) {
                 Captures::HardMute
             } else {
                 match self.nodes.get(&link.out_node) {
-                    Some(n) if n.media_class.starts_with("Audio/Source") && !self.is_ours(n) => {
+                    Some(n)
+                        if n.media_class.starts_with("Audio/Source") && !self.made_by_server(n) =>
+                    {
                         Captures::Physical {
                             source_name: n.name.clone(),
                         }
@@ -326,7 +358,7 @@ impl Graph {
             let Some(reader) = self.nodes.get(&link.in_node) else {
                 continue;
             };
-            if self.is_ours(reader) {
+            if gate_input.contains(&reader.id) {
                 continue;
             }
             if out
@@ -488,6 +520,12 @@ pub fn parse_default_name(value: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// The PipeWire server's pid and its own client (the one its filter-chain makes the gate's
+    /// nodes with).
+    const SERVER_PID: u32 = 900;
+    const SERVER_CLIENT: u32 = 19;
+
+    /// A node; a marked one is the server's (see [`impostor`] for an app's imitation).
     fn node(id: u32, name: &str, class: &str, marker: Option<&str>) -> NodeEntry {
         NodeEntry {
             id,
@@ -495,8 +533,16 @@ mod tests {
             description: name.into(),
             media_class: class.into(),
             info_received: true,
+            client_id: marker.map(|_| SERVER_CLIENT),
             marker: marker.map(Into::into),
             ..Default::default()
+        }
+    }
+    /// A node that copies the gate's name and marker, made by the app's client `client`.
+    fn impostor(id: u32, name: &str, class: &str, marker: &str, client: u32) -> NodeEntry {
+        NodeEntry {
+            client_id: Some(client),
+            ..node(id, name, class, Some(marker))
         }
     }
     fn port(id: u32, node_id: u32, direction: Direction, ch: &str, monitor: bool) -> PortEntry {
@@ -510,7 +556,18 @@ mod tests {
         }
     }
     fn graph(nodes: Vec<NodeEntry>) -> Graph {
-        let mut g = Graph::default();
+        let mut g = Graph {
+            server_pid: Some(SERVER_PID),
+            ..Graph::default()
+        };
+        g.clients.insert(
+            SERVER_CLIENT,
+            AppIdentity::from_lookup(|k| match k {
+                "application.name" => Some("pipewire"),
+                "pipewire.sec.pid" => Some("900"),
+                _ => None,
+            }),
+        );
         for n in nodes {
             g.nodes.insert(n.id, n);
         }
@@ -665,6 +722,104 @@ mod tests {
         g.links.insert(4, l(4, 40, 63)); // asked for the mic, got it: fine
         g.links.insert(5, l(5, 40, 64)); // no target: the default, not ours to judge
         assert_eq!(g.misrouted_streams(30), vec![(61, "mic".to_string())]);
+    }
+
+    #[test]
+    fn only_the_servers_own_nodes_are_the_gate() {
+        // An app (client 70, sec pid 4000, calling itself "pipewire") copies both nodes: names,
+        // media classes and markers.
+        let mut g = graph(vec![
+            node(
+                30,
+                HARDMUTE_NODE_NAME,
+                "Audio/Source/Virtual",
+                Some(MARKER_SOURCE),
+            ),
+            node(
+                50,
+                CAPTURE_NODE_NAME,
+                "Stream/Input/Audio",
+                Some(MARKER_CAPTURE),
+            ),
+            node(40, "mic", "Audio/Source", None),
+            impostor(
+                20,
+                HARDMUTE_NODE_NAME,
+                "Audio/Source/Virtual",
+                MARKER_SOURCE,
+                70,
+            ),
+            impostor(
+                21,
+                CAPTURE_NODE_NAME,
+                "Stream/Input/Audio",
+                MARKER_CAPTURE,
+                70,
+            ),
+        ]);
+        g.clients.insert(
+            70,
+            AppIdentity::from_lookup(|k| match k {
+                "application.name" => Some("pipewire"),
+                "application.process.id" => Some("900"),
+                "pipewire.sec.pid" => Some("4000"),
+                _ => None,
+            }),
+        );
+        assert_eq!(g.hardmute_nodes(), [30]);
+        assert_eq!(g.capture_nodes(), [50]);
+        let impostors: Vec<u32> = g.impostors().iter().map(|n| n.id).collect();
+        assert_eq!(impostors, [20, 21]);
+        // The mic goes into the server's gate input only, however the imitation sorts.
+        g.ports
+            .insert(100, port(100, 40, Direction::Out, "MONO", false));
+        g.ports
+            .insert(101, port(101, 50, Direction::In, "MONO", false));
+        g.ports
+            .insert(102, port(102, 21, Direction::In, "MONO", false));
+        let plan = g.plan_links(None, false);
+        assert_eq!(plan.capture, Some(50));
+        assert!(!plan.wanted.is_empty());
+        assert!(plan.wanted.iter().all(|w| w.in_node == 50), "{plan:?}");
+        // A copy's readers are listed: the copy's input as a capture of the physical mic, a
+        // reader of the fake HardMute Microphone as capturing that node, not HardMute.
+        let l = |id, o, i| LinkEntry {
+            id,
+            out_node: o,
+            out_port: 0,
+            in_node: i,
+            in_port: 0,
+        };
+        g.links.insert(1, l(1, 40, 50));
+        g.links.insert(2, l(2, 40, 21));
+        g.nodes
+            .insert(61, node(61, "rec", "Stream/Input/Audio", None));
+        g.links.insert(3, l(3, 20, 61));
+        let ls = g.listeners();
+        let seen: Vec<(u32, Captures)> =
+            ls.iter().map(|l| (l.node_id, l.captures.clone())).collect();
+        assert_eq!(
+            seen,
+            [
+                (
+                    21,
+                    Captures::Physical {
+                        source_name: "mic".into()
+                    }
+                ),
+                (
+                    61,
+                    Captures::Physical {
+                        source_name: HARDMUTE_NODE_NAME.into()
+                    }
+                ),
+            ]
+        );
+        assert_eq!(ls[0].app.pid, Some(4000), "the server-verified pid");
+        // Until the server's pid is known nothing is the gate: nothing gets linked.
+        g.server_pid = None;
+        assert!(g.hardmute_nodes().is_empty() && g.capture_nodes().is_empty());
+        assert_eq!(g.plan_links(None, false).capture, None);
     }
 
     #[test]

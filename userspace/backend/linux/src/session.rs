@@ -87,6 +87,8 @@ struct Session {
     metadata: HashMap<u32, BoundMetadata>,
     /// Streams that asked for hardmute_mic but capture another source, already warned about.
     misrouted: HashSet<u32>,
+    /// Nodes named or marked like the gate's but made by an app, already warned about.
+    impostors: HashSet<u32>,
     /// Links we asked for, by (output port, input port). They linger (`object.linger`): they
     /// stay when our connection goes, so a crash of the daemon changes nothing in the graph.
     links: HashMap<(u32, u32), Link>,
@@ -125,6 +127,17 @@ pub(crate) fn run(
             return;
         }
     };
+    // Who the server is, by the kernel's word: only its own nodes are the gate.
+    let server_pid = match hardmute_linux_gate::server::server_pid() {
+        Ok(pid) => Some(pid),
+        Err(e) => {
+            log::error!(
+                "cannot tell which process the PipeWire server is ({e}): no node counts as \
+                 HardMute's gate, so the physical mic is not linked"
+            );
+            None
+        }
+    };
 
     let session = Rc::new_cyclic(|me| {
         RefCell::new(Session {
@@ -137,11 +150,15 @@ pub(crate) fn run(
             me: me.clone(),
             phase: Phase::FirstSync,
             sync_seq: None,
-            graph: Graph::default(),
+            graph: Graph {
+                server_pid,
+                ..Graph::default()
+            },
             nodes: HashMap::new(),
             clients: HashMap::new(),
             metadata: HashMap::new(),
             misrouted: HashSet::new(),
+            impostors: HashSet::new(),
             links: HashMap::new(),
             link_failures: HashMap::new(),
             ready: Some(ready),
@@ -355,7 +372,16 @@ impl Session {
             (Some(_), Err(_)) => false, // keep a page whose locator was removed: still valid
         };
         if stale {
-            match page::open(&locator) {
+            // The locator is a file anyone of this user can write: the page must be the one
+            // the server we are connected to made.
+            let opened = page::open(&locator).and_then(|p| match self.graph.server_pid {
+                Some(server) if server != p.server_pid => Err(format!(
+                    "{}: made by pid {}, but the PipeWire server is pid {server}",
+                    p.target, p.server_pid
+                )),
+                _ => Ok(p),
+            });
+            match opened {
                 Ok(p) => {
                     log::info!("gate found: {} (PipeWire pid {})", p.target, p.server_pid);
                     self.page_error = None;
@@ -548,6 +574,9 @@ impl Session {
                                     s.graph.pulse_servers.insert(id);
                                 }
                                 s.graph.clients.insert(id, app);
+                                // The gate's nodes are known as the server's only now if
+                                // their info came first.
+                                s.reconcile();
                             }
                         })
                         .register();
@@ -642,6 +671,7 @@ impl Session {
 
     fn on_global_remove(&mut self, id: u32) {
         self.misrouted.remove(&id);
+        self.impostors.remove(&id);
         if let Some(gone) = self.graph.links.get(&id) {
             // One of ours destroyed by someone else: forget the proxy so it is made again.
             self.links.remove(&(gone.out_port, gone.in_port));
@@ -678,6 +708,7 @@ impl Session {
         if let Some(&hm) = sources.first() {
             self.warn_misrouted(hm);
         }
+        self.warn_impostors();
         let released = self.settings.release_on_mute && self.shared.state.lock().wanted_muted;
         let plan = self
             .graph
@@ -756,6 +787,23 @@ impl Session {
                     "stream {stream} ({}) asked for {HARDMUTE_NODE_NAME} but the session \
                      manager linked it from {from:?}: it records that source, not HardMute",
                     name.unwrap_or("?")
+                );
+            }
+        }
+    }
+
+    fn warn_impostors(&mut self) {
+        for n in self.graph.impostors() {
+            if self.impostors.insert(n.id) {
+                let maker = n.client_id.and_then(|c| self.graph.clients.get(&c));
+                log::warn!(
+                    "node {} ({:?}) is named or marked like HardMute's gate but was made by \
+                     client {:?} (pid {:?}), not by the PipeWire server: ignored as a gate, \
+                     listed as a listener when it records",
+                    n.id,
+                    n.name,
+                    n.client_id,
+                    maker.and_then(|m| m.sec_pid)
                 );
             }
         }

@@ -1,0 +1,141 @@
+//! Which process the PipeWire server is, as the kernel says: the peer credentials of its socket.
+//!
+//! The gate's two nodes are made by the server itself (its filter-chain module, loaded from the
+//! drop-in), so their client is the server's own client, whose `pipewire.sec.pid` PipeWire sets
+//! from the socket's peer credentials too. Names and `hardmute.role` are properties any client
+//! may give its own nodes; the server's pid is the one thing about a node's maker that no client
+//! can claim. hardmuted and `hardmute check` trust a node as HardMute's only when its client's
+//! pid is this one.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+/// The sockets libpipewire would try for `remote` (`None`: `$PIPEWIRE_REMOTE`, else
+/// `pipewire-0`), in order: a comma-separated list is tried name by name; an absolute name is
+/// a path; any other name lives in `$PIPEWIRE_RUNTIME_DIR`, else `$XDG_RUNTIME_DIR`, else
+/// `$USERPROFILE`.
+pub fn socket_paths(remote: Option<&str>, env: impl Fn(&str) -> Option<String>) -> Vec<PathBuf> {
+    let names = remote
+        .map(str::to_owned)
+        .or_else(|| env("PIPEWIRE_REMOTE").filter(|r| !r.is_empty()))
+        .unwrap_or_else(|| "pipewire-0".to_owned());
+    let dir = ["PIPEWIRE_RUNTIME_DIR", "XDG_RUNTIME_DIR", "USERPROFILE"]
+        .iter()
+        .find_map(|k| env(k).filter(|d| !d.is_empty()));
+    names
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .filter_map(|n| {
+            if Path::new(n).is_absolute() {
+                Some(PathBuf::from(n))
+            } else {
+                dir.as_ref().map(|d| Path::new(d).join(n))
+            }
+        })
+        .collect()
+}
+
+/// The pid of the process listening on the first of `paths` that accepts a connection.
+pub fn server_pid_at(paths: &[PathBuf]) -> io::Result<u32> {
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no PipeWire socket to try");
+    for path in paths {
+        match UnixStream::connect(path) {
+            Ok(stream) => return peer_pid(&stream),
+            Err(e) => last = io::Error::new(e.kind(), format!("{}: {e}", path.display())),
+        }
+    }
+    Err(last)
+}
+
+/// The PipeWire server this process's libpipewire connects to by default.
+pub fn server_pid() -> io::Result<u32> {
+    server_pid_at(&socket_paths(None, |k| std::env::var(k).ok()))
+}
+
+/// `SO_PEERCRED`: for a connected stream socket, the process that called `listen` (in this
+/// process's pid namespace).
+fn peer_pid(stream: &UnixStream) -> io::Result<u32> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cred`, a live ucred, on our own fd.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    u32::try_from(cred.pid)
+        .ok()
+        .filter(|&p| p > 0)
+        .ok_or_else(|| io::Error::other("the socket's peer has no pid"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn the_socket_is_found_where_libpipewire_looks() {
+        let p = |r, e: &[(&str, &str)]| socket_paths(r, env(e));
+        assert_eq!(
+            p(None, &[("XDG_RUNTIME_DIR", "/run/user/1000")]),
+            [PathBuf::from("/run/user/1000/pipewire-0")]
+        );
+        assert_eq!(
+            p(
+                None,
+                &[
+                    ("XDG_RUNTIME_DIR", "/run/user/1000"),
+                    ("PIPEWIRE_RUNTIME_DIR", "/tmp/pw"),
+                    ("PIPEWIRE_REMOTE", "pipewire-0-manager,pipewire-0")
+                ]
+            ),
+            [
+                PathBuf::from("/tmp/pw/pipewire-0-manager"),
+                PathBuf::from("/tmp/pw/pipewire-0")
+            ]
+        );
+        assert_eq!(
+            p(Some("/abs/sock"), &[("PIPEWIRE_REMOTE", "other")]),
+            [PathBuf::from("/abs/sock")]
+        );
+        assert!(p(None, &[]).is_empty(), "no runtime dir: nothing to try");
+    }
+
+    #[test]
+    fn the_pid_is_the_listening_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pipewire-0");
+        let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let missing = dir.path().join("gone");
+        assert_eq!(
+            server_pid_at(&[missing.clone(), path]).unwrap(),
+            std::process::id(),
+            "the first socket that answers, by the kernel's word"
+        );
+        let err = server_pid_at(&[missing]).unwrap_err();
+        assert!(err.to_string().contains("gone"), "{err}");
+    }
+}
