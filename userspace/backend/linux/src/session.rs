@@ -254,10 +254,17 @@ pub(crate) fn run(
 }
 
 /// Whether the process behind a client's verified pid is pipewire-pulse (its streams then
-/// carry their PulseAudio client's verified pid).
+/// carry their PulseAudio client's verified pid). Its name alone is the process's own say
+/// (`prctl(PR_SET_NAME)`); the program it runs is the kernel's: PipeWire's own binary
+/// (`pipewire-pulse` is a link to `pipewire`).
 fn is_pulse_server(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .is_ok_and(|c| c.trim_end() == "pipewire-pulse")
+    let named = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|c| c.trim_end() == "pipewire-pulse");
+    let runs_pipewire = std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| {
+        exe.file_name()
+            .is_some_and(|f| f == "pipewire" || f == "pipewire-pulse")
+    });
+    named && runs_pipewire
 }
 
 fn prop(dict: Option<&pw::spa::utils::dict::DictRef>, key: &str) -> Option<String> {
