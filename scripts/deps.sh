@@ -14,6 +14,7 @@ PKGS=(
   desktop-file-utils librsvg2-bin zsh fish man-db       # the .deb: icons, and installer/linux/test-deb.sh
   mmdebstrap                                    # the e2e suite on PipeWire 1.4 (Debian 13 root, tests/e2e-linux/pw14)
   systemd-container                             # systemd-nspawn: the user unit under a booted systemd (installer/linux/test-systemd.sh)
+  chromium                                      # a real browser's getUserMedia in the e2e suite (t22, t24)
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -308,6 +308,22 @@ client_linked() { local l; l=$(pw-link -l) && grep -q "|-> $1:" <<<"$l"; }
 linked_from() { # linked_from SOURCE_NODE CLIENT: a link SOURCE_NODE:* -> CLIENT:* exists
     pw-link -l | awk -v s="$1:" -v c="$2:" 'index($0,s)==1{cur=1; next} /^[^ ]/{cur=0} cur && index($0,"|-> " c){f=1} END{exit !f}'
 }
+# Chromium, headless, records like a web app (getusermedia.html) through pipewire-pulse; prints
+# the page's JSON result. chromium_record NAME [INPUT_LABEL]  (no label: no device chosen).
+chromium_record() {
+    local name=$1 url="file://$HERE/getusermedia.html" log=$WORK/chromium-$1.log
+    command -v chromium >/dev/null || die "chromium is not installed (scripts/deps.sh installs it)"
+    [ -n "${2:-}" ] && url="$url#$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$2")"
+    # --no-sandbox: the rig runs as root; the fake UI grants the microphone as a click would.
+    setsid chromium --headless=new --no-sandbox --no-first-run --use-fake-ui-for-media-stream \
+        --autoplay-policy=no-user-gesture-required --enable-logging=stderr --v=0 \
+        --user-data-dir="$WORK/chromium-$name" "$url" >"$log" 2>&1 &
+    local pid=$!
+    wait_for 40 grep -q "HM-RESULT" "$log"
+    kill -- "-$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+    sed -n 's/.*"HM-RESULT \(.*\)", source: .*/\1/p' "$log" | head -1
+}
+chromium_field() { python3 -c 'import json, sys; v = json.loads(sys.argv[1]).get(sys.argv[2]); print(json.dumps(v) if isinstance(v, list) else v)' "$1" "$2"; }
 stop_rec() { local n p; for n in "$@"; do p="PID_$n"; kill -INT "${!p}" 2>/dev/null; wait "${!p}" 2>/dev/null || true; done; }
 
 analyse() { "$HMWAV" analyse "$@" | sed 's/^/    /'; return "${PIPESTATUS[0]}"; }

@@ -66,6 +66,13 @@ sys.exit(0 if any(((o.get("info") or {}).get("props") or {}).get("node.name") ==
     # that is the session manager's socket, pipewire-0-manager).
     pwlink_attempt pwlink "own$tag" -r pipewire-0
     pwlink_attempt pwlinkdefault "owd$tag"
+    # Chromium as a web app: its input list, and the mic picked by its label.
+    local chr n; chr=$(chromium_record "chr$tag" "Fake microphone")
+    GUARD_chromium=closed
+    [[ $(chromium_field "$chr" devices) == *'"Fake microphone"'* ]] && GUARD_chromium=open
+    n=$(chromium_field "$chr" nonzero)
+    [[ $n =~ ^[0-9]+$ ]] && [ "$n" -gt 0 ] && GUARD_chromium=open
+    log "attempt chromium (lists or records \"Fake microphone\"): ${chr:-no result} -> $GUARD_chromium"
 }
 
 pwlink_attempt() { # pwlink_attempt NAME RECORDER [pw-link remote args]
@@ -82,7 +89,8 @@ pwlink_attempt() { # pwlink_attempt NAME RECORDER [pw-link remote args]
 }
 
 # 22. The guard on: an app that names the physical mic (pw-record --target, parecord --device,
-#     pw-link of its port) cannot record it, pactl and pw-link do not list it, a client connected
+#     pw-link of its port, Chromium picking it by label) cannot record it, pactl, pw-link and
+#     Chromium's input list do not list it, a client connected
 #     before the mic appeared never sees it; hardmuted still feeds HardMute (signal while live)
 #     and `hardmute check` calls the guard closed. The guard off (files removed, stack restarted):
 #     the same routes are open again, and check says so.
@@ -146,7 +154,7 @@ for o in json.load(sys.stdin):
     as_trusted node_id fake-mic >/dev/null
 
     attack_routes on
-    local on_pactl=$GUARD_pactl on_pwlist=$GUARD_pwlist on_pwrecord=$GUARD_pwrecord on_parecord=$GUARD_parecord on_pwlink=$GUARD_pwlink on_pwlinkdefault=$GUARD_pwlinkdefault
+    local on_pactl=$GUARD_pactl on_pwlist=$GUARD_pwlist on_pwrecord=$GUARD_pwrecord on_parecord=$GUARD_parecord on_pwlink=$GUARD_pwlink on_pwlinkdefault=$GUARD_pwlinkdefault on_chromium=$GUARD_chromium
     local watched=closed
     grep -Eq '^[=+] fake-mic:' "$WORK/watch.log" && watched=open
     log "attempt watcher (connected before the mic appeared) saw fake-mic: $watched"
@@ -173,11 +181,11 @@ for o in json.load(sys.stdin):
     # which the script trusts.
     if version_ge "$v" 0.3.83; then expect_open="pwlist pwlink pwlinkdefault"; fi
     local bad="" r val
-    for r in pactl pwlist pwrecord parecord pwlink pwlinkdefault watched; do
+    for r in pactl pwlist pwrecord parecord pwlink pwlinkdefault chromium watched; do
         case $r in
             pactl) val=$on_pactl ;; pwlist) val=$on_pwlist ;; pwrecord) val=$on_pwrecord ;;
             parecord) val=$on_parecord ;; pwlink) val=$on_pwlink ;; watched) val=$watched ;;
-            pwlinkdefault) val=$on_pwlinkdefault ;;
+            pwlinkdefault) val=$on_pwlinkdefault ;; chromium) val=$on_chromium ;;
         esac
         if [ "$val" = open ]; then
             if [[ " $expect_open " == *" $r "* ]]; then
@@ -208,7 +216,7 @@ for o in json.load(sys.stdin):
     hm_start --source fake-mic
     wait_for 8 capture_linked || die "mic not linked with the guard off"
     attack_routes off
-    for r in pactl pwlist pwrecord parecord pwlink pwlinkdefault; do
+    for r in pactl pwlist pwrecord parecord pwlink pwlinkdefault chromium; do
         val=GUARD_$r
         [ "${!val}" = open ] || die "control: with the guard off, $r did not reach the physical mic"
     done

@@ -2,7 +2,7 @@
 # `hardmute check`. Sourced by run.sh (ROUTES_TESTS joins its test list).
 # shellcheck shell=bash
 
-ROUTES_TESTS="t19_default_input t20_check_routes t23_impostor_nodes"
+ROUTES_TESTS="t19_default_input t20_check_routes t23_impostor_nodes t24_chromium_getusermedia"
 
 default_source() { pactl get-default-source 2>/dev/null; }
 default_is() { [ "$(default_source)" = "$1" ]; }
@@ -200,4 +200,43 @@ for o in d:
     kill -INT "$PID_imp"; wait "$PID_imp" 2>/dev/null || true
     analyse "$WORK/imp.wav" --skip 0.5 --expect-signal >/dev/null ||
         die "the imitation did not record the room (the route this test is about was not open)"
+}
+
+# 24. Chromium (headless; the real browser, through pipewire-pulse) as a web app that asks for "a
+#     microphone" (getUserMedia, no device chosen) after a fresh start: exact zeros while muted,
+#     the tone once live (the control: the browser does capture); its input list names HardMute
+#     Microphone. Picking the physical mic by its label hears the room while muted: the by-name
+#     route the guard closes (t22), reported OPEN by check (t20).
+t24_chromium_getusermedia() {
+    [ "$HM_IMPL" = daemon ] || { log "SKIP: needs hardmuted (HM_IMPL=daemon)"; return 0; }
+    setup_env; start_stack; make_fake_mic; play_fake_mic
+    rm -f "$WORK/mute-state"; hm_start
+    wait_for 5 default_is hardmute_mic || die "HardMute is not the default source"
+    wait_for 5 capture_linked || die "mic not linked"
+    [[ $(hm_cmd status) == *"muted=true"* ]] || die "a fresh start is not muted"
+    local r; r=$(chromium_record muted)
+    log "muted, no device chosen: $r"
+    python3 -c '
+import json, sys
+r = json.loads(sys.argv[1] or "{}")
+assert "error" not in r, r
+assert r["samples"] >= 48000 and r["nonzero"] == 0, "not exact zeros: %r" % r
+assert "HardMute Microphone" in r["devices"], "HardMute Microphone not in the input list: %r" % r["devices"]
+' "$r" || die "Chromium with no device chosen while muted"
+    [[ $(hm_cmd unmute) == ok\ unmuted* ]] || die "unmute failed"
+    r=$(chromium_record live)
+    log "live, no device chosen: $r"
+    python3 -c '
+import json, sys
+r = json.loads(sys.argv[1] or "{}")
+assert "error" not in r and r["nonzero"] > r["samples"] // 2, "the control heard no tone: %r" % r
+' "$r" || die "Chromium heard nothing while live (the capture path itself is broken)"
+    [[ $(hm_cmd mute) == ok\ muted* ]] || die "mute failed"
+    r=$(chromium_record byname "Fake microphone")
+    log "muted, the physical mic picked by name: $r"
+    python3 -c '
+import json, sys
+r = json.loads(sys.argv[1] or "{}")
+assert "error" not in r and r["nonzero"] > 0, r
+' "$r" || die "picking the physical mic by name did not hear it (this route is open without the guard)"
 }

@@ -25,8 +25,9 @@ ROOT=$(cd "$E2E/../.." && pwd)
 CACHE=${HARDMUTE_TRIXIE_CACHE:-${HOME:-/root}/.cache/hardmute-trixie}
 ROOTFS=$CACHE/root
 # Everything run.sh and lib.sh call: PipeWire's tools (pw-cli, pw-link, pw-record, pw-cat,
-# pw-metadata, pw-dump: pipewire-bin), parecord/pacat (pulseaudio-utils), sox, python3, procps.
-PACKAGES=pipewire,pipewire-bin,wireplumber,pipewire-pulse,pulseaudio-utils,python3,sox,procps
+# pw-metadata, pw-dump: pipewire-bin), parecord/pacat (pulseaudio-utils), sox, python3, procps,
+# chromium (t22, t24: getUserMedia as a web app).
+PACKAGES=pipewire,pipewire-bin,wireplumber,pipewire-pulse,pulseaudio-utils,python3,sox,procps,chromium
 
 fail() { echo "pw14: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
 now() { date +%s.%N; }
