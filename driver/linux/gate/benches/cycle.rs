@@ -40,7 +40,7 @@ fn cycle(c: &mut Criterion) {
         };
         g.bench_function(name, |b| {
             b.iter(|| {
-                if n % CYCLES_PER_BEAT == 0 {
+                if n.is_multiple_of(CYCLES_PER_BEAT) {
                     shm.beat(n, 2);
                 }
                 n += 1;
