@@ -194,6 +194,101 @@ pub fn listeners(processes: &[InputProcess], daemon_pid: i32) -> Vec<Listener> {
         .collect()
 }
 
+// ---- the guard: hog mode on the physical input ---------------------------------------------------
+
+/// What capture decisions see with the guard on: it holds the physical mic open whether or not an
+/// app records the HardMute Microphone and whatever release-on-mute says (a mic left closed could
+/// be opened by any app), so the decisions above get `(release_on_mute, app_recording)` as
+/// `(false, true)`. Off: the inputs unchanged (on-demand capture, release-on-mute).
+pub fn capture_inputs(guard: bool, release_on_mute: bool, app_recording: bool) -> (bool, bool) {
+    if guard {
+        (false, true)
+    } else {
+        (release_on_mute, app_recording)
+    }
+}
+
+/// Who holds hog mode on a device, from `kAudioDevicePropertyHogMode` (a pid; -1 = nobody).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HogOwner {
+    Nobody,
+    Us,
+    Other(i32),
+}
+
+pub fn hog_owner(pid: i32, own_pid: i32) -> HogOwner {
+    match pid {
+        -1 => HogOwner::Nobody,
+        p if p == own_pid => HogOwner::Us,
+        p => HogOwner::Other(p),
+    }
+}
+
+/// Setting `kAudioDevicePropertyHogMode` toggles it for the calling process (the value written is
+/// ignored: nobody -> us, us -> nobody, another owner stays): so the glue reads the owner first
+/// and writes only when that moves it the way asked. `Err`: another process owns it (why).
+pub fn hog_toggle_needed(owner: HogOwner, take: bool, device: &str) -> Result<bool, String> {
+    match (owner, take) {
+        (HogOwner::Nobody, true) | (HogOwner::Us, false) => Ok(true),
+        (HogOwner::Us, true) | (HogOwner::Nobody, false) => Ok(false),
+        (HogOwner::Other(pid), true) => Err(format!(
+            "process {pid} holds hog mode on {device}: apps other than it cannot open that mic, \
+             but hardmuted does not hold it (capturing in shared mode)"
+        )),
+        // Someone else took it after we let go: not ours to release.
+        (HogOwner::Other(_), false) => Ok(false),
+    }
+}
+
+/// The guard's hog mode as the backend keeps it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hog {
+    /// The device (HAL id) this process holds hog mode on.
+    pub held: Option<u32>,
+    /// The device the last attempt to take it failed on, and why: not tried again until the
+    /// guard is switched or the captured device changes (never a fight in a loop).
+    pub refused: Option<(u32, String)>,
+}
+
+/// What to do with hog mode now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HogPlan {
+    /// Release hog mode on this device first.
+    pub release: Option<u32>,
+    /// Then take it on this one.
+    pub take: Option<u32>,
+}
+
+/// Hog mode follows the guard and the open physical mic (`open_on`: the device whose capture runs
+/// now, `None` = mic closed or no bridge): held on that device while the guard is on, released
+/// when the guard goes off, the mic closes or the device changes. A device that refused it is not
+/// tried again (see [`Hog::refused`]).
+pub fn hog_plan(guard: bool, open_on: Option<u32>, hog: &Hog) -> HogPlan {
+    let want = open_on.filter(|_| guard);
+    let release = hog.held.filter(|held| Some(*held) != want);
+    let refused_here = hog.refused.as_ref().map(|(id, _)| *id) == want;
+    let take = want.filter(|w| hog.held != Some(*w) && !refused_here);
+    HogPlan { release, take }
+}
+
+/// The guard as `status` shows it, from the setting, the open mic and the hog state.
+pub fn guard_state(guard: bool, open_on: Option<u32>, hog: &Hog) -> hardmute_ipc::GuardState {
+    let holds = guard && open_on.is_some() && hog.held == open_on;
+    let why_not = match (guard, holds, open_on) {
+        (false, ..) | (true, true, _) => None,
+        (true, false, None) => Some("no physical mic is open (no input, or it failed)".to_owned()),
+        (true, false, Some(id)) => Some(match &hog.refused {
+            Some((refused, why)) if *refused == id => why.clone(),
+            _ => "hog mode is not taken yet".to_owned(),
+        }),
+    };
+    hardmute_ipc::GuardState {
+        on: guard,
+        holds,
+        why_not,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,5 +612,110 @@ mod tests {
         assert_eq!(apply(&mut w, None), CaptureAction::Keep);
         w.capture.paused = true;
         assert_eq!(apply(&mut w, None), CaptureAction::Open);
+    }
+    #[test]
+    fn the_guard_keeps_the_mic_open_through_on_demand_and_release_on_mute() {
+        assert_eq!(capture_inputs(true, true, false), (false, true));
+        assert_eq!(capture_inputs(false, true, false), (true, false));
+        // With the guard on, a muted daemon with release-on-mute and no app recording keeps the
+        // mic open (and so hog mode held); off, the same closes it.
+        let (release, recording) = capture_inputs(true, true, false);
+        assert_eq!(
+            capture_action(false, true, release, Some(recording)),
+            CaptureAction::Open
+        );
+        let (release, recording) = capture_inputs(false, true, false);
+        assert_eq!(
+            capture_action(true, true, release, Some(recording)),
+            CaptureAction::Close
+        );
+    }
+
+    #[test]
+    fn hog_mode_is_toggled_only_when_that_moves_it_the_way_asked() {
+        assert_eq!(hog_owner(-1, 42), HogOwner::Nobody);
+        assert_eq!(hog_owner(42, 42), HogOwner::Us);
+        assert_eq!(hog_owner(77, 42), HogOwner::Other(77));
+        assert_eq!(hog_toggle_needed(HogOwner::Nobody, true, "mic"), Ok(true));
+        assert_eq!(hog_toggle_needed(HogOwner::Us, true, "mic"), Ok(false));
+        assert_eq!(hog_toggle_needed(HogOwner::Us, false, "mic"), Ok(true));
+        // A blind write while nobody holds it would *take* it: releasing must not write.
+        assert_eq!(hog_toggle_needed(HogOwner::Nobody, false, "mic"), Ok(false));
+        assert_eq!(
+            hog_toggle_needed(HogOwner::Other(77), false, "mic"),
+            Ok(false)
+        );
+        let err = hog_toggle_needed(HogOwner::Other(77), true, "Built-in Microphone").unwrap_err();
+        assert!(
+            err.contains("77") && err.contains("Built-in Microphone"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn hog_mode_follows_the_guard_and_the_open_mic_and_never_retries_a_refusal() {
+        let none = Hog::default();
+        // Guard on, mic open on device 5: take it.
+        assert_eq!(
+            hog_plan(true, Some(5), &none),
+            HogPlan {
+                release: None,
+                take: Some(5)
+            }
+        );
+        // Guard off, or mic closed: nothing to take.
+        assert_eq!(hog_plan(false, Some(5), &none), HogPlan::default());
+        assert_eq!(hog_plan(true, None, &none), HogPlan::default());
+        let held = Hog {
+            held: Some(5),
+            refused: None,
+        };
+        assert_eq!(hog_plan(true, Some(5), &held), HogPlan::default());
+        // Guard off, mic closed, device changed: release (and take the new one).
+        for (guard, open, take) in [
+            (false, Some(5), None),
+            (true, None, None),
+            (true, Some(9), Some(9)),
+        ] {
+            assert_eq!(
+                hog_plan(guard, open, &held),
+                HogPlan {
+                    release: Some(5),
+                    take
+                },
+                "{guard} {open:?}"
+            );
+        }
+        // Refused on 5: not tried again on 5 (every poll would otherwise fight the owner)...
+        let refused = Hog {
+            held: None,
+            refused: Some((5, "process 77 holds hog mode".into())),
+        };
+        assert_eq!(hog_plan(true, Some(5), &refused), HogPlan::default());
+        // ...but tried on another device.
+        assert_eq!(hog_plan(true, Some(9), &refused).take, Some(9));
+    }
+
+    #[test]
+    fn the_guard_state_holds_only_with_hog_mode_on_the_open_device() {
+        let g = guard_state(false, Some(5), &Hog::default());
+        assert!(!g.on && !g.holds && g.why_not.is_none());
+        let held = Hog {
+            held: Some(5),
+            refused: None,
+        };
+        let g = guard_state(true, Some(5), &held);
+        assert!(g.on && g.holds && g.why_not.is_none(), "{g:?}");
+        let g = guard_state(true, None, &held);
+        assert!(!g.holds && g.why_not.unwrap().contains("no physical mic"));
+        let refused = Hog {
+            held: None,
+            refused: Some((5, "process 77 holds hog mode".into())),
+        };
+        let g = guard_state(true, Some(5), &refused);
+        assert!(!g.holds);
+        assert_eq!(g.why_not.as_deref(), Some("process 77 holds hog mode"));
+        let g = guard_state(true, Some(9), &refused);
+        assert!(!g.holds && g.why_not.unwrap().contains("not taken"));
     }
 }
