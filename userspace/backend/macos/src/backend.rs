@@ -70,6 +70,18 @@ fn own_pid() -> i32 {
     i32::try_from(std::process::id()).unwrap_or(-1)
 }
 
+/// The HAL's hog-mode property, for [`backend_policy::apply_hog`].
+struct HalHog;
+
+impl backend_policy::HogHal for HalHog {
+    fn owner(&self, device: u32) -> Result<i32, String> {
+        hal::hog_mode_owner(device).map_err(|e| format!("{e:?}"))
+    }
+    fn toggle(&self, device: u32) -> Result<i32, String> {
+        hal::toggle_hog_mode(device).map_err(|e| format!("{e:?}"))
+    }
+}
+
 impl Running {
     /// The physical device whose capture runs now (`None`: no bridge, or the mic is closed).
     fn open_on(&self) -> Option<u32> {
@@ -79,71 +91,15 @@ impl Running {
             .map(|(id, _)| *id)
     }
 
-    fn uid_of(&self, id: u32) -> String {
-        match &self.capturing {
+    /// Hog mode as [`backend_policy::apply_hog`] says for the guard and the open mic.
+    fn apply_guard(&mut self, guard: bool) {
+        let open_on = self.open_on();
+        let capturing = &self.capturing;
+        let name = |id: u32| match capturing {
             Some((captured, uid)) if *captured == id => uid.clone(),
             _ => format!("device {id}"),
-        }
-    }
-
-    /// Hog mode as [`backend_policy::hog_plan`] says for the guard and the open mic.
-    fn apply_guard(&mut self, guard: bool) {
-        let plan = backend_policy::hog_plan(guard, self.open_on(), &self.hog);
-        if let Some(id) = plan.release {
-            self.release_hog(id);
-        }
-        if let Some(id) = plan.take {
-            self.take_hog(id);
-        }
-    }
-
-    fn take_hog(&mut self, id: u32) {
-        let own = own_pid();
-        let uid = self.uid_of(id);
-        let owner = hal::hog_mode_owner(id).map(|p| backend_policy::hog_owner(p, own));
-        let result = match owner {
-            Err(e) => Err(format!("reading hog mode on {uid}: {e:?}")),
-            Ok(owner) => backend_policy::hog_toggle_needed(owner, true, &uid).and_then(|toggle| {
-                if !toggle {
-                    return Ok(());
-                }
-                match hal::toggle_hog_mode(id).map(|p| backend_policy::hog_owner(p, own)) {
-                    Ok(backend_policy::HogOwner::Us) => Ok(()),
-                    Ok(other) => Err(format!(
-                        "hog mode on {uid} was asked for but is held by {other:?}"
-                    )),
-                    Err(e) => Err(format!("taking hog mode on {uid}: {e:?}")),
-                }
-            }),
         };
-        match result {
-            Ok(()) => {
-                log::info!("guard: holding hog mode on {uid} (other apps cannot open it)");
-                self.hog.held = Some(id);
-                self.hog.refused = None;
-            }
-            Err(why) => {
-                // Reported in the state; tried again only on a guard switch or another device.
-                log::warn!("guard: {why}");
-                self.hog.refused = Some((id, why));
-            }
-        }
-    }
-
-    fn release_hog(&mut self, id: u32) {
-        self.hog.held = None;
-        let own = own_pid();
-        let owner = hal::hog_mode_owner(id).map(|p| backend_policy::hog_owner(p, own));
-        match owner.map(|o| backend_policy::hog_toggle_needed(o, false, "")) {
-            Ok(Ok(true)) => match hal::toggle_hog_mode(id) {
-                Ok(-1) => log::info!("guard: released hog mode on device {id}"),
-                Ok(pid) => log::warn!("guard: hog mode on device {id} is now held by {pid}"),
-                Err(e) => log::warn!("guard: releasing hog mode on device {id}: {e:?}"),
-            },
-            Ok(_) => {}
-            // A device that went away takes its hog mode with it.
-            Err(e) => log::debug!("guard: reading hog mode on device {id}: {e:?}"),
-        }
+        backend_policy::apply_hog(&HalHog, guard, open_on, own_pid(), name, &mut self.hog);
     }
 }
 

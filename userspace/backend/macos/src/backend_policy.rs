@@ -271,6 +271,75 @@ pub fn hog_plan(guard: bool, open_on: Option<u32>, hog: &Hog) -> HogPlan {
     HogPlan { release, take }
 }
 
+/// The two HAL calls hog mode needs (`macos::hog_mode_owner`, `macos::toggle_hog_mode`), so the
+/// sequence below runs against a scripted HAL in tests.
+pub trait HogHal {
+    /// The pid holding hog mode on `device` (-1 = nobody).
+    fn owner(&self, device: u32) -> Result<i32, String>;
+    /// Writes the property (a toggle for the caller); the owner after.
+    fn toggle(&self, device: u32) -> Result<i32, String>;
+}
+
+/// Brings hog mode in line with [`hog_plan`]: releases where it must (writing only while this
+/// process holds it), then takes it where it must (reading the owner first; another owner is a
+/// refusal, remembered in `hog` and reported, never fought). `name` names a device in messages.
+pub fn apply_hog(
+    hal: &impl HogHal,
+    guard: bool,
+    open_on: Option<u32>,
+    own_pid: i32,
+    name: impl Fn(u32) -> String,
+    hog: &mut Hog,
+) {
+    let plan = hog_plan(guard, open_on, hog);
+    if let Some(id) = plan.release {
+        hog.held = None;
+        let toggle = hal
+            .owner(id)
+            .map(|pid| hog_toggle_needed(hog_owner(pid, own_pid), false, ""));
+        match toggle {
+            Ok(Ok(true)) => match hal.toggle(id) {
+                Ok(-1) => log::info!("guard: released hog mode on {}", name(id)),
+                Ok(pid) => log::warn!("guard: hog mode on {} is now held by {pid}", name(id)),
+                Err(e) => log::warn!("guard: releasing hog mode on {}: {e}", name(id)),
+            },
+            Ok(_) => {}
+            // A device that went away takes its hog mode with it.
+            Err(e) => log::debug!("guard: reading hog mode on {}: {e}", name(id)),
+        }
+    }
+    if let Some(id) = plan.take {
+        let device = name(id);
+        let result = hal
+            .owner(id)
+            .map_err(|e| format!("reading hog mode on {device}: {e}"))
+            .and_then(|pid| hog_toggle_needed(hog_owner(pid, own_pid), true, &device))
+            .and_then(|toggle| {
+                if !toggle {
+                    return Ok(());
+                }
+                match hal.toggle(id).map(|pid| hog_owner(pid, own_pid)) {
+                    Ok(HogOwner::Us) => Ok(()),
+                    Ok(other) => Err(format!(
+                        "hog mode on {device} was asked for but is held by {other:?}"
+                    )),
+                    Err(e) => Err(format!("taking hog mode on {device}: {e}")),
+                }
+            });
+        match result {
+            Ok(()) => {
+                log::info!("guard: holding hog mode on {device} (other apps cannot open it)");
+                hog.held = Some(id);
+                hog.refused = None;
+            }
+            Err(why) => {
+                log::warn!("guard: {why}");
+                hog.refused = Some((id, why));
+            }
+        }
+    }
+}
+
 /// The guard as `status` shows it, from the setting, the open mic and the hog state.
 pub fn guard_state(guard: bool, open_on: Option<u32>, hog: &Hog) -> hardmute_ipc::GuardState {
     let holds = guard && open_on.is_some() && hog.held == open_on;
@@ -717,5 +786,98 @@ mod tests {
         assert_eq!(g.why_not.as_deref(), Some("process 77 holds hog mode"));
         let g = guard_state(true, Some(9), &refused);
         assert!(!g.holds && g.why_not.unwrap().contains("not taken"));
+    }
+    /// A scripted HAL with the property's toggle rule: nobody -> caller, caller -> nobody,
+    /// another owner stays. Counts writes.
+    struct ScriptedHal {
+        caller: i32,
+        owners: std::cell::RefCell<std::collections::HashMap<u32, i32>>,
+        writes: std::cell::Cell<u32>,
+    }
+
+    impl ScriptedHal {
+        fn new(caller: i32, owners: &[(u32, i32)]) -> Self {
+            ScriptedHal {
+                caller,
+                owners: std::cell::RefCell::new(owners.iter().copied().collect()),
+                writes: std::cell::Cell::new(0),
+            }
+        }
+        fn owner_of(&self, id: u32) -> i32 {
+            self.owners.borrow()[&id]
+        }
+    }
+
+    impl HogHal for ScriptedHal {
+        fn owner(&self, device: u32) -> Result<i32, String> {
+            self.owners
+                .borrow()
+                .get(&device)
+                .copied()
+                .ok_or_else(|| "kAudioHardwareBadObjectError".into())
+        }
+        fn toggle(&self, device: u32) -> Result<i32, String> {
+            self.writes.set(self.writes.get() + 1);
+            let mut owners = self.owners.borrow_mut();
+            let owner = owners
+                .get_mut(&device)
+                .ok_or("kAudioHardwareBadObjectError")?;
+            *owner = match *owner {
+                -1 => self.caller,
+                o if o == self.caller => -1,
+                o => o,
+            };
+            Ok(*owner)
+        }
+    }
+
+    #[test]
+    fn hog_mode_against_a_scripted_hal_takes_releases_and_never_fights() {
+        let own = 42;
+        let name = |id: u32| format!("mic {id}");
+        let hal = ScriptedHal::new(own, &[(5, -1), (9, -1), (7, 77)]);
+        let mut hog = Hog::default();
+        // Guard on, mic open on 5: taken with one write; applying again writes nothing.
+        apply_hog(&hal, true, Some(5), own, name, &mut hog);
+        assert_eq!(
+            (hal.owner_of(5), hog.held, hal.writes.get()),
+            (own, Some(5), 1)
+        );
+        apply_hog(&hal, true, Some(5), own, name, &mut hog);
+        assert_eq!(hal.writes.get(), 1);
+        assert!(guard_state(true, Some(5), &hog).holds);
+        // The device changes to 9: released on 5, taken on 9.
+        apply_hog(&hal, true, Some(9), own, name, &mut hog);
+        assert_eq!(
+            (hal.owner_of(5), hal.owner_of(9), hog.held),
+            (-1, own, Some(9))
+        );
+        // Guard off: released; nothing written after that while nobody holds it.
+        apply_hog(&hal, false, Some(9), own, name, &mut hog);
+        assert_eq!((hal.owner_of(9), hog.held), (-1, None));
+        let writes = hal.writes.get();
+        apply_hog(&hal, false, Some(9), own, name, &mut hog);
+        assert_eq!(
+            hal.writes.get(),
+            writes,
+            "a release never writes while nobody holds it"
+        );
+        // Another process (77) hogs device 7: refused, reported, never written, not retried.
+        apply_hog(&hal, true, Some(7), own, name, &mut hog);
+        for _ in 0..10 {
+            apply_hog(&hal, true, Some(7), own, name, &mut hog);
+        }
+        assert_eq!(hal.owner_of(7), 77);
+        assert_eq!(hal.writes.get(), writes, "another owner is never fought");
+        let g = guard_state(true, Some(7), &hog);
+        assert!(!g.holds && g.why_not.unwrap().contains("process 77"));
+        // A device that vanished while held: the release reads nothing, writes nothing, and the
+        // guard moves on.
+        let mut hog = Hog {
+            held: Some(3),
+            refused: None,
+        };
+        apply_hog(&hal, true, Some(5), own, name, &mut hog);
+        assert_eq!((hog.held, hal.owner_of(5)), (Some(5), own));
     }
 }
