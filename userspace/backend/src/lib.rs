@@ -19,6 +19,7 @@ pub mod simulated;
 
 pub use default_input::DefaultInputOs;
 
+pub use hardmute_ipc::GuardState;
 use hardmute_ipc::{ChangeSource, Counters, ErrorBody, ErrorKind, InputDevice, Listener};
 use std::fmt;
 
@@ -31,6 +32,8 @@ pub struct BackendOptions {
     pub device: Option<String>,
     /// Close the physical mic while muted.
     pub release_on_mute: bool,
+    /// Hold the physical mic so no other app can open it ([`Backend::set_guard`]).
+    pub guard: bool,
 }
 
 /// What the driver reports, for `status`.
@@ -70,6 +73,8 @@ pub enum BackendError {
     /// The driver refused: the virtual mic belongs to another user (the message says whose,
     /// as far as the driver tells).
     NotOwner(String),
+    /// This backend does not do what was asked (the message says what to use instead).
+    Unsupported(String),
 }
 
 impl fmt::Display for BackendError {
@@ -89,7 +94,9 @@ impl fmt::Display for BackendError {
                 )
             }
             Self::NotRunning => f.write_str("the backend is not running"),
-            Self::Failed(message) | Self::NotOwner(message) => f.write_str(message),
+            Self::Failed(message) | Self::NotOwner(message) | Self::Unsupported(message) => {
+                f.write_str(message)
+            }
         }
     }
 }
@@ -103,6 +110,7 @@ impl From<BackendError> for ErrorBody {
             BackendError::UnknownInput { .. } => ErrorKind::UnknownDevice,
             BackendError::NotRunning | BackendError::Failed(_) => ErrorKind::Backend,
             BackendError::NotOwner(_) => ErrorKind::NotOwner,
+            BackendError::Unsupported(_) => ErrorKind::Refused,
         };
         ErrorBody::new(kind, e.to_string())
     }
@@ -139,6 +147,26 @@ pub trait Backend: Send {
 
     /// Close the physical mic while muted (reopened on unmute).
     fn set_release_on_mute(&mut self, release: bool) -> Result<(), BackendError>;
+
+    /// The guard held by hardmuted: while `on`, the bridge holds the physical mic so that no
+    /// other app can open it (macOS: hog mode on the device; Windows: the capture stream in
+    /// exclusive mode), whether or not an app records HardMute and whatever release-on-mute
+    /// says. Holding can fail (another process hogs the device, exclusive mode refused): the
+    /// setting stays on, audio keeps flowing (shared mode), and [`Backend::guard`] says it does
+    /// not hold and why. The default: no daemon-held guard here (Linux: the guard is PipeWire
+    /// and WirePlumber configuration written by `hardmute guard on`).
+    fn set_guard(&mut self, _on: bool) -> Result<(), BackendError> {
+        Err(BackendError::Unsupported(format!(
+            "the {} backend has no guard held by hardmuted",
+            self.name()
+        )))
+    }
+
+    /// The daemon-held guard's setting and whether it holds now; `None` = this backend has none
+    /// ([`Backend::set_guard`]).
+    fn guard(&self) -> Option<GuardState> {
+        None
+    }
 
     /// Called by the server every poll interval, on its own thread (never a realtime one): a
     /// backend applies here what it was told asynchronously (the macOS HAL's default-input and

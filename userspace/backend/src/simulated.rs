@@ -12,11 +12,17 @@
 //!   (`nonzero_samples_while_muted`, which must stay 0). It also meters what it got, as the
 //!   Linux filter does: peak and RMS per 50 ms window of the *delivered* audio (0 while muted).
 //!
+//! The guard ([`Backend::set_guard`]) is modelled as the macOS and Windows backends keep it: while
+//! on, the fake physical mic stays open whatever release-on-mute says, and the guard holds while
+//! it is open, unless `HARDMUTE_SIM_GUARD_TAKEN=<who>` plays another process already holding
+//! the device (hog mode / exclusive mode taken): then it does not hold and says why, and the
+//! audio keeps flowing (the fallback to shared mode).
+//!
 //! `HARDMUTE_SIM_NOT_OWNER=<why>` plays a device owned by another user (the Windows driver's and
 //! the macOS plug-in's rule): it starts muted, adding mute works, unmuting is refused with
 //! `NotOwner`, and `not_owner` says why (for the panel's tests; nothing else reads it).
 
-use super::{Backend, BackendError, BackendOptions, BackendStatus, LevelReading};
+use super::{Backend, BackendError, BackendOptions, BackendStatus, GuardState, LevelReading};
 use hardmute_core::control::{Authority, ControlBlock};
 use hardmute_core::deliver::deliver_from_ring;
 use hardmute_core::gate::{fade_frames_for, Gate};
@@ -47,6 +53,8 @@ const INPUTS: &[(&str, &str)] = &[
 
 /// Set to play a device that another user owns (see the module docs).
 pub const NOT_OWNER_ENV: &str = "HARDMUTE_SIM_NOT_OWNER";
+/// Set to play another process holding the physical mic (see the module docs).
+pub const GUARD_TAKEN_ENV: &str = "HARDMUTE_SIM_GUARD_TAKEN";
 
 /// State shared with the two threads.
 struct Shared {
@@ -55,6 +63,8 @@ struct Shared {
     /// Index into INPUTS.
     input: AtomicUsize,
     release_on_mute: AtomicBool,
+    /// The guard holds the fake mic open (release-on-mute then does not apply).
+    guard: AtomicBool,
     physical_open: AtomicBool,
     nonzero_while_muted: AtomicU64,
     /// The last level window of the delivered audio (f32 bits) and how many were published.
@@ -97,6 +107,8 @@ pub struct SimulatedBackend {
     shared: Option<Arc<Shared>>,
     threads: Vec<JoinHandle<()>>,
     not_owner: Option<String>,
+    /// Who holds the fake mic already, so the guard cannot (see the module docs).
+    guard_taken: Option<String>,
 }
 
 fn input_index(name: Option<&str>) -> Result<usize, BackendError> {
@@ -117,7 +129,17 @@ fn input_index(name: Option<&str>) -> Result<usize, BackendError> {
 impl SimulatedBackend {
     pub fn new(options: BackendOptions) -> Self {
         let not_owner = std::env::var(NOT_OWNER_ENV).ok().filter(|v| !v.is_empty());
-        Self::with_owner(options, not_owner)
+        let mut backend = Self::with_owner(options, not_owner);
+        backend.guard_taken = std::env::var(GUARD_TAKEN_ENV)
+            .ok()
+            .filter(|v| !v.is_empty());
+        backend
+    }
+
+    /// Plays `who` already holding the physical mic: the guard cannot take it.
+    pub fn with_guard_taken(mut self, who: &str) -> Self {
+        self.guard_taken = Some(who.to_owned());
+        self
     }
 
     /// `not_owner`: play a device another user owns (why, as a driver would say it).
@@ -127,6 +149,7 @@ impl SimulatedBackend {
             shared: None,
             threads: Vec::new(),
             not_owner,
+            guard_taken: None,
         }
     }
 
@@ -170,7 +193,9 @@ fn mic_thread(shared: Arc<Shared>, mut producer: impl Producer<Item = f32>) {
     let mut next = Instant::now();
     while shared.running.load(Ordering::Acquire) {
         tick(&mut next);
-        let release = shared.release_on_mute.load(Ordering::Acquire) && shared.control.is_muted();
+        let release = shared.release_on_mute.load(Ordering::Acquire)
+            && shared.control.is_muted()
+            && !shared.guard.load(Ordering::Acquire);
         shared.physical_open.store(!release, Ordering::Release);
         if release {
             continue; // the physical mic is closed: nothing captured
@@ -244,6 +269,7 @@ impl Backend for SimulatedBackend {
             running: AtomicBool::new(true),
             input: AtomicUsize::new(input),
             release_on_mute: AtomicBool::new(self.options.release_on_mute),
+            guard: AtomicBool::new(self.options.guard),
             physical_open: AtomicBool::new(false),
             nonzero_while_muted: AtomicU64::new(0),
             level_peak: AtomicU32::new(0),
@@ -399,6 +425,33 @@ impl Backend for SimulatedBackend {
         Ok(())
     }
 
+    fn set_guard(&mut self, on: bool) -> Result<(), BackendError> {
+        self.shared()?.guard.store(on, Ordering::Release);
+        self.options.guard = on;
+        Ok(())
+    }
+
+    fn guard(&self) -> Option<GuardState> {
+        let open = self
+            .shared
+            .as_ref()
+            .is_some_and(|s| s.physical_open.load(Ordering::Acquire));
+        let on = self.options.guard;
+        let why_not = match (on, &self.guard_taken, open) {
+            (false, ..) => None,
+            (true, Some(who), _) => Some(format!(
+                "{who} already holds the physical mic; capturing in shared mode"
+            )),
+            (true, None, false) => Some("the physical mic is not open".into()),
+            (true, None, true) => None,
+        };
+        Some(GuardState {
+            on,
+            holds: on && why_not.is_none(),
+            why_not,
+        })
+    }
+
     fn level(&self) -> Option<LevelReading> {
         let shared = self.shared.as_ref()?;
         let windows = shared.level_windows.load(Ordering::Acquire);
@@ -471,6 +524,7 @@ mod tests {
             fade_ms: 5,
             device: None,
             release_on_mute: false,
+            guard: false,
         });
         assert!(backend.hard_mute(), "not started = muted");
         backend.start(true).unwrap();
@@ -488,5 +542,64 @@ mod tests {
         );
         backend.stop();
         assert!(backend.hard_mute(), "stopped = muted");
+    }
+
+    fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !f() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn the_guard_holds_the_mic_open_through_release_on_mute_unless_taken() {
+        let options = BackendOptions {
+            fade_ms: 5,
+            device: None,
+            release_on_mute: true,
+            guard: false,
+        };
+        let mut backend = SimulatedBackend::with_owner(options.clone(), None);
+        assert_eq!(backend.set_guard(true), Err(BackendError::NotRunning));
+        backend.start(true).unwrap();
+        let off = GuardState::default();
+        assert_eq!(backend.guard(), Some(off.clone()));
+        wait_for("release-on-mute to close the mic", || {
+            !backend.status().physical_open
+        });
+        backend.set_guard(true).unwrap();
+        wait_for("the guard to hold the mic open while muted", || {
+            backend.status().physical_open
+        });
+        assert_eq!(
+            backend.guard(),
+            Some(GuardState {
+                on: true,
+                holds: true,
+                why_not: None
+            })
+        );
+        backend.set_guard(false).unwrap();
+        assert_eq!(backend.guard(), Some(off));
+        wait_for("release-on-mute to apply again", || {
+            !backend.status().physical_open
+        });
+        backend.stop();
+
+        let mut taken = SimulatedBackend::with_owner(
+            BackendOptions {
+                guard: true,
+                ..options
+            },
+            None,
+        )
+        .with_guard_taken("pid 77");
+        taken.start(true).unwrap();
+        wait_for("the mic to open (shared)", || taken.status().physical_open);
+        let g = taken.guard().unwrap();
+        assert!(g.on && !g.holds, "{g:?}");
+        assert!(g.why_not.unwrap().contains("pid 77"));
+        taken.stop();
     }
 }

@@ -10,7 +10,7 @@
 //! from outside HardMute. Recording a physical mic opens it for that moment, so the OS's "mic in
 //! use" signals flicker during a check.
 
-use hardmute_ipc::{ListenTarget, Listener, State};
+use hardmute_ipc::{GuardState, ListenTarget, Listener, State};
 use serde::Serialize;
 
 /// What a route is.
@@ -145,6 +145,48 @@ pub fn guard_not_built() -> Route {
 }
 
 pub const GUARD_ROUTE: &str = "guard (apps kept off the physical mic)";
+
+/// The guard's route where hardmuted holds it (macOS hog mode, Windows exclusive mode), from
+/// what the daemon reports: closed only while it holds the mic. Not tried by recording: the
+/// daemon's word (the OS call it made succeeded) is what this reports.
+pub fn guard_route(guard: Option<&GuardState>) -> Route {
+    match guard {
+        None => guard_not_built(),
+        Some(g) if !g.on => route(
+            GUARD_ROUTE,
+            Verdict::Open,
+            "the guard is off: any app may open a physical mic by name",
+            "`hardmute guard on` (takes the mic from every other app: docs/threat-model.md)",
+        ),
+        Some(g) if g.holds => route(
+            GUARD_ROUTE,
+            Verdict::Closed,
+            "hardmuted holds the physical mic (other apps are refused it)",
+            "",
+        ),
+        Some(g) => route(
+            GUARD_ROUTE,
+            Verdict::Open,
+            format!(
+                "the guard is on but does not hold: {}",
+                g.why_not.as_deref().unwrap_or("reason unknown")
+            ),
+            "close the app that holds the mic, then `hardmute guard off` and `hardmute guard on`",
+        ),
+    }
+}
+
+/// The guard line of `status` and `hardmute guard status` where hardmuted holds it.
+pub fn guard_line(guard: &GuardState) -> String {
+    match (guard.on, guard.holds) {
+        (false, _) => "off".to_owned(),
+        (true, true) => "on, holding the physical mic".to_owned(),
+        (true, false) => format!(
+            "on, NOT holding the physical mic ({})",
+            guard.why_not.as_deref().unwrap_or("reason unknown")
+        ),
+    }
+}
 
 /// The guard's verdict on Linux from what was tried: whether its configuration is installed,
 /// which physical sources an app of this user still sees listed, and what recording each one
@@ -765,7 +807,37 @@ mod tests {
             default_input: Some("usb".into()),
             default_input_protected: protected,
             not_owner: None,
+            guard: None,
         }
+    }
+
+    #[test]
+    fn the_daemon_held_guard_is_closed_only_while_it_holds() {
+        assert_eq!(guard_route(None), guard_not_built());
+        let off = GuardState::default();
+        assert_eq!(guard_route(Some(&off)).status, Verdict::Open);
+        assert_eq!(guard_line(&off), "off");
+        let holds = GuardState {
+            on: true,
+            holds: true,
+            why_not: None,
+        };
+        assert_eq!(guard_route(Some(&holds)).status, Verdict::Closed);
+        assert_eq!(guard_line(&holds), "on, holding the physical mic");
+        let taken = GuardState {
+            on: true,
+            holds: false,
+            why_not: Some("pid 77 hogs Built-in Microphone".into()),
+        };
+        let r = guard_route(Some(&taken));
+        assert_eq!(r.status, Verdict::Open);
+        assert!(r.detail.contains("pid 77"), "{}", r.detail);
+        assert!(!r.fix.is_empty());
+        assert!(
+            guard_line(&taken).contains("NOT holding") && guard_line(&taken).contains("pid 77")
+        );
+        let report = Report::new(true, vec![guard_route(Some(&taken))]);
+        assert_eq!(report.open, 1);
     }
 
     #[test]

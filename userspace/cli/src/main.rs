@@ -134,6 +134,14 @@ enum Cmd {
         #[arg(long)]
         no_activate: bool,
     },
+    /// The guard: hardmuted holds the physical mic so other apps cannot open it (macOS: hog
+    /// mode; Windows: exclusive mode). Off by default: it takes the mic from every other app,
+    /// the OS's own included (docs/threat-model.md). `status` says whether it holds.
+    #[cfg(not(target_os = "linux"))]
+    Guard {
+        #[arg(value_enum)]
+        state: GuardArg,
+    },
     /// Remove everything `hardmute install` wrote (Linux). The HardMute Microphone node stays
     /// until PipeWire restarts, delivering zeros, so no app falls back to the physical mic.
     #[cfg(target_os = "linux")]
@@ -160,12 +168,12 @@ enum Cmd {
     },
 }
 
-#[cfg(target_os = "linux")]
 #[derive(Clone, Copy, ValueEnum)]
 enum GuardArg {
     On,
     Off,
-    /// Whether the guard's files are installed.
+    /// Whether the guard is on (Linux: its files are installed; macOS/Windows: and whether
+    /// hardmuted holds the mic).
     Status,
 }
 
@@ -760,10 +768,10 @@ fn run_check(socket: Option<PathBuf>, json: bool) -> Result<check::Report, Clien
         let known: Vec<String> = state.device.iter().cloned().collect();
         routes.extend(check::linux::routes(state.muted, guard_on, &known));
     } else {
-        routes.push(check::guard_not_built());
+        routes.push(check::guard_route(state.guard.as_ref()));
     }
     #[cfg(not(target_os = "linux"))]
-    routes.push(check::guard_not_built());
+    routes.push(check::guard_route(state.guard.as_ref()));
     #[cfg(not(target_os = "linux"))]
     routes.push(check::Route {
         route: "physical mics (by name)".into(),
@@ -839,6 +847,15 @@ fn run(cli: Cli) -> Result<(), ClientError> {
         #[cfg(target_os = "linux")]
         Cmd::Install { .. } | Cmd::Uninstall { .. } | Cmd::Guard { .. } => {
             unreachable!("handled in main before connecting")
+        }
+        #[cfg(not(target_os = "linux"))]
+        Cmd::Guard { state } => {
+            let state = match state {
+                GuardArg::Status => client.status()?,
+                GuardArg::On => client.set_option(DaemonOption::Guard(true))?,
+                GuardArg::Off => client.set_option(DaemonOption::Guard(false))?,
+            };
+            print_guard(&state, json);
         }
         Cmd::Set { option } => {
             let option = match option {
@@ -979,6 +996,29 @@ fn print_state(state: &State, json: bool) {
         println!("  non-zero samples read while muted: {leaked}");
     }
     print_default_line(state);
+    if let Some(guard) = &state.guard {
+        println!("  guard:            {}", check::guard_line(guard));
+    }
+}
+
+/// `hardmute guard ...` where hardmuted holds the guard (macOS, Windows).
+#[cfg(not(target_os = "linux"))]
+fn print_guard(state: &State, json: bool) {
+    let guard = state.guard.as_ref();
+    if json {
+        return emit_json(&serde_json::json!({
+            "guard": guard.is_some_and(|g| g.on),
+            "holds": guard.is_some_and(|g| g.holds),
+            "why_not": guard.and_then(|g| g.why_not.clone()),
+        }));
+    }
+    match guard {
+        Some(g) => println!("guard: {}", check::guard_line(g)),
+        None => println!(
+            "guard: not available from the {} backend (docs/threat-model.md)",
+            state.backend
+        ),
+    }
 }
 
 /// The default-input line of `status`: whether apps that record "the default" are protected,

@@ -83,6 +83,7 @@ impl Daemon {
             fade_ms: settings.fade_ms,
             device: settings.device.clone(),
             release_on_mute: settings.release_on_mute,
+            guard: settings.guard,
         };
         let mut backend = make_backend(options)?;
         let muted = settings.initially_muted();
@@ -189,6 +190,7 @@ impl Daemon {
                 .or_else(|| inner.backend.not_owner()),
             default_input: inner.default_status.as_ref().and_then(|d| d.name.clone()),
             default_input_protected: inner.default_status.as_ref().map(|d| d.protected),
+            guard: inner.backend.guard(),
         }
     }
 
@@ -273,6 +275,10 @@ impl Daemon {
                         inner.settings.hotkey = hotkey;
                     }
                     DaemonOption::HotkeyMode(mode) => inner.settings.hotkey_mode = mode,
+                    DaemonOption::Guard(on) => {
+                        inner.backend.set_guard(on)?;
+                        inner.settings.guard = on;
+                    }
                 }
                 Self::save(&inner);
                 Self::announce(&mut inner);
@@ -1201,6 +1207,31 @@ mod tests {
             .execute(1, Command::ProtectDefault, &outbox)
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Backend);
+        daemon.shutdown();
+    }
+
+    #[test]
+    fn a_backend_without_a_daemon_held_guard_refuses_the_option_and_nothing_is_saved() {
+        // As the Linux backend, whose guard is configuration files: the option is refused with
+        // a clear error, the state reports no guard, and the setting is not stored as on.
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::in_dir(dir.path());
+        let daemon = Daemon::start(store.clone(), |_| Ok(Box::new(StuckMuted))).unwrap();
+        assert_eq!(daemon.state().guard, None);
+        let (outbox, _rx) = sync_channel(8);
+        let err = daemon
+            .execute(
+                1,
+                Command::SetOption {
+                    option: DaemonOption::Guard(true),
+                },
+                &outbox,
+            )
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Refused);
+        assert!(err.message.contains("no guard"), "{}", err.message);
+        assert!(!store.load().0.guard);
+        assert_eq!(daemon.state().guard, None);
         daemon.shutdown();
     }
 }

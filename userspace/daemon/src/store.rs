@@ -29,6 +29,9 @@ pub struct Settings {
     /// The physical input; absent = system default.
     pub device: Option<String>,
     pub release_on_mute: bool,
+    /// The guard held by hardmuted (macOS hog mode, Windows exclusive mode); off by default
+    /// (docs/threat-model.md says why). Not used on Linux, whose guard is configuration files.
+    pub guard: bool,
     /// Start muted on every launch, whatever `muted` says.
     pub start_muted: bool,
     pub fade_ms: u32,
@@ -49,6 +52,7 @@ impl Default for Settings {
             muted: true,
             device: None,
             release_on_mute: false,
+            guard: false,
             start_muted: false,
             fade_ms: hardmute_core::gate::DEFAULT_FADE_MS,
             hotkey: "Ctrl+Alt+M".into(),
@@ -283,6 +287,7 @@ mod tests {
             muted: false,
             device: Some("mic 2".into()),
             release_on_mute: true,
+            guard: true,
             start_muted: false,
             fade_ms: 12,
             hotkey: String::new(),

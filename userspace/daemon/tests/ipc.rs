@@ -444,6 +444,46 @@ fn restart_keeps_the_state() {
     assert!(daemon.client().status().unwrap().muted);
 }
 
+/// The daemon-held guard (macOS hog / Windows exclusive mode), as the simulated backend models
+/// it: off by default, on holds the physical mic open even under release-on-mute, the state
+/// says whether it holds, and the setting survives a restart.
+#[test]
+fn the_guard_option_holds_the_mic_reports_it_and_persists() {
+    let daemon = TestDaemon::start();
+    let mut client = daemon.client();
+    let fresh = client.status().unwrap();
+    let guard = fresh
+        .guard
+        .expect("the simulated backend has a daemon-held guard");
+    assert!(!guard.on && !guard.holds, "off by default: {guard:?}");
+
+    client
+        .set_option(DaemonOption::ReleaseOnMute(true))
+        .unwrap();
+    wait_until("release-on-mute to close the mic", || {
+        !client.status().unwrap().physical_open
+    });
+    let on = client.set_option(DaemonOption::Guard(true)).unwrap();
+    assert!(on.guard.as_ref().unwrap().on);
+    wait_until("the guard to hold the mic while muted", || {
+        let s = client.status().unwrap();
+        s.physical_open && s.guard.unwrap().holds
+    });
+    drop(client);
+
+    let daemon = daemon.restart();
+    let mut client = daemon.client();
+    wait_until("the guard to hold again after a restart", || {
+        let s = client.status().unwrap();
+        s.guard.as_ref().is_some_and(|g| g.on && g.holds) && s.physical_open
+    });
+    let off = client.set_option(DaemonOption::Guard(false)).unwrap();
+    assert_eq!(off.guard, Some(hardmute_ipc::GuardState::default()));
+    wait_until("release-on-mute to apply again", || {
+        !client.status().unwrap().physical_open
+    });
+}
+
 fn start_with_state_file(contents: &[u8]) -> (TestDaemon, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config");

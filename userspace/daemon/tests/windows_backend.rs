@@ -13,6 +13,7 @@ fn options() -> BackendOptions {
         fade_ms: 5,
         device: None,
         release_on_mute: false,
+        guard: false,
     }
 }
 

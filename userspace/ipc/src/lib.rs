@@ -14,6 +14,6 @@ pub mod transport;
 pub use client::{Client, ClientError, Subscription};
 pub use protocol::{
     parse_request, ChangeSource, Command, Counters, DaemonOption, ErrorBody, ErrorKind, Event,
-    HotkeyMode, InputDevice, Level, ListenTarget, Listener, ParseError, Reply, Request,
+    GuardState, HotkeyMode, InputDevice, Level, ListenTarget, Listener, ParseError, Reply, Request,
     ServerMessage, State, LEVEL_MAX_HZ, MAX_LINE_BYTES, PROTOCOL_VERSION,
 };

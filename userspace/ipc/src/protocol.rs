@@ -92,6 +92,26 @@ pub struct State {
     /// (`protect_default`, `hardmute protect`). `None` = unknown (as `default_input`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_input_protected: Option<bool>,
+    /// The physical-mic guard hardmuted itself holds (macOS hog mode, Windows exclusive mode):
+    /// whether it is on and whether it holds the mic now. `None` = this backend has no
+    /// daemon-held guard (Linux: the guard is PipeWire/WirePlumber configuration, `hardmute
+    /// guard status`), and from daemons older than this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<GuardState>,
+}
+
+/// The daemon-held physical-mic guard ([`DaemonOption::Guard`]), as `status` reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardState {
+    /// The setting.
+    pub on: bool,
+    /// Whether hardmuted holds the physical mic so no other app can open it right now (hog mode
+    /// taken, or the exclusive-mode stream running). Only ever true while `on`.
+    pub holds: bool,
+    /// Why it does not hold while on (another process hogs the device, exclusive mode refused,
+    /// no input), for `status` and `check`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why_not: Option<String>,
 }
 
 /// How the global hotkey acts. Stored by the daemon, interpreted by the hotkey frontend.
@@ -172,6 +192,10 @@ pub enum DaemonOption {
     /// text that cannot be a key combination); the hotkey frontend grabs it.
     Hotkey(String),
     HotkeyMode(HotkeyMode),
+    /// The physical-mic guard held by hardmuted (macOS: hog mode on the physical input;
+    /// Windows: the physical mic opened in exclusive mode). Off by default. A backend without
+    /// a daemon-held guard (Linux) refuses it.
+    Guard(bool),
 }
 
 /// Declares the requests once: the [`Command`] enum (what serde reads and writes), its
@@ -410,6 +434,9 @@ pub enum Reply {
 }
 
 /// Something the daemon tells a subscribed client without being asked.
+// A `State` is a few hundred bytes and `Level` two floats; events are at most `LEVEL_MAX_HZ` a
+// second and cloned per subscriber anyway, so boxing the state would buy nothing measurable.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
@@ -642,6 +669,9 @@ mod tests {
             Command::SetOption {
                 option: DaemonOption::HotkeyMode(HotkeyMode::PushToTalk),
             },
+            Command::SetOption {
+                option: DaemonOption::Guard(true),
+            },
             Command::SubscribeLevel,
             Command::ProtectDefault,
             Command::RestoreDefault,
@@ -744,16 +774,33 @@ mod tests {
             not_owner: None,
             default_input: Some("alsa_input.usb".into()),
             default_input_protected: Some(false),
+            guard: None,
         };
         let refused = State {
             not_owner: Some("uid 502 owns the HardMute Microphone".into()),
             ..state.clone()
         };
-        // Older daemons send no `not_owner`; None is not sent either.
+        let guarded = State {
+            guard: Some(GuardState {
+                on: true,
+                holds: false,
+                why_not: Some("pid 77 holds hog mode on the built-in mic".into()),
+            }),
+            ..state.clone()
+        };
+        // Older daemons send no `not_owner` or `guard`; None is not sent either, and a state
+        // line without them parses (as None).
         let line = ServerMessage::event(Event::State(state.clone())).to_line();
         assert!(!line.contains("not_owner"), "{line}");
+        assert!(!line.contains("guard"), "{line}");
+        let guard_line = ServerMessage::response(1, Reply::State(guarded.clone())).to_line();
+        assert!(
+            guard_line.contains(r#""guard":{"on":true,"holds":false,"why_not":"pid 77"#),
+            "{guard_line}"
+        );
         for message in [
             ServerMessage::response(1, Reply::State(refused)),
+            ServerMessage::response(1, Reply::State(guarded)),
             ServerMessage::error(None, ErrorBody::new(ErrorKind::NotOwner, "uid 502 owns it")),
             ServerMessage::response(1, Reply::State(state.clone())),
             ServerMessage::event(Event::State(state)),
@@ -883,5 +930,24 @@ mod tests {
         let old = br#"{"muted":true,"generation":1,"source":"cli","backend":"simulated","device":null,"release_on_mute":false,"start_muted":false,"fade_ms":5,"hotkey":"Ctrl+Alt+M","physical_open":true,"counters":{"frames_delivered":0,"frames_zeroed":0,"underruns":0,"overruns":0}}"#;
         let state: State = serde_json::from_slice(old).unwrap();
         assert_eq!(state.hotkey_mode, HotkeyMode::Toggle);
+        assert_eq!(state.guard, None);
+    }
+
+    #[test]
+    fn the_guard_option_on_the_wire() {
+        let r = parse_request(
+            br#"{"v":1,"id":6,"op":"set_option","option":{"name":"guard","value":true}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.command,
+            Command::SetOption {
+                option: DaemonOption::Guard(true)
+            }
+        );
+        assert_eq!(
+            kind_of(r#"{"v":1,"id":7,"op":"set_option","option":{"name":"guard","value":"on"}}"#),
+            (Some(7), ErrorKind::BadRequest)
+        );
     }
 }

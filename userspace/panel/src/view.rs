@@ -195,6 +195,7 @@ mod tests {
             not_owner: None,
             default_input: None,
             default_input_protected: None,
+            guard: None,
         }
     }
 

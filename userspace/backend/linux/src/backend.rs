@@ -232,6 +232,16 @@ impl Backend for LinuxBackend {
         Ok(())
     }
 
+    /// The Linux guard is not held by hardmuted: it is PipeWire and WirePlumber configuration
+    /// (`hardmute guard on|off|status`), enforced by the server and the session manager.
+    fn set_guard(&mut self, _on: bool) -> Result<(), BackendError> {
+        Err(BackendError::Unsupported(
+            "on Linux the guard is PipeWire and WirePlumber configuration, not a daemon option: \
+             use `hardmute guard on|off|status`"
+                .into(),
+        ))
+    }
+
     fn level(&self) -> Option<LevelReading> {
         // Metered by the gate on what it delivered: exactly 0 while muted.
         let (peak, rms, windows) = self.mic.as_ref()?.level()?;
@@ -325,11 +335,17 @@ mod tests {
 
     #[test]
     fn not_started_is_muted_and_not_running() {
-        let b = LinuxBackend::new(BackendOptions {
+        let mut b = LinuxBackend::new(BackendOptions {
             fade_ms: 5,
             device: None,
             release_on_mute: false,
+            guard: false,
         });
+        assert!(matches!(
+            b.set_guard(true),
+            Err(BackendError::Unsupported(m)) if m.contains("hardmute guard on")
+        ));
+        assert_eq!(b.guard(), None);
         assert!(b.hard_mute());
         assert!(b.status().muted);
         assert_eq!(b.listeners(), Err(BackendError::NotRunning));

@@ -19,7 +19,9 @@ use crate::backend_policy;
 use crate::macos::{self as hal, Bridge, DeviceWatcher, HardMute};
 use crate::policy;
 use hardmute_backend::captured_level::CapturedLevel;
-use hardmute_backend::{Backend, BackendError, BackendOptions, BackendStatus, LevelReading};
+use hardmute_backend::{
+    Backend, BackendError, BackendOptions, BackendStatus, GuardState, LevelReading,
+};
 use hardmute_ipc::{ChangeSource, Counters, InputDevice, Listener};
 
 /// `kAudioDevicePermissionsError` ('!hog'): the plug-in refuses an unmute or the feed to anyone
@@ -60,6 +62,45 @@ struct Running {
     capturing: Option<(u32, String)>,
     /// `None` if the HAL refused the listeners: then the bridge follows nothing (logged).
     watcher: Option<DeviceWatcher>,
+    /// The guard's hog mode on the captured device.
+    hog: backend_policy::Hog,
+}
+
+fn own_pid() -> i32 {
+    i32::try_from(std::process::id()).unwrap_or(-1)
+}
+
+/// The HAL's hog-mode property, for [`backend_policy::apply_hog`].
+struct HalHog;
+
+impl backend_policy::HogHal for HalHog {
+    fn owner(&self, device: u32) -> Result<i32, String> {
+        hal::hog_mode_owner(device).map_err(|e| format!("{e:?}"))
+    }
+    fn toggle(&self, device: u32) -> Result<i32, String> {
+        hal::toggle_hog_mode(device).map_err(|e| format!("{e:?}"))
+    }
+}
+
+impl Running {
+    /// The physical device whose capture runs now (`None`: no bridge, or the mic is closed).
+    fn open_on(&self) -> Option<u32> {
+        self.capturing
+            .as_ref()
+            .filter(|_| self.bridge.is_some() && !self.capture_paused)
+            .map(|(id, _)| *id)
+    }
+
+    /// Hog mode as [`backend_policy::apply_hog`] says for the guard and the open mic.
+    fn apply_guard(&mut self, guard: bool) {
+        let open_on = self.open_on();
+        let capturing = &self.capturing;
+        let name = |id: u32| match capturing {
+            Some((captured, uid)) if *captured == id => uid.clone(),
+            _ => format!("device {id}"),
+        };
+        backend_policy::apply_hog(&HalHog, guard, open_on, own_pid(), name, &mut self.hog);
+    }
 }
 
 pub struct MacosBackend {
@@ -129,13 +170,31 @@ impl MacosBackend {
     /// [`backend_policy::capture_action`] says, from whether an app records the HardMute
     /// Microphone now (the plug-in's "running somewhere") and the mute.
     fn apply_capture_policy(&mut self, muted: bool) -> Result<(), BackendError> {
-        let release = self.options.release_on_mute;
+        let guard = self.options.guard;
+        let result = self.apply_capture_policy_only(muted);
+        if let Some(running) = self.running.as_mut() {
+            // Hog mode follows the mic: held while it is open and the guard is on.
+            running.apply_guard(guard);
+        }
+        result
+    }
+
+    fn apply_capture_policy_only(&mut self, muted: bool) -> Result<(), BackendError> {
         let running = self.running.as_mut().ok_or(BackendError::NotRunning)?;
-        let recording = app_recording(&running.devices);
+        let (release, recording) = backend_policy::capture_inputs(
+            self.options.guard,
+            self.options.release_on_mute,
+            app_recording(&running.devices).unwrap_or(true),
+        );
         let Some(bridge) = running.bridge.as_mut() else {
             return Ok(());
         };
-        match backend_policy::capture_action(!running.capture_paused, muted, release, recording) {
+        match backend_policy::capture_action(
+            !running.capture_paused,
+            muted,
+            release,
+            Some(recording),
+        ) {
             backend_policy::CaptureAction::Keep => {}
             backend_policy::CaptureAction::Open => {
                 bridge
@@ -190,11 +249,16 @@ impl Backend for MacosBackend {
             capture_paused: false,
             capturing: None,
             watcher,
+            hog: backend_policy::Hog::default(),
         };
         let inputs = hal::input_devices().map_err(|e| failed("listing inputs", e))?;
         let target = backend_policy::capture_target(&inputs, self.options.device.as_deref());
-        let recording = app_recording(&running.devices).unwrap_or(true);
-        let open = policy::should_capture(true, self.options.release_on_mute, recording);
+        let (release, recording) = backend_policy::capture_inputs(
+            self.options.guard,
+            self.options.release_on_mute,
+            app_recording(&running.devices).unwrap_or(true),
+        );
+        let open = policy::should_capture(true, release, recording);
         if let Err(e) = Self::start_bridge(&mut running, target, open) {
             // The virtual mic is muted and delivers zeros; report it, keep serving.
             log::warn!("{e}");
@@ -277,8 +341,12 @@ impl Backend for MacosBackend {
                 == target.map(|d| d.uid.as_str());
         if !already {
             // The mute state lives in the plug-in and is untouched by the switch.
-            let recording = app_recording(&running.devices).unwrap_or(true);
-            let open = policy::should_capture(muted, self.options.release_on_mute, recording);
+            let (release, recording) = backend_policy::capture_inputs(
+                self.options.guard,
+                self.options.release_on_mute,
+                app_recording(&running.devices).unwrap_or(true),
+            );
+            let open = policy::should_capture(muted, release, recording);
             Self::start_bridge(running, target, open)?;
         }
         self.options.device = name.map(str::to_owned);
@@ -293,8 +361,7 @@ impl Backend for MacosBackend {
                 e,
             )
         })?;
-        let own_pid = i32::try_from(std::process::id()).unwrap_or(-1);
-        Ok(backend_policy::listeners(&processes, own_pid))
+        Ok(backend_policy::listeners(&processes, own_pid()))
     }
 
     fn set_release_on_mute(&mut self, release: bool) -> Result<(), BackendError> {
@@ -302,6 +369,28 @@ impl Backend for MacosBackend {
         self.options.release_on_mute = release;
         let muted = self.hard_mute();
         self.apply_capture_policy(muted)
+    }
+
+    /// Hog mode on the captured device while on (the mic is then held open); a refusal is
+    /// reported by [`Backend::guard`], and switching the guard is what tries again.
+    fn set_guard(&mut self, on: bool) -> Result<(), BackendError> {
+        let running = self.running.as_mut().ok_or(BackendError::NotRunning)?;
+        running.hog.refused = None;
+        self.options.guard = on;
+        let muted = self.hard_mute();
+        self.apply_capture_policy(muted)
+    }
+
+    fn guard(&self) -> Option<GuardState> {
+        let (open_on, hog) = match &self.running {
+            Some(r) => (r.open_on(), r.hog.clone()),
+            None => (None, backend_policy::Hog::default()),
+        };
+        Some(backend_policy::guard_state(
+            self.options.guard,
+            open_on,
+            &hog,
+        ))
     }
 
     fn poll(&mut self) {
@@ -326,6 +415,7 @@ impl Backend for MacosBackend {
             }
         };
         let muted = self.hard_mute();
+        let guard = self.options.guard;
         let release = self.options.release_on_mute;
         let selected = self.options.device.clone();
         let Some(running) = self.running.as_mut() else {
@@ -335,7 +425,11 @@ impl Backend for MacosBackend {
             device: running.capturing.clone(),
             paused: running.capture_paused,
         };
-        let recording = app_recording(&running.devices).unwrap_or(true);
+        let (release, recording) = backend_policy::capture_inputs(
+            guard,
+            release,
+            app_recording(&running.devices).unwrap_or(true),
+        );
         let device_events = events & !policy::hal_event::MIC_RUNNING;
         let result = match backend_policy::react(
             device_events,
@@ -357,6 +451,8 @@ impl Backend for MacosBackend {
             // The plug-in keeps its mute state and delivers zeros without a feed.
             log::warn!("following the input change: {e}");
         }
+        // A new device (or none): hog mode leaves the old one and, with the guard, takes the new.
+        running.apply_guard(guard);
         if events & policy::hal_event::MIC_RUNNING != 0 {
             // An app started or stopped recording HardMute: open or close the physical mic.
             if let Err(e) = self.apply_capture_policy(muted) {
@@ -384,12 +480,14 @@ impl Backend for MacosBackend {
     }
 
     fn stop(&mut self) {
-        if let Some(running) = self.running.take() {
+        if let Some(mut running) = self.running.take() {
             // Fail closed first; the plug-in keeps delivering zeros after we are gone.
             match running.devices.set_muted(true) {
                 Ok(()) => self.record_change(ChangeSource::FailSafe),
                 Err(e) => log::warn!("{}", failed("muting HardMute on stop", e)),
             }
+            // Then give hog mode back (the HAL also drops it when this process exits).
+            running.apply_guard(false);
             drop(running);
         }
     }

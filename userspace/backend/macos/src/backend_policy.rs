@@ -194,6 +194,170 @@ pub fn listeners(processes: &[InputProcess], daemon_pid: i32) -> Vec<Listener> {
         .collect()
 }
 
+// ---- the guard: hog mode on the physical input ---------------------------------------------------
+
+/// What capture decisions see with the guard on: it holds the physical mic open whether or not an
+/// app records the HardMute Microphone and whatever release-on-mute says (a mic left closed could
+/// be opened by any app), so the decisions above get `(release_on_mute, app_recording)` as
+/// `(false, true)`. Off: the inputs unchanged (on-demand capture, release-on-mute).
+pub fn capture_inputs(guard: bool, release_on_mute: bool, app_recording: bool) -> (bool, bool) {
+    if guard {
+        (false, true)
+    } else {
+        (release_on_mute, app_recording)
+    }
+}
+
+/// Who holds hog mode on a device, from `kAudioDevicePropertyHogMode` (a pid; -1 = nobody).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HogOwner {
+    Nobody,
+    Us,
+    Other(i32),
+}
+
+pub fn hog_owner(pid: i32, own_pid: i32) -> HogOwner {
+    match pid {
+        -1 => HogOwner::Nobody,
+        p if p == own_pid => HogOwner::Us,
+        p => HogOwner::Other(p),
+    }
+}
+
+/// Setting `kAudioDevicePropertyHogMode` toggles it for the calling process (the value written is
+/// ignored: nobody -> us, us -> nobody, another owner stays): so the glue reads the owner first
+/// and writes only when that moves it the way asked. `Err`: another process owns it (why).
+pub fn hog_toggle_needed(owner: HogOwner, take: bool, device: &str) -> Result<bool, String> {
+    match (owner, take) {
+        (HogOwner::Nobody, true) | (HogOwner::Us, false) => Ok(true),
+        (HogOwner::Us, true) | (HogOwner::Nobody, false) => Ok(false),
+        (HogOwner::Other(pid), true) => Err(format!(
+            "process {pid} holds hog mode on {device}: apps other than it cannot open that mic, \
+             but hardmuted does not hold it (capturing in shared mode)"
+        )),
+        // Someone else took it after we let go: not ours to release.
+        (HogOwner::Other(_), false) => Ok(false),
+    }
+}
+
+/// The guard's hog mode as the backend keeps it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hog {
+    /// The device (HAL id) this process holds hog mode on.
+    pub held: Option<u32>,
+    /// The device the last attempt to take it failed on, and why: not tried again until the
+    /// guard is switched or the captured device changes (never a fight in a loop).
+    pub refused: Option<(u32, String)>,
+}
+
+/// What to do with hog mode now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HogPlan {
+    /// Release hog mode on this device first.
+    pub release: Option<u32>,
+    /// Then take it on this one.
+    pub take: Option<u32>,
+}
+
+/// Hog mode follows the guard and the open physical mic (`open_on`: the device whose capture runs
+/// now, `None` = mic closed or no bridge): held on that device while the guard is on, released
+/// when the guard goes off, the mic closes or the device changes. A device that refused it is not
+/// tried again (see [`Hog::refused`]).
+pub fn hog_plan(guard: bool, open_on: Option<u32>, hog: &Hog) -> HogPlan {
+    let want = open_on.filter(|_| guard);
+    let release = hog.held.filter(|held| Some(*held) != want);
+    let refused_here = hog.refused.as_ref().map(|(id, _)| *id) == want;
+    let take = want.filter(|w| hog.held != Some(*w) && !refused_here);
+    HogPlan { release, take }
+}
+
+/// The two HAL calls hog mode needs (`macos::hog_mode_owner`, `macos::toggle_hog_mode`), so the
+/// sequence below runs against a scripted HAL in tests.
+pub trait HogHal {
+    /// The pid holding hog mode on `device` (-1 = nobody).
+    fn owner(&self, device: u32) -> Result<i32, String>;
+    /// Writes the property (a toggle for the caller); the owner after.
+    fn toggle(&self, device: u32) -> Result<i32, String>;
+}
+
+/// Brings hog mode in line with [`hog_plan`]: releases where it must (writing only while this
+/// process holds it), then takes it where it must (reading the owner first; another owner is a
+/// refusal, remembered in `hog` and reported, never fought). `name` names a device in messages.
+pub fn apply_hog(
+    hal: &impl HogHal,
+    guard: bool,
+    open_on: Option<u32>,
+    own_pid: i32,
+    name: impl Fn(u32) -> String,
+    hog: &mut Hog,
+) {
+    let plan = hog_plan(guard, open_on, hog);
+    if let Some(id) = plan.release {
+        hog.held = None;
+        let toggle = hal
+            .owner(id)
+            .map(|pid| hog_toggle_needed(hog_owner(pid, own_pid), false, ""));
+        match toggle {
+            Ok(Ok(true)) => match hal.toggle(id) {
+                Ok(-1) => log::info!("guard: released hog mode on {}", name(id)),
+                Ok(pid) => log::warn!("guard: hog mode on {} is now held by {pid}", name(id)),
+                Err(e) => log::warn!("guard: releasing hog mode on {}: {e}", name(id)),
+            },
+            Ok(_) => {}
+            // A device that went away takes its hog mode with it.
+            Err(e) => log::debug!("guard: reading hog mode on {}: {e}", name(id)),
+        }
+    }
+    if let Some(id) = plan.take {
+        let device = name(id);
+        let result = hal
+            .owner(id)
+            .map_err(|e| format!("reading hog mode on {device}: {e}"))
+            .and_then(|pid| hog_toggle_needed(hog_owner(pid, own_pid), true, &device))
+            .and_then(|toggle| {
+                if !toggle {
+                    return Ok(());
+                }
+                match hal.toggle(id).map(|pid| hog_owner(pid, own_pid)) {
+                    Ok(HogOwner::Us) => Ok(()),
+                    Ok(other) => Err(format!(
+                        "hog mode on {device} was asked for but is held by {other:?}"
+                    )),
+                    Err(e) => Err(format!("taking hog mode on {device}: {e}")),
+                }
+            });
+        match result {
+            Ok(()) => {
+                log::info!("guard: holding hog mode on {device} (other apps cannot open it)");
+                hog.held = Some(id);
+                hog.refused = None;
+            }
+            Err(why) => {
+                log::warn!("guard: {why}");
+                hog.refused = Some((id, why));
+            }
+        }
+    }
+}
+
+/// The guard as `status` shows it, from the setting, the open mic and the hog state.
+pub fn guard_state(guard: bool, open_on: Option<u32>, hog: &Hog) -> hardmute_ipc::GuardState {
+    let holds = guard && open_on.is_some() && hog.held == open_on;
+    let why_not = match (guard, holds, open_on) {
+        (false, ..) | (true, true, _) => None,
+        (true, false, None) => Some("no physical mic is open (no input, or it failed)".to_owned()),
+        (true, false, Some(id)) => Some(match &hog.refused {
+            Some((refused, why)) if *refused == id => why.clone(),
+            _ => "hog mode is not taken yet".to_owned(),
+        }),
+    };
+    hardmute_ipc::GuardState {
+        on: guard,
+        holds,
+        why_not,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,5 +681,203 @@ mod tests {
         assert_eq!(apply(&mut w, None), CaptureAction::Keep);
         w.capture.paused = true;
         assert_eq!(apply(&mut w, None), CaptureAction::Open);
+    }
+    #[test]
+    fn the_guard_keeps_the_mic_open_through_on_demand_and_release_on_mute() {
+        assert_eq!(capture_inputs(true, true, false), (false, true));
+        assert_eq!(capture_inputs(false, true, false), (true, false));
+        // With the guard on, a muted daemon with release-on-mute and no app recording keeps the
+        // mic open (and so hog mode held); off, the same closes it.
+        let (release, recording) = capture_inputs(true, true, false);
+        assert_eq!(
+            capture_action(false, true, release, Some(recording)),
+            CaptureAction::Open
+        );
+        let (release, recording) = capture_inputs(false, true, false);
+        assert_eq!(
+            capture_action(true, true, release, Some(recording)),
+            CaptureAction::Close
+        );
+    }
+
+    #[test]
+    fn hog_mode_is_toggled_only_when_that_moves_it_the_way_asked() {
+        assert_eq!(hog_owner(-1, 42), HogOwner::Nobody);
+        assert_eq!(hog_owner(42, 42), HogOwner::Us);
+        assert_eq!(hog_owner(77, 42), HogOwner::Other(77));
+        assert_eq!(hog_toggle_needed(HogOwner::Nobody, true, "mic"), Ok(true));
+        assert_eq!(hog_toggle_needed(HogOwner::Us, true, "mic"), Ok(false));
+        assert_eq!(hog_toggle_needed(HogOwner::Us, false, "mic"), Ok(true));
+        // A blind write while nobody holds it would *take* it: releasing must not write.
+        assert_eq!(hog_toggle_needed(HogOwner::Nobody, false, "mic"), Ok(false));
+        assert_eq!(
+            hog_toggle_needed(HogOwner::Other(77), false, "mic"),
+            Ok(false)
+        );
+        let err = hog_toggle_needed(HogOwner::Other(77), true, "Built-in Microphone").unwrap_err();
+        assert!(
+            err.contains("77") && err.contains("Built-in Microphone"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn hog_mode_follows_the_guard_and_the_open_mic_and_never_retries_a_refusal() {
+        let none = Hog::default();
+        // Guard on, mic open on device 5: take it.
+        assert_eq!(
+            hog_plan(true, Some(5), &none),
+            HogPlan {
+                release: None,
+                take: Some(5)
+            }
+        );
+        // Guard off, or mic closed: nothing to take.
+        assert_eq!(hog_plan(false, Some(5), &none), HogPlan::default());
+        assert_eq!(hog_plan(true, None, &none), HogPlan::default());
+        let held = Hog {
+            held: Some(5),
+            refused: None,
+        };
+        assert_eq!(hog_plan(true, Some(5), &held), HogPlan::default());
+        // Guard off, mic closed, device changed: release (and take the new one).
+        for (guard, open, take) in [
+            (false, Some(5), None),
+            (true, None, None),
+            (true, Some(9), Some(9)),
+        ] {
+            assert_eq!(
+                hog_plan(guard, open, &held),
+                HogPlan {
+                    release: Some(5),
+                    take
+                },
+                "{guard} {open:?}"
+            );
+        }
+        // Refused on 5: not tried again on 5 (every poll would otherwise fight the owner)...
+        let refused = Hog {
+            held: None,
+            refused: Some((5, "process 77 holds hog mode".into())),
+        };
+        assert_eq!(hog_plan(true, Some(5), &refused), HogPlan::default());
+        // ...but tried on another device.
+        assert_eq!(hog_plan(true, Some(9), &refused).take, Some(9));
+    }
+
+    #[test]
+    fn the_guard_state_holds_only_with_hog_mode_on_the_open_device() {
+        let g = guard_state(false, Some(5), &Hog::default());
+        assert!(!g.on && !g.holds && g.why_not.is_none());
+        let held = Hog {
+            held: Some(5),
+            refused: None,
+        };
+        let g = guard_state(true, Some(5), &held);
+        assert!(g.on && g.holds && g.why_not.is_none(), "{g:?}");
+        let g = guard_state(true, None, &held);
+        assert!(!g.holds && g.why_not.unwrap().contains("no physical mic"));
+        let refused = Hog {
+            held: None,
+            refused: Some((5, "process 77 holds hog mode".into())),
+        };
+        let g = guard_state(true, Some(5), &refused);
+        assert!(!g.holds);
+        assert_eq!(g.why_not.as_deref(), Some("process 77 holds hog mode"));
+        let g = guard_state(true, Some(9), &refused);
+        assert!(!g.holds && g.why_not.unwrap().contains("not taken"));
+    }
+    /// A scripted HAL with the property's toggle rule: nobody -> caller, caller -> nobody,
+    /// another owner stays. Counts writes.
+    struct ScriptedHal {
+        caller: i32,
+        owners: std::cell::RefCell<std::collections::HashMap<u32, i32>>,
+        writes: std::cell::Cell<u32>,
+    }
+
+    impl ScriptedHal {
+        fn new(caller: i32, owners: &[(u32, i32)]) -> Self {
+            ScriptedHal {
+                caller,
+                owners: std::cell::RefCell::new(owners.iter().copied().collect()),
+                writes: std::cell::Cell::new(0),
+            }
+        }
+        fn owner_of(&self, id: u32) -> i32 {
+            self.owners.borrow()[&id]
+        }
+    }
+
+    impl HogHal for ScriptedHal {
+        fn owner(&self, device: u32) -> Result<i32, String> {
+            self.owners
+                .borrow()
+                .get(&device)
+                .copied()
+                .ok_or_else(|| "kAudioHardwareBadObjectError".into())
+        }
+        fn toggle(&self, device: u32) -> Result<i32, String> {
+            self.writes.set(self.writes.get() + 1);
+            let mut owners = self.owners.borrow_mut();
+            let owner = owners
+                .get_mut(&device)
+                .ok_or("kAudioHardwareBadObjectError")?;
+            *owner = match *owner {
+                -1 => self.caller,
+                o if o == self.caller => -1,
+                o => o,
+            };
+            Ok(*owner)
+        }
+    }
+
+    #[test]
+    fn hog_mode_against_a_scripted_hal_takes_releases_and_never_fights() {
+        let own = 42;
+        let name = |id: u32| format!("mic {id}");
+        let hal = ScriptedHal::new(own, &[(5, -1), (9, -1), (7, 77)]);
+        let mut hog = Hog::default();
+        // Guard on, mic open on 5: taken with one write; applying again writes nothing.
+        apply_hog(&hal, true, Some(5), own, name, &mut hog);
+        assert_eq!(
+            (hal.owner_of(5), hog.held, hal.writes.get()),
+            (own, Some(5), 1)
+        );
+        apply_hog(&hal, true, Some(5), own, name, &mut hog);
+        assert_eq!(hal.writes.get(), 1);
+        assert!(guard_state(true, Some(5), &hog).holds);
+        // The device changes to 9: released on 5, taken on 9.
+        apply_hog(&hal, true, Some(9), own, name, &mut hog);
+        assert_eq!(
+            (hal.owner_of(5), hal.owner_of(9), hog.held),
+            (-1, own, Some(9))
+        );
+        // Guard off: released; nothing written after that while nobody holds it.
+        apply_hog(&hal, false, Some(9), own, name, &mut hog);
+        assert_eq!((hal.owner_of(9), hog.held), (-1, None));
+        let writes = hal.writes.get();
+        apply_hog(&hal, false, Some(9), own, name, &mut hog);
+        assert_eq!(
+            hal.writes.get(),
+            writes,
+            "a release never writes while nobody holds it"
+        );
+        // Another process (77) hogs device 7: refused, reported, never written, not retried.
+        apply_hog(&hal, true, Some(7), own, name, &mut hog);
+        for _ in 0..10 {
+            apply_hog(&hal, true, Some(7), own, name, &mut hog);
+        }
+        assert_eq!(hal.owner_of(7), 77);
+        assert_eq!(hal.writes.get(), writes, "another owner is never fought");
+        let g = guard_state(true, Some(7), &hog);
+        assert!(!g.holds && g.why_not.unwrap().contains("process 77"));
+        // A device that vanished while held: the release reads nothing, writes nothing, and the
+        // guard moves on.
+        let mut hog = Hog {
+            held: Some(3),
+            refused: None,
+        };
+        apply_hog(&hal, true, Some(5), own, name, &mut hog);
+        assert_eq!((hog.held, hal.owner_of(5)), (Some(5), own));
     }
 }

@@ -21,7 +21,7 @@ use coreaudio::audio_unit::{AudioUnit, Element, SampleFormat, Scope, StreamForma
 use hardmute_core::bridge::HostClock;
 use hardmute_core::level::{LevelReading, LevelTap};
 use objc2_core_audio::{
-    kAudioDevicePropertyDeviceIsAlive, kAudioDevicePropertyDeviceUID,
+    kAudioDevicePropertyDeviceIsAlive, kAudioDevicePropertyDeviceUID, kAudioDevicePropertyHogMode,
     kAudioDevicePropertyNominalSampleRate, kAudioDevicePropertyStreamConfiguration,
     kAudioHardwarePropertyDefaultInputDevice, kAudioHardwarePropertyDevices,
     kAudioHardwarePropertyProcessObjectList, kAudioHardwarePropertyTranslateUIDToDevice,
@@ -272,6 +272,39 @@ impl HardMute {
             )
         })
     }
+}
+
+// ---- the guard: hog mode ----------------------------------------------------------------------
+
+/// The pid holding hog mode (exclusive access) on `device`; -1 = nobody.
+pub fn hog_mode_owner(device: AudioObjectID) -> Result<i32, Error> {
+    get::<i32>(
+        device,
+        kAudioDevicePropertyHogMode,
+        kAudioObjectPropertyScopeGlobal,
+        &[],
+    )
+}
+
+/// Toggles hog mode on `device` for this process and returns the owner after. The HAL ignores
+/// the value written (nobody -> this process, this process -> nobody, another owner stays), so
+/// callers read [`hog_mode_owner`] first (`backend_policy::hog_toggle_needed`).
+pub fn toggle_hog_mode(device: AudioObjectID) -> Result<i32, Error> {
+    let addr = address(kAudioDevicePropertyHogMode, kAudioObjectPropertyScopeGlobal);
+    let pid: i32 = -1;
+    // SAFETY: the data is one pid_t (i32), as the property declares; the address and the value
+    // live for the call, which only reads them.
+    check(unsafe {
+        AudioObjectSetPropertyData(
+            device,
+            NonNull::from(&addr),
+            0,
+            core::ptr::null(),
+            core::mem::size_of::<i32>() as u32,
+            NonNull::from(&pid).cast(),
+        )
+    })?;
+    hog_mode_owner(device)
 }
 
 // ---- devices and listeners ---------------------------------------------------------------------

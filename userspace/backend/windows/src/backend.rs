@@ -12,7 +12,9 @@ use crate::capture::{CaptureStream, Packet};
 use crate::notify::DeviceWatcher;
 use crate::{devices, sessions, ComApartment, DeviceEvent, EndpointInfo};
 use hardmute_backend::captured_level::CapturedLevel;
-use hardmute_backend::{Backend, BackendError, BackendOptions, BackendStatus, LevelReading};
+use hardmute_backend::{
+    Backend, BackendError, BackendOptions, BackendStatus, GuardState, LevelReading,
+};
 use hardmute_core::bridge::HostClock;
 use hardmute_core::level::LevelTap;
 use hardmute_ipc::{ChangeSource, Counters, InputDevice, Listener};
@@ -32,6 +34,7 @@ enum Command {
     Device(DeviceEvent),
     Select(Option<String>),
     ReleaseOnMute(bool),
+    Guard(bool),
     CaptureEnded {
         endpoint_id: String,
         error: Option<String>,
@@ -43,6 +46,8 @@ enum Command {
 #[derive(Default)]
 struct LinkState {
     open: Option<(String, String)>,
+    /// How the open capture holds the physical mic (for the guard).
+    sharing: Option<policy::Sharing>,
     fallback: bool,
     bridge_registered: bool,
     last_problem: Option<String>,
@@ -131,6 +136,7 @@ impl Backend for WindowsBackend {
             tx: tx.clone(),
             selection: self.options.device.clone(),
             release_on_mute: self.options.release_on_mute,
+            guard: self.options.guard,
         };
         let thread = thread::Builder::new()
             .name("hardmute-bridge-ctl".into())
@@ -239,6 +245,25 @@ impl Backend for WindowsBackend {
         Ok(())
     }
 
+    /// The controller reopens the capture in exclusive mode (or back in shared mode); whether
+    /// exclusive mode was granted shows in [`Backend::guard`] once it has.
+    fn set_guard(&mut self, on: bool) -> Result<(), BackendError> {
+        if self.controller.is_none() {
+            return Err(BackendError::NotRunning);
+        }
+        self.options.guard = on;
+        self.send(Command::Guard(on));
+        Ok(())
+    }
+
+    fn guard(&self) -> Option<GuardState> {
+        let link = self.shared.link.lock();
+        Some(policy::guard_state(
+            self.options.guard,
+            link.sharing.as_ref(),
+        ))
+    }
+
     /// The gate runs in the kernel driver, so nothing the daemon can reach meters what apps
     /// get; the capture callback meters the physical mic instead, which is the room even while
     /// muted. So the reading counts only while the driver reports live with one generation
@@ -287,6 +312,7 @@ struct ControllerContext {
     tx: mpsc::Sender<Command>,
     selection: Option<String>,
     release_on_mute: bool,
+    guard: bool,
 }
 
 struct Running {
@@ -372,6 +398,10 @@ impl ControllerContext {
                     st.last_failure = None;
                 }
                 Ok(Command::ReleaseOnMute(release)) => self.release_on_mute = release,
+                Ok(Command::Guard(on)) => {
+                    self.guard = on;
+                    st.last_failure = None;
+                }
                 Ok(Command::CaptureEnded { endpoint_id, error }) => {
                     let ours = st
                         .capture
@@ -465,7 +495,20 @@ impl ControllerContext {
             release_on_mute: self.release_on_mute,
             bridge_registered: st.registration.is_some(),
             app_recording: st.app_recording,
+            guard: self.guard,
         });
+        if st
+            .capture
+            .as_ref()
+            .is_some_and(|c| policy::reopen_for_guard(c.asked_exclusive(), self.guard))
+        {
+            // The guard was switched: reopen in the other share mode (the plan opens it again).
+            log::info!(
+                "guard {}: reopening the physical mic",
+                if self.guard { "on" } else { "off" }
+            );
+            st.capture = None;
+        }
         match policy::reconcile(st.capture.as_ref().map(|c| c.endpoint_id()), &plan) {
             Action::Keep => {}
             Action::Close => {
@@ -477,7 +520,7 @@ impl ControllerContext {
                 if let (true, Some(reg)) = (Self::may_retry(st), st.registration.clone()) {
                     match self.open_capture(&id, reg) {
                         Ok(c) => {
-                            log::info!("capturing {id} ({:?})", c.format());
+                            log::info!("capturing {id} ({:?}, {:?})", c.format(), c.sharing());
                             st.capture = Some(c);
                         }
                         Err(e) => {
@@ -501,6 +544,11 @@ impl ControllerContext {
             _ => None,
         };
         link.fallback = matches!(plan, Plan::Open { fallback: true, .. });
+        link.sharing = link
+            .open
+            .as_ref()
+            .and(st.capture.as_ref())
+            .map(|c| c.sharing().clone());
     }
 
     fn open_capture(
@@ -515,6 +563,7 @@ impl ControllerContext {
         let ended_id = id.to_owned();
         CaptureStream::start(
             id,
+            self.guard,
             move |format| {
                 // Set up on the capture thread before the first packet (may allocate).
                 let mut feed =

@@ -1,4 +1,6 @@
-//! Event-driven shared-mode capture of one endpoint on its own MMCSS "Pro Audio" thread.
+//! Event-driven capture of one endpoint on its own MMCSS "Pro Audio" thread, in shared mode, or
+//! for the guard in exclusive mode (a format the device takes natively, chosen by
+//! [`crate::format::choose_exclusive`]; refused = shared mode, and the stream says why).
 //!
 //! Everything COM happens on the capture thread (created, used and released there), so no
 //! interface crosses threads. The per-packet loop calls nothing but WASAPI's
@@ -6,15 +8,20 @@
 //! no allocation, lock or logging on the success path (errors end the stream).
 
 use crate::devices::{device_by_id, enumerator};
-use crate::format::{MixFormat, RawFormat, SampleKind, Samples, WAVE_FORMAT_EXTENSIBLE};
+use crate::format::{
+    channel_mask, choose_exclusive, MixFormat, RawFormat, SampleKind, Samples,
+    WAVE_FORMAT_EXTENSIBLE,
+};
+use crate::policy::Sharing;
 use crate::{AudioError, AudioResult, ComApartment};
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use windows::core::w;
 use windows::Win32::Foundation::{CloseHandle, HANDLE, WAIT_OBJECT_0, WAIT_TIMEOUT};
 use windows::Win32::Media::Audio::{
-    IAudioCaptureClient, IAudioClient, AUDCLNT_BUFFERFLAGS_SILENT, AUDCLNT_SHAREMODE_SHARED,
-    AUDCLNT_STREAMFLAGS_EVENTCALLBACK, WAVEFORMATEX, WAVEFORMATEXTENSIBLE,
+    IAudioCaptureClient, IAudioClient, IMMDevice, AUDCLNT_BUFFERFLAGS_SILENT,
+    AUDCLNT_E_BUFFER_SIZE_NOT_ALIGNED, AUDCLNT_SHAREMODE_EXCLUSIVE, AUDCLNT_SHAREMODE_SHARED,
+    AUDCLNT_STREAMFLAGS_EVENTCALLBACK, WAVEFORMATEX, WAVEFORMATEXTENSIBLE, WAVEFORMATEXTENSIBLE_0,
 };
 use windows::Win32::System::Com::{CoTaskMemFree, CLSCTX_ALL};
 use windows::Win32::System::Performance::{QueryPerformanceCounter, QueryPerformanceFrequency};
@@ -80,14 +87,22 @@ pub struct CaptureStream {
     thread: Option<JoinHandle<()>>,
     format: MixFormat,
     endpoint_id: String,
+    asked_exclusive: bool,
+    sharing: Sharing,
 }
 
 impl CaptureStream {
-    /// Opens `endpoint_id` in shared mode and starts capturing. `make_callback` runs on the
-    /// capture thread once the mix format is known and returns the per-packet callback (set up
-    /// there, so it may allocate; the callback itself must not). `on_end` runs on the capture
+    /// Opens `endpoint_id` (in exclusive mode when `exclusive`, falling back to shared mode if
+    /// that is refused: [`Self::sharing`] says which) and starts capturing. `make_callback` runs
+    /// on the capture thread once the format is known and returns the per-packet callback (set
+    /// up there, so it may allocate; the callback itself must not). `on_end` runs on the capture
     /// thread when the stream ends by error (device unplugged...) or by [`Self::stop`].
-    pub fn start<M, F, E>(endpoint_id: &str, make_callback: M, on_end: E) -> AudioResult<Self>
+    pub fn start<M, F, E>(
+        endpoint_id: &str,
+        exclusive: bool,
+        make_callback: M,
+        on_end: E,
+    ) -> AudioResult<Self>
     where
         M: FnOnce(MixFormat) -> F + Send + 'static,
         F: FnMut(Packet<'_>),
@@ -99,14 +114,25 @@ impl CaptureStream {
         let thread_stop = stop.clone();
         let thread = thread::Builder::new()
             .name("hardmute-capture".into())
-            .spawn(move || run(&id, &thread_stop, setup_tx, make_callback, on_end))
+            .spawn(move || {
+                run(
+                    &id,
+                    exclusive,
+                    &thread_stop,
+                    setup_tx,
+                    make_callback,
+                    on_end,
+                )
+            })
             .map_err(|e| AudioError::new("spawning the capture thread", 0, e.to_string()))?;
         match setup_rx.recv() {
-            Ok(Ok(format)) => Ok(CaptureStream {
+            Ok(Ok((format, sharing))) => Ok(CaptureStream {
                 stop,
                 thread: Some(thread),
                 format,
                 endpoint_id: endpoint_id.to_owned(),
+                asked_exclusive: exclusive,
+                sharing,
             }),
             Ok(Err(e)) => {
                 let _ = thread.join();
@@ -129,6 +155,16 @@ impl CaptureStream {
 
     pub fn endpoint_id(&self) -> &str {
         &self.endpoint_id
+    }
+
+    /// Whether this stream was opened for the guard (exclusive mode asked).
+    pub fn asked_exclusive(&self) -> bool {
+        self.asked_exclusive
+    }
+
+    /// How the stream holds the endpoint.
+    pub fn sharing(&self) -> &Sharing {
+        &self.sharing
     }
 
     /// Stops the client (the OS microphone indicator goes off) and joins the thread.
@@ -156,10 +192,131 @@ struct Opened {
     capture: IAudioCaptureClient,
     packet_event: Event,
     format: MixFormat,
+    sharing: Sharing,
 }
 
-fn open(endpoint_id: &str) -> AudioResult<Opened> {
+/// Opens the endpoint: exclusive mode first when asked, shared mode otherwise or when exclusive
+/// mode is refused (another app holds it, no native format the bridge reads): the user keeps
+/// their audio and the guard reports that it does not hold.
+fn open(endpoint_id: &str, exclusive: bool) -> AudioResult<Opened> {
     let device = device_by_id(&enumerator()?, endpoint_id)?;
+    let mut refused = None;
+    if exclusive {
+        match open_exclusive(&device) {
+            Ok(opened) => return Ok(opened),
+            Err(e) => {
+                log::warn!("guard: exclusive mode refused on {endpoint_id} ({e}); capturing in shared mode");
+                refused = Some(e.to_string());
+            }
+        }
+    }
+    let mut opened = open_shared(&device)?;
+    opened.sharing = Sharing::Shared {
+        exclusive_refused: refused,
+    };
+    Ok(opened)
+}
+
+/// A `WAVEFORMATEXTENSIBLE` from its fields (what exclusive mode is asked with).
+fn wave_format(raw: &RawFormat) -> WAVEFORMATEXTENSIBLE {
+    let (d1, d2, d3, d4) = raw.subformat.unwrap_or_default();
+    WAVEFORMATEXTENSIBLE {
+        Format: WAVEFORMATEX {
+            wFormatTag: WAVE_FORMAT_EXTENSIBLE,
+            nChannels: raw.channels,
+            nSamplesPerSec: raw.rate,
+            nAvgBytesPerSec: raw.rate * u32::from(raw.block_align),
+            nBlockAlign: raw.block_align,
+            wBitsPerSample: raw.bits,
+            cbSize: 22,
+        },
+        Samples: WAVEFORMATEXTENSIBLE_0 {
+            wValidBitsPerSample: raw.valid_bits,
+        },
+        dwChannelMask: channel_mask(raw.channels),
+        SubFormat: windows::core::GUID::from_values(d1, d2, d3, d4),
+    }
+}
+
+// The extensible header WASAPI reads: 18 bytes of WAVEFORMATEX + 22 of extension.
+const _: () = assert!(core::mem::size_of::<WAVEFORMATEXTENSIBLE>() == 40);
+const _: () = assert!(core::mem::size_of::<WAVEFORMATEX>() == 18);
+
+fn open_exclusive(device: &IMMDevice) -> AudioResult<Opened> {
+    // SAFETY: COM calls on live interfaces. The mix format pointer is read (unaligned: the
+    // struct is packed) and freed once with CoTaskMemFree before anything else uses it; every
+    // format pointer passed to WASAPI points to a live, fully initialised WAVEFORMATEXTENSIBLE
+    // whose cbSize (22) covers its extension.
+    unsafe {
+        let activate = || -> AudioResult<IAudioClient> {
+            device
+                .Activate(CLSCTX_ALL, None)
+                .map_err(|e| AudioError::from_win("activating IAudioClient", e))
+        };
+        let mut client = activate()?;
+        let mix = client
+            .GetMixFormat()
+            .map_err(|e| AudioError::from_win("IAudioClient::GetMixFormat", e))?;
+        let mix_raw = raw_format(mix);
+        CoTaskMemFree(Some(mix as *const _));
+        let chosen = choose_exclusive(Some(mix_raw), |c| {
+            let wfx = wave_format(&c.raw);
+            client
+                .IsFormatSupported(AUDCLNT_SHAREMODE_EXCLUSIVE, &wfx.Format, None)
+                .0
+                == 0
+        })
+        .ok_or_else(|| {
+            AudioError::new(
+                "exclusive mode",
+                0,
+                "the device takes none of the formats the bridge reads in exclusive mode",
+            )
+        })?;
+        let wfx = wave_format(&chosen.raw);
+        let mut period = 0i64;
+        client
+            .GetDevicePeriod(Some(&mut period), None)
+            .map_err(|e| AudioError::from_win("IAudioClient::GetDevicePeriod", e))?;
+        let init = |client: &IAudioClient, period: i64| {
+            client.Initialize(
+                AUDCLNT_SHAREMODE_EXCLUSIVE,
+                AUDCLNT_STREAMFLAGS_EVENTCALLBACK,
+                period,
+                period,
+                &wfx.Format,
+                None,
+            )
+        };
+        let mut result = init(&client, period);
+        if let Err(e) = &result {
+            if e.code() == AUDCLNT_E_BUFFER_SIZE_NOT_ALIGNED {
+                // The documented dance: the aligned size in frames, as a period, on a new client.
+                let frames = client
+                    .GetBufferSize()
+                    .map_err(|e| AudioError::from_win("IAudioClient::GetBufferSize", e))?;
+                period =
+                    (10_000_000.0 * f64::from(frames) / f64::from(chosen.raw.rate) + 0.5) as i64;
+                client = activate()?;
+                result = init(&client, period);
+            }
+        }
+        result
+            .map_err(|e| AudioError::from_win("IAudioClient::Initialize (exclusive, event)", e))?;
+        log::info!(
+            "guard: exclusive mode in {:?}{}",
+            chosen.format,
+            if chosen.from_mix {
+                " (the mix format)"
+            } else {
+                ""
+            }
+        );
+        finish(client, chosen.format, Sharing::Exclusive)
+    }
+}
+
+fn open_shared(device: &IMMDevice) -> AudioResult<Opened> {
     // SAFETY: COM calls on live interfaces. The mix format pointer is read (unaligned: the
     // struct is packed) before it is freed once with CoTaskMemFree, after Initialize used it.
     unsafe {
@@ -182,6 +339,21 @@ fn open(endpoint_id: &str) -> AudioResult<Opened> {
         init.map_err(|e| AudioError::from_win("IAudioClient::Initialize (shared, event)", e))?;
         let format = MixFormat::decode(raw)
             .map_err(|e| AudioError::new("the endpoint's mix format", 0, e.to_string()))?;
+        finish(
+            client,
+            format,
+            Sharing::Shared {
+                exclusive_refused: None,
+            },
+        )
+    }
+}
+
+/// The event handle and the capture service of an initialised client.
+fn finish(client: IAudioClient, format: MixFormat, sharing: Sharing) -> AudioResult<Opened> {
+    // SAFETY: COM calls on a live, initialised client; the event outlives the stream (it is
+    // dropped with `Opened`, after the client is stopped).
+    unsafe {
         let packet_event = Event::new(false)?;
         client
             .SetEventHandle(packet_event.0)
@@ -194,6 +366,7 @@ fn open(endpoint_id: &str) -> AudioResult<Opened> {
             capture,
             packet_event,
             format,
+            sharing,
         })
     }
 }
@@ -227,8 +400,9 @@ unsafe fn raw_format(p: *const WAVEFORMATEX) -> RawFormat {
 
 fn run<M, F, E>(
     endpoint_id: &str,
+    exclusive: bool,
     stop: &Event,
-    setup: mpsc::SyncSender<AudioResult<MixFormat>>,
+    setup: mpsc::SyncSender<AudioResult<(MixFormat, Sharing)>>,
     make_callback: M,
     on_end: E,
 ) where
@@ -243,14 +417,14 @@ fn run<M, F, E>(
             return;
         }
     };
-    let opened = match open(endpoint_id) {
+    let opened = match open(endpoint_id, exclusive) {
         Ok(opened) => opened,
         Err(e) => {
             let _ = setup.send(Err(e));
             return;
         }
     };
-    let _ = setup.send(Ok(opened.format));
+    let _ = setup.send(Ok((opened.format, opened.sharing.clone())));
     let mut callback = make_callback(opened.format);
     let mut task_index = 0u32;
     // SAFETY: a static wide string and a valid out pointer; reverted below.

@@ -397,6 +397,53 @@ mod tests {
     }
 
     #[test]
+    fn every_exclusive_mode_candidate_reaches_the_ring() {
+        // Whatever format exclusive mode settles on, the bridge converts it: each candidate the
+        // chooser may pick, fed a constant 0.25 full scale, arrives in the ring as 0.25.
+        let mix =
+            crate::format::extensible(crate::format::WAVE_FORMAT_IEEE_FLOAT, 32, 32, 48_000, 2);
+        let mut candidates = crate::format::exclusive_candidates(Some(mix));
+        candidates.extend(crate::format::exclusive_candidates(Some(
+            crate::format::extensible(crate::format::WAVE_FORMAT_PCM, 16, 16, 44_100, 1),
+        )));
+        for c in candidates {
+            let f = c.format;
+            let g = ring_geometry(RING_FRAMES, RING_CHANNELS);
+            let (h, s) = ring(g);
+            let shared = SharedRing::attach(&h, &s).unwrap();
+            let (mut writer, mut reader) = (shared.writer(), shared.reader());
+            let stats = FeedStats::default();
+            let mut feed = CaptureFeed::new(f, 0);
+            let n = f.rate as usize / 100 * f.channels;
+            let (i16s, i32s, f32s) = (vec![8192i16; n], vec![0x2000_0000i32; n], vec![0.25f32; n]);
+            let samples = match f.kind {
+                SampleKind::I16 => Samples::I16(&i16s),
+                SampleKind::I32 => Samples::I32(&i32s),
+                SampleKind::F32 => Samples::F32(&f32s),
+            };
+            let mut now = 1_000_000u64;
+            for _ in 0..5 {
+                now += TPS / 100;
+                let clock = HostClock {
+                    now,
+                    ticks_per_second: TPS,
+                };
+                feed.on_packet(samples, &mut writer, clock, 0, &stats);
+            }
+            let mut out = vec![0.0f32; reader.len()];
+            let got = reader.pop_into(&mut out);
+            let near = out[..got]
+                .iter()
+                .filter(|v| (**v - 0.25).abs() < 0.01)
+                .count();
+            assert!(
+                got > 0 && near * 10 >= got * 9,
+                "{c:?}: {near} of {got} near 0.25"
+            );
+        }
+    }
+
+    #[test]
     fn a_new_device_rate_rebuilds_the_resampler() {
         let g = ring_geometry(RING_FRAMES, RING_CHANNELS);
         let (h, s) = ring(g);

@@ -176,6 +176,121 @@ pub trait SampleFn<R> {
     fn call<S: Sample>(self, samples: &[S]) -> R;
 }
 
+// ---- exclusive mode: a format the device takes natively -----------------------------------------
+
+/// The sample encodings tried in exclusive mode after the mix format, in order: float, 24 bits
+/// in a 32-bit container, 16 bits, 32 bits (every one of them one the bridge reads).
+const EXCLUSIVE_ENCODINGS: [(u16, u16, u16); 4] = [
+    (WAVE_FORMAT_IEEE_FLOAT, 32, 32),
+    (WAVE_FORMAT_PCM, 32, 24),
+    (WAVE_FORMAT_PCM, 16, 16),
+    (WAVE_FORMAT_PCM, 32, 32),
+];
+
+/// `dwChannelMask` for a plain layout of `channels` (mono = front centre, stereo = front
+/// left/right); 0 = let the driver decide.
+pub fn channel_mask(channels: u16) -> u32 {
+    match channels {
+        1 => 0x4,
+        2 => 0x3,
+        _ => 0,
+    }
+}
+
+/// A `WAVEFORMATEXTENSIBLE` (as fields) for `tag`/`bits`/`valid` at `rate` x `channels`.
+pub fn extensible(tag: u16, bits: u16, valid: u16, rate: u32, channels: u16) -> RawFormat {
+    RawFormat {
+        tag: WAVE_FORMAT_EXTENSIBLE,
+        channels,
+        rate,
+        block_align: channels * (bits / 8),
+        bits,
+        valid_bits: valid,
+        subformat: Some((
+            u32::from(tag),
+            SUBTYPE_BASE.0,
+            SUBTYPE_BASE.1,
+            SUBTYPE_BASE.2,
+        )),
+    }
+}
+
+/// One format to try in exclusive mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    pub raw: RawFormat,
+    /// What the bridge reads it as.
+    pub format: MixFormat,
+    /// The endpoint's own mix format (the glue passes the OS's structure as it came).
+    pub from_mix: bool,
+}
+
+/// The formats tried in exclusive mode, in order: the endpoint's mix format (when the bridge
+/// reads it), then [`EXCLUSIVE_ENCODINGS`] at the mix rate, 48 kHz and 44.1 kHz, each with the
+/// mix channel count, stereo and mono. Every candidate decodes to a [`MixFormat`], so whatever
+/// the device takes, the bridge's conversion reads it.
+pub fn exclusive_candidates(mix: Option<RawFormat>) -> Vec<Candidate> {
+    let mut out: Vec<Candidate> = Vec::new();
+    if let Some(raw) = mix {
+        if let Ok(format) = MixFormat::decode(raw) {
+            out.push(Candidate {
+                raw,
+                format,
+                from_mix: true,
+            });
+        }
+    }
+    let mut rates = vec![];
+    let mut channel_counts = vec![];
+    for r in [mix.map(|m| m.rate), Some(48_000), Some(44_100)]
+        .into_iter()
+        .flatten()
+    {
+        if r != 0 && !rates.contains(&r) {
+            rates.push(r);
+        }
+    }
+    for c in [mix.map(|m| m.channels), Some(2), Some(1)]
+        .into_iter()
+        .flatten()
+    {
+        if c != 0 && !channel_counts.contains(&c) {
+            channel_counts.push(c);
+        }
+    }
+    for &rate in &rates {
+        for &channels in &channel_counts {
+            for (tag, bits, valid) in EXCLUSIVE_ENCODINGS {
+                let raw = extensible(tag, bits, valid, rate, channels);
+                let Ok(format) = MixFormat::decode(raw) else {
+                    continue;
+                };
+                // The mix format itself may already be this one.
+                if !out
+                    .iter()
+                    .any(|c| c.format == format && c.raw.valid_bits == valid)
+                {
+                    out.push(Candidate {
+                        raw,
+                        format,
+                        from_mix: false,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The first of [`exclusive_candidates`] that `supported` (the glue's
+/// `IsFormatSupported(EXCLUSIVE)`) accepts; `None` = exclusive mode has no format here.
+pub fn choose_exclusive(
+    mix: Option<RawFormat>,
+    mut supported: impl FnMut(&Candidate) -> bool,
+) -> Option<Candidate> {
+    exclusive_candidates(mix).into_iter().find(|c| supported(c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,5 +368,81 @@ mod tests {
         assert_eq!(seen, [8, 8, 4], "10 stereo frames in chunks of 4 frames");
         assert_eq!(Samples::Silent { frames: 10 }.frames(2), 10);
         assert_eq!(Samples::I16(&[1, 2, 3, 4, 5, 6]).frames(2), 3);
+    }
+    fn float_mix() -> RawFormat {
+        extensible(WAVE_FORMAT_IEEE_FLOAT, 32, 32, 48_000, 2)
+    }
+
+    #[test]
+    fn exclusive_candidates_start_with_the_mix_format_and_all_decode() {
+        let c = exclusive_candidates(Some(float_mix()));
+        assert!(c[0].from_mix && c[0].raw == float_mix(), "{:?}", c[0]);
+        assert!(c.iter().skip(1).all(|c| !c.from_mix));
+        // No duplicate of the mix format; every candidate is something the bridge reads, with
+        // a consistent block align.
+        let first = c[0].format;
+        assert_eq!(
+            c.iter()
+                .filter(|c| c.format == first && c.raw.valid_bits == 32)
+                .count(),
+            1
+        );
+        for cand in &c {
+            assert_eq!(MixFormat::decode(cand.raw), Ok(cand.format), "{cand:?}");
+            assert_eq!(
+                usize::from(cand.raw.block_align),
+                cand.format.bytes_per_frame()
+            );
+        }
+        // Mix rate 48 kHz: 48k and 44.1k; channels 2 and 1; four encodings each.
+        assert_eq!(c.len(), 2 * 2 * 4);
+        // A 24-bit-in-32 candidate is there (the usual native format of USB mics).
+        assert!(c.iter().any(|c| c.raw.bits == 32
+            && c.raw.valid_bits == 24
+            && c.format.kind == SampleKind::I32));
+        // A 44.1 kHz mono 16-bit mix: its own format first, then 44.1k, 48k.
+        let mono = extensible(WAVE_FORMAT_PCM, 16, 16, 44_100, 1);
+        let c = exclusive_candidates(Some(mono));
+        assert_eq!(c[0].raw, mono);
+        assert_eq!(c[1].format.rate, 44_100);
+        assert!(c
+            .iter()
+            .any(|c| c.format.rate == 48_000 && c.format.channels == 2));
+        // No or an unreadable mix format: the fixed list alone.
+        let packed24 = raw(WAVE_FORMAT_EXTENSIBLE, 24, 24, Some(1));
+        let c = exclusive_candidates(Some(packed24));
+        assert!(c.iter().all(|c| !c.from_mix));
+        assert!(!exclusive_candidates(None).is_empty());
+    }
+
+    #[test]
+    fn the_first_format_the_device_takes_wins_and_none_means_no_exclusive_mode() {
+        // A device that takes only 16-bit stereo at 48 kHz (as many USB mics do).
+        let chosen = choose_exclusive(Some(float_mix()), |c| {
+            c.format.kind == SampleKind::I16 && c.format.channels == 2 && c.format.rate == 48_000
+        })
+        .unwrap();
+        assert_eq!(
+            chosen.format,
+            MixFormat {
+                rate: 48_000,
+                channels: 2,
+                kind: SampleKind::I16
+            }
+        );
+        assert_eq!(chosen.raw.subformat.unwrap().0, u32::from(WAVE_FORMAT_PCM));
+        // It asks in order and stops at the first yes.
+        let mut asked = 0;
+        let first = choose_exclusive(Some(float_mix()), |_| {
+            asked += 1;
+            true
+        })
+        .unwrap();
+        assert!(first.from_mix);
+        assert_eq!(asked, 1);
+        assert_eq!(choose_exclusive(Some(float_mix()), |_| false), None);
+        assert_eq!(channel_mask(1), 4);
+        assert_eq!(channel_mask(2), 3);
+        assert_eq!(channel_mask(6), 0);
     }
 }

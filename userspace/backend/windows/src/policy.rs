@@ -113,16 +113,19 @@ pub struct PlanInputs<'a> {
     /// An app records the HardMute Microphone: the driver's `GET_STATE` says its stream is in
     /// RUN (`stream_running`).
     pub app_recording: bool,
+    /// The guard: the physical mic is held (in exclusive mode) whether or not an app records
+    /// and whatever release-on-mute says, since a closed mic is one any app may open.
+    pub guard: bool,
 }
 
 pub fn plan(i: PlanInputs<'_>) -> Plan {
-    if i.muted && i.release_on_mute {
+    if i.muted && i.release_on_mute && !i.guard {
         return Plan::Closed(WhyClosed::ReleasedWhileMuted);
     }
     if !i.bridge_registered {
         return Plan::Closed(WhyClosed::NoBridge);
     }
-    if !i.app_recording {
+    if !i.app_recording && !i.guard {
         return Plan::Closed(WhyClosed::NobodyRecording);
     }
     let (chosen, fallback) = match choose_input(i.endpoints, i.selection) {
@@ -332,6 +335,53 @@ impl BridgeWatch {
     }
 }
 
+/// How the open capture stream holds its endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sharing {
+    /// `AUDCLNT_SHAREMODE_EXCLUSIVE`: every other app's open fails (AUDCLNT_E_DEVICE_IN_USE).
+    Exclusive,
+    /// Shared mode; with `exclusive_refused` the guard asked for exclusive mode and the OS
+    /// refused it (why), so the bridge fell back rather than leave the user without audio.
+    Shared { exclusive_refused: Option<String> },
+}
+
+/// Whether an open capture must be reopened because the guard changed: it asked for exclusive
+/// mode (`asked_exclusive`) and the guard now says otherwise, or the reverse. A stream that asked
+/// and fell back to shared is kept (no retry loop); switching the guard is what tries again.
+pub fn reopen_for_guard(asked_exclusive: bool, guard: bool) -> bool {
+    asked_exclusive != guard
+}
+
+/// The guard as `status` shows it, from the setting and the capture stream now open (`None`:
+/// the physical mic is closed). It holds only while the stream runs in exclusive mode.
+pub fn guard_state(guard: bool, capture: Option<&Sharing>) -> hardmute_ipc::GuardState {
+    let why_not = match (guard, capture) {
+        (false, _) | (true, Some(Sharing::Exclusive)) => None,
+        (true, None) => {
+            Some("the physical mic is not open (no input, no bridge, or it failed)".into())
+        }
+        (
+            true,
+            Some(Sharing::Shared {
+                exclusive_refused: Some(why),
+            }),
+        ) => Some(format!(
+            "exclusive mode refused ({why}); capturing in shared mode, other apps can open the mic"
+        )),
+        (
+            true,
+            Some(Sharing::Shared {
+                exclusive_refused: None,
+            }),
+        ) => Some("the capture is still in shared mode (being reopened in exclusive mode)".into()),
+    };
+    hardmute_ipc::GuardState {
+        on: guard,
+        holds: guard && why_not.is_none(),
+        why_not,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,6 +443,7 @@ mod tests {
                     release_on_mute: false,
                     bridge_registered: false,
                     app_recording: true,
+                    guard: false,
                 }),
                 Plan::Closed(WhyClosed::NoBridge)
             );
@@ -482,6 +533,7 @@ mod tests {
             release_on_mute: release,
             bridge_registered: true,
             app_recording: true,
+            guard: false,
         }
     }
 
@@ -778,5 +830,47 @@ mod tests {
             w.observe(beat + 3, true, true, ms(42_000)),
             BridgeHealth::Live
         );
+    }
+    #[test]
+    fn the_guard_holds_the_mic_open_through_release_on_mute_and_nobody_recording() {
+        let eps = room();
+        let mut i = inputs(&eps, None, true, true);
+        i.app_recording = false;
+        assert!(matches!(
+            plan(i),
+            Plan::Closed(WhyClosed::ReleasedWhileMuted)
+        ));
+        i.guard = true;
+        assert!(matches!(plan(i), Plan::Open { .. }), "{:?}", plan(i));
+        // Without a bridge there is nothing to feed: closed, and the guard says it does not hold.
+        i.bridge_registered = false;
+        assert_eq!(plan(i), Plan::Closed(WhyClosed::NoBridge));
+    }
+
+    #[test]
+    fn the_guard_holds_only_in_exclusive_mode_and_a_fallback_is_not_retried() {
+        let g = guard_state(false, Some(&Sharing::Exclusive));
+        assert!(!g.on && !g.holds && g.why_not.is_none());
+        let g = guard_state(true, Some(&Sharing::Exclusive));
+        assert!(g.on && g.holds && g.why_not.is_none());
+        let refused = Sharing::Shared {
+            exclusive_refused: Some("AUDCLNT_E_DEVICE_IN_USE".into()),
+        };
+        let g = guard_state(true, Some(&refused));
+        assert!(g.on && !g.holds);
+        assert!(g.why_not.unwrap().contains("AUDCLNT_E_DEVICE_IN_USE"));
+        let g = guard_state(true, None);
+        assert!(!g.holds && g.why_not.unwrap().contains("not open"));
+        let shared = Sharing::Shared {
+            exclusive_refused: None,
+        };
+        let g = guard_state(true, Some(&shared));
+        assert!(!g.holds && g.why_not.unwrap().contains("shared mode"));
+        // A stream opened for the guard (exclusive asked) is kept while the guard stays on,
+        // whether it got exclusive mode or fell back; a switch reopens it in the other mode.
+        assert!(!reopen_for_guard(true, true));
+        assert!(!reopen_for_guard(false, false));
+        assert!(reopen_for_guard(true, false));
+        assert!(reopen_for_guard(false, true));
     }
 }

@@ -45,6 +45,7 @@ fn capture_packets_reach_the_ring_without_allocating() {
     let (cb_ring, cb_stats) = (ring.clone(), stats.clone());
     let stream = CaptureStream::start(
         &default.id,
+        false,
         move |format| {
             let mut feed = CaptureFeed::new(format, 48_000);
             move |packet: Packet<'_>| {

@@ -49,6 +49,7 @@ fn opening_an_endpoint_that_does_not_exist_is_an_error_not_a_hang() {
     let started = std::time::Instant::now();
     let result = CaptureStream::start(
         "{0.0.1.00000000}.{00000000-0000-0000-0000-000000000000}",
+        false,
         |_format| |_packet: hardmute_backend_windows::capture::Packet<'_>| {},
         |_end| panic!("on_end must not run for a stream that never started"),
     );
@@ -82,6 +83,7 @@ fn the_default_input_keeps_capturing_and_stops_cleanly() {
     );
     let stream = CaptureStream::start(
         &default.id,
+        false,
         move |format| {
             let mut last_qpc = 0u64;
             move |packet: hardmute_backend_windows::capture::Packet<'_>| {
@@ -176,4 +178,69 @@ fn default_capture_endpoint_reads_per_role_and_sets_or_refuses_cleanly() {
         }
         Err(e) => panic!("IPolicyConfig failed: {e}"),
     }
+}
+
+/// The guard's request: the default input opened with exclusive mode asked (under wine: its ALSA
+/// null device). Whatever the host grants, a stream starts (the user is never left without
+/// audio), packets arrive, and it says how it holds the endpoint; a refusal carries the reason.
+/// When exclusive mode was granted, a second, shared open of the same endpoint is tried and its
+/// result printed: real Windows refuses it with AUDCLNT_E_DEVICE_IN_USE, which this test does
+/// not assert (a host without exclusive-mode enforcement would fail it for the host's reasons).
+#[test]
+fn the_guards_exclusive_request_starts_a_stream_either_way_and_says_how() {
+    use hardmute_backend_windows::policy::Sharing;
+    let _com = ComApartment::multithreaded().expect("COM MTA");
+    let endpoints = devices::capture_endpoints().expect("enumeration");
+    let Some(default) = endpoints.iter().find(|e| e.is_default) else {
+        println!("SKIPPED: no capture endpoint (wine without the ALSA null device)");
+        return;
+    };
+    let packets = Arc::new(AtomicU64::new(0));
+    let p = packets.clone();
+    let stream = CaptureStream::start(
+        &default.id,
+        true,
+        move |_format| {
+            move |_packet: hardmute_backend_windows::capture::Packet<'_>| {
+                p.fetch_add(1, Ordering::Relaxed);
+            }
+        },
+        |_end| {},
+    )
+    .expect("exclusive asked: the stream opens, exclusive or shared");
+    assert!(stream.asked_exclusive());
+    println!(
+        "exclusive asked on {:?}: {:?} in {:?}",
+        default.name,
+        stream.sharing(),
+        stream.format()
+    );
+    match stream.sharing() {
+        Sharing::Exclusive => {
+            let second = CaptureStream::start(
+                &default.id,
+                false,
+                |_format| |_packet: hardmute_backend_windows::capture::Packet<'_>| {},
+                |_end| {},
+            );
+            match &second {
+                Ok(s) => println!(
+                    "a second, shared open while exclusive: OPENED ({:?})",
+                    s.sharing()
+                ),
+                Err(e) => println!("a second, shared open while exclusive: refused ({e})"),
+            }
+            drop(second);
+        }
+        Sharing::Shared { exclusive_refused } => {
+            let why = exclusive_refused.as_deref().expect("a fallback says why");
+            assert!(!why.is_empty());
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    stream.stop();
+    assert!(
+        packets.load(Ordering::Relaxed) >= 1,
+        "packets arrive in whichever mode was granted"
+    );
 }
