@@ -545,6 +545,16 @@ mod tests {
             ..node(id, name, class, Some(marker))
         }
     }
+    /// A link between node `o`'s and node `i`'s first ports (the tests look at nodes only).
+    fn link(id: u32, o: u32, i: u32) -> LinkEntry {
+        LinkEntry {
+            id,
+            out_node: o,
+            out_port: 0,
+            in_node: i,
+            in_port: 0,
+        }
+    }
     fn port(id: u32, node_id: u32, direction: Direction, ch: &str, monitor: bool) -> PortEntry {
         PortEntry {
             id,
@@ -709,18 +719,11 @@ mod tests {
         want(&mut g, 50, HARDMUTE_NODE_NAME); // our own filter never counts
         assert_eq!(g.streams_asking_for(30), vec![60, 61, 62]);
         assert!(g.streams_asking_for(99).is_empty(), "unknown node");
-        let l = |id, o, i| LinkEntry {
-            id,
-            out_node: o,
-            out_port: 0,
-            in_node: i,
-            in_port: 0,
-        };
-        g.links.insert(1, l(1, 30, 60)); // right
-        g.links.insert(2, l(2, 40, 61)); // asked for us, got the mic
-        g.links.insert(3, l(3, 40, 61)); // second channel: reported once
-        g.links.insert(4, l(4, 40, 63)); // asked for the mic, got it: fine
-        g.links.insert(5, l(5, 40, 64)); // no target: the default, not ours to judge
+        g.links.insert(1, link(1, 30, 60)); // right
+        g.links.insert(2, link(2, 40, 61)); // asked for us, got the mic
+        g.links.insert(3, link(3, 40, 61)); // second channel: reported once
+        g.links.insert(4, link(4, 40, 63)); // asked for the mic, got it: fine
+        g.links.insert(5, link(5, 40, 64)); // no target: the default, not ours to judge
         assert_eq!(g.misrouted_streams(30), vec![(61, "mic".to_string())]);
     }
 
@@ -783,18 +786,11 @@ mod tests {
         assert!(plan.wanted.iter().all(|w| w.in_node == 50), "{plan:?}");
         // A copy's readers are listed: the copy's input as a capture of the physical mic, a
         // reader of the fake HardMute Microphone as capturing that node, not HardMute.
-        let l = |id, o, i| LinkEntry {
-            id,
-            out_node: o,
-            out_port: 0,
-            in_node: i,
-            in_port: 0,
-        };
-        g.links.insert(1, l(1, 40, 50));
-        g.links.insert(2, l(2, 40, 21));
+        g.links.insert(1, link(1, 40, 50));
+        g.links.insert(2, link(2, 40, 21));
         g.nodes
             .insert(61, node(61, "rec", "Stream/Input/Audio", None));
-        g.links.insert(3, l(3, 20, 61));
+        g.links.insert(3, link(3, 20, 61));
         let ls = g.listeners();
         let seen: Vec<(u32, Captures)> =
             ls.iter().map(|l| (l.node_id, l.captures.clone())).collect();
@@ -883,19 +879,12 @@ mod tests {
             AppIdentity::from_lookup(|k| (k == "pipewire.sec.pid").then_some("500")),
         );
         g.pulse_servers.insert(10);
-        let l = |id, o, i| LinkEntry {
-            id,
-            out_node: o,
-            out_port: 0,
-            in_node: i,
-            in_port: 0,
-        };
-        g.links.insert(1, l(1, 40, 50)); // mic -> the gate's input: not a listener
-        g.links.insert(3, l(3, 30, 60)); // hardmute -> zoom
-        g.links.insert(4, l(4, 30, 60)); // second channel: deduplicated
-        g.links.insert(5, l(5, 40, 61)); // spy on the physical mic
-        g.links.insert(6, l(6, 62, 60)); // a player output: not a source
-        g.links.insert(7, l(7, 30, 63)); // hardmute -> a PulseAudio client
+        g.links.insert(1, link(1, 40, 50)); // mic -> the gate's input: not a listener
+        g.links.insert(3, link(3, 30, 60)); // hardmute -> zoom
+        g.links.insert(4, link(4, 30, 60)); // second channel: deduplicated
+        g.links.insert(5, link(5, 40, 61)); // spy on the physical mic
+        g.links.insert(6, link(6, 62, 60)); // a player output: not a source
+        g.links.insert(7, link(7, 30, 63)); // hardmute -> a PulseAudio client
         let ls = g.listeners();
         assert_eq!(ls.len(), 3, "{ls:?}");
         assert_eq!(ls[2].app.pid, Some(77), "pipewire-pulse's verified pid");
