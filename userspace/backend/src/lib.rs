@@ -49,6 +49,21 @@ pub struct BackendStatus {
     pub counters: Counters,
 }
 
+impl BackendStatus {
+    /// A backend that is not running (not started, or stopped): nothing can flow, so muted, the
+    /// mic closed, no counts. `device` is the configured input, if any.
+    pub fn not_running(device: Option<String>) -> Self {
+        BackendStatus {
+            muted: true,
+            generation: 0,
+            source: ChangeSource::Startup,
+            device,
+            physical_open: false,
+            counters: Counters::default(),
+        }
+    }
+}
+
 /// The level of the virtual mic's signal over the backend's last metering window (about
 /// 50 ms), linear full scale; zeros while muted (see [`Backend::level`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -342,14 +342,7 @@ impl Backend for SimulatedBackend {
 
     fn status(&self) -> BackendStatus {
         let Some(shared) = &self.shared else {
-            return BackendStatus {
-                muted: true,
-                generation: 0,
-                source: ChangeSource::Startup,
-                device: self.options.device.clone(),
-                physical_open: false,
-                counters: Counters::default(),
-            };
+            return BackendStatus::not_running(self.options.device.clone());
         };
         let snap = shared.control.snapshot();
         let input = shared.input.load(Ordering::Acquire);

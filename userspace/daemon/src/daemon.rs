@@ -644,14 +644,7 @@ mod tests {
             true
         }
         fn status(&self) -> BackendStatus {
-            BackendStatus {
-                muted: true,
-                generation: 0,
-                source: ChangeSource::Startup,
-                device: None,
-                physical_open: false,
-                counters: Counters::default(),
-            }
+            BackendStatus::not_running(None)
         }
         fn physical_inputs(&self) -> Result<Vec<InputDevice>, BackendError> {
             Ok(Vec::new())

@@ -144,14 +144,7 @@ impl Backend for LinuxBackend {
 
     fn status(&self) -> BackendStatus {
         let Some(mic) = &self.mic else {
-            return BackendStatus {
-                muted: true,
-                generation: 0,
-                source: ChangeSource::Startup,
-                device: self.options.device.clone(),
-                physical_open: false,
-                counters: Counters::default(),
-            };
+            return BackendStatus::not_running(self.options.device.clone());
         };
         let st = mic.status();
         let muted = mic.is_muted();
