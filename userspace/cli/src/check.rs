@@ -435,7 +435,8 @@ pub mod linux {
     /// peer credentials), which is where the gate's nodes come from. A name is not enough: any
     /// app can call its node `hardmute_...`.
     pub fn is_hardmute(node: &Node, server: Option<u64>) -> bool {
-        node.name.starts_with("hardmute") && server.is_some() && node.maker_pid == server
+        // Without the server's pid (a socket-activated PipeWire) the name decides.
+        node.name.starts_with("hardmute") && (server.is_none() || node.maker_pid == server)
     }
 
     /// Sources apps can pick that are not HardMute's.
@@ -565,9 +566,9 @@ pub mod linux {
                     "PipeWire server",
                     Verdict::Unknown,
                     format!(
-                        "cannot tell which process it is ({e}): every node is tried as an app's"
+                        "cannot tell which process it is ({e}): HardMute's nodes are recognised by name, which an app could imitate"
                     ),
-                    "is PipeWire running?",
+                    "nothing to do for a socket-activated PipeWire (the usual desktop set-up)",
                 ));
                 None
             }
@@ -736,8 +737,8 @@ pub mod linux {
                 .map(|n| n.id)
                 .collect();
             assert_eq!(into, [28, 45]);
-            // Without the server's pid nothing is HardMute's: everything is tried.
-            assert_eq!(physical_sources(&nodes, None).len(), 3);
+            // Without the server's pid (socket activation) the name decides.
+            assert_eq!(physical_sources(&nodes, None).len(), 1);
             assert!(parse_dump("{}").is_err());
         }
     }

@@ -38,16 +38,35 @@ pub fn socket_paths(remote: Option<&str>, env: impl Fn(&str) -> Option<String>) 
         .collect()
 }
 
-/// The pid of the process listening on the first of `paths` that accepts a connection.
+/// The pid of the process listening on the first of `paths` that accepts a connection, if that
+/// process runs PipeWire's own binary. A socket-activated PipeWire's socket was made by the service
+/// manager (systemd), whose pid the peer credentials then name: that is an error, and the caller
+/// falls back to what it did without the pid.
 pub fn server_pid_at(paths: &[PathBuf]) -> io::Result<u32> {
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no PipeWire socket to try");
     for path in paths {
         match UnixStream::connect(path) {
-            Ok(stream) => return peer_pid(&stream),
+            Ok(stream) => {
+                let pid = peer_pid(&stream)?;
+                return match runs_pipewire(pid) {
+                    Some(true) => Ok(pid),
+                    _ => Err(io::Error::other(format!(
+                        "{} was made by pid {pid}, not a PipeWire process (socket activation)",
+                        path.display()
+                    ))),
+                };
+            }
             Err(e) => last = io::Error::new(e.kind(), format!("{}: {e}", path.display())),
         }
     }
     Err(last)
+}
+
+/// Whether `pid` runs PipeWire's binary (`/proc/<pid>/exe`, the kernel's word; `None` if
+/// unreadable).
+fn runs_pipewire(pid: u32) -> Option<bool> {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    Some(exe.file_name().is_some_and(|f| f == "pipewire"))
 }
 
 /// The PipeWire server this process's libpipewire connects to by default.
@@ -125,17 +144,24 @@ mod tests {
     }
 
     #[test]
-    fn the_pid_is_the_listening_process() {
+    fn the_pid_is_the_listening_process_and_must_run_pipewire() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pipewire-0");
         let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
-        let missing = dir.path().join("gone");
+        let stream = UnixStream::connect(&path).unwrap();
         assert_eq!(
-            server_pid_at(&[missing.clone(), path]).unwrap(),
+            peer_pid(&stream).unwrap(),
             std::process::id(),
-            "the first socket that answers, by the kernel's word"
+            "the listening process, by the kernel's word"
         );
-        let err = server_pid_at(&[missing]).unwrap_err();
+        // The listener here is this test program, not PipeWire (as systemd is for a
+        // socket-activated PipeWire): refused, naming the pid.
+        let err = server_pid_at(&[dir.path().join("gone"), path]).unwrap_err();
+        assert!(
+            err.to_string().contains(&std::process::id().to_string()),
+            "{err}"
+        );
+        let err = server_pid_at(&[dir.path().join("gone")]).unwrap_err();
         assert!(err.to_string().contains("gone"), "{err}");
     }
 }

@@ -141,8 +141,9 @@ pub struct Graph {
     pub pulse_servers: std::collections::BTreeSet<u32>,
     /// `node.name` from the `default` metadata's `default.audio.source`.
     pub default_source: Option<String>,
-    /// The PipeWire server's pid by its socket's peer credentials ([`hardmute_linux_gate::server`]); `None`
-    /// until known, and then no node counts as the gate's (fail closed: nothing is linked).
+    /// The PipeWire server's pid by its socket's peer credentials ([`hardmute_linux_gate::server`]);
+    /// `None` when they name another process (a socket-activated PipeWire: systemd made the
+    /// socket): then the marker alone decides, as a same-user app could imitate.
     pub server_pid: Option<u32>,
 }
 
@@ -159,11 +160,14 @@ impl Graph {
     /// client whose `pipewire.sec.pid` (set by the server from the socket) is the server's own
     /// pid. An app's node can copy our names and marker, never this.
     pub fn made_by_server(&self, node: &NodeEntry) -> bool {
+        let Some(server) = self.server_pid else {
+            return true;
+        };
         let maker = node
             .client_id
             .and_then(|c| self.clients.get(&c))
             .and_then(|c| c.sec_pid);
-        maker.is_some() && maker == self.server_pid
+        maker == Some(server)
     }
 
     /// The gate's nodes with `marker` (read from their info, never from the global props), made
@@ -812,10 +816,10 @@ mod tests {
             ]
         );
         assert_eq!(ls[0].app.pid, Some(4000), "the server-verified pid");
-        // Until the server's pid is known nothing is the gate: nothing gets linked.
+        // Without the server's pid (socket activation) the marker decides: both copies count.
         g.server_pid = None;
-        assert!(g.hardmute_nodes().is_empty() && g.capture_nodes().is_empty());
-        assert_eq!(g.plan_links(None, false).capture, None);
+        assert_eq!(g.hardmute_nodes(), [20, 30]);
+        assert!(g.impostors().is_empty());
     }
 
     #[test]

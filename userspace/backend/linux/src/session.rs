@@ -131,9 +131,9 @@ pub(crate) fn run(
     let server_pid = match hardmute_linux_gate::server::server_pid() {
         Ok(pid) => Some(pid),
         Err(e) => {
-            log::error!(
-                "cannot tell which process the PipeWire server is ({e}): no node counts as \
-                 HardMute's gate, so the physical mic is not linked"
+            log::warn!(
+                "cannot tell which process the PipeWire server is ({e}): the gate's nodes are \
+                 recognised by their marker alone, which an app could imitate"
             );
             None
         }
