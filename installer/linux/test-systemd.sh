@@ -191,7 +191,7 @@ as_user hardmute is-muted >/dev/null 2>&1
 IM=$?
 check "hardmute status as the user says MUTED; is-muted exits 0" 'grep -q MUTED <<<"$ST" && [ $IM = 0 ]'
 hm_node() { as_user pw-dump 2>/dev/null | grep -q '"node.name": "hardmute_mic"'; }
-check "HardMute Microphone (hardmute_mic) in the user's PipeWire graph under the hardened unit" 'wait_for 10 hm_node'
+check "HardMute Microphone (hardmute_mic) in the user's PipeWire graph under the hardened unit" 'wait_for 20 hm_node'
 
 # BindsTo=pipewire.service: a restart of PipeWire takes hardmuted down; WantedBy=pipewire.service
 # brings it back with PipeWire.
