@@ -62,11 +62,14 @@ pub fn server_pid_at(paths: &[PathBuf]) -> io::Result<u32> {
     Err(last)
 }
 
-/// Whether `pid` runs PipeWire's binary (`/proc/<pid>/exe`, the kernel's word; `None` if
-/// unreadable).
-fn runs_pipewire(pid: u32) -> Option<bool> {
+/// Whether `pid` runs PipeWire's binary (`/proc/<pid>/exe`, the kernel's word, unlike the
+/// process's name; `pipewire-pulse` is a link to `pipewire`). `None` if unreadable.
+pub fn runs_pipewire(pid: u32) -> Option<bool> {
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
-    Some(exe.file_name().is_some_and(|f| f == "pipewire"))
+    Some(
+        exe.file_name()
+            .is_some_and(|f| f == "pipewire" || f == "pipewire-pulse"),
+    )
 }
 
 /// The PipeWire server this process's libpipewire connects to by default.

@@ -260,11 +260,7 @@ pub(crate) fn run(
 fn is_pulse_server(pid: u32) -> bool {
     let named = std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .is_ok_and(|c| c.trim_end() == "pipewire-pulse");
-    let runs_pipewire = std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| {
-        exe.file_name()
-            .is_some_and(|f| f == "pipewire" || f == "pipewire-pulse")
-    });
-    named && runs_pipewire
+    named && hardmute_linux_gate::server::runs_pipewire(pid) == Some(true)
 }
 
 fn prop(dict: Option<&pw::spa::utils::dict::DictRef>, key: &str) -> Option<String> {
