@@ -296,14 +296,17 @@ unsafe extern "C" fn on_process(data: *mut c_void, position: *mut spa_io_positio
         // SAFETY: `m` is the Module this listener was added with; the ports are set before
         // connect and never change afterwards.
         let (in_port, out_port, shm) = unsafe { ((*m).in_port, (*m).out_port, (*m).shm) };
+        // The input first: with the output's buffer fetched first, PipeWire 0.3.65 returned
+        // null for the input in every cycle (observed: the gate counted an underrun per cycle
+        // and delivered zeros while live). PipeWire's own pw_filter example has this order too.
         // SAFETY: our live ports; PipeWire returns null or a buffer of at least `n` samples
         // (DSP buffers hold the quantum limit).
+        let inp = unsafe { pw_filter_get_dsp_buffer(in_port, n) }.cast::<f32>();
+        // SAFETY: as above.
         let out = unsafe { pw_filter_get_dsp_buffer(out_port, n) }.cast::<f32>();
         if out.is_null() {
             return;
         }
-        // SAFETY: as above.
-        let inp = unsafe { pw_filter_get_dsp_buffer(in_port, n) }.cast::<f32>();
         let no_input = inp.is_null();
         // SAFETY: `n` samples behind each non-null pointer; `ptr::copy` allows overlap, and
         // only the output is borrowed, after the copy.
