@@ -22,6 +22,7 @@
 
 pub mod cycle;
 pub mod ffi;
+pub mod pod;
 pub mod props;
 
 use core::ffi::{c_char, c_int, c_void};
@@ -56,6 +57,8 @@ struct Module {
     /// Touched only by the data thread once the filter is connected.
     cycle: Cycle,
 }
+
+static ENUM_FORMAT: pod::Pod = pod::Pod(pod::mono_f32p(cycle::INITIAL_RATE));
 
 static FILTER_EVENTS: pw_filter_events = pw_filter_events {
     version: PW_VERSION_FILTER_EVENTS,
@@ -236,8 +239,17 @@ unsafe fn build_filter(m: *mut Module, props: *mut pw_properties) -> c_int {
             }
         }
     }
-    // SAFETY: a live filter with both ports.
-    let res = unsafe { pw_filter_connect(filter, PW_FILTER_FLAG_RT_PROCESS, ptr::null_mut(), 0) };
+    // The node-level EnumFormat WirePlumber's session item looks for (pod.rs).
+    let mut params: [*const spa_pod; 1] = [ENUM_FORMAT.0.as_ptr().cast()];
+    // SAFETY: a live filter with both ports; the pod is a static PipeWire copies.
+    let res = unsafe {
+        pw_filter_connect(
+            filter,
+            PW_FILTER_FLAG_RT_PROCESS,
+            params.as_mut_ptr(),
+            params.len() as u32,
+        )
+    };
     if res < 0 {
         return res;
     }
