@@ -33,7 +33,9 @@ fi
 # directory too. Cargo cannot name the library with '-', so it is copied under PipeWire's name.
 MODDIR=$(mktemp -d -t hm-module.XXXXXX)
 cp "$MODULE_SO" "$MODDIR/libpipewire-module-hardmute.so"
-export PIPEWIRE_MODULE_DIR="$(pkg-config --variable=moduledir libpipewire-0.3):$MODDIR"
+SYS_MODDIR=$(pkg-config --variable=moduledir libpipewire-0.3 2>/dev/null) ||
+    SYS_MODDIR=$(dirname "$(find /usr/lib* -name libpipewire-module-protocol-native.so -print -quit)")
+export PIPEWIRE_MODULE_DIR="$SYS_MODDIR:$MODDIR"
 trap 'rm -rf "$MODDIR"' EXIT
 
 module_dropin() { # module_dropin [ARGS]
@@ -143,11 +145,15 @@ functional() {
     stop_rec live
     wait "$ctl" || die "controller failed: $(cat "$WORK/ctl.out")"
     log "controller: $(tr '\n' ' ' <"$WORK/ctl.out")"
+    sleep 1
+    log "page 1 s after the controller stopped: $("$PAGE_CTL" --status)"
     analyse "$WORK/live.wav" --skip 1.0 --expect-signal --tol 0.5 || die "live: not the fake mic's signal"
     sleep 2
     rec_linked lapsed
     wait_recs lapsed
     sleep 1.6
+    log "page after the lapsed recording: $("$PAGE_CTL" --status)"
+    log "rec-lapsed is fed by: $(pw-link -l | awk '/^[^ ]/{cur=$0} /\|-> rec-lapsed:/{print cur}' | tr '\n' ' ')"
     stop_rec lapsed
     analyse "$WORK/lapsed.wav" --expect-zero --min-seconds 1 || die "lease lapsed: not exact zeros"
     echo "functional live signal then zeros after the controller stopped: ok" >>"$OUT"

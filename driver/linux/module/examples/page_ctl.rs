@@ -4,7 +4,7 @@
 //! lapses and the gate gives zeros again). hardmuted is the real controller; it looks for the
 //! shipped filter-chain nodes, not the prototype's, so the probe uses this instead.
 //!
-//! Usage: page_ctl SECONDS
+//! Usage: page_ctl SECONDS | page_ctl --status (print the page's counters, write nothing)
 
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
@@ -15,10 +15,14 @@ use hardmute_linux_gate::abi::{
 };
 
 fn main() -> Result<(), String> {
-    let secs: u64 = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or("usage: page_ctl SECONDS")?;
+    let arg = std::env::args().nth(1).unwrap_or_default();
+    let status_only = arg == "--status";
+    let secs: u64 = if status_only {
+        0
+    } else {
+        arg.parse()
+            .map_err(|_| "usage: page_ctl SECONDS | --status")?
+    };
     let runtime = std::env::var("XDG_RUNTIME_DIR").map_err(|_| "XDG_RUNTIME_DIR unset")?;
     let locator = format!("{runtime}/{LOCATOR_DIR}/{LOCATOR_NAME}");
     let file = std::fs::OpenOptions::new()
@@ -49,6 +53,14 @@ fn main() -> Result<(), String> {
     let shm = unsafe { &*p.cast::<GateShm>() };
     if !shm.control.header_ok() {
         return Err("the page's header is not one this controller knows".into());
+    }
+    if status_only {
+        let (peak, _, windows) = shm.level();
+        println!(
+            "status level_windows={windows} last_peak={peak} {:?}",
+            shm.control.snapshot()
+        );
+        return Ok(());
     }
     shm.control
         .set_muted(false, ChangeSource::Cli, Authority::Owner)

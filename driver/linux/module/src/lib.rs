@@ -52,7 +52,7 @@ struct Module {
     out_port: *mut c_void,
     /// The process-wide page (null if it could not be made: zeros for ever).
     shm: *const GateShm,
-    /// Main thread -> data thread: the node (re)started streaming.
+    /// Main thread -> data thread: the node (re)started streaming (close the lease).
     arm: AtomicBool,
     /// Touched only by the data thread once the filter is connected.
     cycle: Cycle,
@@ -274,7 +274,7 @@ unsafe fn teardown(m: *mut Module) {
     }
 }
 
-/// Main thread: remember to arm the lease at the next cycle whenever the node starts.
+/// Main thread: the next cycle closes the lease (until the next beat) whenever the node starts.
 unsafe extern "C" fn on_state_changed(
     data: *mut c_void,
     _old: c_int,
