@@ -58,9 +58,14 @@ pub fn access_entry(mode: AccessMode, daemon: &Path) -> String {
              access.force = restricted"
         ),
         // With `pipewire-0 = "restricted"` in access.socket, PipeWire 1.4.2 in the e2e rig
-        // never made the in-server gate's nodes (HardMute Microphone missing): apps keep the
-        // stock behaviour (everything at connect, then WirePlumber's guard script revokes), and
-        // the connect race stays open there (docs/threat-model.md).
+        // never made the in-server gate's nodes (HardMute Microphone missing): the server's
+        // connection to itself, which filter-chain makes its nodes through, comes in on
+        // `pipewire-0` too (application "pipewire", the server's pid) and waits for
+        // permissions like an app. Trusting that client in the script brought the nodes back,
+        // but a fresh `pw-dump` on `pipewire-0` still listed the physical mic, and PipeWire
+        // logged "invalid global" for the script's per-object deny of it; so apps keep the
+        // stock behaviour (everything at connect, then WirePlumber's guard script revokes),
+        // and the connect race stays open there (docs/threat-model.md).
         AccessMode::Socket => "access.legacy = true".to_owned(),
     };
     format!(
