@@ -62,8 +62,8 @@ pub fn access_entry(mode: AccessMode, daemon: &Path) -> String {
         // connection to itself, which filter-chain makes its nodes through, comes in on
         // `pipewire-0` too (application "pipewire", the server's pid) and waits for
         // permissions like an app. Trusting that client in the script brought the nodes back,
-        // but a fresh `pw-dump` on `pipewire-0` still listed the physical mic, and PipeWire
-        // logged "invalid global" for the script's per-object deny of it; so apps keep the
+        // but a fresh `pw-dump` on `pipewire-0` still listed the physical mic (cause not
+        // found), while the other routes stayed closed; so apps keep the
         // stock behaviour (everything at connect, then WirePlumber's guard script revokes),
         // and the connect race stays open there (docs/threat-model.md).
         AccessMode::Socket => "access.legacy = true".to_owned(),
