@@ -198,6 +198,10 @@ PW_MAIN=$(as_user systemctl --user show -p MainPID --value pipewire.service)
 server_named() { as_user journalctl --user -u hardmuted --no-pager -o cat --since "@${1%.*}" 2>/dev/null | grep -q "PipeWire server is pid $2:"; }
 check "socket-activated PipeWire: hardmuted names the server pid $PW_MAIN (held socket), no 'cannot tell' warning" \
     'wait_for 10 server_named "$T4" "$PW_MAIN" && ! as_user journalctl --user -u hardmuted --no-pager -o cat | grep -q "cannot tell which process"'
+# hardmute check finds it the same way (it reports a "PipeWire server" route only when it cannot).
+as_user hardmute check --json >"$WORK/check.json" 2>"$WORK/check.err"
+check "hardmute check under socket activation: its routes name no unknown PipeWire server" \
+    'grep -q "\"route\"" "$WORK/check.json" && ! grep -q "PipeWire server" "$WORK/check.json"'
 
 # BindsTo=pipewire.service: a restart of PipeWire takes hardmuted down; WantedBy=pipewire.service
 # brings it back with PipeWire.
