@@ -78,7 +78,7 @@ SCRATCH=$(mktemp -d -t hm-pw14.XXXXXX)    # the chroot's /tmp: test work dirs, l
 REPORT_OUT=$SCRATCH/linux-measurements-pw14.md
 : >"$REPORT_OUT"
 PASS_ENV=(PATH="$HERE/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" HOME=/root LANG=C.UTF-8 TERM=dumb)
-for v in TOGGLE_SECS E2E_TOGGLE_SECS MEASURE_SECS MEASURE KEEP_WORK QUANTUM HM_IMPL GUARD_DEBUG; do
+for v in TOGGLE_SECS E2E_TOGGLE_SECS MEASURE_SECS MEASURE KEEP_WORK QUANTUM HM_IMPL GUARD_DEBUG WIREPLUMBER_DEBUG; do
     [ -n "${!v+x}" ] && PASS_ENV+=("$v=${!v}")
 done
 
