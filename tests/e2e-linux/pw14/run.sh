@@ -11,7 +11,8 @@
 #                           reused afterwards; made again when the package list below changes
 #                           (delete the folder to get Debian 13's newest packages)
 #   HARDMUTE_TRIXIE_MIRROR  Debian mirror (default: mmdebstrap's, deb.debian.org)
-#   TOGGLE_SECS, E2E_TOGGLE_SECS, MEASURE_SECS, MEASURE, KEEP_WORK, QUANTUM, HM_IMPL: passed to
+#   TOGGLE_SECS, E2E_TOGGLE_SECS, MEASURE_SECS, MEASURE, KEEP_WORK, QUANTUM, HM_IMPL,
+#   GUARD_DEBUG, WIREPLUMBER_DEBUG: passed to
 #                           run.sh inside the root, same meaning
 #
 # All mounts (proc, /dev, the checkout, a scratch /tmp) live in a private mount namespace
