@@ -491,9 +491,8 @@ impl App {
         }
     }
 
-    /// The guard's toggle: the daemon option `hardmute guard on|off` sends. The toggle shows
-    /// the daemon's setting again until the daemon's state says otherwise; a refusal is said
-    /// beside it (see [`LinkEvent::GuardFailed`]).
+    /// The guard's toggle: the daemon option `hardmute guard on|off` sends. A refusal is said
+    /// beside it and the toggle goes back to the daemon's setting ([`LinkEvent::GuardFailed`]).
     fn request_guard(&self, on: bool) {
         let request = view::guard_request(self.state.borrow().as_ref(), on);
         match request {
@@ -504,6 +503,11 @@ impl App {
                 );
                 self.window.set_guard_error("".into());
                 self.link.send(LinkCommand::SetOption(option));
+                // A shown check table has a guard row: checked again once the switch is made
+                // (the link runs the two in order).
+                if self.window.get_check_rows().row_count() > 0 {
+                    self.run_check();
+                }
             }
             Err(why) => self.guard_failed(&why),
         }
