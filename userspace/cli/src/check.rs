@@ -568,7 +568,7 @@ pub mod linux {
                     format!(
                         "cannot tell which process it is ({e}): HardMute's nodes are recognised by name, which an app could imitate"
                     ),
-                    "nothing to do for a socket-activated PipeWire (the usual desktop set-up)",
+                    "run the check as the user whose PipeWire it is; a PipeWire process must hold its socket",
                 ));
                 None
             }
@@ -737,7 +737,7 @@ pub mod linux {
                 .map(|n| n.id)
                 .collect();
             assert_eq!(into, [28, 45]);
-            // Without the server's pid (socket activation) the name decides.
+            // Without the server's pid (no PipeWire process found behind the socket) the name decides.
             assert_eq!(physical_sources(&nodes, None).len(), 1);
             assert!(parse_dump("{}").is_err());
         }
