@@ -192,6 +192,16 @@ IM=$?
 check "hardmute status as the user says MUTED; is-muted exits 0" 'grep -q MUTED <<<"$ST" && [ $IM = 0 ]'
 hm_node() { as_user pw-dump 2>/dev/null | grep -q '"node.name": "hardmute_mic"'; }
 check "HardMute Microphone (hardmute_mic) in the user's PipeWire graph under the hardened unit" 'wait_for 20 hm_node'
+# pipewire.socket is systemd's: the socket's peer credentials name systemd, so hardmuted finds the
+# server as the PipeWire process holding that listening socket, and trusts only its nodes.
+PW_MAIN=$(as_user systemctl --user show -p MainPID --value pipewire.service)
+server_named() { as_user journalctl --user -u hardmuted --no-pager -o cat --since "@${1%.*}" 2>/dev/null | grep -q "PipeWire server is pid $2:"; }
+check "socket-activated PipeWire: hardmuted names the server pid $PW_MAIN (held socket), no 'cannot tell' warning" \
+    'wait_for 10 server_named "$T4" "$PW_MAIN" && ! as_user journalctl --user -u hardmuted --no-pager -o cat | grep -q "cannot tell which process"'
+# hardmute check finds it the same way (it reports a "PipeWire server" route only when it cannot).
+as_user hardmute check --json >"$WORK/check.json" 2>"$WORK/check.err"
+check "hardmute check under socket activation: its routes name no unknown PipeWire server" \
+    'grep -q "\"route\"" "$WORK/check.json" && ! grep -q "PipeWire server" "$WORK/check.json"'
 
 # BindsTo=pipewire.service: a restart of PipeWire takes hardmuted down; WantedBy=pipewire.service
 # brings it back with PipeWire.
@@ -211,6 +221,9 @@ check "after the restart: READY again, NRestarts 0 (back through WantedBy=pipewi
 as_user hardmute is-muted >/dev/null 2>&1
 IM=$?
 check "after the restart: muted, hardmute_mic back" '[ $IM = 0 ] && wait_for 10 hm_node'
+PW_MAIN2=$(as_user systemctl --user show -p MainPID --value pipewire.service)
+check "after the restart: hardmuted names the new server pid $PW_MAIN2 (was $PW_MAIN)" \
+    '[ "$PW_MAIN2" != "$PW_MAIN" ] && wait_for 10 server_named "$T6" "$PW_MAIN2"'
 in_ct journalctl --no-pager -o short-monotonic >"$WORK/journal-all.txt" 2>&1
 echo "systemd: root $ROOT_HOW $(secs "$T0" "$T1") s, boot $(secs "$T2" "$T3") s, whole run $(secs "$T0" "$(now)") s"
 finish

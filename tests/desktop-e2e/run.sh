@@ -15,7 +15,8 @@
 # Microphone" (pw-record, judged by hm-wav) are exact zeros while muted (fresh start, tray Mute)
 # and the fake mic's signal after the hotkey unmuted.
 # About 35 s (simulated) after the build. Also: the default input reported unprotected and fixed
-# from the banner, the tray menu and "Check protection"'s table; a daemon whose device another
+# from the banner, the tray menu and "Check protection"'s table; the guard's toggle in the panel
+# (simulated: on and holding, the check closed, off again; linux: no toggle, the CLI said); a daemon whose device another
 # user owns (simulated); one panel per user (a second start shows the first's window).
 #
 #   tests/desktop-e2e/run.sh                 # the checks; ends with "N passed, N failed"
@@ -495,6 +496,23 @@ if [ "$BACKEND" = simulated ]; then
         log_has panel-protect.log "check: 1 route is OPEN.*guard (apps kept off the physical mic)=OPEN" 5
     check "the bridge on the physical mic is not an open route (it is HardMute's own)" \
         log_has panel-protect.log "check: 1 route is OPEN.*apps recording a physical mic now=closed" 5
+    # The guard's toggle, below the check table (macOS/Windows: hardmuted holds the guard;
+    # modelled by the simulated backend). With the banner gone after the fix it is at y 495.
+    check "the panel offers the guard's toggle: off" log_has panel-protect.log "guard: Off: any app may open"
+    xdotool mousemove --window "$WID" 230 495 click 1
+    check "a click on the panel's guard toggle turns hardmuted's guard on, and it holds (hardmute status)" \
+        field_within 5 guard '{"on":true,"holds":true}'
+    check "the panel says the guard holds" log_has panel-protect.log "guard: On: hardmuted holds the physical mic"
+    check "the check table, run again by itself after the switch: the guard closed, no route open" \
+        log_has panel-protect.log "check: No open route found.*guard (apps kept off the physical mic)=closed" 20
+    sleep 0.3
+    check "screenshot: the guard on" shot panel-guard.png
+    xdotool mousemove --window "$WID" 230 495 click 1
+    check "a second click turns the guard off again (hardmute status)" field_within 5 guard '{"on":false,"holds":false}'
+else
+    # Linux backend: the guard is configuration `hardmute guard on` writes; no toggle.
+    check "the panel has no guard toggle and says to run hardmute guard on" \
+        log_has panel-protect.log "guard: On Linux the guard is PipeWire and WirePlumber configuration.*hardmute guard on"
 fi
 check "tray menu Quit ends the panel" quit_panel
 
@@ -554,7 +572,7 @@ fi
 
 if [ "${UPDATE_DOCS:-0}" = 1 ]; then
     for f in panel-muted.png panel-live.png panel-released.png panel-listeners.png panel-about.png \
-        panel-unprotected.png panel-check.png panel-not-owner.png; do
+        panel-unprotected.png panel-check.png panel-guard.png panel-not-owner.png; do
         [ -e "$WORK/$f" ] && cp "$WORK/$f" "$ROOT/docs/$f"
     done
     echo "screenshots copied to docs/"

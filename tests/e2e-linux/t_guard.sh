@@ -50,10 +50,16 @@ attack_routes() { # attack_routes TAG: every route an app has to the mic, while 
     grep -q hardmute_mic <<<"$src" || die "control: pactl does not list hardmute_mic: $src"
     if grep -q 'fake-mic' <<<"$src"; then GUARD_pactl=open; else GUARD_pactl=closed; fi
     log "attempt pactl: $(awk '{print $2}' <<<"$src" | tr '\n' ' ')-> $GUARD_pactl"
-    if pw-dump -r pipewire-0 2>/dev/null | python3 -c '
+    # pw-link on the apps' socket: a fresh client that lists the ports at once (the connect
+    # race); pw-link waits for the registry's first round trip, pw-cli's one-shot ls does not.
+    if pw-link -r pipewire-0 -o 2>/dev/null | grep -q '^fake-mic:'; then GUARD_pwlist=open; else GUARD_pwlist=closed; fi
+    log "attempt pw-link -o -r pipewire-0 (apps' socket) lists fake-mic's ports: $GUARD_pwlist"
+    # pw-dump as PipeWire's tools run it: from 1.x on they ask for the session manager's socket
+    # (remote.intention = manager: pipewire-0-manager first, even with -r pipewire-0).
+    if pw-dump 2>/dev/null | python3 -c '
 import json, sys
-sys.exit(0 if any(((o.get("info") or {}).get("props") or {}).get("node.name") == "fake-mic" for o in json.load(sys.stdin)) else 1)'; then GUARD_pwlist=open; else GUARD_pwlist=closed; fi
-    log "attempt pw-dump (apps' socket) lists fake-mic: $GUARD_pwlist"
+sys.exit(0 if any(((o.get("info") or {}).get("props") or {}).get("node.name") == "fake-mic" for o in json.load(sys.stdin)) else 1)'; then GUARD_pwdump=open; else GUARD_pwdump=closed; fi
+    log "attempt pw-dump (a tool: the manager's socket where there is one) lists fake-mic: $GUARD_pwdump"
     # pw-record --target and parecord --device name the mic.
     rec_pw "pw$tag" 48000 1 f32 fake-mic
     rec_pa "pa$tag" 48000 1 float32le fake-mic
@@ -154,7 +160,7 @@ for o in json.load(sys.stdin):
     as_trusted node_id fake-mic >/dev/null
 
     attack_routes on
-    local on_pactl=$GUARD_pactl on_pwlist=$GUARD_pwlist on_pwrecord=$GUARD_pwrecord on_parecord=$GUARD_parecord on_pwlink=$GUARD_pwlink on_pwlinkdefault=$GUARD_pwlinkdefault on_chromium=$GUARD_chromium
+    local on_pactl=$GUARD_pactl on_pwlist=$GUARD_pwlist on_pwdump=$GUARD_pwdump on_pwrecord=$GUARD_pwrecord on_parecord=$GUARD_parecord on_pwlink=$GUARD_pwlink on_pwlinkdefault=$GUARD_pwlinkdefault on_chromium=$GUARD_chromium
     local watched=closed
     grep -Eq '^[=+] fake-mic:' "$WORK/watch.log" && watched=open
     log "attempt watcher (connected before the mic appeared) saw fake-mic: $watched"
@@ -173,17 +179,16 @@ for o in json.load(sys.stdin):
     # permissions at connect, before WirePlumber's guard script revokes them (the connect race),
     # and the server does not check link permissions (< 0.3.75): a fresh pw-link may win.
     local expect_open=""
-    # 0.3.83+: module-access takes no argv[0] list any more, and restricting the apps' socket
-    # (access.socket) left the rig without the gate's nodes on 1.4.2, so the guard keeps the
-    # stock access: every client gets everything at connect until WirePlumber's guard script
-    # revokes it. A fresh client that lists or links at once can win that race (pw-link -o
-    # listed the mic); PipeWire's own tools also connect to the session manager's socket,
-    # which the script trusts.
-    if version_ge "$v" 0.3.83; then expect_open="pwlist pwlink pwlinkdefault"; fi
+    # 0.3.83+: the guard restricts the apps' socket (access.socket), so a fresh client there
+    # gets nothing until the guard script has granted it: no connect race. The session
+    # manager's socket stays unrestricted, and PipeWire's own tools (pw-dump) connect there:
+    # any app of the user can, and the script trusts its clients.
+    if version_ge "$v" 0.3.83; then expect_open="pwdump"; fi
     local bad="" r val
-    for r in pactl pwlist pwrecord parecord pwlink pwlinkdefault chromium watched; do
+    for r in pactl pwlist pwdump pwrecord parecord pwlink pwlinkdefault chromium watched; do
         case $r in
             pactl) val=$on_pactl ;; pwlist) val=$on_pwlist ;; pwrecord) val=$on_pwrecord ;;
+            pwdump) val=$on_pwdump ;;
             parecord) val=$on_parecord ;; pwlink) val=$on_pwlink ;; watched) val=$watched ;;
             pwlinkdefault) val=$on_pwlinkdefault ;; chromium) val=$on_chromium ;;
         esac
@@ -194,18 +199,19 @@ for o in json.load(sys.stdin):
                 bad="$bad $r"
             fi
         elif [[ " $expect_open " == *" $r "* ]]; then
-            log "note: $r, expected open on PipeWire $v, was closed this run (a race: not a guarantee)"
+            log "note: $r, expected open on PipeWire $v, was closed this run"
         fi
     done
     [ -z "$bad" ] || die "with the guard on, these routes reached the physical mic:$bad"
     [ "$check_src" != open ] || die "hardmute check: recording fake-mic by name heard the room with the guard on"
-    if [ -z "$expect_open" ]; then
-        [ "$check_guard" = closed ] || die "hardmute check calls the guard $check_guard with the guard holding"
-        [ "$check_src" = closed ] || die "hardmute check: physical source fake-mic is $check_src with the guard on"
+    [ "$check_guard" = closed ] || die "hardmute check calls the guard $check_guard with the guard holding"
+    [ "$check_src" = closed ] || die "hardmute check: physical source fake-mic is $check_src with the guard on"
+    # The session manager's socket: check names it as the route left open where there is one.
+    local check_mgr; check_mgr=$(route_status "session manager's socket" "$WORK/guard_on.json")
+    if version_ge "$v" 0.3.83; then
+        [ "$check_mgr" = open ] || die "hardmute check: the session manager's socket is '$check_mgr', not open, on PipeWire $v"
     else
-        # check's own fresh pw-dump is such a client: it may see the mic listed, and then
-        # rightly says the guard does not hold.
-        log "check with the guard on (PipeWire $v): guard route $check_guard, fake-mic by name $check_src"
+        [ "$check_mgr" = missing ] || die "hardmute check names a session manager's socket ($check_mgr) on PipeWire $v"
     fi
 
     # Guard off: the same routes open again (the test can fail).
@@ -216,7 +222,7 @@ for o in json.load(sys.stdin):
     hm_start --source fake-mic
     wait_for 8 capture_linked || die "mic not linked with the guard off"
     attack_routes off
-    for r in pactl pwlist pwrecord parecord pwlink pwlinkdefault chromium; do
+    for r in pactl pwlist pwdump pwrecord parecord pwlink pwlinkdefault chromium; do
         val=GUARD_$r
         [ "${!val}" = open ] || die "control: with the guard off, $r did not reach the physical mic"
     done

@@ -11,7 +11,8 @@
 #                           reused afterwards; made again when the package list below changes
 #                           (delete the folder to get Debian 13's newest packages)
 #   HARDMUTE_TRIXIE_MIRROR  Debian mirror (default: mmdebstrap's, deb.debian.org)
-#   TOGGLE_SECS, E2E_TOGGLE_SECS, MEASURE_SECS, MEASURE, KEEP_WORK, QUANTUM, HM_IMPL: passed to
+#   TOGGLE_SECS, E2E_TOGGLE_SECS, MEASURE_SECS, MEASURE, KEEP_WORK, QUANTUM, HM_IMPL,
+#   GUARD_DEBUG, WIREPLUMBER_DEBUG: passed to
 #                           run.sh inside the root, same meaning
 #
 # All mounts (proc, /dev, the checkout, a scratch /tmp) live in a private mount namespace
@@ -78,7 +79,7 @@ SCRATCH=$(mktemp -d -t hm-pw14.XXXXXX)    # the chroot's /tmp: test work dirs, l
 REPORT_OUT=$SCRATCH/linux-measurements-pw14.md
 : >"$REPORT_OUT"
 PASS_ENV=(PATH="$HERE/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" HOME=/root LANG=C.UTF-8 TERM=dumb)
-for v in TOGGLE_SECS E2E_TOGGLE_SECS MEASURE_SECS MEASURE KEEP_WORK QUANTUM HM_IMPL; do
+for v in TOGGLE_SECS E2E_TOGGLE_SECS MEASURE_SECS MEASURE KEEP_WORK QUANTUM HM_IMPL GUARD_DEBUG WIREPLUMBER_DEBUG; do
     [ -n "${!v+x}" ] && PASS_ENV+=("$v=${!v}")
 done
 

@@ -533,8 +533,10 @@ pub mod linux {
     /// included, do not see them in the graph); `guard_on`: the guard's files are installed.
     pub fn routes(muted: bool, guard_on: bool, known: &[String]) -> Vec<Route> {
         let mut routes = Vec::new();
-        // On the apps' socket: from PipeWire 0.3.83 pw-dump connects to the session manager's
-        // socket by default, which sees what apps do not.
+        // The graph as pw-dump sees it. From PipeWire 1.0 on, pw-dump asks for the session
+        // manager's socket first even when told `-r pipewire-0` (remote.intention = manager),
+        // and that socket sees what apps on `pipewire-0` may not: what apps see is taken from
+        // `pw-link -o` on the apps' socket below.
         let dump = Command::new("pw-dump")
             .args(["-r", "pipewire-0"])
             .stderr(Stdio::null())
@@ -568,7 +570,7 @@ pub mod linux {
                     format!(
                         "cannot tell which process it is ({e}): HardMute's nodes are recognised by name, which an app could imitate"
                     ),
-                    "nothing to do for a socket-activated PipeWire (the usual desktop set-up)",
+                    "run the check as the user whose PipeWire it is; a PipeWire process must hold its socket",
                 ));
                 None
             }
@@ -593,15 +595,46 @@ pub mod linux {
                 format!("pw-link -d {} {HARDMUTE_NODE}", n.name),
             ));
         }
-        let listed: Vec<String> = physical_sources(&nodes, server)
+        let in_dump: Vec<String> = physical_sources(&nodes, server)
             .iter()
             .map(|n| n.name.clone())
             .collect();
-        let mut sources = listed.clone();
+        let mut sources = in_dump.clone();
         for k in known {
             if !sources.contains(k) && !k.starts_with("hardmute") {
                 sources.push(k.clone());
             }
+        }
+        // Which of them an app on the apps' socket sees. Where there is a manager's socket
+        // (PipeWire 1.x), pw-dump's view is that socket's: ask pw-link there instead (it waits
+        // for the registry's first round trip and takes `-r` as given).
+        let manager = manager_socket();
+        let listed: Vec<String> = match &manager {
+            None => in_dump.clone(),
+            Some(_) => match apps_socket_ports() {
+                Ok(out) => listed_by_ports(&sources, &out),
+                Err(e) => {
+                    routes.push(route(
+                        "what apps on pipewire-0 see",
+                        Verdict::Unknown,
+                        e,
+                        "is pw-link (pipewire-bin) installed?",
+                    ));
+                    in_dump.clone()
+                }
+            },
+        };
+        if let (true, Some(path)) = (guard_on, &manager) {
+            routes.push(route(
+                "session manager's socket",
+                Verdict::Open,
+                format!(
+                    "{} gives every client there all permissions, and any app of this user can \
+                     connect to it: the guard cannot hide the physical mic from such an app",
+                    path.display()
+                ),
+                "none within PipeWire 1.x (docs/threat-model.md: what stays open)",
+            ));
         }
         if !muted {
             routes.push(super::guard_verdict(guard_on, &sources, &listed, None));
@@ -685,6 +718,43 @@ pub mod linux {
         routes
     }
 
+    /// The session manager's socket (`pipewire-0-manager`, PipeWire 1.x), if this PipeWire has
+    /// one that accepts connections.
+    fn manager_socket() -> Option<std::path::PathBuf> {
+        hardmute_linux_gate::server::socket_paths(Some("pipewire-0-manager"), |k| {
+            std::env::var(k).ok()
+        })
+        .into_iter()
+        .find(|p| std::os::unix::net::UnixStream::connect(p).is_ok())
+    }
+
+    /// `pw-link -o` on the apps' socket: the output ports an app there sees.
+    fn apps_socket_ports() -> Result<String, String> {
+        let out = Command::new("pw-link")
+            .args(["-r", "pipewire-0", "-o"])
+            .stderr(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run pw-link: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("pw-link -o on pipewire-0 failed ({})", out.status));
+        }
+        String::from_utf8(out.stdout).map_err(|e| e.to_string())
+    }
+
+    /// The sources among `names` that have an output port in a `pw-link -o` listing
+    /// (`node:port` per line).
+    pub(super) fn listed_by_ports(names: &[String], listing: &str) -> Vec<String> {
+        let nodes: std::collections::HashSet<&str> = listing
+            .lines()
+            .filter_map(|l| l.trim().rsplit_once(':').map(|(node, _)| node))
+            .collect();
+        names
+            .iter()
+            .filter(|n| nodes.contains(n.as_str()))
+            .cloned()
+            .collect()
+    }
+
     fn tempfile_dir() -> Result<std::path::PathBuf, String> {
         let base = std::env::var_os("XDG_RUNTIME_DIR")
             .map(std::path::PathBuf::from)
@@ -737,9 +807,26 @@ pub mod linux {
                 .map(|n| n.id)
                 .collect();
             assert_eq!(into, [28, 45]);
-            // Without the server's pid (socket activation) the name decides.
+            // Without the server's pid (no PipeWire process found behind the socket) the name decides.
             assert_eq!(physical_sources(&nodes, None).len(), 1);
             assert!(parse_dump("{}").is_err());
+        }
+
+        #[test]
+        fn what_apps_see_is_read_from_their_port_listing() {
+            let names = [
+                "fake-mic".to_owned(),
+                "usb:mic".to_owned(),
+                "gone".to_owned(),
+            ];
+            let listing = "hardmute_mic:capture_MONO\nfake-mic-player:output_MONO\n  usb:mic:capture_FL\nusb:mic:capture_FR\n";
+            // A node's name may hold a colon; a longer name with the same start is another node.
+            assert_eq!(listed_by_ports(&names, listing), ["usb:mic"]);
+            assert_eq!(
+                listed_by_ports(&names, "fake-mic:capture_MONO\n"),
+                ["fake-mic"]
+            );
+            assert!(listed_by_ports(&names, "").is_empty());
         }
     }
 }

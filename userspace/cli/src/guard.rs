@@ -5,8 +5,8 @@
 //! - the user's `pipewire.conf` (`~/.config/pipewire/`): its module-access entry replaced, so
 //!   app clients get no permissions at connect (0.3.x before 0.3.83: `access.force =
 //!   restricted`, hardmuted and WirePlumber allowed by argv[0]; later versions take no argv[0]
-//!   list, and `access.socket` with `pipewire-0` restricted left the 1.4.2 rig without the
-//!   gate's nodes, so there the entry keeps the stock access and the connect race stays open:
+//!   list: `access.socket` restricts the apps' socket `pipewire-0` and leaves the session
+//!   manager's `pipewire-0-manager` unrestricted, which any app of the user can connect to:
 //!   docs/threat-model.md). A drop-in
 //!   cannot do this: PipeWire 0.3 loads the stock module-access first, and the first instance
 //!   decides. Made from the system's file when the user has none (removed again at off); the
@@ -28,8 +28,8 @@ pub const WP05: &str = include_str!("guard/wp05-guard.conf");
 pub enum AccessMode {
     /// Before 0.3.83: `access.allowed` (argv[0] of the client's process) and `access.force`.
     Legacy,
-    /// 0.3.83 and later: the allowed/force options are ignored there; the entry keeps the
-    /// stock (legacy) access.
+    /// 0.3.83 and later: the allowed/force options are ignored there; access is set per
+    /// socket (`access.socket`): the apps' socket restricted.
     Socket,
 }
 
@@ -57,11 +57,14 @@ pub fn access_entry(mode: AccessMode, daemon: &Path) -> String {
             "access.allowed = [ \"{daemon}\" hardmuted /usr/bin/wireplumber wireplumber ]\n            \
              access.force = restricted"
         ),
-        // With `pipewire-0 = "restricted"` in access.socket, PipeWire 1.4.2 in the e2e rig
-        // never made the in-server gate's nodes (HardMute Microphone missing): apps keep the
-        // stock behaviour (everything at connect, then WirePlumber's guard script revokes), and
-        // the connect race stays open there (docs/threat-model.md).
-        AccessMode::Socket => "access.legacy = true".to_owned(),
+        // 0.3.83 and later: the apps' socket restricted, the session manager's unrestricted
+        // (its clients get everything at connect). The server's connection to itself, through
+        // which filter-chain makes the gate's nodes, comes in on `pipewire-0` as well and
+        // waits like an app until the guard script trusts it (`core.daemon`).
+        AccessMode::Socket => {
+            "access.socket = { pipewire-0 = \"restricted\" pipewire-0-manager = \"unrestricted\" }"
+                .to_owned()
+        }
     };
     format!(
         "{{ name = libpipewire-module-access  # {MARK}\n        \
@@ -294,7 +297,12 @@ mod tests {
         assert!(out.contains("# { name = libpipewire-module-access } (a comment)"));
         assert_eq!(out.matches(MARK).count(), 1);
         let s = access_entry(AccessMode::Socket, Path::new("/x"));
-        assert!(s.contains("access.legacy = true"));
+        assert!(s.contains("pipewire-0 = \"restricted\""));
+        assert!(s.contains("pipewire-0-manager = \"unrestricted\""));
+        assert!(
+            !s.contains("access.legacy"),
+            "legacy mode refuses access.socket"
+        );
         assert!(
             !s.contains("access.force"),
             "ignored (and refused with access.socket) on 0.3.83+"
@@ -325,11 +333,11 @@ mod tests {
         assert!(is_on(&dir));
         assert!(std::fs::read_to_string(&conf)
             .unwrap()
-            .contains("access.legacy = true"));
+            .contains("access.socket"));
         // On twice: still made from the user's original, not from the edited file.
         write(&dir, Path::new("/hm/hardmuted"), AccessMode::Legacy, None).unwrap();
         let text = std::fs::read_to_string(&conf).unwrap();
-        assert!(text.contains("access.force") && !text.contains("access.legacy"));
+        assert!(text.contains("access.force") && !text.contains("access.socket"));
         // One file missing: not on.
         std::fs::remove_file(dir.join("wireplumber/scripts/hardmute-guard.lua")).unwrap();
         assert!(!is_on(&dir));

@@ -344,6 +344,12 @@ impl App {
             }
         });
         let weak = Rc::downgrade(self);
+        self.window.on_guard_toggled(move |on| {
+            if let Some(app) = weak.upgrade() {
+                app.request_guard(on);
+            }
+        });
+        let weak = Rc::downgrade(self);
         self.window.on_refresh_listeners(move || {
             if let Some(app) = weak.upgrade() {
                 app.link.send(LinkCommand::Refresh);
@@ -483,6 +489,49 @@ impl App {
                     .set_check_rows(ModelRc::new(VecModel::from(Vec::<CheckRow>::new())));
             }
         }
+    }
+
+    /// The guard's toggle: the daemon option `hardmute guard on|off` sends. A refusal is said
+    /// beside it and the toggle goes back to the daemon's setting ([`LinkEvent::GuardFailed`]).
+    fn request_guard(&self, on: bool) {
+        let request = view::guard_request(self.state.borrow().as_ref(), on);
+        match request {
+            Ok(option) => {
+                log::info!(
+                    "guard: asking hardmuted to turn it {}",
+                    if on { "on" } else { "off" }
+                );
+                self.window.set_guard_error("".into());
+                self.link.send(LinkCommand::SetOption(option));
+                // A shown check table has a guard row: checked again once the switch is made
+                // (the link runs the two in order).
+                if self.window.get_check_rows().row_count() > 0 {
+                    self.run_check();
+                }
+            }
+            Err(why) => self.guard_failed(&why),
+        }
+    }
+
+    /// A guard request failed or could not be sent: said beside the toggle, which goes back to
+    /// the daemon's setting (nothing changed).
+    fn guard_failed(&self, why: &str) {
+        let text = view::guard_error(why);
+        log::warn!("guard: {text}");
+        self.window.set_guard_error(text.into());
+        self.show_guard();
+    }
+
+    /// The guard's control from the last state the daemon sent.
+    fn show_guard(&self) {
+        let guard = view::guard_view(self.state.borrow().as_ref(), cfg!(target_os = "linux"));
+        if guard.line != self.window.get_guard_line().as_str() {
+            log::info!("guard: {}", guard.line);
+        }
+        self.window.set_guard_shown(guard.toggle);
+        self.window.set_guard_on(guard.on);
+        self.window.set_guard_warning(guard.warning);
+        self.window.set_guard_line(guard.line.into());
     }
 
     /// The state button does what its label says, from the state the user sees: a click on
@@ -643,6 +692,8 @@ impl App {
                 self.window.set_default_note("".into());
                 self.window.set_owner_note("".into());
                 self.window.set_can_unmute(true);
+                self.window.set_guard_error("".into());
+                self.show_guard();
                 if let Some(tray) = &self.tray {
                     tray.set_connected(false);
                     tray.set_tooltip_text(view::tray_tooltip(None).into());
@@ -673,6 +724,7 @@ impl App {
             LinkEvent::RequestFailed(why) => {
                 self.window.set_status_line(format!("⚠ {why}").into());
             }
+            LinkEvent::GuardFailed(why) => self.guard_failed(&why),
             LinkEvent::Check(result) => self.show_check(result),
         }
     }
@@ -704,7 +756,14 @@ impl App {
             tray.set_tooltip_text(view::tray_tooltip(Some(&state)).into());
         }
         self.follow_hotkey(&state);
+        // A refusal said beside the guard stays until the next click, or until the setting
+        // changes (from the CLI, say): then it no longer describes what is shown.
+        let guard_setting = |s: &State| s.guard.as_ref().map(|g| g.on);
+        if self.state.borrow().as_ref().map(guard_setting) != Some(guard_setting(&state)) {
+            self.window.set_guard_error("".into());
+        }
         self.state.replace(Some(state));
+        self.show_guard();
         self.migrate_legacy_config();
         self.show_devices();
         self.update_meter();

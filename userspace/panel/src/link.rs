@@ -59,6 +59,9 @@ pub enum LinkEvent {
     Listeners(Vec<Listener>),
     /// A request failed (refused, unknown device, backend error...).
     RequestFailed(String),
+    /// A guard request ([`DaemonOption::Guard`]) failed: said beside the guard's toggle, which
+    /// goes back to the daemon's setting.
+    GuardFailed(String),
     /// The result of a [`LinkCommand::Check`].
     Check(Result<crate::check::Report, String>),
 }
@@ -266,7 +269,10 @@ fn run_command(
     };
     if let Err(e) = result {
         log::warn!("{command:?} failed: {e}");
-        sink(LinkEvent::RequestFailed(e.to_string()));
+        sink(match command {
+            LinkCommand::SetOption(DaemonOption::Guard(_)) => LinkEvent::GuardFailed(e.to_string()),
+            _ => LinkEvent::RequestFailed(e.to_string()),
+        });
     }
 }
 
@@ -277,5 +283,47 @@ fn refresh_listeners(client: &mut Option<Client>, socket: &std::path::Path, sink
             *client = None;
             log::debug!("listeners: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    fn collect() -> (EventSink, Arc<Mutex<Vec<LinkEvent>>>) {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let seen = events.clone();
+        (Arc::new(move |e| seen.lock().unwrap().push(e)), events)
+    }
+
+    #[test]
+    fn a_failed_guard_request_is_reported_as_the_guards_and_other_failures_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("absent.sock");
+        let (sink, events) = collect();
+        let mut client = None;
+        run_command(
+            LinkCommand::SetOption(DaemonOption::Guard(true)),
+            &mut client,
+            &socket,
+            &sink,
+        );
+        run_command(
+            LinkCommand::SetOption(DaemonOption::StartMuted(true)),
+            &mut client,
+            &socket,
+            &sink,
+        );
+        let events = events.lock().unwrap();
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert!(
+            matches!(&events[0], LinkEvent::GuardFailed(why) if why.contains("not running")),
+            "{events:?}"
+        );
+        assert!(
+            matches!(&events[1], LinkEvent::RequestFailed(_)),
+            "{events:?}"
+        );
     }
 }

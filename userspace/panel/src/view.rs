@@ -1,6 +1,6 @@
 //! Daemon state -> what the panel and tray show. Pure functions, tested without a display.
 
-use hardmute_ipc::{InputDevice, ListenTarget, Listener, State};
+use hardmute_ipc::{DaemonOption, InputDevice, ListenTarget, Listener, State};
 
 /// The first device-chooser entry: follow the OS default input.
 pub const DEFAULT_DEVICE_LABEL: &str = "System default input";
@@ -66,6 +66,87 @@ pub fn tray_tooltip(state: Option<&State>) -> String {
         );
     }
     text
+}
+
+/// The physical-mic guard as the Protection tab shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GuardView {
+    /// The toggle is offered: this hardmuted holds the guard itself (macOS hog mode, Windows
+    /// exclusive mode, the simulated backend), so `State.guard` is there.
+    pub toggle: bool,
+    /// The daemon's setting (what the toggle shows).
+    pub on: bool,
+    /// The line under the toggle; without a toggle, what to do instead (Linux: the CLI).
+    pub line: String,
+    /// On but not holding the mic: the line is a warning.
+    pub warning: bool,
+}
+
+/// What the Linux panel says instead of a toggle: there the guard is PipeWire and WirePlumber
+/// configuration, written by the CLI (which restarts both), not a daemon setting.
+pub const GUARD_LINUX_NOTE: &str = "On Linux the guard is PipeWire and WirePlumber \
+     configuration, not a panel setting: run `hardmute guard on` in a terminal (`hardmute guard \
+     off` undoes it; docs/threat-model.md says what it closes and what stays open).";
+
+/// The guard's control from the daemon's state: a toggle only when the state carries `guard`.
+/// `linux`: the panel runs on Linux, where a state without `guard` means "use the CLI".
+pub fn guard_view(state: Option<&State>, linux: bool) -> GuardView {
+    let Some(state) = state else {
+        return GuardView::default();
+    };
+    match &state.guard {
+        None if linux => GuardView {
+            line: GUARD_LINUX_NOTE.to_owned(),
+            ..GuardView::default()
+        },
+        None => GuardView {
+            line: format!(
+                "hardmuted's {} backend has no physical-mic guard (docs/threat-model.md).",
+                state.backend
+            ),
+            ..GuardView::default()
+        },
+        Some(guard) if !guard.on => GuardView {
+            toggle: true,
+            on: false,
+            line: "Off: any app may open a physical mic directly, around the mute.".to_owned(),
+            warning: false,
+        },
+        Some(guard) if guard.holds => GuardView {
+            toggle: true,
+            on: true,
+            line: "On: hardmuted holds the physical mic; other apps are refused it.".to_owned(),
+            warning: false,
+        },
+        // The daemon's reason verbatim: it names who holds the mic or what the OS refused.
+        Some(guard) => GuardView {
+            toggle: true,
+            on: true,
+            line: format!(
+                "⚠ On, but NOT holding the physical mic: {}",
+                guard.why_not.as_deref().unwrap_or("reason unknown")
+            ),
+            warning: true,
+        },
+    }
+}
+
+/// What a click on the guard toggle asks the daemon for: the option `hardmute guard on|off`
+/// sends. `Err` (said, nothing sent) when there is no daemon or it holds no guard.
+pub fn guard_request(state: Option<&State>, on: bool) -> Result<DaemonOption, String> {
+    match state {
+        None => Err("hardmuted is not running: the guard cannot be changed now.".to_owned()),
+        Some(state) if state.guard.is_none() => Err(format!(
+            "hardmuted's {} backend has no guard to switch.",
+            state.backend
+        )),
+        Some(_) => Ok(DaemonOption::Guard(on)),
+    }
+}
+
+/// A refused or failed guard request, as the panel says it (the daemon's words kept).
+pub fn guard_error(why: &str) -> String {
+    format!("⚠ The guard was not changed: {why}")
 }
 
 /// The device chooser: labels (entry 0 = system default), the name behind each entry, and
@@ -176,7 +257,7 @@ pub fn level_note(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hardmute_ipc::{ChangeSource, Counters};
+    use hardmute_ipc::{ChangeSource, Counters, GuardState};
 
     fn state(muted: bool, physical_open: bool) -> State {
         State {
@@ -260,6 +341,83 @@ mod tests {
         assert!(note.ends_with("(uid 501 owns it)"), "{note}");
         s.muted = false;
         assert!(tray_tooltip(Some(&s)).starts_with("HardMute: LIVE — another user"));
+    }
+
+    fn guarded(on: bool, holds: bool, why_not: Option<&str>) -> State {
+        State {
+            guard: Some(GuardState {
+                on,
+                holds,
+                why_not: why_not.map(Into::into),
+            }),
+            ..state(true, true)
+        }
+    }
+
+    #[test]
+    fn the_guard_toggle_is_shown_only_when_the_daemon_holds_a_guard() {
+        // No daemon: nothing (no toggle, no line), on any OS.
+        assert_eq!(guard_view(None, true), GuardView::default());
+        assert_eq!(guard_view(None, false), GuardView::default());
+        // No `guard` in the state (the Linux backend): no toggle; on Linux, the CLI is the way.
+        let linux = guard_view(Some(&state(true, true)), true);
+        assert!(!linux.toggle && !linux.on && !linux.warning);
+        assert_eq!(linux.line, GUARD_LINUX_NOTE);
+        assert!(linux.line.contains("`hardmute guard on` in a terminal"));
+        // Elsewhere a state without `guard` is a backend without one: said, not a Linux hint.
+        let other = guard_view(Some(&state(true, true)), false);
+        assert!(!other.toggle);
+        assert_eq!(
+            other.line,
+            "hardmuted's simulated backend has no physical-mic guard (docs/threat-model.md)."
+        );
+        // With `guard` (macOS, Windows, simulated): the toggle, on Linux as well.
+        for linux in [true, false] {
+            let off = guard_view(Some(&guarded(false, false, None)), linux);
+            assert!(off.toggle && !off.on && !off.warning, "{off:?}");
+            assert!(off.line.starts_with("Off:"), "{}", off.line);
+        }
+    }
+
+    #[test]
+    fn the_guard_line_says_whether_it_holds_and_why_not_in_the_daemons_words() {
+        let holds = guard_view(Some(&guarded(true, true, None)), false);
+        assert!(holds.toggle && holds.on && !holds.warning);
+        assert_eq!(
+            holds.line,
+            "On: hardmuted holds the physical mic; other apps are refused it."
+        );
+        let why = "the physical mic is hogged by pid 77 (simulated)";
+        let taken = guard_view(Some(&guarded(true, false, Some(why))), false);
+        assert!(taken.toggle && taken.on && taken.warning);
+        assert_eq!(
+            taken.line,
+            format!("⚠ On, but NOT holding the physical mic: {why}")
+        );
+        let unknown = guard_view(Some(&guarded(true, false, None)), false);
+        assert!(unknown.warning && unknown.line.ends_with("reason unknown"));
+    }
+
+    #[test]
+    fn the_guard_toggle_sends_the_daemon_option_and_nothing_without_a_guard() {
+        let off = guarded(false, false, None);
+        assert_eq!(
+            guard_request(Some(&off), true),
+            Ok(DaemonOption::Guard(true))
+        );
+        let on = guarded(true, true, None);
+        assert_eq!(
+            guard_request(Some(&on), false),
+            Ok(DaemonOption::Guard(false))
+        );
+        let err = guard_request(Some(&state(true, true)), true).unwrap_err();
+        assert!(err.contains("no guard"), "{err}");
+        let err = guard_request(None, true).unwrap_err();
+        assert!(err.contains("not running"), "{err}");
+        assert_eq!(
+            guard_error("not the owner"),
+            "⚠ The guard was not changed: not the owner"
+        );
     }
 
     #[test]

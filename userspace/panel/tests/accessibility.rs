@@ -203,3 +203,59 @@ fn protection_banners_and_the_check_table_are_announced_and_operable() {
         "the table's row is one announced list item"
     );
 }
+
+/// The guard's toggle (macOS, Windows: the daemon's state carries `guard`) is found and
+/// operated from a screen reader; without it (Linux) only the line saying what to do is there.
+#[test]
+fn the_guard_toggle_is_announced_and_operable_and_absent_without_a_daemon_held_guard() {
+    i_slint_backend_testing::init_no_event_loop();
+    let ui = PanelWindow::new().unwrap();
+    ui.set_connected(true);
+    ui.set_current_tab(2); // Protection
+    ui.show().unwrap();
+    let toggles = || -> Vec<ElementHandle> {
+        ElementQuery::from_root(&ui)
+            .find_all()
+            .into_iter()
+            .filter(|e| {
+                e.accessible_role() == Some(AccessibleRole::Checkbox)
+                    && e.accessible_label()
+                        .is_some_and(|l| l.starts_with("Block other apps from the physical"))
+            })
+            .collect()
+    };
+    assert!(toggles().is_empty(), "no state yet: no guard control");
+
+    // Linux: no toggle, the line saying to use the CLI.
+    let linux = hardmute_panel::view::GUARD_LINUX_NOTE;
+    ui.set_guard_line(linux.into());
+    assert!(
+        toggles().is_empty(),
+        "no toggle without a daemon-held guard"
+    );
+    assert_eq!(
+        ElementHandle::find_by_accessible_label(&ui, &format!("Guard: {linux}")).count(),
+        1
+    );
+
+    // macOS / Windows: the toggle; the screen reader's default action flips it and asks.
+    let asked = Rc::new(Cell::new(None));
+    ui.on_guard_toggled({
+        let asked = asked.clone();
+        move |on| asked.set(Some(on))
+    });
+    ui.set_guard_shown(true);
+    ui.set_guard_line("Off: any app may open a physical mic directly, around the mute.".into());
+    let found = toggles();
+    assert_eq!(found.len(), 1, "the guard's toggle");
+    found[0].invoke_accessible_default_action();
+    assert_eq!(asked.get(), Some(true), "a click asks for the guard on");
+    assert!(ui.get_guard_on());
+    let error = "⚠ The guard was not changed: hardmuted: refused";
+    ui.set_guard_error(error.into());
+    assert_eq!(
+        ElementHandle::find_by_accessible_label(&ui, error).count(),
+        1,
+        "a refusal is announced"
+    );
+}

@@ -5,12 +5,13 @@
 //! One test function: Slint allows one platform per process and the components live on the
 //! thread that created them.
 
-use hardmute_ipc::{ChangeSource, Client};
+use hardmute_ipc::{ChangeSource, Client, DaemonOption, GuardState};
 use hardmute_panel::app::{App, HotkeyAgent};
 use hardmute_panel::config::{ConfigFile, PanelConfig};
 use hardmute_panel::hotkey::HotkeyMode;
 use hardmute_panel::link::{EventSink, Link, LinkEvent};
 use hardmute_panel::ui::PanelWindow;
+use hardmute_panel::view;
 use slint::platform::software_renderer::{MinimalSoftwareWindow, RepaintBufferType};
 use slint::platform::{PointerEventButton, WindowAdapter, WindowEvent};
 use slint::{ComponentHandle, LogicalPosition, PhysicalSize, Rgb8Pixel};
@@ -308,6 +309,10 @@ fn panel_renders_both_states_and_its_button_drives_the_daemon() {
     let (red, _) = button_colours(&render(&window), button_rect(&ui), MUTED_BG);
     assert!(red > 0.6, "red again after the reconnect ({red:.2})");
 
+    // The physical-mic guard (macOS/Windows: held by hardmuted; modelled by the simulated
+    // backend, off by default). Its toggle in the Protection tab, clicked like a user would.
+    let daemon = guard_section(&app, &events, &window, &ui, &socket, dir.path(), daemon);
+
     // Another user owns the device (the simulated backend plays the driver's refusal): the
     // daemon stays up muted and says why; the panel draws the banner, says who can unmute, and
     // a click on MUTED sends no unmute.
@@ -366,4 +371,259 @@ fn panel_renders_both_states_and_its_button_drives_the_daemon() {
         ui.get_status_line()
     );
     daemon.shutdown();
+}
+
+/// The guard's toggle, found as a screen reader finds it: its centre in window coordinates.
+fn guard_toggle_centre(ui: &PanelWindow) -> Option<(f32, f32)> {
+    use i_slint_backend_testing::{AccessibleRole, ElementQuery};
+    ElementQuery::from_root(ui)
+        .find_all()
+        .into_iter()
+        .find(|e| {
+            e.accessible_role() == Some(AccessibleRole::Checkbox)
+                && e.accessible_label()
+                    .is_some_and(|l| l.starts_with("Block other apps from the physical"))
+        })
+        .map(|e| {
+            let (at, size) = (e.absolute_position(), e.size());
+            (at.x + size.width / 2.0, at.y + size.height / 2.0)
+        })
+}
+
+fn wait_for_status(
+    observer: &mut Client,
+    what: &str,
+    done: impl Fn(&hardmute_ipc::State) -> bool,
+) -> hardmute_ipc::State {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let state = observer.status().unwrap();
+        if done(&state) {
+            return state;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {state:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A backend as the simulated one, except for the guard: `refuse` = it has one and refuses to
+/// switch it (as a driver that says another user owns the device); otherwise it has none (as
+/// the Linux backend, whose guard is configuration written by the CLI).
+struct GuardVariant {
+    inner: Box<dyn hardmuted::backend::Backend>,
+    refuse: bool,
+}
+
+const REFUSAL: &str = "the physical mic belongs to uid 1001 (test backend)";
+
+impl hardmuted::backend::Backend for GuardVariant {
+    fn name(&self) -> &'static str {
+        if self.refuse {
+            "refusing"
+        } else {
+            "guardless"
+        }
+    }
+    fn start(&mut self, initial_muted: bool) -> Result<(), hardmuted::backend::BackendError> {
+        self.inner.start(initial_muted)
+    }
+    fn set_hard_mute(
+        &mut self,
+        muted: bool,
+        source: ChangeSource,
+    ) -> Result<(), hardmuted::backend::BackendError> {
+        self.inner.set_hard_mute(muted, source)
+    }
+    fn hard_mute(&self) -> bool {
+        self.inner.hard_mute()
+    }
+    fn status(&self) -> hardmuted::backend::BackendStatus {
+        self.inner.status()
+    }
+    fn physical_inputs(
+        &self,
+    ) -> Result<Vec<hardmute_ipc::InputDevice>, hardmuted::backend::BackendError> {
+        self.inner.physical_inputs()
+    }
+    fn select_input(&mut self, name: Option<&str>) -> Result<(), hardmuted::backend::BackendError> {
+        self.inner.select_input(name)
+    }
+    fn listeners(&self) -> Result<Vec<hardmute_ipc::Listener>, hardmuted::backend::BackendError> {
+        self.inner.listeners()
+    }
+    fn set_release_on_mute(
+        &mut self,
+        release: bool,
+    ) -> Result<(), hardmuted::backend::BackendError> {
+        self.inner.set_release_on_mute(release)
+    }
+    fn set_guard(&mut self, on: bool) -> Result<(), hardmuted::backend::BackendError> {
+        if self.refuse {
+            Err(hardmuted::backend::BackendError::NotOwner(REFUSAL.into()))
+        } else {
+            Err(hardmuted::backend::BackendError::Unsupported(format!(
+                "no guard here (asked {on})"
+            )))
+        }
+    }
+    fn guard(&self) -> Option<GuardState> {
+        self.refuse.then(|| self.inner.guard()).flatten()
+    }
+    fn stop(&mut self) {
+        self.inner.stop()
+    }
+}
+
+fn start_variant(
+    dir: &std::path::Path,
+    socket: &std::path::Path,
+    refuse: bool,
+) -> hardmuted::RunningServer {
+    let daemon = hardmuted::Daemon::start(hardmuted::StateStore::in_dir(dir), |options| {
+        Ok(Box::new(GuardVariant {
+            inner: hardmuted::backend::create("simulated", options)?,
+            refuse,
+        }))
+    })
+    .expect("the variant daemon starts");
+    hardmuted::RunningServer::start(daemon, socket).expect("and serves the socket")
+}
+
+/// The guard's toggle against the simulated daemon (on, off from the CLI, on but not holding
+/// with the daemon's reason), a daemon that refuses it, and one that has none (Linux). Returns
+/// the daemon left running (the guardless one, the guard's setting off).
+fn guard_section(
+    app: &Rc<App>,
+    events: &mpsc::Receiver<LinkEvent>,
+    window: &MinimalSoftwareWindow,
+    ui: &PanelWindow,
+    socket: &std::path::Path,
+    dir: &std::path::Path,
+    daemon: hardmuted::RunningServer,
+) -> hardmuted::RunningServer {
+    let mut observer = Client::connect(socket).unwrap();
+    assert_eq!(
+        observer.status().unwrap().guard.map(|g| g.on),
+        Some(false),
+        "the simulated backend has a guard, off by default"
+    );
+    pump_until(app, events, "the guard's toggle", |app| {
+        app.window.get_guard_shown()
+    });
+    assert!(!ui.get_guard_on());
+    assert!(
+        ui.get_guard_line().starts_with("Off:"),
+        "{}",
+        ui.get_guard_line()
+    );
+
+    // A click on the toggle in the Protection tab turns the daemon's guard on, and it holds.
+    ui.set_current_tab(2);
+    render(window);
+    let (x, y) = guard_toggle_centre(ui).expect("the toggle is in the Protection tab");
+    click(window, x, y);
+    // The simulated guard holds once its mic is open (its audio thread opens it).
+    wait_for_status(&mut observer, "the guard on and holding", |s| {
+        s.guard.as_ref().is_some_and(|g| g.on && g.holds)
+    });
+    pump_until(app, events, "the guard shown holding", |app| {
+        app.window.get_guard_on()
+            && app
+                .window
+                .get_guard_line()
+                .starts_with("On: hardmuted holds")
+    });
+    assert!(!ui.get_guard_warning());
+    assert_eq!(ui.get_guard_error(), "");
+
+    // Off from the CLI: the panel follows without a click.
+    observer.set_option(DaemonOption::Guard(false)).unwrap();
+    pump_until(app, events, "the guard off", |app| {
+        !app.window.get_guard_on() && app.window.get_guard_line().starts_with("Off:")
+    });
+
+    // On, but another process holds the mic: not holding, the daemon's reason shown verbatim.
+    observer.set_option(DaemonOption::Guard(true)).unwrap();
+    drop(observer);
+    daemon.shutdown();
+    pump_until(app, events, "the disconnect", |app| {
+        !app.window.get_connected()
+    });
+    assert!(
+        !ui.get_guard_shown() && ui.get_guard_line().is_empty(),
+        "no daemon, no guard"
+    );
+    std::env::set_var(hardmuted::backend::simulated::GUARD_TAKEN_ENV, "pid 77");
+    let daemon = hardmuted::run("simulated", hardmuted::StateStore::in_dir(dir), socket)
+        .expect("daemon restarts");
+    std::env::remove_var(hardmuted::backend::simulated::GUARD_TAKEN_ENV);
+    let mut observer = Client::connect(socket).unwrap();
+    let why = observer.status().unwrap().guard.and_then(|g| g.why_not);
+    let why = why.expect("the guard is on and does not hold");
+    assert!(why.contains("pid 77"), "{why}");
+    pump_until(app, events, "the guard shown not holding", |app| {
+        app.window.get_guard_warning()
+    });
+    assert!(ui.get_guard_on());
+    assert_eq!(
+        ui.get_guard_line(),
+        format!("⚠ On, but NOT holding the physical mic: {why}")
+    );
+    observer.set_option(DaemonOption::Guard(false)).unwrap();
+    drop(observer);
+    daemon.shutdown();
+    pump_until(app, events, "the disconnect", |app| {
+        !app.window.get_connected()
+    });
+
+    // A daemon that refuses the request: the refusal is shown beside the toggle, the toggle
+    // goes back to off, and the daemon's guard is unchanged.
+    let daemon = start_variant(dir, socket, true);
+    pump_until(app, events, "the refusing daemon's state", |app| {
+        app.window.get_connected() && app.window.get_guard_shown()
+    });
+    assert!(!ui.get_guard_on());
+    render(window);
+    let (x, y) = guard_toggle_centre(ui).expect("the toggle");
+    click(window, x, y);
+    pump_until(app, events, "the refusal", |app| {
+        !app.window.get_guard_error().is_empty()
+    });
+    let error = ui.get_guard_error();
+    assert!(
+        error.starts_with("⚠ The guard was not changed: ") && error.contains(REFUSAL),
+        "{error}"
+    );
+    assert!(
+        !ui.get_guard_on(),
+        "the toggle shows the daemon's setting again"
+    );
+    let mut observer = Client::connect(socket).unwrap();
+    assert_eq!(observer.status().unwrap().guard.map(|g| g.on), Some(false));
+    drop(observer);
+    daemon.shutdown();
+    pump_until(app, events, "the disconnect", |app| {
+        !app.window.get_connected()
+    });
+
+    // A daemon without a daemon-held guard (the Linux backend): no toggle, the CLI's way said.
+    let daemon = start_variant(dir, socket, false);
+    pump_until(app, events, "the guardless daemon's state", |app| {
+        app.window.get_connected()
+            && !app.window.get_guard_shown()
+            && !app.window.get_guard_line().is_empty()
+    });
+    assert_eq!(
+        ui.get_guard_error(),
+        "",
+        "a new daemon: the old refusal is gone"
+    );
+    assert_eq!(ui.get_guard_line(), view::GUARD_LINUX_NOTE);
+    render(window);
+    assert_eq!(guard_toggle_centre(ui), None, "no toggle drawn");
+    ui.set_current_tab(0);
+    daemon
 }

@@ -38,20 +38,34 @@ pub fn socket_paths(remote: Option<&str>, env: impl Fn(&str) -> Option<String>) 
         .collect()
 }
 
-/// The pid of the process listening on the first of `paths` that accepts a connection, if that
-/// process runs PipeWire's own binary. A socket-activated PipeWire's socket was made by the service
-/// manager (systemd), whose pid the peer credentials then name: that is an error, and the caller
-/// falls back to what it did without the pid.
+/// The pid of the PipeWire server behind the first of `paths` that accepts a connection: the
+/// process listening on it (peer credentials) when that process runs PipeWire's own binary.
+/// A socket-activated PipeWire's socket was made by the service manager (systemd), whose pid the
+/// peer credentials then name; the server is then the one process running PipeWire's binary
+/// that holds that same listening socket (systemd passed it the descriptor), found through
+/// `/proc/net/unix` and `/proc/<pid>/fd`. No such process, or more than one: an error, and the
+/// caller falls back to what it did without the pid.
 pub fn server_pid_at(paths: &[PathBuf]) -> io::Result<u32> {
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no PipeWire socket to try");
     for path in paths {
         match UnixStream::connect(path) {
             Ok(stream) => {
                 let pid = peer_pid(&stream)?;
-                return match runs_pipewire(pid) {
-                    Some(true) => Ok(pid),
+                if runs_pipewire(pid) == Some(true) {
+                    return Ok(pid);
+                }
+                let holders: Vec<u32> = listening_socket_holders(path)?
+                    .into_iter()
+                    .filter(|&p| runs_pipewire(p) == Some(true))
+                    .collect();
+                return match holders[..] {
+                    [server] => Ok(server),
+                    [] => Err(io::Error::other(format!(
+                        "{} was made by pid {pid}, and no PipeWire process of this user holds it",
+                        path.display()
+                    ))),
                     _ => Err(io::Error::other(format!(
-                        "{} was made by pid {pid}, not a PipeWire process (socket activation)",
+                        "{} was made by pid {pid}, and PipeWire processes {holders:?} all hold it",
                         path.display()
                     ))),
                 };
@@ -75,6 +89,63 @@ pub fn runs_pipewire(pid: u32) -> Option<bool> {
 /// The PipeWire server this process's libpipewire connects to by default.
 pub fn server_pid() -> io::Result<u32> {
     server_pid_at(&socket_paths(None, |k| std::env::var(k).ok()))
+}
+
+/// The processes (of those whose descriptors this process may read: its own user's) holding
+/// a listening socket bound at `path`. The socket's inode is looked up in `/proc/net/unix` (this
+/// network namespace's sockets), then matched against every `/proc/<pid>/fd/*` link
+/// `socket:[inode]`.
+pub fn listening_socket_holders(path: &Path) -> io::Result<Vec<u32>> {
+    let table = std::fs::read_to_string("/proc/net/unix")?;
+    let inodes = listening_inodes(&table, path);
+    if inodes.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no listening socket bound at {}", path.display()),
+        ));
+    }
+    let wanted: Vec<String> = inodes.iter().map(|i| format!("socket:[{i}]")).collect();
+    let mut holders = Vec::new();
+    for entry in std::fs::read_dir("/proc")?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // Another user's process, or one that ended: its descriptors are not ours to read.
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        let holds = fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|target| wanted.iter().any(|w| target.as_os_str() == w.as_str()))
+        });
+        if holds {
+            holders.push(pid);
+        }
+    }
+    Ok(holders)
+}
+
+/// The inodes of the listening sockets bound at `path` in a `/proc/net/unix` table
+/// (`Num RefCount Protocol Flags Type St Inode Path`; a listening socket has `__SO_ACCEPTCON`,
+/// 0x10000, in its flags).
+fn listening_inodes(table: &str, path: &Path) -> Vec<u64> {
+    const ACCEPTCON: u32 = 0x10000;
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [_, _, _, flags, _, _, inode, bound] = fields[..] else {
+                return None;
+            };
+            let listening = u32::from_str_radix(flags, 16).ok()? & ACCEPTCON != 0;
+            (listening && Path::new(bound) == path).then(|| inode.parse().ok())?
+        })
+        .collect()
 }
 
 /// `SO_PEERCRED`: for a connected stream socket, the process that called `listen` (in this
@@ -157,14 +228,42 @@ mod tests {
             std::process::id(),
             "the listening process, by the kernel's word"
         );
-        // The listener here is this test program, not PipeWire (as systemd is for a
-        // socket-activated PipeWire): refused, naming the pid.
-        let err = server_pid_at(&[dir.path().join("gone"), path]).unwrap_err();
+        // The listener is this test program, which holds the socket itself: it is the only
+        // holder found, by its descriptor.
+        assert_eq!(
+            listening_socket_holders(&path).unwrap(),
+            [std::process::id()]
+        );
+        // Neither the listener nor any holder runs PipeWire (as systemd would be for a
+        // socket-activated PipeWire whose server is gone): refused, naming the pid.
+        let err = server_pid_at(&[dir.path().join("gone"), path.clone()]).unwrap_err();
         assert!(
-            err.to_string().contains(&std::process::id().to_string()),
+            err.to_string().contains(&std::process::id().to_string())
+                && err.to_string().contains("no PipeWire process"),
             "{err}"
         );
+        assert!(listening_socket_holders(&dir.path().join("gone")).is_err());
         let err = server_pid_at(&[dir.path().join("gone")]).unwrap_err();
         assert!(err.to_string().contains("gone"), "{err}");
+    }
+
+    #[test]
+    fn listening_sockets_are_told_from_connections_by_their_flags() {
+        let table = "Num       RefCount Protocol Flags    Type St Inode Path
+0000000000000000: 00000002 00000000 00010000 0001 01 41234 /run/user/1000/pipewire-0
+0000000000000000: 00000003 00000000 00000000 0001 03 41240 /run/user/1000/pipewire-0
+0000000000000000: 00000002 00000000 00010000 0001 01 41299 /run/user/1000/pipewire-0-manager
+0000000000000000: 00000003 00000000 00000000 0001 03  1162
+0000000000000000: 00000002 00000000 00010000 0001 01 bad /run/user/1000/pipewire-0
+";
+        assert_eq!(
+            listening_inodes(table, Path::new("/run/user/1000/pipewire-0")),
+            [41234]
+        );
+        assert_eq!(
+            listening_inodes(table, Path::new("/run/user/1000/pipewire-0-manager")),
+            [41299]
+        );
+        assert!(listening_inodes(table, Path::new("/run/user/1000/pulse/native")).is_empty());
     }
 }

@@ -816,7 +816,8 @@ mod tests {
             ]
         );
         assert_eq!(ls[0].app.pid, Some(4000), "the server-verified pid");
-        // Without the server's pid (socket activation) the marker decides: both copies count.
+        // Without the server's pid (no PipeWire process found behind the socket) the marker
+        // decides: both copies count.
         g.server_pid = None;
         assert_eq!(g.hardmute_nodes(), [20, 30]);
         assert!(g.impostors().is_empty());

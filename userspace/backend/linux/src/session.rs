@@ -129,7 +129,10 @@ pub(crate) fn run(
     };
     // Who the server is, by the kernel's word: only its own nodes are the gate.
     let server_pid = match hardmute_linux_gate::server::server_pid() {
-        Ok(pid) => Some(pid),
+        Ok(pid) => {
+            log::info!("PipeWire server is pid {pid}: only its own nodes count as the gate");
+            Some(pid)
+        }
         Err(e) => {
             log::warn!(
                 "cannot tell which process the PipeWire server is ({e}): the gate's nodes are \

@@ -1,5 +1,6 @@
 -- HardMute guard (written by `hardmute guard on`; removed by `hardmute guard off`).
--- Runs in WirePlumber 0.4 and 0.5. Every client except hardmuted and WirePlumber gets
+-- Runs in WirePlumber 0.4 and 0.5. Every client except hardmuted, WirePlumber and the PipeWire
+-- server's own connection gets
 -- default-deny permissions: nothing ("-") on any object, then "all" on each object that is not
 -- guarded, granted again for every object that appears. Guarded objects (never granted to apps):
 -- the physical capture nodes (Audio/Source*, Audio/Duplex, except HardMute's own app-facing
@@ -21,7 +22,12 @@ local function trusted(props)
   -- hardmuted on the apps' socket; and where module-access was not set up by the guard. The
   -- binary name is what the client says (docs/threat-model.md: what stays open).
   local bin = props["application.process.binary"]
-  return bin ~= nil and TRUSTED_BINARIES[bin] == true
+  if bin ~= nil and TRUSTED_BINARIES[bin] == true then return true end
+  -- The server's connection to itself (its context's props: `core.daemon`), which in-server
+  -- modules (filter-chain: HardMute's gate) make their nodes through; on the restricted apps'
+  -- socket (PipeWire 0.3.83+) it would otherwise wait for permissions and the gate's nodes
+  -- would never be made. pipewire-pulse runs the same binary without `core.daemon`.
+  return bin == "pipewire" and props["core.daemon"] == "true"
 end
 
 local function guarded_node(props)
