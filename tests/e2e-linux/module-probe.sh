@@ -160,6 +160,32 @@ functional() {
     kill -0 "$PW_PID" || die "PipeWire died"
 }
 
+# Latency through the module (the rig's m_latency_and_reaction, with the module's node): clicks
+# from the fake mic, FL linked directly, FR through the live module; hm-wav gives the offset.
+latency() {
+    setup_env
+    module_dropin
+    start_stack
+    make_fake_mic
+    play_fake_mic --impulse
+    link fake-mic:capture_MONO "$MODULE_NODE:input_MONO"
+    "$PAGE_CTL" 8 >"$WORK/ctl.out" 2>&1 &
+    PIDS+=($!)
+    wait_for 5 grep -q live "$WORK/ctl.out" || die "controller: $(cat "$WORK/ctl.out")"
+    pw-record --target 0 --rate 48000 --channels 2 --channel-map FL,FR --format f32 \
+        -P '{ node.name = rec-lat }' "$WORK/lat.wav" >"$WORK/rec-lat.log" 2>&1 &
+    local rp=$!
+    PIDS+=($rp)
+    link fake-mic:capture_MONO rec-lat:input_FL
+    link "$MODULE_NODE:capture_MONO" rec-lat:input_FR
+    sleep 3
+    kill -INT $rp
+    wait $rp
+    local lat; lat=$("$HMWAV" latency "$WORK/lat.wav") || die "latency: $lat"
+    log "latency through the module: $lat"
+    echo "functional latency through the module (quantum ${QUANTUM:-1024}): $lat" >>"$OUT"
+}
+
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # measure CFG ROUND: one configuration on a fresh private stack; appends one line to $OUT.
@@ -215,6 +241,8 @@ rc=0
 if [ "${SKIP_FUNCTIONAL:-0}" != 1 ]; then
     echo "== functional (module node: muted zeros, live signal, WirePlumber)"
     (functional) || rc=1
+    echo "== latency (module node, live)"
+    (latency) || rc=1
 fi
 if [ "${SKIP_MEASURE:-0}" != 1 ]; then
     for ((r = 1; r <= ROUNDS; r++)); do
