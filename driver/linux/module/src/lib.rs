@@ -4,7 +4,7 @@
 //! docs/data-path.md and docs/linux-module-probe.md). It is not shipped and nothing installs it.
 //!
 //! `pipewire__module_init` runs in the PipeWire server's main thread and makes ONE node: a
-//! `pw_filter` on the server's own core with one DSP input port (`input_MONO`) and one DSP
+//! `pw_filter` (on a core the module connects to its own server) with one DSP input port (`input_MONO`) and one DSP
 //! output port (`capture_MONO`), both f32 mono (`format.dsp`), `PW_FILTER_FLAG_RT_PROCESS`.
 //! Its process callback (the data thread) copies the input into the output buffer and runs the
 //! gate crate's [`GateRt`](hardmute_linux_gate::rt::GateRt) on it, against the same shared page
@@ -14,6 +14,8 @@
 //! - [`ffi`]: the hand-written libpipewire API subset, layouts asserted.
 //! - [`cycle`]: one cycle, plain safe code (what the tests drive).
 //! - [`props`]: the node's properties and the module arguments that may change them.
+//! - [`pod`]: the node-level `EnumFormat` offered at connect (not announced by `pw_filter` on
+//!   0.3.65, so WirePlumber still refuses the node; docs/linux-module-probe.md).
 //!
 //! Every `extern "C"` entry point tolerates null pointers and is wrapped in `catch_unwind`.
 //! Note: with the workspace's release profile (`panic = "abort"`) a panic cannot be caught
@@ -115,8 +117,9 @@ unsafe fn init(module: *mut pw_impl_module, args: *const c_char) -> c_int {
     if context.is_null() {
         return -libc::EINVAL;
     }
-    // In the server the context holds its own core (the one the daemon's modules share);
-    // otherwise (a client loading the module) connect one, as PipeWire's own modules do.
+    // A core the context holds, else one connected here, as PipeWire's own modules do. In the
+    // 0.3.65 and 1.4 daemons the context holds none (observed): the module connects to its
+    // own server, and the node's client is the server itself.
     // SAFETY: a live context; the type name is a NUL-terminated static.
     let mut core = unsafe { pw_context_get_object(context, PW_TYPE_INTERFACE_CORE.as_ptr()) }
         .cast::<pw_core>();
@@ -190,7 +193,7 @@ unsafe fn init(module: *mut pw_impl_module, args: *const c_char) -> c_int {
 /// failure; the caller then tears down whatever was made.
 unsafe fn build_filter(m: *mut Module, props: *mut pw_properties) -> c_int {
     // SAFETY: the caller passes an initialised Module; `props` ownership goes to PipeWire
-    // (pw_filter_new frees them on failure too).
+    // ("ownership is taken", filter.h).
     let filter = unsafe { pw_filter_new((*m).core, c"hardmute-module".as_ptr(), props) };
     if filter.is_null() {
         return -errno();
