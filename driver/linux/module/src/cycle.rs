@@ -16,9 +16,10 @@
 //!
 //! Known gap (probe, docs/linux-module-probe.md): with the e2e rig's driver (a
 //! null-audio-sink) `nsec` read 0 in this callback on PipeWire 0.3.65 and 1.4, so the second
-//! rule never fires there; 0.3.65 still sends the state change when the graph stops and starts
-//! the node, 1.4 does not, and on 1.4 a recording started after the controller died got what
-//! was left of the lease's frame budget at the last pause (up to 1.5 s of audio). Closing that
+//! rule never fires there; on 0.3.65 the state-change rule still closed the lease at the next
+//! start, on 1.4 nothing did (inferred, not traced), and a recording started after the
+//! controller died got what was left of the lease's frame budget at the last pause (up to
+//! 1.5 s of audio). Closing that
 //! needs a clock the data thread can trust without a system call (e.g. a main-loop timer
 //! publishing CLOCK_MONOTONIC into an atomic); not built.
 //!
