@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Probe of the own-module route (issue #12): loads the prototype module
+# Probe of the own-module route: loads the prototype module
 # (driver/linux/module, libpipewire-module-hardmute.so: ONE pw_filter node running the gate)
 # into the rig's private PipeWire, checks what it delivers, and measures the PipeWire server's
 # CPU in three configurations, each on a fresh private stack:
