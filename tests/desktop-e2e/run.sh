@@ -417,7 +417,7 @@ sleep 0.5
 check "and it stays live after the release" state_is live hotkey
 "$HARDMUTE" mute >/dev/null
 
-# 4. Protection: the default input (#13). The user picks another default after HardMute claimed
+# 4. Protection: the default input. The user picks another default after HardMute claimed
 #    it; hardmuted notices, the tray and the panel say so plainly and offer the one-click fix;
 #    "Check protection" runs `hardmute check` and shows its table with a Fix button.
 check "tray menu Quit ends the push-to-talk panel" quit_panel
