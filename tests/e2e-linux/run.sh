@@ -525,6 +525,26 @@ m_cpu_rss() {
 
 # The same server without the drop-in, the app recording the fake mic directly: the baseline the
 # gate's cost is read against.
+# The same latency measurement through PipeWire's own module-loopback (an in-server capture +
+# playback stream pair, no HardMute code, no drop-in): what the PipeWire version itself adds.
+m_loopback_reference() {
+    GATE_DROPIN=none
+    setup_env; start_stack; make_fake_mic; play_fake_mic --impulse
+    pw-cli -m load-module libpipewire-module-loopback '{ audio.position = [ MONO ]
+        capture.props = { node.name = ref_loop_in node.autoconnect = false }
+        playback.props = { node.name = ref_loop_out media.class = Audio/Source } }' >"$WORK/loopback.log" 2>&1 &
+    PIDS+=($!)
+    pw-record --target 0 --rate 48000 --channels 2 --channel-map FL,FR --format f32 \
+        -P '{ node.name = rec-lat }' "$WORK/lat.wav" >"$WORK/rec-lat.log" 2>&1 &
+    local rp=$!; PIDS+=($rp)
+    link fake-mic:capture_MONO ref_loop_in:input_MONO
+    link fake-mic:capture_MONO rec-lat:input_FL; link ref_loop_out:capture_MONO rec-lat:input_FR
+    sleep 3; kill -INT $rp; wait $rp
+    local lat; lat=$("$HMWAV" latency "$WORK/lat.wav") || die "latency through module-loopback: $lat"
+    log "module-loopback: $lat"
+    note "latency through PipeWire's own module-loopback (reference, no HardMute code): $lat"
+}
+
 m_server_baseline() {
     GATE_DROPIN=none
     setup_env; start_stack; make_fake_mic "FL FR"; play_fake_mic
@@ -726,7 +746,7 @@ t6_mic_removed_and_back t7_release_on_mute t8_toggle t9_unknown_source t10_liste
 t12_target_survives_direct_capture t13_misrouted_stream_reported t14_foreign_links t15_no_controller
 t16_idle_mic_sleeps t17_hostile_page t18_gate_missing_or_broken t21_default_by_session_priority"
 ALL="$ALL $ROUTES_TESTS $GUARD_TESTS"
-[ "${MEASURE:-1}" = 1 ] && ALL="$ALL m_latency_and_reaction m_cpu_rss m_server_baseline"
+[ "${MEASURE:-1}" = 1 ] && ALL="$ALL m_latency_and_reaction m_loopback_reference m_cpu_rss m_server_baseline"
 TESTS=${*:-$ALL}
 passed=0 failed=0 failed_names=""
 T0=$SECONDS
@@ -755,7 +775,8 @@ if [ "${MEASURE:-1}" = 1 ] && [ -z "${*:-}" ]; then
         echo
         echo "How: latency = one 2-channel pw-record, FL linked to the fake mic directly, FR to"
         echo "hardmute_mic; clicks every 0.25 s matched, offset FR - FL in frames (0 = same graph"
-        echo "cycle). Mute reaction = the gate's control block's frame counters at the mute"
+        echo "cycle); the reference is the same with PipeWire's own module-loopback in place of"
+        echo "HardMute (no drop-in). Mute reaction = the gate's control block's frame counters at the mute"
         echo "acknowledgement and 0.5 s later: every frame delivered after the ack was zeroed. CPU ="
         echo "utime+stime of the process from /proc over the run; RSS = max VmRSS sampled each second."
         echo "The gate's cost to the PipeWire server = the server with the drop-in, one app recording"
